@@ -1,0 +1,28 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+# Each creates the virtual environment and installs the project on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test bench run clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/qyzmet demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+run: $(VENV)/.installed
+	$(VENV)/bin/qyzmet run
+
+clean:
+	rm -rf $(VENV) var
