@@ -1,0 +1,47 @@
+"""Configuration from QYZMET_* environment variables (and an optional .env file)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QYZMET_", env_file=".env", extra="ignore")
+
+    telegram_token: str | None = None
+    telegram_api_url: str | None = None  # e.g. http://127.0.0.1:8081/bot ; None = Telegram's
+    database: str = "./var/qyzmet.sqlite3"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    sms_gateway_url: str | None = None  # None = embedded outbox (stored and printed)
+    sms_secret: str | None = None
+    secret_key: str | None = None
+    operators: str = ""
+    feed_token: str | None = None
+    calendar_overrides: Path | None = None
+
+    # Rules of DESIGN.md, configurable.
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 5
+    otp_resend_after_seconds: int = 60
+    otp_max_sends_per_hour: int = 5
+    consent_ttl_seconds: int = 600
+    identity_idle_seconds: int = 1800
+    identity_max_seconds: int = 86400
+    sweep_interval_seconds: float = 5.0
+
+    def resolved_secret_key(self) -> bytes:
+        """The HMAC key: QYZMET_SECRET_KEY, else one generated once into the data folder."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        if self.database == ":memory:":
+            return secrets.token_bytes(32)
+        path = Path(self.database).resolve().parent / "secret.key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()

@@ -1,0 +1,104 @@
+"""Proving who a citizen is: their own Telegram contact, their IIN, and a code sent to the IIN's phone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.core import otp as otp_
+from bot.core.otp import OtpService
+from bot.core.sms import SmsService
+from bot.domain.iin import InvalidIIN, parse_iin
+from bot.domain.phone import InvalidPhone, mask_phone, normalize_phone
+from bot.i18n import Lang, Texts
+from store.citizens import CitizenRepository
+from store.users import Identity, UserRepository
+
+PURPOSE = "identify"
+
+
+@dataclass(frozen=True)
+class ContactRefused:
+    reason: str  # 'not_own' | 'not_kz_mobile'
+
+
+@dataclass(frozen=True)
+class IinRefused:
+    reason: str  # 'format' | 'non_ascii' | 'checksum' | 'no_match'
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    iin: str
+    masked_phone: str
+
+
+def otp_ref(user_id: int, attempt: str) -> str:
+    return f"{user_id}:{attempt}"
+
+
+class IdentityService:
+    def __init__(self, users: UserRepository, citizens: CitizenRepository, otps: OtpService, sms: SmsService,
+                 texts: Texts, clock: Clock, settings: Settings) -> None:
+        self._users = users
+        self._citizens = citizens
+        self._otps = otps
+        self._sms = sms
+        self._texts = texts
+        self._clock = clock
+        self._s = settings
+
+    async def current(self, user_id: int) -> Identity | None:
+        """The verified identity if it still holds (30 min idle, 24 h at most); each use extends it."""
+        identity = await self._users.identity(user_id)
+        if identity is None:
+            return None
+        now = self._clock.now()
+        idle = now - identity.last_seen_at > timedelta(seconds=self._s.identity_idle_seconds)
+        too_old = now - identity.verified_at > timedelta(seconds=self._s.identity_max_seconds)
+        if idle or too_old:
+            await self._users.drop_identity(user_id)
+            return None
+        await self._users.touch_identity(user_id, now)
+        return identity
+
+    @staticmethod
+    def accept_contact(phone_number: str, contact_user_id: int | None, from_user_id: int) -> str | ContactRefused:
+        """The E.164 phone of a shared contact, if it is the sender's own Kazakhstan mobile number."""
+        if contact_user_id != from_user_id:
+            return ContactRefused("not_own")
+        try:
+            return normalize_phone(phone_number)
+        except InvalidPhone:
+            return ContactRefused("not_kz_mobile")
+
+    async def send_code(self, user_id: int, attempt: str, phone: str, iin_text: str, lang: Lang
+                        ) -> CodeSent | IinRefused | otp_.TooSoon | otp_.TooMany:
+        """Check the IIN against the directory and send a code to the phone registered for it."""
+        try:
+            iin = parse_iin(iin_text)
+        except InvalidIIN as exc:
+            return IinRefused(exc.reason)
+        citizen = await self._citizens.get(iin)
+        # One answer for "unknown IIN" and "another phone": the bot must not reveal who is in the directory.
+        if citizen is None or citizen.phone != phone:
+            return IinRefused("no_match")
+        issued = await self._otps.issue(PURPOSE, otp_ref(user_id, attempt), phone)
+        if not isinstance(issued, otp_.Issued):
+            return issued
+        await self._sms.send(phone, self._texts(lang, "sms.otp", code=issued.code), kind="interactive")
+        return CodeSent(iin, mask_phone(phone))
+
+    async def confirm(self, user_id: int, attempt: str, phone: str, iin: str, code: str
+                      ) -> Identity | otp_.WrongCode | otp_.NoValidCode:
+        result = await self._otps.verify(PURPOSE, otp_ref(user_id, attempt), code)
+        if not isinstance(result, otp_.Verified):
+            return result
+        now = self._clock.now()
+        await self._users.save_identity(user_id, iin, phone, now)
+        return Identity(user_id, iin, phone, now, now)
+
+    async def logout(self, user_id: int) -> None:
+        await self._users.drop_identity(user_id)

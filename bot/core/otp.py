@@ -1,0 +1,102 @@
+"""One-time passwords (DESIGN.md): 6 digits from `secrets`, kept as an HMAC, limited in time and tries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock
+from bot.config import Settings
+from store.otps import OtpRepository
+
+_CODE = re.compile(r"[0-9]{6}")
+
+
+@dataclass(frozen=True)
+class Issued:
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TooSoon:
+    """A new code was asked for before the resend pause ran out."""
+    wait_seconds: int
+
+
+@dataclass(frozen=True)
+class TooMany:
+    """The phone has had as many codes as allowed this hour."""
+
+
+@dataclass(frozen=True)
+class Verified:
+    pass
+
+
+@dataclass(frozen=True)
+class WrongCode:
+    attempts_left: int
+
+
+@dataclass(frozen=True)
+class NoValidCode:
+    """No code to check: never sent, used, expired, or locked after too many wrong tries."""
+    reason: str  # 'none', 'expired', 'locked'
+
+
+def parse_code(text: str) -> str | None:
+    """The code a person typed ("482 913", "482913"), or None when the text is not a code at all."""
+    compact = re.sub(r"[\s\-]", "", text)
+    return compact if _CODE.fullmatch(compact) else None
+
+
+class OtpService:
+    def __init__(self, repo: OtpRepository, key: bytes, clock: Clock, settings: Settings) -> None:
+        self._repo = repo
+        self._key = key
+        self._clock = clock
+        self._s = settings
+
+    def _hash(self, purpose: str, ref: str, code: str) -> str:
+        return hmac.new(self._key, f"{purpose}:{ref}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    async def issue(self, purpose: str, ref: str, phone: str) -> Issued | TooSoon | TooMany:
+        now = self._clock.now()
+        latest = await self._repo.latest(purpose, ref)
+        if latest is not None:
+            ready_at = latest.created_at + timedelta(seconds=self._s.otp_resend_after_seconds)
+            if ready_at > now:
+                return TooSoon(max(1, int((ready_at - now).total_seconds() + 0.999)))
+        if await self._repo.sends_since(phone, now - timedelta(hours=1)) >= self._s.otp_max_sends_per_hour:
+            return TooMany()
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        expires_at = now + timedelta(seconds=self._s.otp_ttl_seconds)
+        await self._repo.add(purpose, ref, phone, self._hash(purpose, ref, code), now, expires_at)
+        return Issued(code, expires_at)
+
+    async def verify(self, purpose: str, ref: str, code: str) -> Verified | WrongCode | NoValidCode:
+        now = self._clock.now()
+        row = await self._repo.latest(purpose, ref)
+        if row is None or row.consumed_at is not None:
+            return NoValidCode("none")
+        # Wrong tries count across resent codes: a resend must not buy five more guesses.
+        tries = await self._repo.attempts_for_ref(purpose, ref)
+        if tries >= self._s.otp_max_attempts:
+            return NoValidCode("locked")
+        if row.expires_at <= now:
+            return NoValidCode("expired")
+        if hmac.compare_digest(row.code_hash, self._hash(purpose, ref, code)):
+            return Verified() if await self._repo.consume(row.id, now) else NoValidCode("none")
+        await self._repo.add_attempt(row.id)
+        left = self._s.otp_max_attempts - tries - 1
+        return WrongCode(left) if left > 0 else NoValidCode("locked")
+
+    async def invalidate(self, purpose: str, ref: str) -> None:
+        row = await self._repo.latest(purpose, ref)
+        if row is not None and row.consumed_at is None:
+            await self._repo.consume(row.id, self._clock.now())

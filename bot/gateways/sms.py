@@ -1,0 +1,66 @@
+"""Outbound SMS gateways behind one small Protocol.
+
+``HttpSmsGateway`` speaks the generic HTTP contract of DESIGN.md; ``PrintingSmsGateway`` is the embedded
+default (no gateway configured): messages stay in the outbox table and are shown to whoever listens
+(the terminal demo prints them).
+"""
+
+from __future__ import annotations
+
+from typing import Awaitable, Callable, Protocol
+
+import httpx
+
+
+class TemporarySmsError(Exception):
+    """Worth retrying: 429, 5xx, a timeout or a connection error."""
+
+
+class PermanentSmsError(Exception):
+    """Not worth retrying: the gateway refused the message (other 4xx)."""
+
+
+class SmsGateway(Protocol):
+    async def send(self, message_id: str, to: str, text: str) -> str | None:
+        """Hand one message to the gateway; returns the gateway's id if it gives one."""
+
+
+SmsListener = Callable[[str, str], Awaitable[None] | None]
+
+
+class PrintingSmsGateway:
+    """Accepts every message and passes it to listeners (the demo's terminal, tests)."""
+
+    def __init__(self) -> None:
+        self.listeners: list[SmsListener] = []
+
+    async def send(self, message_id: str, to: str, text: str) -> str | None:
+        for listener in self.listeners:
+            result = listener(to, text)
+            if result is not None:
+                await result
+        return None
+
+
+class HttpSmsGateway:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self._url = url
+        self._client = httpx.AsyncClient(timeout=timeout)
+
+    async def send(self, message_id: str, to: str, text: str) -> str | None:
+        try:
+            response = await self._client.post(self._url, json={"id": message_id, "to": to, "text": text})
+        except httpx.HTTPError as exc:  # timeouts and connection errors
+            raise TemporarySmsError(type(exc).__name__) from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TemporarySmsError(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise PermanentSmsError(f"HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return str(body["message_id"]) if isinstance(body, dict) and body.get("message_id") else None
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,73 @@
+"""Wiring: one object that holds the database, the gateways and the use cases both channels call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.core.applications import TrackingService
+from bot.core.identity import IdentityService
+from bot.core.otp import OtpService
+from bot.core.registry_info import RegistryInfoService
+from bot.core.sms import SmsService
+from bot.domain.calendar import WorkingCalendar
+from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
+from bot.i18n import Texts, texts
+from store import db
+from store.applications import ApplicationRepository
+from store.citizens import CitizenRepository
+from store.otps import OtpRepository
+from store.sms_outbox import SmsOutboxRepository
+from store.users import UserRepository
+
+
+@dataclass
+class Services:
+    settings: Settings
+    conn: aiosqlite.Connection
+    clock: Clock
+    texts: Texts
+    calendar: WorkingCalendar
+    sms_gateway: SmsGateway
+    users: UserRepository
+    citizens: CitizenRepository
+    apps: ApplicationRepository
+    outbox: SmsOutboxRepository
+    sms: SmsService
+    identity: IdentityService
+    registry_info: RegistryInfoService
+    tracking: TrackingService
+
+    @classmethod
+    async def open(cls, settings: Settings, clock: Clock | None = None,
+                   sms_gateway: SmsGateway | None = None) -> "Services":
+        clock = clock or Clock()
+        conn = await db.connect(settings.database)
+        if sms_gateway is None:
+            sms_gateway = (HttpSmsGateway(settings.sms_gateway_url) if settings.sms_gateway_url
+                           else PrintingSmsGateway())
+        calendar = WorkingCalendar.from_file(settings.calendar_overrides)
+        the_texts = texts()
+        users = UserRepository(conn)
+        citizens = CitizenRepository(conn)
+        apps = ApplicationRepository(conn)
+        outbox = SmsOutboxRepository(conn)
+        otps = OtpService(OtpRepository(conn), settings.resolved_secret_key(), clock, settings)
+        sms = SmsService(outbox, sms_gateway, clock)
+        return cls(
+            settings=settings, conn=conn, clock=clock, texts=the_texts, calendar=calendar,
+            sms_gateway=sms_gateway, users=users, citizens=citizens, apps=apps, outbox=outbox, sms=sms,
+            identity=IdentityService(users, citizens, otps, sms, the_texts, clock, settings),
+            registry_info=RegistryInfoService(apps, citizens, users, otps, sms, the_texts, clock, settings,
+                                              calendar),
+            tracking=TrackingService(apps),
+        )
+
+    async def close(self) -> None:
+        close = getattr(self.sms_gateway, "close", None)
+        if close is not None:
+            await close()
+        await self.conn.close()

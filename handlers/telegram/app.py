@@ -1,0 +1,129 @@
+"""The python-telegram-bot Application: the handler table at a glance, the error handler and the sweeper."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, Update
+from telegram.constants import ParseMode
+from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
+                          MessageHandler, filters)
+from telegram.request import HTTPXRequest
+
+from bot.i18n import LANGS
+from bot.services import Services
+from handlers.telegram import flows
+
+log = logging.getLogger(__name__)
+
+
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.start(await flows.turn_for(update, context))
+
+
+async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.ask_language(await flows.turn_for(update, context))
+
+
+async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await flows.turn_for(update, context)
+    if await turn.services.users.language(turn.user_id) is None:
+        await flows.ask_language(turn)
+    else:
+        await flows.help_text(turn)
+
+
+async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await flows.turn_for(update, context)
+    if await turn.services.users.language(turn.user_id) is None:
+        await flows.ask_language(turn)
+        return
+    args = context.args or []
+    await (flows.status_of(turn, " ".join(args)) if args else flows.status_list(turn))
+
+
+async def _logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await flows.turn_for(update, context)
+    await turn.services.identity.logout(turn.user_id)
+    await flows.show_menu(turn, "id.logged_out")
+
+
+async def _cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await flows.show_menu(await flows.turn_for(update, context), "flow.cancelled")
+
+
+async def _unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await flows.turn_for(update, context)
+    await turn.say("input.unknown_command")
+    await flows.show_menu(turn)
+
+
+async def _text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None
+    await flows.on_text(await flows.turn_for(update, context), update.effective_message)
+
+
+async def _other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None
+    await flows.on_other_message(await flows.turn_for(update, context), update.effective_message)
+
+
+async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    await flows.on_button(await flows.turn_for(update, context), query.data or "")
+
+
+async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Never silence, never a traceback to the person: log it and say something polite."""
+    log.error("update failed: %s", type(context.error).__name__, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_user is not None:
+        try:
+            turn = await flows.turn_for(update, context)
+            await turn.say("error.generic")
+        except Exception:  # the error may be the network itself
+            log.warning("could not tell the user about the error")
+
+
+async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Periodic work that must survive restarts: expired consents, SMS still queued."""
+    services: Services = context.application.bot_data["services"]
+    for refused in await services.registry_info.expire_due():
+        await flows.notify_requester(services, context, refused)
+    await services.sms.retry_queued()
+
+
+async def _post_init(application: Application) -> None:
+    services: Services = application.bot_data["services"]
+    for lang in LANGS:
+        commands = [BotCommand(name, services.texts(lang, f"command.{name}"))
+                    for name in ("start", "status", "language", "help", "logout")]
+        await application.bot.set_my_commands(commands, language_code=lang)
+
+
+def build_application(services: Services, token: str, base_url: str | None = None,
+                      base_file_url: str | None = None) -> Application:
+    builder = (ApplicationBuilder().token(token).post_init(_post_init)
+               .request(HTTPXRequest(connection_pool_size=16))
+               .get_updates_request(HTTPXRequest(read_timeout=30)))
+    if base_url:
+        builder = builder.base_url(base_url)
+    if base_file_url:
+        builder = builder.base_file_url(base_file_url)
+    application = builder.build()
+    application.bot_data["services"] = services
+    application.add_handler(CommandHandler("start", _start))
+    application.add_handler(CommandHandler(["language", "lang", "til", "yazyk"], _language))
+    application.add_handler(CommandHandler("help", _help))
+    application.add_handler(CommandHandler("status", _status))
+    application.add_handler(CommandHandler("logout", _logout))
+    application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))
+    application.add_handler(CallbackQueryHandler(_button))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL, _other))
+    application.add_error_handler(_error)
+    assert application.job_queue is not None
+    application.job_queue.run_repeating(_sweep, interval=services.settings.sweep_interval_seconds, first=1)
+    return application

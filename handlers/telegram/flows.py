@@ -1,0 +1,454 @@
+"""The citizen's conversation in Telegram: one small function per state, the state kept in the database.
+
+Handlers only translate: a message or a button becomes a core call, the result a localized reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from html import escape
+
+from telegram import Message, ReplyKeyboardRemove, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.core import otp as otp_
+from bot.core.applications import looks_like_number
+from bot.core.identity import CodeSent, ContactRefused, IinRefused
+from bot.core.otp import parse_code
+from bot.core.registry_info import ConsentRequested, Delivered, NotPending, OwnIin, Refused
+from bot.domain.catalog import REGISTRY_SERVICES
+from bot.i18n import Lang, as_lang
+from bot.services import Services
+from handlers.telegram import keyboards, render
+
+log = logging.getLogger(__name__)
+
+# Conversation states.
+LANG = "lang"
+MENU = "menu"
+ID_CONTACT = "id_contact"
+ID_IIN = "id_iin"
+ID_CODE = "id_code"
+TP_IIN = "tp_iin"
+TP_CODE = "tp_code"
+
+
+@dataclass
+class Turn:
+    """One update being answered: who, in which language, and how to reply."""
+    services: Services
+    update: Update
+    context: ContextTypes.DEFAULT_TYPE
+    user_id: int
+    lang: Lang
+
+    @property
+    def t(self):  # noqa: ANN201 - the Texts catalog
+        return self.services.texts
+
+    def text(self, key: str, **params: object) -> str:
+        return self.services.texts(self.lang, key, **params)
+
+    async def say(self, key: str, reply_markup=None, protect: bool = False, **params: object) -> Message:  # noqa: ANN001
+        return await self.send(escape(self.text(key, **params)), reply_markup, protect)
+
+    async def send(self, html: str, reply_markup=None, protect: bool = False) -> Message:  # noqa: ANN001
+        return await self.context.bot.send_message(self.user_id, html, parse_mode=ParseMode.HTML,
+                                                   reply_markup=reply_markup, protect_content=protect)
+
+    async def set_state(self, state: str, data: dict | None = None) -> None:
+        await self.services.users.set_state(self.user_id, state, data, self.services.clock.now())
+
+
+async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
+    services: Services = context.application.bot_data["services"]
+    user = update.effective_user
+    assert user is not None
+    lang = await services.users.language(user.id)
+    return Turn(services, update, context, user.id, as_lang(lang or user.language_code))
+
+
+# Menu and language -----------------------------------------------------------------------------------
+
+async def show_menu(turn: Turn, intro_key: str = "menu.title") -> None:
+    identity = await turn.services.identity.current(turn.user_id)
+    await turn.set_state(MENU)
+    await turn.say(intro_key, reply_markup=keyboards.menu(turn.t, turn.lang, identity is not None))
+
+
+async def ask_language(turn: Turn) -> None:
+    await turn.set_state(LANG)
+    await turn.send(escape(turn.services.texts("kk", "lang.choose") + "\n" + turn.services.texts("ru", "lang.choose")),
+                    keyboards.language())
+
+
+async def start(turn: Turn) -> None:
+    if await turn.services.users.language(turn.user_id) is None:
+        await ask_language(turn)
+    else:
+        await show_menu(turn, "menu.welcome")
+
+
+async def choose_language(turn: Turn, lang: str) -> None:
+    turn.lang = as_lang(lang)
+    await turn.services.users.set_language(turn.user_id, turn.lang, turn.services.clock.now())
+    await turn.say("lang.set")
+    await show_menu(turn, "menu.welcome")
+
+
+async def help_text(turn: Turn) -> None:
+    await turn.say("help.text", reply_markup=keyboards.back_to_menu(turn.t, turn.lang))
+
+
+# Identification -----------------------------------------------------------------------------------------
+
+async def require_identity(turn: Turn, then: dict) -> bool:
+    """True when the citizen is identified; otherwise starts identification and remembers what was asked."""
+    if await turn.services.identity.current(turn.user_id) is not None:
+        return True
+    await turn.set_state(ID_CONTACT, {"then": then})
+    await turn.say("id.intro", reply_markup=keyboards.share_contact(turn.t, turn.lang))
+    return False
+
+
+async def on_contact(turn: Turn, message: Message, data: dict) -> None:
+    contact = message.contact
+    assert contact is not None
+    phone = turn.services.identity.accept_contact(contact.phone_number, contact.user_id, turn.user_id)
+    if isinstance(phone, ContactRefused):
+        await turn.say(f"id.contact_{phone.reason}", reply_markup=keyboards.share_contact(turn.t, turn.lang))
+        return
+    await turn.set_state(ID_IIN, {**data, "phone": phone})
+    await turn.say("id.ask_iin", reply_markup=ReplyKeyboardRemove())
+
+
+async def on_iin(turn: Turn, text: str, data: dict) -> None:
+    attempt = secrets.token_hex(4)
+    sent = await turn.services.identity.send_code(turn.user_id, attempt, data["phone"], text, turn.lang)
+    if isinstance(sent, IinRefused):
+        await turn.say(f"iin.{sent.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
+        return
+    if isinstance(sent, otp_.TooMany):
+        await turn.say("otp.too_many")
+        await show_menu(turn)
+        return
+    if isinstance(sent, otp_.TooSoon):  # cannot happen for a fresh attempt; answered all the same
+        await turn.say("otp.too_soon", seconds=sent.wait_seconds)
+        return
+    assert isinstance(sent, CodeSent)
+    await turn.set_state(ID_CODE, {**data, "iin": sent.iin, "attempt": attempt})
+    await turn.say("id.code_sent", phone=sent.masked_phone, reply_markup=keyboards.code_entry(turn.t, turn.lang))
+
+
+async def on_identity_code(turn: Turn, text: str, data: dict) -> None:
+    code = parse_code(text)
+    if code is None:
+        await turn.say("otp.format", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+        return
+    result = await turn.services.identity.confirm(turn.user_id, data["attempt"], data["phone"], data["iin"], code)
+    if isinstance(result, otp_.WrongCode):
+        await turn.say("otp.wrong", left=result.attempts_left, reply_markup=keyboards.code_entry(turn.t, turn.lang))
+        return
+    if isinstance(result, otp_.NoValidCode):
+        if result.reason == "expired":
+            await turn.say("otp.expired", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+            return
+        await turn.say("otp.locked")
+        await show_menu(turn)
+        return
+    await turn.say("id.done")
+    await continue_after_identity(turn, data.get("then") or {})
+
+
+async def resend_identity_code(turn: Turn, data: dict) -> None:
+    sent = await turn.services.identity.send_code(turn.user_id, data["attempt"], data["phone"], data["iin"],
+                                                   turn.lang)
+    await answer_resend(turn, sent)
+
+
+async def answer_resend(turn: Turn, sent: object) -> None:
+    if isinstance(sent, otp_.TooSoon):
+        await turn.say("otp.too_soon", seconds=sent.wait_seconds, reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    elif isinstance(sent, otp_.TooMany):
+        await turn.say("otp.too_many", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    elif isinstance(sent, (CodeSent, ConsentRequested)):
+        await turn.say("otp.resent", phone=sent.masked_phone, reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    else:
+        await show_menu(turn, "stale.button")
+
+
+async def continue_after_identity(turn: Turn, then: dict) -> None:
+    service = then.get("service")
+    if then.get("action") == "own" and service in REGISTRY_SERVICES:
+        await own_request(turn, service)
+    elif then.get("action") == "other" and service in REGISTRY_SERVICES:
+        await ask_subject_iin(turn, service)
+    elif then.get("action") == "status":
+        await status_list(turn)
+    else:
+        await show_menu(turn)
+
+
+# Own request --------------------------------------------------------------------------------------------
+
+async def own_request(turn: Turn, service: str) -> None:
+    if not await require_identity(turn, {"action": "own", "service": service}):
+        return
+    identity = await turn.services.identity.current(turn.user_id)
+    assert identity is not None
+    info = turn.services.registry_info
+    app = await info.submit_own(identity, turn.user_id, service)
+    await turn.say("request.accepted", number=app.number, due=render.when(app.due_at, turn.lang))
+    certificate = await info.issue_result(app, identity.iin, turn.user_id)
+    await deliver(turn, certificate)
+    await show_menu(turn)
+
+
+async def deliver(turn: Turn, certificate) -> None:  # noqa: ANN001
+    await turn.send(render.certificate(turn.t, turn.lang, certificate), protect=True)
+
+
+# Another person's information ---------------------------------------------------------------------------
+
+async def ask_subject_iin(turn: Turn, service: str) -> None:
+    if not await require_identity(turn, {"action": "other", "service": service}):
+        return
+    await turn.set_state(TP_IIN, {"service": service})
+    await turn.say("tp.ask_iin", service=turn.text(f"service.{service}.short"),
+                   reply_markup=keyboards.cancel_only(turn.t, turn.lang))
+
+
+async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
+    identity = await turn.services.identity.current(turn.user_id)
+    if identity is None:
+        await require_identity(turn, {"action": "other", "service": data["service"]})
+        return
+    result = await turn.services.registry_info.submit_third_party(identity, turn.user_id, data["service"], text,
+                                                                 turn.lang)
+    if isinstance(result, IinRefused):
+        await turn.say(f"iin.{result.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
+    elif isinstance(result, OwnIin):
+        await turn.say("tp.own_iin")
+        await own_request(turn, data["service"])
+    elif isinstance(result, otp_.TooMany):
+        await turn.say("tp.too_many")
+        await show_menu(turn)
+    elif isinstance(result, Refused):
+        await turn.say("tp.no_phone", number=result.app.number, ground=turn.text("refusal.no_consent"))
+        await show_menu(turn)
+    else:
+        assert isinstance(result, ConsentRequested)
+        await turn.set_state(TP_CODE, {"number": result.app.number})
+        await turn.say("tp.code_sent", number=result.app.number, phone=result.masked_phone,
+                       due=render.when(result.expires_at, turn.lang),
+                       reply_markup=keyboards.code_entry(turn.t, turn.lang))
+        await offer_cabinet_consent(turn, result)
+
+
+async def offer_cabinet_consent(turn: Turn, requested: ConsentRequested) -> None:
+    """The subject, if they use the bot, may also decide in their own chat (the seeds' personal cabinet)."""
+    for subject_user_id in requested.subject_user_ids:
+        lang = as_lang(await turn.services.users.language(subject_user_id))
+        t = turn.services.texts
+        text = t(lang, "cabinet.request", number=requested.app.number,
+                 service=t(lang, f"service.{requested.app.service}.short"))
+        try:
+            await turn.context.bot.send_message(subject_user_id, escape(text), parse_mode=ParseMode.HTML,
+                                                reply_markup=keyboards.consent_decision(t, lang, requested.app.number))
+        except Exception:  # the subject may have blocked the bot; the SMS path still stands
+            log.warning("could not offer consent in the subject's chat", exc_info=True)
+
+
+async def on_consent_code(turn: Turn, text: str, data: dict) -> None:
+    code = parse_code(text)
+    if code is None:
+        await turn.say("otp.format", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+        return
+    identity = await turn.services.identity.current(turn.user_id)
+    if identity is None:
+        await turn.say("id.expired")
+        await show_menu(turn)
+        return
+    result = await turn.services.registry_info.confirm_with_code(identity, turn.user_id, data["number"], code)
+    await answer_consent_result(turn, result)
+
+
+async def answer_consent_result(turn: Turn, result: object) -> None:
+    if isinstance(result, otp_.WrongCode):
+        await turn.say("otp.wrong", left=result.attempts_left, reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    elif isinstance(result, otp_.NoValidCode):
+        await turn.say("otp.expired", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    elif isinstance(result, Delivered):
+        await turn.say("tp.consent_given", number=result.app.number)
+        await deliver(turn, result.certificate)
+        await show_menu(turn)
+    elif isinstance(result, Refused):
+        await turn.say(f"tp.refused_{result.note}", number=result.app.number, ground=turn.text("refusal.no_consent"))
+        await show_menu(turn)
+    else:
+        assert isinstance(result, NotPending)
+        await show_menu(turn, "tp.not_pending")
+
+
+async def resend_consent_code(turn: Turn, data: dict) -> None:
+    identity = await turn.services.identity.current(turn.user_id)
+    if identity is None:
+        await turn.say("id.expired")
+        await show_menu(turn)
+        return
+    sent = await turn.services.registry_info.resend_consent_code(identity, turn.user_id, data["number"], turn.lang)
+    await answer_resend(turn, sent)
+
+
+async def cabinet_decision(turn: Turn, number: str, consents: bool) -> None:
+    """The data subject pressed Consent / Decline in their own chat."""
+    identity = await turn.services.identity.current(turn.user_id)
+    consent = await turn.services.apps.consent(number)
+    if identity is None or consent is None or consent.subject_iin != identity.iin:
+        # Only the identified subject may decide; anyone else learns nothing about the request.
+        await show_menu(turn, "cabinet.identify_first" if consent else "stale.button")
+        return
+    info = turn.services.registry_info
+    result = await info.give_consent(number, "cabinet") if consents else await info.decline(number, "cabinet")
+    if result is None:
+        await show_menu(turn, "tp.not_pending")
+        return
+    await turn.say("cabinet.given" if consents else "cabinet.declined", number=number)
+    await notify_requester(turn.services, turn.context, result)
+
+
+async def notify_requester(services: Services, context: ContextTypes.DEFAULT_TYPE, result: object) -> None:
+    """Tell the requester about a decision taken elsewhere (the subject's chat, SMS, or expiry)."""
+    app = result.app  # type: ignore[attr-defined]
+    if app.requester_user_id is None:
+        return
+    lang = as_lang(await services.users.language(app.requester_user_id))
+    t = services.texts
+    chat = app.requester_user_id
+    if isinstance(result, Delivered):
+        await context.bot.send_message(chat, escape(t(lang, "tp.consent_given", number=app.number)),
+                                       parse_mode=ParseMode.HTML)
+        await context.bot.send_message(chat, render.certificate(t, lang, result.certificate),
+                                       parse_mode=ParseMode.HTML, protect_content=True)
+    elif isinstance(result, Refused):
+        await context.bot.send_message(
+            chat, escape(t(lang, f"tp.refused_{result.note}", number=app.number, ground=t(lang, "refusal.no_consent"))),
+            parse_mode=ParseMode.HTML)
+    state = await services.users.state(chat)
+    if state.state == TP_CODE and state.data.get("number") == app.number:
+        await services.users.set_state(chat, MENU, None, services.clock.now())
+        identified = await services.identity.current(chat) is not None
+        await context.bot.send_message(chat, escape(t(lang, "menu.title")), parse_mode=ParseMode.HTML,
+                                       reply_markup=keyboards.menu(t, lang, identified))
+
+
+# Status -------------------------------------------------------------------------------------------------
+
+async def status_list(turn: Turn) -> None:
+    identity = await turn.services.identity.current(turn.user_id)
+    apps = await turn.services.tracking.mine(identity, turn.user_id)
+    await turn.set_state(MENU)
+    if not apps:
+        key = "status.none" if identity else "status.none_identify"
+        await turn.say(key, reply_markup=keyboards.back_to_menu(turn.t, turn.lang))
+        return
+    lines = [escape(turn.text("status.list_title"))]
+    lines += [render.application_line(turn.t, turn.lang, app) for app in apps]
+    lines.append(escape(turn.text("status.list_hint")))
+    await turn.send("\n".join(lines), keyboards.applications(turn.t, turn.lang, [a.number for a in apps]))
+
+
+async def status_of(turn: Turn, text: str) -> None:
+    identity = await turn.services.identity.current(turn.user_id)
+    found = await turn.services.tracking.find(identity, turn.user_id, text)
+    if found is None:
+        await turn.say("status.not_found", reply_markup=keyboards.back_to_menu(turn.t, turn.lang))
+        return
+    app, events = found
+    await turn.send(render.application_card(turn.t, turn.lang, app, events), keyboards.back_to_menu(turn.t, turn.lang))
+
+
+# Dispatch -----------------------------------------------------------------------------------------------
+
+async def on_text(turn: Turn, message: Message) -> None:
+    state = await turn.services.users.state(turn.user_id)
+    text = message.text or ""
+    if text.strip() in {turn.services.texts(lang, "btn.cancel") for lang in ("kk", "ru")}:
+        await show_menu(turn, "flow.cancelled")
+        return
+    if state.state == LANG or await turn.services.users.language(turn.user_id) is None:
+        await ask_language(turn)
+    elif state.state == ID_CONTACT:
+        await turn.say("id.press_button", reply_markup=keyboards.share_contact(turn.t, turn.lang))
+    elif state.state == ID_IIN:
+        await on_iin(turn, text, state.data)
+    elif state.state == ID_CODE:
+        await on_identity_code(turn, text, state.data)
+    elif state.state == TP_IIN:
+        await on_subject_iin(turn, text, state.data)
+    elif state.state == TP_CODE:
+        await on_consent_code(turn, text, state.data)
+    elif looks_like_number(text):
+        await status_of(turn, text)
+    else:
+        await show_menu(turn, "menu.hint")
+
+
+async def on_other_message(turn: Turn, message: Message) -> None:
+    """A photo, a sticker, a file, a contact where none is expected: a hint for where the person stands."""
+    state = await turn.services.users.state(turn.user_id)
+    if message.contact is not None and state.state == ID_CONTACT:
+        await on_contact(turn, message, state.data)
+        return
+    if state.state == LANG or await turn.services.users.language(turn.user_id) is None:
+        await ask_language(turn)
+        return
+    hint = {
+        ID_CONTACT: "id.press_button", ID_IIN: "id.ask_iin", ID_CODE: "otp.format", TP_IIN: "tp.ask_iin_again",
+        TP_CODE: "otp.format",
+    }.get(state.state)
+    await turn.say("input.text_only")
+    if hint:
+        markup = keyboards.share_contact(turn.t, turn.lang) if state.state == ID_CONTACT else None
+        await turn.say(hint, reply_markup=markup)
+    else:
+        await show_menu(turn)
+
+
+async def on_button(turn: Turn, data: str) -> None:
+    state = await turn.services.users.state(turn.user_id)
+    action, _, arg = data.partition(":")
+    if action == "lang" and arg in ("kk", "ru"):
+        await choose_language(turn, arg)
+    elif await turn.services.users.language(turn.user_id) is None:
+        await ask_language(turn)
+    elif action in ("menu", "cancel"):
+        await show_menu(turn, "flow.cancelled" if action == "cancel" and state.state != MENU else "menu.title")
+    elif action == "language":
+        await ask_language(turn)
+    elif action == "help":
+        await help_text(turn)
+    elif action == "status":
+        await status_list(turn)
+    elif action == "app":
+        await status_of(turn, arg)
+    elif action == "logout":
+        await turn.services.identity.logout(turn.user_id)
+        await show_menu(turn, "id.logged_out")
+    elif action in ("own", "other") and not arg:
+        await turn.say("services.choose", reply_markup=keyboards.services(turn.t, turn.lang, action))
+    elif action == "own" and arg in REGISTRY_SERVICES:
+        await own_request(turn, arg)
+    elif action == "other" and arg in REGISTRY_SERVICES:
+        await ask_subject_iin(turn, arg)
+    elif action == "resend" and state.state == ID_CODE:
+        await resend_identity_code(turn, state.data)
+    elif action == "resend" and state.state == TP_CODE:
+        await resend_consent_code(turn, state.data)
+    elif action in ("cy", "cn") and arg:
+        await cabinet_decision(turn, arg, action == "cy")
+    else:
+        await show_menu(turn, "stale.button")

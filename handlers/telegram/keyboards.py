@@ -1,0 +1,65 @@
+"""Keyboards. Callback data is short and self-describing; every button is checked again when pressed."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+
+from bot.domain.catalog import REGISTRY_SERVICES
+from bot.i18n import Lang, Texts
+
+
+def language() -> InlineKeyboardMarkup:
+    # Each language names itself, so this keyboard needs no translation.
+    return InlineKeyboardMarkup([[InlineKeyboardButton("Қазақша", callback_data="lang:kk"),
+                                  InlineKeyboardButton("Русский", callback_data="lang:ru")]])
+
+
+def menu(t: Texts, lang: Lang, identified: bool) -> InlineKeyboardMarkup:
+    rows = [
+        [InlineKeyboardButton(t(lang, "btn.own"), callback_data="own")],
+        [InlineKeyboardButton(t(lang, "btn.other"), callback_data="other")],
+        [InlineKeyboardButton(t(lang, "btn.status"), callback_data="status")],
+        [InlineKeyboardButton(t(lang, "btn.help"), callback_data="help"),
+         InlineKeyboardButton(t(lang, "btn.language"), callback_data="language")],
+    ]
+    if identified:
+        rows.append([InlineKeyboardButton(t(lang, "btn.logout"), callback_data="logout")])
+    return InlineKeyboardMarkup(rows)
+
+
+def services(t: Texts, lang: Lang, whose: str) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(t(lang, f"service.{code}.short"), callback_data=f"{whose}:{code}")]
+            for code in REGISTRY_SERVICES]
+    rows.append([InlineKeyboardButton(t(lang, "btn.back"), callback_data="menu")])
+    return InlineKeyboardMarkup(rows)
+
+
+def share_contact(t: Texts, lang: Lang) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(t(lang, "btn.share_contact"), request_contact=True)], [KeyboardButton(t(lang, "btn.cancel"))]],
+        resize_keyboard=True, one_time_keyboard=True,
+    )
+
+
+def code_entry(t: Texts, lang: Lang) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.resend"), callback_data="resend"),
+                                  InlineKeyboardButton(t(lang, "btn.cancel"), callback_data="cancel")]])
+
+
+def cancel_only(t: Texts, lang: Lang) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.cancel"), callback_data="cancel")]])
+
+
+def back_to_menu(t: Texts, lang: Lang) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.menu"), callback_data="menu")]])
+
+
+def applications(t: Texts, lang: Lang, numbers: list[str]) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(number, callback_data=f"app:{number}")] for number in numbers[:10]]
+    rows.append([InlineKeyboardButton(t(lang, "btn.menu"), callback_data="menu")])
+    return InlineKeyboardMarkup(rows)
+
+
+def consent_decision(t: Texts, lang: Lang, number: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.consent_yes"), callback_data=f"cy:{number}"),
+                                  InlineKeyboardButton(t(lang, "btn.consent_no"), callback_data=f"cn:{number}")]])

@@ -1,0 +1,71 @@
+"""Turning core results into localized HTML messages. Every value from data is escaped."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from html import escape
+
+from babel.dates import format_date, format_time
+
+from bot.core.registry_info import Certificate
+from bot.domain.calendar import ALMATY
+from bot.domain.catalog import get_service
+from bot.i18n import Lang, Texts
+from store.applications import Application, Event
+
+
+def when(moment: datetime, lang: Lang) -> str:
+    """A local date and time, e.g. ru "25 ноября 2026 г., 14:30", kk "2026 ж. 25 қараша, 14:30"."""
+    local = moment.astimezone(ALMATY)
+    return f"{format_date(local.date(), 'long', locale=lang)}, {format_time(local.time(), 'HH:mm', locale=lang)}"
+
+
+def day(value: date, lang: Lang) -> str:
+    return format_date(value, "dd.MM.yyyy", locale=lang)
+
+
+def certificate(t: Texts, lang: Lang, c: Certificate) -> str:
+    birth = day(date.fromisoformat(c.birth_date), lang) if c.birth_date else "—"
+    lines = [
+        f"<b>{escape(t(lang, f'service.{c.service}.form_title'))}</b>",
+        "",
+        f"{escape(t(lang, 'form.issue_date'))}: {day(c.issued_at.astimezone(ALMATY).date(), lang)}",
+        f"{escape(t(lang, 'form.full_name'))}: {escape(c.full_name)}",
+        f"{escape(t(lang, 'form.birth_date'))}: {birth}",
+        f"{escape(t(lang, 'form.address'))}: {escape(c.address)}",
+        f"{escape(t(lang, f'service.{c.service}.observed_label'))}: "
+        f"<b>{escape(t(lang, 'form.observed_yes' if c.observed else 'form.observed_no'))}</b>",
+        "",
+        escape(t(lang, "form.source_system", system=c.source_system)),
+        escape(t(lang, "form.application_number", number=c.number)),
+        escape(t(lang, "form.validity")),
+    ]
+    return "\n".join(lines)
+
+
+def status_name(t: Texts, lang: Lang, status: str) -> str:
+    key = f"status.{status}"
+    return t(lang, key) if t.has(lang, key) else status
+
+
+def application_line(t: Texts, lang: Lang, app: Application) -> str:
+    return t(lang, "status.line", number=escape(app.number),
+             service=escape(t(lang, f"service.{app.service}.short")), status=escape(status_name(t, lang, app.status)))
+
+
+def application_card(t: Texts, lang: Lang, app: Application, events: list[Event]) -> str:
+    get_service(app.service)
+    lines = [
+        f"<b>{escape(t(lang, 'status.card_title', number=app.number))}</b>",
+        escape(t(lang, f"service.{app.service}.name")),
+        escape(t(lang, "status.submitted", when=when(app.submitted_at, lang))),
+        escape(t(lang, "status.due", when=when(app.due_at, lang))),
+        escape(t(lang, "status.current", status=status_name(t, lang, app.status))),
+    ]
+    if app.refusal_ground:
+        lines.append(escape(t(lang, "status.refusal_ground", ground=t(lang, f"refusal.{app.refusal_ground}"))))
+    if events:
+        lines.append("")
+        lines.append(escape(t(lang, "status.history")))
+        lines.extend(f"• {escape(when(e.at, lang))} — {escape(status_name(t, lang, e.status))}" for e in events)
+    return "\n".join(lines)

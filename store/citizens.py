@@ -1,0 +1,63 @@
+"""The embedded citizen directory and the three registries (the defaults behind bot.gateways)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+
+@dataclass(frozen=True)
+class Citizen:
+    iin: str
+    full_name: str
+    birth_date: str  # ISO date
+    address: str
+    phone: str | None  # E.164 registered mobile number
+
+
+@dataclass(frozen=True)
+class RegistryRecord:
+    iin: str
+    register: str
+    observed: bool
+    source_system: str
+
+
+class CitizenRepository:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def commit(self) -> None:
+        await self._conn.commit()
+
+    async def get(self, iin: str) -> Citizen | None:
+        async with self._conn.execute(
+            "SELECT iin, full_name, birth_date, address, phone FROM citizens WHERE iin = ?", (iin,)
+        ) as cur:
+            row = await cur.fetchone()
+        return Citizen(*row) if row else None
+
+    async def upsert(self, citizen: Citizen) -> None:
+        await self._conn.execute(
+            "INSERT INTO citizens (iin, full_name, birth_date, address, phone) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (iin) DO UPDATE SET full_name = excluded.full_name, birth_date = excluded.birth_date, "
+            "address = excluded.address, phone = excluded.phone",
+            (citizen.iin, citizen.full_name, citizen.birth_date, citizen.address, citizen.phone),
+        )
+
+    async def record(self, iin: str, register: str) -> RegistryRecord | None:
+        async with self._conn.execute(
+            "SELECT iin, register, observed, source_system FROM registry_records WHERE iin = ? AND register = ?",
+            (iin, register),
+        ) as cur:
+            row = await cur.fetchone()
+        return RegistryRecord(row[0], row[1], bool(row[2]), row[3]) if row else None
+
+    async def upsert_record(self, record: RegistryRecord) -> None:
+        await self._conn.execute(
+            "INSERT INTO registry_records (iin, register, observed, source_system) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (iin, register) DO UPDATE SET observed = excluded.observed, "
+            "source_system = excluded.source_system",
+            (record.iin, record.register, int(record.observed), record.source_system),
+        )

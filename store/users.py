@@ -1,0 +1,90 @@
+"""People in Telegram: language, verified identity and where their conversation stands."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import aiosqlite
+
+from store.db import from_iso, utc_iso
+
+
+@dataclass
+class ChatState:
+    state: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: int
+    iin: str
+    phone: str
+    verified_at: datetime
+    last_seen_at: datetime
+
+
+class UserRepository:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def language(self, user_id: int) -> str | None:
+        async with self._conn.execute("SELECT lang FROM users WHERE user_id = ?", (user_id,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def set_language(self, user_id: int, lang: str, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO users (user_id, lang, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang",
+            (user_id, lang, utc_iso(now)),
+        )
+        await self._conn.commit()
+
+    async def state(self, user_id: int) -> ChatState:
+        async with self._conn.execute("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,)) as cur:
+            row = await cur.fetchone()
+        return ChatState(row[0], json.loads(row[1])) if row else ChatState("menu", {})
+
+    async def set_state(self, user_id: int, state: str, data: dict | None, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO chat_states (user_id, state, data, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data, "
+            "updated_at = excluded.updated_at",
+            (user_id, state, json.dumps(data or {}, ensure_ascii=False), utc_iso(now)),
+        )
+        await self._conn.commit()
+
+    async def identity(self, user_id: int) -> Identity | None:
+        async with self._conn.execute(
+            "SELECT user_id, iin, phone, verified_at, last_seen_at FROM identities WHERE user_id = ?", (user_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if not row:
+            return None
+        return Identity(row[0], row[1], row[2], from_iso(row[3]), from_iso(row[4]))
+
+    async def save_identity(self, user_id: int, iin: str, phone: str, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO identities (user_id, iin, phone, verified_at, last_seen_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET iin = excluded.iin, phone = excluded.phone, "
+            "verified_at = excluded.verified_at, last_seen_at = excluded.last_seen_at",
+            (user_id, iin, phone, utc_iso(now), utc_iso(now)),
+        )
+        await self._conn.commit()
+
+    async def touch_identity(self, user_id: int, now: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE identities SET last_seen_at = ? WHERE user_id = ?", (utc_iso(now), user_id)
+        )
+        await self._conn.commit()
+
+    async def drop_identity(self, user_id: int) -> None:
+        await self._conn.execute("DELETE FROM identities WHERE user_id = ?", (user_id,))
+        await self._conn.commit()
+
+    async def user_ids_for_iin(self, iin: str) -> list[int]:
+        async with self._conn.execute("SELECT user_id FROM identities WHERE iin = ?", (iin,)) as cur:
+            return [row[0] for row in await cur.fetchall()]
