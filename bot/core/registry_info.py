@@ -235,7 +235,8 @@ class RegistryInfoService:
 
     async def _tell_subject_provided(self, app: Application, consent: Consent, now: datetime) -> None:
         requester = await self._citizens.get(consent.requester_iin)
-        lang = await self._subject_lang(consent.subject_iin, "kk")
+        requester_lang = (await self._users.language(app.requester_user_id)) if app.requester_user_id else None
+        lang = await self._subject_lang(consent.subject_iin, as_lang(requester_lang))
         text = self._texts(
             lang, "sms.data_provided",
             register=self._texts(lang, f"sms.register.{get_service(app.service).register}"),

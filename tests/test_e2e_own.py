@@ -1,0 +1,34 @@
+"""A citizen asks for their own registry information, end to end, in both languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import CITIZENS, Chat
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_own_request_observed_and_not(h, lang):
+    chat = Chat(h, 1001, lang)
+    await chat.start_in(lang)
+    assert chat.buttons(), chat.texts()
+    await chat.press("Сведения о себе" if lang == "ru" else "Өзім туралы")
+    await chat.press("фтизиатрия" if lang == "ru" else "фтизиатрия")
+    assert any(b["request_contact"] for m in chat.last for b in h.emu.reply_buttons(m)), chat.texts()
+    await chat.identify("Сергей")
+    text = chat.texts()
+    assert "QZ-" in text
+    certificate = next(m for m in chat.last if m.protect_content)
+    if lang == "ru":
+        assert "На динамическом наблюдении: состоит" in certificate.plain_text
+        assert "Иванов Сергей Петрович" in certificate.plain_text
+        assert "Данные предоставлены информационной системой Фтизиатрия" in certificate.plain_text
+    else:
+        assert "тұрады" in certificate.plain_text and "тұрмайды" not in certificate.plain_text
+    assert "Сведения/Мәлімет" in certificate.plain_text
+
+    # Identified now: narcology without asking again, and "not observed".
+    await chat.press("Сведения о себе" if lang == "ru" else "Өзім туралы")
+    await chat.press("ркология")
+    certificate = next(m for m in chat.last if m.protect_content)
+    assert ("не состоит" if lang == "ru" else "тұрмайды") in certificate.plain_text
