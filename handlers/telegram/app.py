@@ -90,7 +90,7 @@ async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Periodic work that must survive restarts: expired consents, SMS still queued."""
     services: Services = context.application.bot_data["services"]
     for refused in await services.registry_info.expire_due():
-        await flows.notify_requester(services, context, refused)
+        await flows.notify_requester(services, context.bot, refused)
     await services.sms.retry_queued()
 
 

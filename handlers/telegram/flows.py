@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from html import escape
 
-from telegram import Message, ReplyKeyboardRemove, Update
+from telegram import Bot, Message, ReplyKeyboardRemove, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -317,10 +317,10 @@ async def cabinet_decision(turn: Turn, number: str, consents: bool) -> None:
         await show_menu(turn, "tp.not_pending")
         return
     await turn.say("cabinet.given" if consents else "cabinet.declined", number=number)
-    await notify_requester(turn.services, turn.context, result)
+    await notify_requester(turn.services, turn.context.bot, result)
 
 
-async def notify_requester(services: Services, context: ContextTypes.DEFAULT_TYPE, result: object) -> None:
+async def notify_requester(services: Services, bot: Bot, result: object) -> None:
     """Tell the requester about a decision taken elsewhere (the subject's chat, SMS, or expiry)."""
     app = result.app  # type: ignore[attr-defined]
     if app.requester_user_id is None:
@@ -329,19 +329,19 @@ async def notify_requester(services: Services, context: ContextTypes.DEFAULT_TYP
     t = services.texts
     chat = app.requester_user_id
     if isinstance(result, Delivered):
-        await context.bot.send_message(chat, escape(t(lang, "tp.consent_given", number=app.number)),
+        await bot.send_message(chat, escape(t(lang, "tp.consent_given", number=app.number)),
                                        parse_mode=ParseMode.HTML)
-        await context.bot.send_message(chat, render.certificate(t, lang, result.certificate),
+        await bot.send_message(chat, render.certificate(t, lang, result.certificate),
                                        parse_mode=ParseMode.HTML, protect_content=True)
     elif isinstance(result, Refused):
-        await context.bot.send_message(
+        await bot.send_message(
             chat, escape(t(lang, f"tp.refused_{result.note}", number=app.number, ground=t(lang, "refusal.no_consent"))),
             parse_mode=ParseMode.HTML)
     state = await services.users.state(chat)
     if state.state == TP_CODE and state.data.get("number") == app.number:
         await services.users.set_state(chat, MENU, None, services.clock.now())
         identified = await services.identity.current(chat) is not None
-        await context.bot.send_message(chat, escape(t(lang, "menu.title")), parse_mode=ParseMode.HTML,
+        await bot.send_message(chat, escape(t(lang, "menu.title")), parse_mode=ParseMode.HTML,
                                        reply_markup=keyboards.menu(t, lang, identified))
 
 
