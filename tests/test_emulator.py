@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -140,7 +139,7 @@ async def test_inline_keyboard_protect_content_and_callback(emu: BotApiEmulator,
     assert [m.text for m in emu.messages(USER)] == ["chose yes"]
     assert emu.stale_presses == []
 
-    with pytest.raises(BadRequest, match="query is too old"):
+    with pytest.raises(BadRequest, match="(?i)query is too old"):
         await app.bot.answer_callback_query(query_id)  # already answered
 
 
@@ -174,25 +173,25 @@ async def test_request_contact_round_trip(emu: BotApiEmulator, app: Application)
 
 async def test_validation_errors_match_telegram(emu: BotApiEmulator, app: Application) -> None:
     bot = app.bot
-    with pytest.raises(BadRequest, match="message is too long"):
+    with pytest.raises(BadRequest, match="(?i)message is too long"):
         await bot.send_message(USER, "я" * 4097)
     assert (await bot.send_message(USER, "я" * 4096)).text == "я" * 4096
-    with pytest.raises(BadRequest, match="message is too long"):
+    with pytest.raises(BadRequest, match="(?i)message is too long"):
         await bot.send_message(USER, "😀" * 2049)  # 4098 UTF-16 code units
-    with pytest.raises(BadRequest, match="text is empty"):
+    with pytest.raises(BadRequest, match="(?i)text is empty"):
         await bot.send_message(USER, "  ")
-    with pytest.raises(BadRequest, match="BUTTON_DATA_INVALID"):
+    with pytest.raises(BadRequest, match="(?i)BUTTON_DATA_INVALID"):
         await bot.send_message(USER, "x", reply_markup=InlineKeyboardMarkup(
             [[InlineKeyboardButton("b", callback_data="ж" * 33)]]))  # 66 bytes
-    with pytest.raises(BadRequest, match="can't parse entities"):
+    with pytest.raises(BadRequest, match="(?i)can't parse entities"):
         await bot.send_message(USER, "<b>bold", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="can't parse entities"):
+    with pytest.raises(BadRequest, match="(?i)can't parse entities"):
         await bot.send_message(USER, "<br>", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="can't parse entities"):
+    with pytest.raises(BadRequest, match="(?i)can't parse entities"):
         await bot.send_message(USER, "a < b", parse_mode="HTML")
-    with pytest.raises(BadRequest, match="chat not found"):
+    with pytest.raises(BadRequest, match="(?i)chat not found"):
         await bot.send_message(424242, "hi")
-    with pytest.raises(BadRequest, match="caption is too long"):
+    with pytest.raises(BadRequest, match="(?i)caption is too long"):
         await bot.send_document(USER, document=b"x", filename="a.txt", caption="c" * 1025)
 
     html = await bot.send_message(USER, "<b>Жұма</b> &amp; <i>сенбі</i>", parse_mode="HTML")
@@ -200,11 +199,11 @@ async def test_validation_errors_match_telegram(emu: BotApiEmulator, app: Applic
     assert [(e.type, e.offset, e.length) for e in html.entities] == [("bold", 0, 4), ("italic", 7, 5)]
     assert html.text_html == "<b>Жұма</b> &amp; <i>сенбі</i>"
 
-    with pytest.raises(BadRequest, match="message is not modified"):
+    with pytest.raises(BadRequest, match="(?i)message is not modified"):
         await bot.edit_message_text("я" * 4096, chat_id=USER, message_id=html.message_id - 1)
-    with pytest.raises(BadRequest, match="message to edit not found"):
+    with pytest.raises(BadRequest, match="(?i)message to edit not found"):
         await bot.edit_message_text("x", chat_id=USER, message_id=9999)
-    with pytest.raises(BadRequest, match="message to delete not found"):
+    with pytest.raises(BadRequest, match="(?i)message to delete not found"):
         await bot.delete_message(USER, 9999)
     assert await bot.delete_message(USER, html.message_id)
     kinds = [m.kind for m in await emu.wait_idle(USER, quiet=0.05)]
@@ -219,9 +218,9 @@ async def test_blocked_and_deactivated_users_are_forbidden(
     emu.block(2002)
     emu.deactivate(3003)
     async with bot_factory() as bot:
-        with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        with pytest.raises(Forbidden, match="(?i)bot was blocked by the user"):
             await bot.send_message(2002, "hi")
-        with pytest.raises(Forbidden, match="user is deactivated"):
+        with pytest.raises(Forbidden, match="(?i)user is deactivated"):
             await bot.send_message(3003, "hi")
         await emu.send_text(2002, "I'm back")  # writing again unblocks, like "Restart"
         assert (await bot.send_message(2002, "welcome back")).text == "welcome back"
@@ -231,7 +230,8 @@ async def test_blocked_and_deactivated_users_are_forbidden(
     ]
 
 
-async def test_rate_limit_answers_retry_after(bot_factory: Callable[[], Bot]) -> None:
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_rate_limit_answers_retry_after() -> None:
     async with BotApiEmulator(token=TOKEN, per_chat_rate=0.5, global_rate=100) as emu:
         emu.add_user(USER, "A")
         emu.add_user(2002, "B")
@@ -240,9 +240,7 @@ async def test_rate_limit_answers_retry_after(bot_factory: Callable[[], Bot]) ->
             with pytest.raises(RetryAfter) as caught:
                 await bot.send_message(USER, "two")
             await bot.send_message(2002, "other chat is not limited")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            retry_after = caught.value.retry_after
+        retry_after = caught.value.retry_after
         if isinstance(retry_after, dtm.timedelta):
             retry_after = int(retry_after.total_seconds())
         assert retry_after == 2
@@ -353,5 +351,5 @@ async def test_control_api_for_other_processes(emu: BotApiEmulator, app: Applica
 
 
 async def test_next_message_timeout_says_what_was_received(emu: BotApiEmulator) -> None:
-    with pytest.raises(asyncio.TimeoutError, match="nothing new"):
+    with pytest.raises(asyncio.TimeoutError, match="(?i)nothing new"):
         await emu.next_message(USER, timeout=0.05)

@@ -253,8 +253,8 @@ class _TokenBucket:
 
     def wait_time(self, now: float) -> float:
         """Seconds until one token is available (0 if one is available now)."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
+        self.tokens = min(self.capacity, self.tokens + max(now - self.stamp, 0.0) * self.rate)
+        self.stamp = max(now, self.stamp)
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
     def take(self) -> None:
@@ -768,7 +768,7 @@ class BotApiEmulator:
 
     def _member_update(self, user: EmuUser, old: str, new: str) -> None:
         def member(status: str) -> JSONDict:
-            data: JSONDict = {"status": status, "user": self.bot_user}
+            data: JSONDict = {"status": status, "user": self._bot_sender()}
             if status == "kicked":
                 data["until_date"] = 0
             return data
@@ -941,13 +941,13 @@ class BotApiEmulator:
 
     async def _throttle(self, chat_id: int) -> None:
         """429 if the configured rates are exceeded, then the configured latency."""
-        now = time.monotonic()
         buckets = [self._global_bucket] if self._global_bucket else []
         if self.per_chat_rate:
             bucket = self._chat_buckets.get(chat_id)
             if bucket is None:
                 bucket = self._chat_buckets[chat_id] = _TokenBucket(self.per_chat_rate)
             buckets.append(bucket)
+        now = time.monotonic()
         wait = max((b.wait_time(now) for b in buckets), default=0.0)
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
@@ -961,7 +961,7 @@ class BotApiEmulator:
                          reply_to: JSONDict | None) -> JSONDict:
         message: JSONDict = {
             "message_id": chat.next_message_id(),
-            "from": self.bot_user,
+            "from": self._bot_sender(),
             "chat": chat.user.api_chat(),
             "date": int(time.time()),
         }
@@ -972,6 +972,11 @@ class BotApiEmulator:
         if _truthy(params.get("protect_content")):
             message["has_protected_content"] = True
         return message
+
+    def _bot_sender(self) -> JSONDict:
+        """The bot as a message sender: a plain User, without getMe's capability flags."""
+        keys = ("id", "is_bot", "first_name", "username")
+        return {k: self.bot_user[k] for k in keys}
 
     def _record_send(self, chat: _Chat, message: JSONDict, params: JSONDict, raw: str | None,
                      markup: JSONDict | None) -> JSONDict:

@@ -1,0 +1,166 @@
+"""Another person's information, with that person's consent, in both languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import CITIZENS, Chat
+
+L = {
+    "ru": {"other": "Сведения о другом", "status": "Статус моих заявок", "own": "Сведения о себе"},
+    "kk": {"other": "Басқа адам", "status": "Өтінімдерімнің", "own": "Өзім туралы"},
+}
+
+
+async def ask_about(chat: Chat, lang: str, subject: str, service_label: str = "фтизиатрия") -> str:
+    """Identified as Сергей, asks about ``subject``; returns the application number."""
+    await chat.start_in(lang)
+    await chat.press(L[lang]["other"])
+    await chat.press(service_label)
+    await chat.identify("Сергей")
+    await chat.send(CITIZENS[subject]["iin"])
+    numbers = [w for w in chat.texts().replace("(", " ").split() if w.startswith("QZ-")]
+    assert numbers, chat.texts()
+    return numbers[0]
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_consent_by_code_delivers_and_tells_subject(h, lang):
+    chat = Chat(h, 2001, lang)
+    number = await ask_about(chat, lang, "Ерлан")
+    subject_phone = CITIZENS["Ерлан"]["phone"]
+    request_sms = h.phone.last(subject_phone)
+    assert "Сергей И." in request_sms and "******" in request_sms
+    assert CITIZENS["Сергей"]["iin"] not in request_sms  # the requester's IIN is masked
+    await chat.send(h.phone.code(subject_phone))
+    certificate = next(m for m in chat.last if m.protect_content)
+    assert "Жақсылықов Ерлан Серікұлы" in certificate.plain_text
+    assert number in certificate.plain_text
+    provided = h.phone.last(subject_phone)
+    assert provided != request_sms and "Сергей И." in provided
+    consent = await h.services.apps.consent(number)
+    assert consent.status == "given"
+    # The code was single use: typing it again changes nothing.
+    app = await h.services.apps.get(number)
+    assert app.status == "result_ready"
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_five_wrong_codes_refuse(h, lang):
+    chat = Chat(h, 2002, lang)
+    number = await ask_about(chat, lang, "Дана")
+    real = h.phone.code(CITIZENS["Дана"]["phone"])
+    wrong = "000000" if real != "000000" else "111111"
+    for attempt in range(4):
+        await chat.send(wrong)
+        assert str(4 - attempt) in chat.texts()
+    await chat.send(wrong)
+    text = chat.texts()
+    assert ("Отсутствие согласия лица" in text) if lang == "ru" else ("келісімінің болмауы" in text)
+    app = await h.services.apps.get(number)
+    assert app.status == "refused" and app.refusal_ground == "no_consent"
+    # Even the right code is useless now.
+    await chat.send(real)
+    assert not any(m.protect_content for m in chat.last)
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_consent_window_expires(h, lang):
+    chat = Chat(h, 2003, lang)
+    number = await ask_about(chat, lang, "Айгерім")
+    h.clock.advance(minutes=11)
+    await h.sweep()
+    text = "\n".join(m.plain_text or "" for m in h.drain(chat.user_id))
+    assert number in text
+    assert ("не получено в установленное время" in text) if lang == "ru" else ("уақытта берілмеді" in text)
+    app = await h.services.apps.get(number)
+    assert app.status == "refused"
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_subject_declines_in_own_chat(h, lang):
+    # The subject uses the bot too and is identified: the request reaches their chat with two buttons.
+    subject = Chat(h, 2100, lang)
+    await subject.start_in(lang)
+    await subject.press(L[lang]["own"])
+    await subject.press("ркология")
+    await subject.identify("Айгерім")
+    h.drain(subject.user_id)
+
+    chat = Chat(h, 2004, lang)
+    number = await ask_about(chat, lang, "Айгерім")
+    offer = h.drain(subject.user_id)
+    assert offer and number in offer[-1].plain_text
+    decline = [d for _, d in h.emu.inline_buttons(offer[-1]) if d.startswith("cn:")][0]
+    await subject.press_data(offer[-1].message_id, decline)
+    pushed = "\n".join(m.plain_text or "" for m in h.drain(chat.user_id))
+    assert number in pushed
+    assert ("отказало в согласии" in pushed) if lang == "ru" else ("бас тартты" in pushed)
+    assert (await h.services.apps.get(number)).status == "refused"
+
+
+async def test_subject_consents_in_own_chat_and_requester_gets_result(h):
+    subject = Chat(h, 2101, "kk")
+    await subject.start_in("kk")
+    await subject.press("Өзім туралы")
+    await subject.press("ркология")
+    await subject.identify("Айгерім")
+    chat = Chat(h, 2005, "ru")
+    number = await ask_about(chat, "ru", "Айгерім")
+    offer = h.drain(subject.user_id)[-1]
+    consent = [d for _, d in h.emu.inline_buttons(offer) if d.startswith("cy:")][0]
+    await subject.press_data(offer.message_id, consent)
+    pushed = h.drain(chat.user_id)
+    assert any(m.protect_content and "Сейтқали Айгерім" in m.plain_text for m in pushed)
+    assert (await h.services.apps.consent(number)).status == "given"
+
+
+async def test_a_stranger_cannot_decide_for_the_subject(h):
+    chat = Chat(h, 2006, "ru")
+    number = await ask_about(chat, "ru", "Ерлан")
+    stranger = Chat(h, 2200, "ru")
+    await stranger.start_in("ru")
+    menu = stranger.last[-1]
+    await stranger.press_data(menu.message_id, f"cy:{number}")
+    assert (await h.services.apps.consent(number)).status == "pending"
+    assert not any(m.protect_content for m in h.drain(chat.user_id))
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_subject_without_phone_is_refused_with_reason(h, lang):
+    chat = Chat(h, 2007, lang)
+    await chat.start_in(lang)
+    await chat.press(L[lang]["other"])
+    await chat.press("фтизиатрия")
+    await chat.identify("Сергей")
+    await chat.send(CITIZENS["Ольга"]["iin"])
+    text = chat.texts()
+    assert ("нет зарегистрированного мобильного номера" in text) if lang == "ru" else ("ұялы нөмірі жоқ" in text)
+    assert h.phone.inbox.get(CITIZENS["Ольга"]["phone"] or "") is None
+
+
+async def test_own_iin_as_subject_gives_own_result(h):
+    chat = Chat(h, 2008, "ru")
+    await chat.start_in("ru")
+    await chat.press("Сведения о другом")
+    await chat.press("фтизиатрия")
+    await chat.identify("Сергей")
+    await chat.send(CITIZENS["Сергей"]["iin"])
+    assert any(m.protect_content and "Иванов Сергей" in m.plain_text for m in chat.last)
+
+
+async def test_resend_waits_a_minute_then_sends_a_new_code(h):
+    chat = Chat(h, 2009, "ru")
+    await ask_about(chat, "ru", "Ерлан")
+    first = h.phone.code(CITIZENS["Ерлан"]["phone"])
+    await chat.press("Отправить код повторно")
+    assert "через" in chat.texts()
+    h.clock.advance(seconds=61)
+    await chat.press("Отправить код повторно")
+    second = h.phone.code(CITIZENS["Ерлан"]["phone"])
+    assert len(h.phone.inbox[CITIZENS["Ерлан"]["phone"]]) == 2
+    if first != second:
+        await chat.send(first)  # the old code no longer opens the request
+        assert not any(m.protect_content for m in chat.last)
+    await chat.send(second)
+    assert any(m.protect_content for m in chat.last)
