@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["mask_name"]
+__all__ = ["mask_name", "MAX_GIVEN_NAME"]
+
+# A given name longer than this is cut (with "…"), so that an SMS naming the requester keeps its budget.
+MAX_GIVEN_NAME = 16
 
 
 def _initial(word: str) -> str:
@@ -27,4 +30,5 @@ def mask_name(full_name: str) -> str:
         return ""
     if len(words) == 1:
         return _initial(words[0]) + "."
-    return f"{words[1]} {_initial(words[0])}."
+    given = words[1] if len(words[1]) <= MAX_GIVEN_NAME else words[1][: MAX_GIVEN_NAME - 1] + "…"
+    return f"{given} {_initial(words[0])}."

@@ -283,6 +283,20 @@ _HTML_TAGS = {
 }
 
 
+def _unescape(ref_text: str) -> str:
+    """Decode the HTML entities Telegram supports (numeric, &lt; &gt; &amp; &quot;)."""
+
+    def one(m: re.Match[str]) -> str:
+        ref = m.group(1)
+        if ref.startswith("#x"):
+            return chr(int(ref[2:], 16))
+        if ref.startswith("#"):
+            return chr(int(ref[1:]))
+        return _NAMED_ENTITIES[ref]
+
+    return _HTML_ENTITY_RE.sub(one, ref_text)
+
+
 def parse_html(text: str, strict: bool = True) -> tuple[str, list[JSONDict]]:
     """Parse Telegram-flavoured HTML into (plain text, entities), or raise ApiError 400.
 
@@ -321,7 +335,7 @@ def parse_html(text: str, strict: bool = True) -> tuple[str, list[JSONDict]]:
                 if name not in _HTML_TAGS:
                     fail(f'Unsupported start tag "{name}" {at(i)}')
                 attrs = {
-                    a.group(1).lower(): a.group(2) or a.group(3) or a.group(4) or ""
+                    a.group(1).lower(): _unescape(a.group(2) or a.group(3) or a.group(4) or "")
                     for a in _ATTR_RE.finditer(attr_text)
                 }
                 entity: JSONDict | None = {"type": _HTML_TAGS[name]}
@@ -345,13 +359,7 @@ def parse_html(text: str, strict: bool = True) -> tuple[str, list[JSONDict]]:
         if ch == "&":
             m = _HTML_ENTITY_RE.match(text, i)
             if m is not None:
-                ref = m.group(1)
-                if ref.startswith("#x"):
-                    ch = chr(int(ref[2:], 16))
-                elif ref.startswith("#"):
-                    ch = chr(int(ref[1:]))
-                else:
-                    ch = _NAMED_ENTITIES[ref]
+                ch = _unescape(m.group())
                 i = m.end() - 1
             elif strict:
                 fail(f'unescaped "&" {at(i)}; escape it as "&amp;"')
@@ -608,7 +616,9 @@ class BotApiEmulator:
             contact["user_id"] = contact_id
         return self._user_message(user_id, {"contact": contact})
 
-    async def send_photo(self, user_id: int, caption: str | None = None, data: bytes = b"\xff\xd8photo") -> int:
+    async def send_photo(
+        self, user_id: int, caption: str | None = None, data: bytes = b"\xff\xd8photo"
+    ) -> int:
         """The user sends a photo (two PhotoSize entries, no text)."""
         big = self._store_file(data, None, "image/jpeg", "photos")
         small = self._store_file(data[:10], None, "image/jpeg", "photos")
@@ -711,7 +721,10 @@ class BotApiEmulator:
         markup = msg.reply_markup if isinstance(msg, SentMessage) else msg
         rows = (markup or {}).get("keyboard") or []
         buttons = [b if isinstance(b, dict) else {"text": b} for row in rows for b in row]
-        return [{"text": b.get("text", ""), "request_contact": bool(b.get("request_contact"))} for b in buttons]
+        return [
+            {"text": b.get("text", ""), "request_contact": bool(b.get("request_contact"))}
+            for b in buttons
+        ]
 
     def subscribe(self, callback: Callable[[SentMessage], Any]) -> None:
         """Call ``callback(SentMessage)`` (sync or async) on every bot send/edit/delete."""
@@ -899,19 +912,20 @@ class BotApiEmulator:
             return None
         if not isinstance(markup, dict):
             raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+        bad_button = "Bad Request: can't parse inline keyboard button: "
         if "inline_keyboard" in markup:
             rows = markup["inline_keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-                raise ApiError(400, "Bad Request: can't parse inline keyboard button: field \"inline_keyboard\" must be an Array of Arrays")
+                raise ApiError(400, bad_button + 'field "inline_keyboard" must be an Array of Arrays')
             for button in (b for row in rows for b in row):
                 if not isinstance(button, dict) or not button.get("text"):
-                    raise ApiError(400, "Bad Request: can't parse inline keyboard button: Text must be non-empty")
+                    raise ApiError(400, bad_button + "Text must be non-empty")
                 if "callback_data" in button:
                     data = button["callback_data"]
                     if not isinstance(data, str) or not data or len(data.encode()) > MAX_CALLBACK_DATA_BYTES:
                         raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
                 elif len(button) == 1:
-                    raise ApiError(400, "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard")
+                    raise ApiError(400, bad_button + "Text buttons are unallowed in the inline keyboard")
         elif "keyboard" in markup:
             rows = markup["keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
@@ -1148,7 +1162,8 @@ class BotApiEmulator:
         if utf16_len(plain) > MAX_TEXT_LENGTH:
             raise ApiError(400, "Bad Request: message is too long")
         markup = self._inline_only(self._check_markup(params.get("reply_markup")))
-        if (plain, entities, markup) == (message["text"], message.get("entities", []), message.get("reply_markup")):
+        old_content = (message["text"], message.get("entities", []), message.get("reply_markup"))
+        if (plain, entities, markup) == old_content:
             raise ApiError(400, _NOT_MODIFIED)
         edited = {**message, "text": plain, "entities": entities, "reply_markup": markup}
         if not entities:
@@ -1252,7 +1267,9 @@ class BotApiEmulator:
 
     # --- files ----------------------------------------------------------------------------
 
-    def _store_file(self, data: bytes, file_name: str | None, mime_type: str | None, folder: str) -> _StoredFile:
+    def _store_file(
+        self, data: bytes, file_name: str | None, mime_type: str | None, folder: str
+    ) -> _StoredFile:
         n = next(self._file_counter)
         suffix = ""
         if file_name and "." in file_name:
