@@ -1,0 +1,486 @@
+"""`qyzmet demo`: talk to the real bot in this terminal, with no token and no network.
+
+What it is for: a newcomer (or a reviewer) sees the whole service work in a minute. The real
+python-telegram-bot ``Application`` runs on the project's embedded defaults (a fresh SQLite file, the
+printing SMS gateway, the built-in demo population of ``demo_seed.json``) and talks over HTTP on 127.0.0.1
+to the local Bot API emulator; the person at the terminal plays Telegram user 1001 (whose own phone is the
+first demo citizen's) and can switch to other users. Every bot message and every SMS is printed as it
+happens; the SMS are the demo outbox, printed in full, codes included, so a code can be typed back.
+
+Lines come from the keyboard, or from a ``--script`` file (one command per line, ``#`` comments), which
+makes a reproducible transcript (the tests use it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from telegram import Update
+from telegram.ext import ContextTypes, TypeHandler
+
+from bot.config import Settings
+from bot.core.seed import Seed, load_seed, read_seed
+from bot.domain.phone import InvalidPhone, normalize_phone
+from bot.gateways.sms import PrintingSmsGateway
+from bot.logging_setup import MaskingFilter
+from bot.runner import RunningBot
+from bot.sandbox.emulator import BotApiEmulator, SentMessage
+from bot.services import Services
+
+DEMO_TOKEN = "000000:DEMO"
+DEMO_SECRET_KEY = "qyzmet-demo-secret-key-not-for-production"
+DEMO_USER_ID = 1001
+SEED_PATH = Path(__file__).with_name("demo_seed.json")
+ANSWER_TIMEOUT = 5.0  # seconds to wait for the bot to finish answering one line
+QUIET = 0.3  # seconds without a new bot message that count as "the bot has answered"
+MAX_BUTTON_NUMBER = 99  # a shorter number is a button press; a longer one (IIN, code) is text
+
+_CODE_TEMPLATE = re.compile(r"\{code:([^}]*)\}")
+_SMS_CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+HELP = """\
+Командалар / Команды:
+  мәтін / текст            → ботқа хабар / сообщение боту (/start, /status, /help …)
+  1, 2, …                  → соңғы хабардағы батырма / кнопка последнего сообщения с кнопками
+  :contact                 → өз нөміріңізбен бөлісу / поделиться своим номером
+  :contact +77051112233    → бөтен нөмір / чужой номер (бот должен отказать)
+  :photo                   → фото жіберу / отправить фото
+  :as 1002                 → басқа пайдаланушы / стать другим пользователем Telegram
+                             (:as 2002 +77051112233 — свой номер для нового пользователя)
+  :text 1                  → «1» мәтін ретінде / отправить «1» как текст
+  :sms                     → барлық SMS / все SMS
+  {code:+77011234567}      → осы нөмірге келген соңғы код / последний код из SMS на этот номер
+  :help   :quit (Ctrl+D)"""
+
+
+def say(text: str = "") -> None:
+    """Print one block of the transcript at once (bot messages arrive while the prompt waits)."""
+    print(text, flush=True)
+
+
+# --- the demo population ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoCitizen:
+    iin: str
+    full_name: str
+    phone: str | None
+
+
+def demo_citizens(seed: Seed) -> list[DemoCitizen]:
+    return [DemoCitizen(c.iin, c.full_name, c.phone) for c in seed.citizens]
+
+
+def default_phones(citizens: list[DemoCitizen]) -> dict[int, DemoCitizen]:
+    """Telegram users 1001, 1002, … own the phones of the demo citizens that have one, in seed order."""
+    with_phone = [c for c in citizens if c.phone]
+    return {DEMO_USER_ID + i: c for i, c in enumerate(with_phone)}
+
+
+def banner(citizens: list[DemoCitizen], database: Path, log_file: Path) -> str:
+    owners = {c.iin: user_id for user_id, c in default_phones(citizens).items()}
+    rows = []
+    for c in citizens:
+        user = str(owners[c.iin]) if c.iin in owners else "—"
+        you = "  ← сіз / вы" if owners.get(c.iin) == DEMO_USER_ID else ""
+        rows.append(f"  {user:<5} {c.iin}  {c.phone or '—':<13} {c.full_name}{you}")
+    first = citizens[0]
+    return "\n".join([
+        "Qyzmet — демо: токенсіз, желісіз / демо: без токена и без сети.",
+        f"Сіз — Telegram пайдаланушысы {DEMO_USER_ID}, телефоныңыз {first.phone} ({first.full_name}).",
+        f"Вы — пользователь Telegram {DEMO_USER_ID}, ваш телефон {first.phone} (первый гражданин).",
+        "",
+        "Демо азаматтар / Демо-граждане:",
+        "  user  ЖСН/ИИН        телефон       аты-жөні / ФИО",
+        *rows,
+        "",
+        HELP,
+        "",
+        f"База / база: {database}   Журнал / журнал: {log_file}",
+        "Бастау үшін / Чтобы начать: /start",
+    ])
+
+
+# --- printing what the bot does ------------------------------------------------------------------
+
+
+def format_buttons(msg: SentMessage) -> list[str]:
+    """Inline buttons numbered row by row (what `1`, `2`, … press), reply keyboards with a hint."""
+    lines: list[str] = []
+    markup = msg.reply_markup or {}
+    number = 0
+    for row in markup.get("inline_keyboard") or []:
+        cells = []
+        for button in row:
+            number += 1
+            cells.append(f"[{number}] {button.get('text', '')}")
+        lines.append("  ".join(cells))
+    if markup.get("keyboard"):
+        cells = []
+        for button in BotApiEmulator.reply_buttons(msg):
+            hint = " ← :contact" if button["request_contact"] else " ← мәтінмен / текстом"
+            cells.append(f"⌨ [{button['text']}]{hint}")
+        lines.append("   ".join(cells))
+    return lines
+
+
+def format_bot_message(msg: SentMessage, current_user: int) -> str:
+    to = "" if msg.chat_id == current_user else f" → {msg.chat_id}"
+    if msg.kind == "delete":
+        return f"🗑 Бот{to}: хабар #{msg.message_id} өшірілді / сообщение удалено"
+    head = f"✏️ Бот{to} (#{msg.message_id} өзгертті / изменил):" if msg.kind == "edit" else f"🤖 Бот{to}:"
+    if msg.protect_content:
+        head += "  🔒 қорғалған / защищено от пересылки"
+    body: list[str] = []
+    if msg.document:
+        body.append(f"📎 {msg.document.get('file_name') or 'файл'}")
+    if msg.photo:
+        body.append("🖼 фото")
+    text = msg.plain_text if msg.plain_text is not None else msg.text
+    if text:
+        body.extend(text.splitlines() or [""])
+    body.extend(format_buttons(msg))
+    return "\n".join([head, *("   " + line for line in body), ""])
+
+
+# --- reading lines ---------------------------------------------------------------------------------
+
+
+class LineSource:
+    """Lines to act on, from a script file or from stdin; ``None`` means the end (EOF, Ctrl+C)."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.interrupted = False
+
+    @classmethod
+    def from_script(cls, path: Path) -> "LineSource":
+        source = cls()
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                source._queue.put_nowait(line.strip())
+        source._queue.put_nowait(None)
+        return source
+
+    @classmethod
+    def from_stdin(cls) -> "LineSource":
+        """A daemon thread reads stdin, so the event loop never blocks and exit never waits for a key."""
+        source = cls()
+        loop = asyncio.get_running_loop()
+
+        def read() -> None:
+            stream = sys.stdin
+            while stream is not None:
+                try:
+                    line = stream.readline()
+                except (OSError, ValueError, UnicodeDecodeError):
+                    break
+                if not line:
+                    break
+                loop.call_soon_threadsafe(source._queue.put_nowait, line.strip())
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                loop.call_soon_threadsafe(source._queue.put_nowait, None)
+
+        threading.Thread(target=read, name="demo-stdin", daemon=True).start()
+        return source
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self._queue.put_nowait(None)
+
+    async def next(self) -> str | None:
+        return None if self.interrupted else await self._queue.get()
+
+
+# --- the session -----------------------------------------------------------------------------------
+
+
+@dataclass
+class DemoSession:
+    """The emulator, the services and the bot, plus who is typing and what arrived by SMS."""
+
+    database: Path
+    seed: Seed
+    emu: BotApiEmulator = field(default_factory=lambda: BotApiEmulator(token=DEMO_TOKEN, host="127.0.0.1"))
+    gateway: PrintingSmsGateway = field(default_factory=PrintingSmsGateway)
+    services: Services | None = None
+    bot: RunningBot | None = None
+    user_id: int = DEMO_USER_ID
+    own_phones: dict[int, str] = field(default_factory=dict)
+    sms: list[tuple[str, str]] = field(default_factory=list)
+    _done: dict[int, asyncio.Event] = field(default_factory=dict)
+    _last_bot_action: float = 0.0
+
+    async def start(self) -> None:
+        for user_id, citizen in default_phones(demo_citizens(self.seed)).items():
+            self.own_phones[user_id] = citizen.phone or ""
+        self.gateway.listeners.append(self._on_sms)
+        self.emu.subscribe(self._on_bot_message)
+        await self.emu.start()
+        self.emu.add_user(DEMO_USER_ID, f"User{DEMO_USER_ID}")
+        settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, _env_file=None)
+        self.services = await Services.open(settings, sms_gateway=self.gateway)
+        await load_seed(self.seed, self.services.citizens, self.services.apps, self.services.calendar)
+        self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,
+                                          poll_timeout=1)
+        # Runs after the real handlers of every update: the demo knows when the bot has answered a line.
+        self.bot.application.add_handler(TypeHandler(Update, self._mark_done), group=99)
+
+    async def stop(self) -> None:
+        if self.bot is not None:
+            await self.bot.stop()
+            self.bot = None
+        if self.services is not None:
+            await self.services.close()
+            self.services = None
+        await self.emu.stop()
+
+    # What happens, printed as it happens.
+
+    def _on_bot_message(self, msg: SentMessage) -> None:
+        self._last_bot_action = asyncio.get_running_loop().time()
+        say(format_bot_message(msg, self.user_id))
+
+    def _on_sms(self, to_phone: str, text: str) -> None:
+        self.sms.append((to_phone, text))
+        say(f"📨 SMS → {to_phone}: {text}\n")
+
+    async def _mark_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self._done.setdefault(update.update_id, asyncio.Event()).set()
+
+    async def answered(self, update_id: int) -> None:
+        """Wait until the bot has handled the update, then until it has been quiet for a moment."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANSWER_TIMEOUT
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._done.setdefault(update_id, asyncio.Event()).wait(), ANSWER_TIMEOUT)
+        while loop.time() < deadline:
+            quiet_for = loop.time() - self._last_bot_action
+            if quiet_for >= QUIET:
+                break
+            await asyncio.sleep(QUIET - quiet_for)
+
+    # The commands of the terminal.
+
+    async def handle(self, line: str) -> bool:
+        """Act on one line; False when the person wants to leave."""
+        command, _, arg = line.partition(" ")
+        arg = arg.strip()
+        if command in (":quit", ":q", ":exit"):
+            return False
+        if command == ":help":
+            say(HELP + "\n")
+        elif command == ":sms":
+            self.show_sms()
+        elif command == ":as":
+            self.switch_user(arg)
+        elif command == ":contact":
+            await self.share_contact(arg)
+        elif command == ":photo":
+            await self.answered(await self.emu.send_photo(self.user_id))
+        elif command == ":text":
+            await self.send_text(arg)
+        elif command.startswith(":"):
+            say(f"⚠ Белгісіз команда / неизвестная команда: {command}  (:help)\n")
+        elif line.isdigit() and int(line) <= MAX_BUTTON_NUMBER:
+            await self.press(int(line))
+        else:
+            await self.send_text(line)
+        return True
+
+    async def send_text(self, text: str) -> None:
+        if not text:
+            return
+        if text.startswith("/"):
+            await self.answered(await self.emu.send_command(self.user_id, text))
+        else:
+            await self.answered(await self.emu.send_text(self.user_id, text))
+
+    async def press(self, number: int) -> None:
+        for msg in reversed(self.emu.messages(self.user_id)):
+            buttons = BotApiEmulator.inline_buttons(msg)
+            if not buttons:
+                continue
+            if not 1 <= number <= len(buttons):
+                say(f"⚠ [{number}] батырмасы жоқ / нет кнопки [{number}]: 1…{len(buttons)}"
+                    f"  (мәтін ретінде / как текст: :text {number})\n")
+                return
+            text, data = buttons[number - 1]
+            say(f"👆 [{number}] {text}")
+            update_id, _ = self.emu._press(self.user_id, msg.message_id, data)
+            await self.answered(update_id)
+            return
+        say(f"⚠ Батырмасы бар хабар жоқ / нет сообщения с кнопками  (как текст: :text {number})\n")
+
+    async def share_contact(self, phone: str) -> None:
+        if phone:  # a contact card from the address book: someone else's number
+            say(f"👤 {self.user_id}: бөтен контакт / чужой контакт {phone}")
+            update_id = await self.emu.send_contact(self.user_id, phone_number=phone, contact_user_id=None,
+                                                    first_name="Контакт")
+            await self.answered(update_id)
+            return
+        own = self.own_phones.get(self.user_id)
+        if not own:
+            say(f"⚠ {self.user_id} пайдаланушысының нөмірі жоқ / у пользователя {self.user_id} нет своего номера: "
+                f":as {self.user_id} +77…\n")
+            return
+        say(f"👤 {self.user_id}: өз нөмірі / свой номер {own}")
+        # Telegram gives the sender's own number without the "+", as a request_contact button does.
+        await self.answered(await self.emu.send_contact(self.user_id, phone_number=own.lstrip("+")))
+
+    def switch_user(self, arg: str) -> None:
+        parts = arg.split()
+        if not parts or not parts[0].isdigit():
+            say(f"Қазір / Сейчас: {self.user_id}. Мысалы / Например: :as 1002   :as 2002 +77051112233\n")
+            return
+        user_id = int(parts[0])
+        if len(parts) > 1:
+            try:
+                self.own_phones[user_id] = normalize_phone(parts[1])
+            except InvalidPhone:
+                say(f"⚠ Телефон емес / не номер телефона: {parts[1]}\n")
+                return
+        if user_id not in self.emu._chats:
+            self.emu.add_user(user_id, f"User{user_id}")
+        self.user_id = user_id
+        phone = self.own_phones.get(user_id) or "—"
+        say(f"🔁 Енді сіз / Теперь вы: {user_id} (телефон {phone})\n")
+
+    def show_sms(self) -> None:
+        if not self.sms:
+            say("📭 SMS жоқ / SMS нет\n")
+            return
+        say("\n".join(f"{i}. 📨 → {to}: {text}" for i, (to, text) in enumerate(self.sms, 1)) + "\n")
+
+    def expand_codes(self, line: str) -> str | None:
+        """Replace each {code:PHONE} with the last 6-digit code sent to PHONE; None if there is none."""
+        missing: list[str] = []
+
+        def code_for(match: re.Match[str]) -> str:
+            wanted = match.group(1).strip()
+            with contextlib.suppress(InvalidPhone):
+                wanted = normalize_phone(wanted)
+            for to, text in reversed(self.sms):
+                found = _SMS_CODE.search(text)
+                if to == wanted and found:
+                    return found.group(1)
+            missing.append(wanted)
+            return match.group(0)
+
+        expanded = _CODE_TEMPLATE.sub(code_for, line)
+        if missing:
+            say(f"⚠ Бұл нөмірге кодпен SMS келмеген / нет SMS с кодом на {', '.join(missing)}\n")
+            return None
+        return expanded
+
+
+# --- running it ------------------------------------------------------------------------------------
+
+
+def default_database() -> Path:
+    folder = Path("var") / "demo"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"demo-{stamp}.sqlite3"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"demo-{stamp}-{n}.sqlite3"
+    return path
+
+
+@contextlib.contextmanager
+def logs_to(path: Path):  # noqa: ANN201 - a context manager
+    """The bot's logs go to a file, so the terminal shows only the conversation."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        handler.close()
+
+
+@contextlib.contextmanager
+def ctrl_c_ends(source: LineSource):  # noqa: ANN201 - a context manager
+    """Ctrl+C ends the demo like :quit, without a traceback."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, source.interrupt)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not on this platform or thread
+        installed = False
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def converse(session: DemoSession, source: LineSource, echo: bool) -> None:
+    """The read–act loop: one line at a time, each answered before the next is read."""
+    while True:
+        if not echo:
+            print(f"{session.user_id}> ", end="", flush=True)
+        line = await source.next()
+        if line is None:
+            if not echo:
+                print()
+            return
+        if not line or line.startswith("#"):
+            continue
+        expanded = session.expand_codes(line)
+        if echo or expanded != line:
+            say(f"{session.user_id}> {line}" + (f"   → {expanded}" if expanded and expanded != line else ""))
+        if expanded is None:
+            continue
+        if not await session.handle(expanded):
+            return
+
+
+async def run_demo(database: str | None = None, script: str | None = None) -> int:
+    """Run the terminal demo until :quit, EOF or Ctrl+C; returns the process exit code."""
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    try:
+        seed = read_seed(SEED_PATH)
+        source = LineSource.from_script(Path(script)) if script else LineSource.from_stdin()
+    except OSError as exc:
+        print(f"qyzmet demo: {exc}", file=sys.stderr)
+        return 1
+    db_path = Path(database) if database else default_database()
+    log_path = db_path.with_suffix(".log")
+    session = DemoSession(db_path, seed)
+    echo = script is not None or not (sys.stdin is not None and sys.stdin.isatty())
+    with logs_to(log_path), ctrl_c_ends(source):
+        try:
+            await session.start()
+        except Exception as exc:  # e.g. an unwritable database path: say so plainly
+            print(f"qyzmet demo: could not start: {type(exc).__name__}: {exc} (log: {log_path})", file=sys.stderr)
+            logging.getLogger(__name__).exception("demo start failed")
+            await session.stop()
+            return 1
+        say(banner(demo_citizens(seed), db_path, log_path) + "\n")
+        try:
+            await converse(session, source, echo)
+        finally:
+            await session.stop()
+    say("Сау болыңыз! / До свидания!")
+    return 0
