@@ -8,7 +8,8 @@ import re
 # 12-digit IINs, phone numbers and 6-digit codes, wherever they appear in a log line.
 _IIN = re.compile(r"(?<!\d)\d{8}(\d{4})(?!\d)")
 _PHONE = re.compile(r"\+?7\d{6}(\d{2})(\d{2})(?!\d)")
-_CODE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+# Six digits that are not part of a longer number or of an application number (QZ-261125-…).
+_CODE = re.compile(r"(?<![\d-])\d{6}(?![\d-])")
 
 
 def mask_text(text: str) -> str:

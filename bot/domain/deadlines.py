@@ -32,6 +32,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Final, Literal
 
+from bot.domain import catalog as _catalog
 from bot.domain.calendar import ALMATY, WorkingCalendar
 
 __all__ = [
@@ -50,12 +51,9 @@ __all__ = [
 
 ComplaintKind = Literal["provider", "quality_authority", "forward"]
 
-REGISTRY_SERVICES: Final = frozenset({"tb_info", "psychiatry_info", "narcology_info"})  # S1-S3
-SERVICES: Final = REGISTRY_SERVICES | {
-    "sanatorium_conclusion",  # S4
-    "drug_provision",  # S5
-    "social_services_docs",  # S6
-}
+# The service codes come from the catalog: one list of services in the project.
+REGISTRY_SERVICES: Final = frozenset(_catalog.REGISTRY_SERVICES)  # S1-S3
+SERVICES: Final = frozenset(_catalog.SERVICES)
 
 WORKDAY_START: Final = time(9, 0)
 WORKDAY_END: Final = time(18, 30)
@@ -68,8 +66,7 @@ S6_WORKING_DAYS: Final = 17
 COMPLAINT_TERMS: Final[dict[str, int]] = {"provider": 5, "quality_authority": 15, "forward": 3}
 
 
-class UnknownService(ValueError):
-    """A service code that is not one of SERVICES."""
+UnknownService = _catalog.UnknownService
 
 
 def _local(moment: datetime) -> datetime:

@@ -49,17 +49,15 @@ _SMS_CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 
 HELP = """\
 Командалар / Команды:
-  мәтін / текст            → ботқа хабар / сообщение боту (/start, /status, /help …)
-  1, 2, …                  → соңғы хабардағы батырма / кнопка последнего сообщения с кнопками
-  :contact                 → өз нөміріңізбен бөлісу / поделиться своим номером
-  :contact +77051112233    → бөтен нөмір / чужой номер (бот должен отказать)
-  :photo                   → фото жіберу / отправить фото
-  :as 1002                 → басқа пайдаланушы / стать другим пользователем Telegram
-                             (:as 2002 +77051112233 — свой номер для нового пользователя)
-  :text 1                  → «1» мәтін ретінде / отправить «1» как текст
-  :sms                     → барлық SMS / все SMS
-  {code:+77011234567}      → осы нөмірге келген соңғы код / последний код из SMS на этот номер
-  :help   :quit (Ctrl+D)"""
+  мәтін / текст           → ботқа / боту  (/start, /status, /help …)
+  1, 2, …                 → батырма / кнопка  (соңғы хабардың / последнего сообщения с кнопками)
+  :contact                → өз нөміріңіз / поделиться своим номером
+  :contact +77051112233   → бөтен нөмір / чужой номер  (бот бас тартады / бот откажет)
+  :photo                  → фото
+  :as 1002                → басқа пайдаланушы / другой пользователь Telegram  (:as 2002 +7705… — с номером)
+  :sms                    → барлық SMS / все SMS
+  {code:+77011234567}     → соңғы SMS-код / последний код из SMS на этот номер
+  :text 1   :help   :quit (Ctrl+D)"""
 
 
 def say(text: str = "") -> None:
@@ -106,7 +104,7 @@ def banner(citizens: list[DemoCitizen], database: Path, log_file: Path) -> str:
         "",
         HELP,
         "",
-        f"База / база: {database}   Журнал / журнал: {log_file}",
+        f"SQLite: {database}   log: {log_file}",
         "Бастау үшін / Чтобы начать: /start",
     ])
 
@@ -128,7 +126,7 @@ def format_buttons(msg: SentMessage) -> list[str]:
     if markup.get("keyboard"):
         cells = []
         for button in BotApiEmulator.reply_buttons(msg):
-            hint = " ← :contact" if button["request_contact"] else " ← мәтінмен / текстом"
+            hint = " ← :contact" if button["request_contact"] else ""
             cells.append(f"⌨ [{button['text']}]{hint}")
         lines.append("   ".join(cells))
     return lines
@@ -406,15 +404,19 @@ def logs_to(path: Path):  # noqa: ANN201 - a context manager
     handler.addFilter(MaskingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    saved = root.handlers[:], root.level
+    noisy = [logging.getLogger(name) for name in ("httpx", "apscheduler")]
+    saved = root.handlers[:], root.level, [logger.level for logger in noisy]
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for logger in noisy:
+        logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for logger, level in zip(noisy, saved[2]):
+            logger.setLevel(level)
         handler.close()
 
 
@@ -446,11 +448,13 @@ async def converse(session: DemoSession, source: LineSource, echo: bool) -> None
             return
         if not line or line.startswith("#"):
             continue
+        if echo:
+            say(f"{session.user_id}> {line}")
         expanded = session.expand_codes(line)
-        if echo or expanded != line:
-            say(f"{session.user_id}> {line}" + (f"   → {expanded}" if expanded and expanded != line else ""))
         if expanded is None:
             continue
+        if expanded != line:
+            say(f"   → {expanded}")
         if not await session.handle(expanded):
             return
 
