@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     identity_max_seconds: int = 86400
     sweep_interval_seconds: float = 5.0
 
+    # SMS outbox worker: retries with growing backoff (base · 2^n, capped), then failed with the reason;
+    # a global pace on outbound SMS (anti-abuse, money) that makes messages wait, never drops them.
+    sms_max_attempts: int = 6
+    sms_backoff_base_seconds: float = 2.0
+    sms_backoff_max_seconds: float = 300.0
+    sms_global_per_minute: int = 120
+    sms_worker_idle_seconds: float = 5.0
+    sms_gateway_timeout_seconds: float = 10.0
+
     def resolved_secret_key(self) -> bytes:
         """The HMAC key: QYZMET_SECRET_KEY, else one generated once into the data folder."""
         if self.secret_key:

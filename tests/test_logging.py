@@ -25,3 +25,13 @@ def test_filter_masks_arguments(caplog):
     finally:
         handler.removeFilter(masking)
     assert "482913" not in caplog.text and "+77011234567" not in caplog.text
+
+
+def test_formatter_masks_tracebacks_too():
+    from bot.logging_setup import MaskingFormatter
+    try:
+        raise ValueError("bad iin 900715300451")
+    except ValueError:
+        import sys
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    assert "900715300451" not in MaskingFormatter().format(record)

@@ -15,6 +15,10 @@ import httpx
 class TemporarySmsError(Exception):
     """Worth retrying: 429, 5xx, a timeout or a connection error."""
 
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after  # the gateway's Retry-After, honoured when longer than our backoff
+
 
 class PermanentSmsError(Exception):
     """Not worth retrying: the gateway refused the message (other 4xx)."""
@@ -53,7 +57,7 @@ class HttpSmsGateway:
         except httpx.HTTPError as exc:  # timeouts and connection errors
             raise TemporarySmsError(type(exc).__name__) from exc
         if response.status_code == 429 or response.status_code >= 500:
-            raise TemporarySmsError(f"HTTP {response.status_code}")
+            raise TemporarySmsError(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code >= 400:
             raise PermanentSmsError(f"HTTP {response.status_code}")
         try:
@@ -64,3 +68,12 @@ class HttpSmsGateway:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare for gateways and is ignored)."""
+    try:
+        value = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return value if 0 <= value <= 3600 else None
