@@ -182,3 +182,14 @@ async def test_language_is_remembered_and_can_change(h):
     assert "Здравствуйте" in chat.texts()
     await chat.send("/help")
     assert "1414" in chat.texts() and "8-800-080-7777" in chat.texts()
+
+
+async def test_identity_ends_after_24_hours_even_when_active(h):
+    chat = Chat(h, 3014, "ru")
+    await to_contact_step(chat, "ru")
+    await chat.identify("Сергей")
+    for _ in range(49):  # active every 29 minutes: 23 h 41 min
+        h.clock.advance(minutes=29)
+        assert await h.services.identity.current(3014) is not None
+    h.clock.advance(minutes=29)
+    assert await h.services.identity.current(3014) is None

@@ -1,0 +1,53 @@
+"""The command line as a deployer uses it: run without a token, seed twice, migrations twice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from store import db
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "tests" / "data" / "seed.json"
+
+
+def qyzmet(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env={**clean, **(env or {})},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_run_without_token_says_what_to_set(tmp_path):
+    result = qyzmet("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "QYZMET_TELEGRAM_TOKEN" in result.stderr and "demo" in result.stderr
+
+
+def test_seed_twice_is_harmless(tmp_path):
+    env = {"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"), "PYTHONPATH": str(ROOT)}
+    first = qyzmet("seed", str(SEED), cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "5 citizens" in first.stdout and "2 new applications" in first.stdout
+    second = qyzmet("seed", str(SEED), cwd=tmp_path, env=env)
+    assert second.returncode == 0 and "0 new applications" in second.stdout
+
+
+def test_seed_with_a_bad_iin_is_refused_clearly(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"citizens": [{"iin": "900715300452", "full_name": "A B", "birth_date": "1990-07-15",'
+                   ' "address": "x", "phone": "+77051112233"}]}', encoding="utf-8")
+    result = qyzmet("seed", str(bad), cwd=tmp_path, env={"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"),
+                                                         "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1 and "iin" in result.stderr.lower()
+
+
+async def test_migrations_twice_are_harmless(tmp_path):
+    conn = await db.connect(tmp_path / "m.sqlite3")
+    assert await db.migrate(conn) == []
+    await conn.close()
+    conn = await db.connect(tmp_path / "m.sqlite3")
+    async with conn.execute("PRAGMA journal_mode") as cur:
+        assert (await cur.fetchone())[0] == "wal"
+    await conn.close()
