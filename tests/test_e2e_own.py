@@ -32,3 +32,18 @@ async def test_own_request_observed_and_not(h, lang):
     await chat.press("ркология")
     certificate = next(m for m in chat.last if m.protect_content)
     assert ("не состоит" if lang == "ru" else "тұрмайды") in certificate.plain_text
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_service_guide_for_every_service(h, lang):
+    from bot.domain.catalog import SERVICES
+    chat = Chat(h, 1101, lang)
+    await chat.start_in(lang)
+    await chat.press("Справочник" if lang == "ru" else "анықтамалық")
+    assert len(chat.buttons()) == len(SERVICES) + 1
+    for code in SERVICES:
+        menu = chat.last[-1]
+        await chat.press_data(menu.message_id, f"guide:{code}")
+        text = chat.texts()
+        assert h.services.texts(lang, f"service.{code}.fee") in text
+        assert h.services.texts(lang, f"service.{code}.deadline") in text

@@ -19,7 +19,8 @@ from bot.core.applications import looks_like_number
 from bot.core.identity import CodeSent, ContactRefused, IinRefused
 from bot.core.otp import parse_code
 from bot.core.registry_info import ConsentRequested, Delivered, NotPending, OwnIin, Refused
-from bot.domain.catalog import REGISTRY_SERVICES
+from bot.core.guide import service_guide, services_menu_labels
+from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.telegram import keyboards, render
@@ -433,6 +434,12 @@ async def on_button(turn: Turn, data: str) -> None:
         await help_text(turn)
     elif action == "status":
         await status_list(turn)
+    elif action == "guide" and not arg:
+        await turn.say("guide.choose", reply_markup=keyboards.guide(turn.t, turn.lang,
+                                                                     services_menu_labels(turn.t, turn.lang)))
+    elif action == "guide" and arg in SERVICES:
+        await turn.send(service_guide(turn.t, turn.lang, arg), keyboards.guide(
+            turn.t, turn.lang, services_menu_labels(turn.t, turn.lang)))
     elif action == "app":
         await status_of(turn, arg)
     elif action == "logout":

@@ -19,6 +19,7 @@ def menu(t: Texts, lang: Lang, identified: bool) -> InlineKeyboardMarkup:
         [InlineKeyboardButton(t(lang, "btn.own"), callback_data="own")],
         [InlineKeyboardButton(t(lang, "btn.other"), callback_data="other")],
         [InlineKeyboardButton(t(lang, "btn.status"), callback_data="status")],
+        [InlineKeyboardButton(t(lang, "btn.guide"), callback_data="guide")],
         [InlineKeyboardButton(t(lang, "btn.help"), callback_data="help"),
          InlineKeyboardButton(t(lang, "btn.language"), callback_data="language")],
     ]
@@ -63,3 +64,9 @@ def applications(t: Texts, lang: Lang, numbers: list[str]) -> InlineKeyboardMark
 def consent_decision(t: Texts, lang: Lang, number: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.consent_yes"), callback_data=f"cy:{number}"),
                                   InlineKeyboardButton(t(lang, "btn.consent_no"), callback_data=f"cn:{number}")]])
+
+
+def guide(t: Texts, lang: Lang, labels: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(label, callback_data=f"guide:{code}")] for code, label in labels]
+    rows.append([InlineKeyboardButton(t(lang, "btn.menu"), callback_data="menu")])
+    return InlineKeyboardMarkup(rows)
