@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import signal
 import sys
@@ -31,7 +32,7 @@ from bot.config import Settings
 from bot.core.seed import Seed, load_seed, read_seed
 from bot.domain.phone import InvalidPhone, normalize_phone
 from bot.gateways.sms import PrintingSmsGateway
-from bot.logging_setup import MaskingFilter
+from bot.logging_setup import MaskingFormatter
 from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator, SentMessage
 from bot.services import Services
@@ -60,9 +61,20 @@ HELP = """\
   :text 1   :help   :quit (Ctrl+D)"""
 
 
-def say(text: str = "") -> None:
+class _Output:
+    closed = False  # stdout went away (`qyzmet demo | head`): the demo ends quietly
+
+
+def say(text: str = "", end: str = "\n") -> None:
     """Print one block of the transcript at once (bot messages arrive while the prompt waits)."""
-    print(text, flush=True)
+    if _Output.closed:
+        return
+    try:
+        print(text, end=end, flush=True)
+    except BrokenPipeError:
+        _Output.closed = True
+        with contextlib.suppress(OSError, ValueError):  # so that Python's exit-time flush fails silently too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # --- the demo population ---------------------------------------------------------------------------
@@ -176,17 +188,20 @@ class LineSource:
         source = cls()
         loop = asyncio.get_running_loop()
 
+        stream = sys.stdin
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+
         def read() -> None:
-            stream = sys.stdin
-            while stream is not None:
-                try:
-                    line = stream.readline()
-                except (OSError, ValueError, UnicodeDecodeError):
-                    break
-                if not line:
-                    break
-                loop.call_soon_threadsafe(source._queue.put_nowait, line.strip())
-            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+            with contextlib.suppress(RuntimeError):  # the demo has ended and its loop is closed
+                while stream is not None:
+                    try:
+                        line = stream.readline()
+                    except (OSError, ValueError):  # stdin closed
+                        break
+                    if not line:
+                        break
+                    loop.call_soon_threadsafe(source._queue.put_nowait, line.strip())
                 loop.call_soon_threadsafe(source._queue.put_nowait, None)
 
         threading.Thread(target=read, name="demo-stdin", daemon=True).start()
@@ -216,8 +231,9 @@ class DemoSession:
     user_id: int = DEMO_USER_ID
     own_phones: dict[int, str] = field(default_factory=dict)
     sms: list[tuple[str, str]] = field(default_factory=list)
-    _done: dict[int, asyncio.Event] = field(default_factory=dict)
-    _last_bot_action: float = 0.0
+    users: set[int] = field(default_factory=set)
+    _done: dict[int, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
+    _last_bot_action: float = field(default=0.0, init=False, repr=False)
 
     async def start(self) -> None:
         for user_id, citizen in default_phones(demo_citizens(self.seed)).items():
@@ -226,6 +242,7 @@ class DemoSession:
         self.emu.subscribe(self._on_bot_message)
         await self.emu.start()
         self.emu.add_user(DEMO_USER_ID, f"User{DEMO_USER_ID}")
+        self.users.add(DEMO_USER_ID)
         settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, _env_file=None)
         self.services = await Services.open(settings, sms_gateway=self.gateway)
         await load_seed(self.seed, self.services.citizens, self.services.apps, self.services.calendar)
@@ -250,6 +267,7 @@ class DemoSession:
         say(format_bot_message(msg, self.user_id))
 
     def _on_sms(self, to_phone: str, text: str) -> None:
+        self._last_bot_action = asyncio.get_running_loop().time()
         self.sms.append((to_phone, text))
         say(f"📨 SMS → {to_phone}: {text}\n")
 
@@ -290,7 +308,7 @@ class DemoSession:
             await self.send_text(arg)
         elif command.startswith(":"):
             say(f"⚠ Белгісіз команда / неизвестная команда: {command}  (:help)\n")
-        elif line.isdigit() and int(line) <= MAX_BUTTON_NUMBER:
+        elif line.isascii() and line.isdigit() and int(line) <= MAX_BUTTON_NUMBER:
             await self.press(int(line))
         else:
             await self.send_text(line)
@@ -315,7 +333,7 @@ class DemoSession:
                 return
             text, data = buttons[number - 1]
             say(f"👆 [{number}] {text}")
-            update_id, _ = self.emu._press(self.user_id, msg.message_id, data)
+            update_id, _ = self.emu._press(self.user_id, msg.message_id, data)  # the update_id, to wait on
             await self.answered(update_id)
             return
         say(f"⚠ Батырмасы бар хабар жоқ / нет сообщения с кнопками  (как текст: :text {number})\n")
@@ -348,8 +366,9 @@ class DemoSession:
             except InvalidPhone:
                 say(f"⚠ Телефон емес / не номер телефона: {parts[1]}\n")
                 return
-        if user_id not in self.emu._chats:
+        if user_id not in self.users:
             self.emu.add_user(user_id, f"User{user_id}")
+            self.users.add(user_id)
         self.user_id = user_id
         phone = self.own_phones.get(user_id) or "—"
         say(f"🔁 Енді сіз / Теперь вы: {user_id} (телефон {phone})\n")
@@ -360,26 +379,30 @@ class DemoSession:
             return
         say("\n".join(f"{i}. 📨 → {to}: {text}" for i, (to, text) in enumerate(self.sms, 1)) + "\n")
 
-    def expand_codes(self, line: str) -> str | None:
-        """Replace each {code:PHONE} with the last 6-digit code sent to PHONE; None if there is none."""
-        missing: list[str] = []
+    def last_code(self, phone: str) -> str | None:
+        """The last 6-digit code sent by SMS to ``phone`` (any spelling of the number)."""
+        with contextlib.suppress(InvalidPhone):
+            phone = normalize_phone(phone)
+        for to, text in reversed(self.sms):
+            found = _SMS_CODE.search(text)
+            if to == phone and found:
+                return found.group(1)
+        return None
 
-        def code_for(match: re.Match[str]) -> str:
-            wanted = match.group(1).strip()
-            with contextlib.suppress(InvalidPhone):
-                wanted = normalize_phone(wanted)
-            for to, text in reversed(self.sms):
-                found = _SMS_CODE.search(text)
-                if to == wanted and found:
-                    return found.group(1)
-            missing.append(wanted)
-            return match.group(0)
+    async def expand_codes(self, line: str) -> str | None:
+        """Replace each {code:PHONE} with the last code sent to PHONE; None (and a warning) if there is none.
 
-        expanded = _CODE_TEMPLATE.sub(code_for, line)
+        An SMS the outbox worker sends a moment later is waited for, up to ANSWER_TIMEOUT / 2."""
+        phones = [m.group(1).strip() for m in _CODE_TEMPLATE.finditer(line)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANSWER_TIMEOUT / 2
+        while any(self.last_code(p) is None for p in phones) and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+        missing = [p for p in phones if self.last_code(p) is None]
         if missing:
             say(f"⚠ Бұл нөмірге кодпен SMS келмеген / нет SMS с кодом на {', '.join(missing)}\n")
             return None
-        return expanded
+        return _CODE_TEMPLATE.sub(lambda m: self.last_code(m.group(1).strip()) or "", line)
 
 
 # --- running it ------------------------------------------------------------------------------------
@@ -401,8 +424,7 @@ def logs_to(path: Path):  # noqa: ANN201 - a context manager
     """The bot's logs go to a file, so the terminal shows only the conversation."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.addFilter(MaskingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     noisy = [logging.getLogger(name) for name in ("httpx", "apscheduler")]
     saved = root.handlers[:], root.level, [logger.level for logger in noisy]
@@ -438,19 +460,19 @@ def ctrl_c_ends(source: LineSource):  # noqa: ANN201 - a context manager
 
 async def converse(session: DemoSession, source: LineSource, echo: bool) -> None:
     """The read–act loop: one line at a time, each answered before the next is read."""
-    while True:
+    while not _Output.closed:
         if not echo:
-            print(f"{session.user_id}> ", end="", flush=True)
+            say(f"{session.user_id}> ", end="")
         line = await source.next()
         if line is None:
             if not echo:
-                print()
+                say()
             return
         if not line or line.startswith("#"):
             continue
         if echo:
             say(f"{session.user_id}> {line}")
-        expanded = session.expand_codes(line)
+        expanded = await session.expand_codes(line)
         if expanded is None:
             continue
         if expanded != line:
@@ -463,14 +485,15 @@ async def run_demo(database: str | None = None, script: str | None = None) -> in
     """Run the terminal demo until :quit, EOF or Ctrl+C; returns the process exit code."""
     with contextlib.suppress(AttributeError, ValueError):
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    db_path = Path(database) if database else default_database()
+    log_path = db_path.with_suffix(".log")
     try:
         seed = read_seed(SEED_PATH)
         source = LineSource.from_script(Path(script)) if script else LineSource.from_stdin()
+        db_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         print(f"qyzmet demo: {exc}", file=sys.stderr)
         return 1
-    db_path = Path(database) if database else default_database()
-    log_path = db_path.with_suffix(".log")
     session = DemoSession(db_path, seed)
     echo = script is not None or not (sys.stdin is not None and sys.stdin.isatty())
     with logs_to(log_path), ctrl_c_ends(source):
