@@ -93,6 +93,8 @@ async def test_subject_declines_in_own_chat(h, lang):
     assert offer and number in offer[-1].plain_text
     decline = [d for _, d in h.emu.inline_buttons(offer[-1]) if d.startswith("cn:")][0]
     await subject.press_data(offer[-1].message_id, decline)
+    decided = next(m for m in h.emu.messages(subject.user_id) if m.message_id == offer[-1].message_id)
+    assert not h.emu.inline_buttons(decided)  # a decided offer cannot be pressed again
     pushed = "\n".join(m.plain_text or "" for m in h.drain(chat.user_id))
     assert number in pushed
     assert ("отказало в согласии" in pushed) if lang == "ru" else ("бас тартты" in pushed)

@@ -315,10 +315,23 @@ async def cabinet_decision(turn: Turn, number: str, consents: bool) -> None:
     info = turn.services.registry_info
     result = await info.give_consent(number, "cabinet") if consents else await info.decline(number, "cabinet")
     if result is None:
+        await close_offer(turn)
         await show_menu(turn, "tp.not_pending")
         return
+    await close_offer(turn)
     await turn.say("cabinet.given" if consents else "cabinet.declined", number=number)
     await notify_requester(turn.services, turn.context.bot, result)
+    await show_menu(turn)
+
+
+async def close_offer(turn: Turn) -> None:
+    """Take the Consent / Decline buttons off the offer once it is decided, so they cannot be pressed again."""
+    query = turn.update.callback_query
+    if query is not None and query.message is not None:
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except Exception:  # an old message may no longer be editable; the decision stands regardless
+            log.info("could not remove the consent buttons")
 
 
 async def notify_requester(services: Services, bot: Bot, result: object) -> None:
@@ -411,12 +424,12 @@ async def on_other_message(turn: Turn, message: Message) -> None:
         ID_CONTACT: "id.press_button", ID_IIN: "id.ask_iin", ID_CODE: "otp.format", TP_IIN: "tp.ask_iin_again",
         TP_CODE: "otp.format",
     }.get(state.state)
-    await turn.say("input.text_only")
     if hint:
+        await turn.say("input.text_only")
         markup = keyboards.share_contact(turn.t, turn.lang) if state.state == ID_CONTACT else None
         await turn.say(hint, reply_markup=markup)
     else:
-        await show_menu(turn)
+        await show_menu(turn, "input.text_only")
 
 
 async def on_button(turn: Turn, data: str) -> None:
