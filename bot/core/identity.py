@@ -61,7 +61,9 @@ class IdentityService:
         if idle or too_old:
             await self._users.drop_identity(user_id)
             return None
-        await self._users.touch_identity(user_id, now)
+        # One write a minute is enough to keep a 30-minute idle limit: most updates then cost no commit.
+        if now - identity.last_seen_at > timedelta(seconds=60):
+            await self._users.touch_identity(user_id, now)
         return identity
 
     @staticmethod
