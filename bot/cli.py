@@ -23,6 +23,12 @@ def _run(args: argparse.Namespace) -> int:
               "  To try the bot without a token or a network, run the demo:  make demo  (or: qyzmet demo)",
               file=sys.stderr)
         return 2
+    from bot.http_server import InsecureHttpConfig, check_http_config
+    try:
+        check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
+    except InsecureHttpConfig as exc:
+        print(exc, file=sys.stderr)
+        return 2
     setup_logging()
 
     async def main() -> None:
@@ -30,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         from bot.services import Services
         services = await Services.open(settings)
         try:
-            bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url)
+            bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True)
             logging.getLogger("qyzmet").info("bot is running; Ctrl+C stops it")
             await run_until_signal(bot)
         finally:

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     sms_max_attempts: int = 6
     sms_backoff_base_seconds: float = 2.0
     sms_backoff_max_seconds: float = 300.0
-    sms_global_per_minute: int = 120
+    sms_global_per_minute: int = 600
     sms_worker_idle_seconds: float = 5.0
     sms_gateway_timeout_seconds: float = 10.0
 

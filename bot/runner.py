@@ -1,4 +1,5 @@
-"""Running the bot: start python-telegram-bot's Application on our Services and stop it cleanly."""
+"""Running the bot: python-telegram-bot's Application, the SMS outbox worker and (optionally) the HTTP server
+for SMS webhooks, all on one Services, started and stopped together."""
 
 from __future__ import annotations
 
@@ -8,20 +9,36 @@ import signal
 
 from telegram.ext import Application
 
+from bot.core.registry_info import Delivered, Refused
+from bot.http_server import SmsHttpServer, check_http_config
 from bot.services import Services
+from handlers.sms import SmsHandler
 from handlers.telegram.app import build_application
+from handlers.telegram.flows import notify_requester
 
 
 class RunningBot:
     """The Application polling for updates, as used by `qyzmet run`, the demo and the tests."""
 
-    def __init__(self, services: Services, application: Application) -> None:
+    def __init__(self, services: Services, application: Application, http: SmsHttpServer | None = None) -> None:
         self.services = services
         self.application = application
+        self.http = http
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the HTTP server is bound to (useful with port 0)."""
+        return self.http.port if self.http else None
 
     @classmethod
     async def start(cls, services: Services, token: str, base_url: str | None = None,
-                    base_file_url: str | None = None, poll_timeout: int = 10) -> "RunningBot":
+                    base_file_url: str | None = None, poll_timeout: int = 10, http: bool = False,
+                    http_port: int | None = None) -> "RunningBot":
+        """Start polling and the SMS worker; with ``http``, also the webhook server (``http_port`` overrides
+        QYZMET_HTTP_PORT; 0 picks a free port, read it back from ``http_port``)."""
+        settings = services.settings
+        if http:
+            check_http_config(settings.http_host, settings.sms_secret)  # refuse before anything starts
         application = build_application(services, token, base_url, base_file_url)
         await application.initialize()
         if application.post_init:
@@ -29,9 +46,23 @@ class RunningBot:
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(poll_interval=0, timeout=poll_timeout, drop_pending_updates=False)
-        return cls(services, application)
+        services.sms.start_worker()
+        server = None
+        if http:
+            async def notify(result: Delivered | Refused) -> None:
+                await notify_requester(services, application.bot, result)
+
+            handler = SmsHandler(services.sms_inbound, services.sms, services.texts, notify)
+            server = SmsHttpServer(handler, services.inbound_ids, services.outbox, services.clock,
+                                   settings.http_host, settings.http_port if http_port is None else http_port,
+                                   settings.sms_secret)
+            await server.start()
+        return cls(services, application, server)
 
     async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
+        await self.services.sms.stop_worker()
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()

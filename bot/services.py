@@ -13,6 +13,7 @@ from bot.core.identity import IdentityService
 from bot.core.otp import OtpService
 from bot.core.registry_info import RegistryInfoService
 from bot.core.sms import SmsService
+from bot.core.sms_inbound import SmsInboundService
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.i18n import Texts, texts
@@ -20,6 +21,7 @@ from store import db
 from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
 from store.otps import OtpRepository
+from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.users import UserRepository
 
@@ -40,6 +42,10 @@ class Services:
     identity: IdentityService
     registry_info: RegistryInfoService
     tracking: TrackingService
+    otps: OtpService
+    sms_phones: SmsPhoneRepository
+    inbound_ids: InboundIdRepository
+    sms_inbound: SmsInboundService
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
@@ -47,8 +53,8 @@ class Services:
         clock = clock or Clock()
         conn = await db.connect(settings.database)
         if sms_gateway is None:
-            sms_gateway = (HttpSmsGateway(settings.sms_gateway_url) if settings.sms_gateway_url
-                           else PrintingSmsGateway())
+            sms_gateway = (HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_timeout_seconds)
+                           if settings.sms_gateway_url else PrintingSmsGateway())
         calendar = WorkingCalendar.from_file(settings.calendar_overrides)
         the_texts = texts()
         users = UserRepository(conn)
@@ -56,17 +62,21 @@ class Services:
         apps = ApplicationRepository(conn)
         outbox = SmsOutboxRepository(conn)
         otps = OtpService(OtpRepository(conn), settings.resolved_secret_key(), clock, settings)
-        sms = SmsService(outbox, sms_gateway, clock)
+        sms_phones = SmsPhoneRepository(conn)
+        sms = SmsService(outbox, sms_gateway, clock, settings, sms_phones)
+        registry_info = RegistryInfoService(apps, citizens, users, otps, sms, the_texts, clock, settings, calendar)
         return cls(
             settings=settings, conn=conn, clock=clock, texts=the_texts, calendar=calendar,
             sms_gateway=sms_gateway, users=users, citizens=citizens, apps=apps, outbox=outbox, sms=sms,
             identity=IdentityService(users, citizens, otps, sms, the_texts, clock, settings),
-            registry_info=RegistryInfoService(apps, citizens, users, otps, sms, the_texts, clock, settings,
-                                              calendar),
+            registry_info=registry_info,
             tracking=TrackingService(apps),
+            otps=otps, sms_phones=sms_phones, inbound_ids=InboundIdRepository(conn),
+            sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock),
         )
 
     async def close(self) -> None:
+        await self.sms.stop_worker()
         close = getattr(self.sms_gateway, "close", None)
         if close is not None:
             await close()

@@ -48,6 +48,11 @@ def test_scripted_demo_own_and_third_party_request(tmp_path):
 1
 {other["iin"]}
 {{code:{other["phone"]}}}
+# the same, but the person consents by replying to the SMS
+2
+2
+{other["iin"]}
+:smsfrom {other["phone"]} ДА {{code:{other["phone"]}}}
 :sms
 :quit
 """
@@ -82,6 +87,10 @@ def test_scripted_demo_own_and_third_party_request(tmp_path):
     assert "🔒" in third
     assert "На динамическом наблюдении: состоит" in third
     assert other["full_name"] in third
+
+    # Consent by SMS reply: the certificate is pushed to the requester's chat.
+    by_sms = _section(out, f":smsfrom {other['phone']} ДА {{code:{other['phone']}}}")
+    assert "🔒" in by_sms and other["full_name"] in by_sms
 
     # :sms lists the whole outbox; the run leaves a fresh database under ./var/demo.
     assert _section(out, ":sms").count("📨") >= 2

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 from telegram import Update
 from telegram.ext import ContextTypes, TypeHandler
 
@@ -57,6 +58,7 @@ HELP = """\
   :photo                  → фото
   :as 1002                → басқа пайдаланушы / другой пользователь Telegram  (:as 2002 +7705… — с номером)
   :sms                    → барлық SMS / все SMS
+  :smsfrom +7705… ДА 123456 → SMS жауап / ответить по SMS с этого номера
   {code:+77011234567}     → соңғы SMS-код / последний код из SMS на этот номер
   :text 1   :help   :quit (Ctrl+D)"""
 
@@ -247,7 +249,7 @@ class DemoSession:
         self.services = await Services.open(settings, sms_gateway=self.gateway)
         await load_seed(self.seed, self.services.citizens, self.services.apps, self.services.calendar)
         self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,
-                                          poll_timeout=1)
+                                          poll_timeout=1, http=True, http_port=0)
         # Runs after the real handlers of every update: the demo knows when the bot has answered a line.
         self.bot.application.add_handler(TypeHandler(Update, self._mark_done), group=99)
 
@@ -298,6 +300,8 @@ class DemoSession:
             say(HELP + "\n")
         elif command == ":sms":
             self.show_sms()
+        elif command == ":smsfrom":
+            await self.sms_from(arg)
         elif command == ":as":
             self.switch_user(arg)
         elif command == ":contact":
@@ -313,6 +317,21 @@ class DemoSession:
         else:
             await self.send_text(line)
         return True
+
+    async def sms_from(self, arg: str) -> None:
+        """Reply by SMS as a phone: the message goes through the bot's real inbound webhook (/sms/inbound)."""
+        phone, _, text = arg.partition(" ")
+        if not phone or not text.strip():
+            say("⚠ :smsfrom +77051112233 ДА 123456\n")
+            return
+        assert self.bot is not None and self.bot.http_port
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(f"http://127.0.0.1:{self.bot.http_port}/sms/inbound",
+                                         json={"from": phone, "text": text.strip()})
+        if response.status_code != 200:
+            say(f"⚠ /sms/inbound → HTTP {response.status_code}\n")
+        # The reply SMS and any push to the requester's chat follow; give them a moment to print.
+        await asyncio.sleep(0.8)
 
     async def send_text(self, text: str) -> None:
         if not text:

@@ -1,0 +1,162 @@
+"""What a person can do by SMS: answer a consent request, ask for an application's status, STOP / START.
+
+These are the same rules the Telegram channel uses, reached from another door: a consent code is checked
+only by ``OtpService.verify`` (HMAC, attempts, expiry), consent is recorded only by
+``RegistryInfoService.give_consent`` / ``decline``, application numbers are parsed by
+``normalize_number``. Nothing here knows about keywords or languages (that is handlers/sms.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.clock import Clock
+from bot.core import otp as otp_
+from bot.core.applications import normalize_number
+from bot.core.otp import OtpService
+from bot.core.registry_info import CONSENT, Delivered, Refused, RegistryInfoService
+from store.applications import Application, ApplicationRepository, Consent
+from store.citizens import CitizenRepository
+from store.sms_inbound import SmsPhoneRepository
+
+Answer = Literal["yes", "no"]
+
+
+@dataclass(frozen=True)
+class NoPending:
+    """The phone has no open consent request: nothing to answer."""
+
+
+@dataclass(frozen=True)
+class CodeNeeded:
+    """The reply must name its request by the code: a bare yes is never guessed (`pending` requests open)."""
+    pending: int
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Consent given (Delivered) or declined (Refused) for exactly one request."""
+    result: Delivered | Refused
+
+
+@dataclass(frozen=True)
+class WrongCode:
+    """The code matched no open request. `ended`: requests refused now because of too many wrong codes."""
+    attempts_left: int | None
+    ended: list[Refused] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CodeExpired:
+    """The code is right in form but its time ran out; the requester can have a new one sent."""
+
+
+ConsentReplyResult = NoPending | CodeNeeded | Decided | WrongCode | CodeExpired
+
+
+@dataclass(frozen=True)
+class StatusFound:
+    app: Application
+
+
+class SmsInboundService:
+    def __init__(self, apps: ApplicationRepository, citizens: CitizenRepository, otps: OtpService,
+                 registry_info: RegistryInfoService, phones: SmsPhoneRepository, clock: Clock) -> None:
+        self._apps = apps
+        self._citizens = citizens
+        self._otps = otps
+        self._info = registry_info
+        self._phones = phones
+        self._clock = clock
+
+    # Consent by reply -------------------------------------------------------------------------------------
+
+    async def _open_requests(self, phone: str) -> list[Consent]:
+        now = self._clock.now()
+        return [c for c in await self._apps.pending_consents_for_phone(phone) if c.expires_at > now]
+
+    async def consent_reply(self, phone: str, answer: Answer, code: str | None) -> ConsentReplyResult:
+        """A reply to a consent SMS: "482913" / "ДА 482913" (yes), "НЕТ" / "НЕТ 482913" (no).
+
+        Consent must be bound to its code, so a bare yes always asks for the code. A bare no is taken
+        only when exactly one request is open (declining shares nothing, so no harm if it is the one).
+        """
+        pending = await self._open_requests(phone)
+        if not pending:
+            return NoPending()
+        if code is None:
+            if answer == "no" and len(pending) == 1:
+                refused = await self._info.decline(pending[0].number, "sms")
+                return Decided(refused) if refused else NoPending()
+            return CodeNeeded(len(pending))
+        return await self._by_code(pending, answer, code)
+
+    async def _by_code(self, pending: list[Consent], answer: Answer, code: str) -> ConsentReplyResult:
+        # Each code is an HMAC bound to one application, so the request is found by verifying against each
+        # open one. A wrong code thus counts as a wrong try on every open request of this phone — as it
+        # should, since a guess has a chance against each of them.
+        left: list[int] = []
+        ended: list[Refused] = []
+        expired = 0
+        for consent in pending:
+            checked = await self._otps.verify(CONSENT, consent.number, code)
+            if isinstance(checked, otp_.Verified):
+                if answer == "yes":
+                    decided: Delivered | Refused | None = await self._info.give_consent(consent.number, "sms")
+                else:
+                    decided = await self._info.decline(consent.number, "sms")
+                return Decided(decided) if decided else NoPending()
+            if isinstance(checked, otp_.WrongCode):
+                left.append(checked.attempts_left)
+            elif checked.reason == "locked":
+                refused = await self._end_after_wrong_codes(consent)
+                if refused:
+                    ended.append(refused)
+            elif checked.reason == "expired":
+                expired += 1
+        if expired == len(pending):
+            return CodeExpired()
+        return WrongCode(min(left) if left else None, ended)
+
+    async def _end_after_wrong_codes(self, consent: Consent) -> Refused | None:
+        """Too many wrong codes end the request, exactly as when the requester types them in Telegram."""
+        # RegistryInfoService has no public "refuse after wrong codes" yet; confirm_with_code uses the same
+        # private step. One rule, reached from both channels.
+        return await self._info._refuse(consent, "failed", "wrong_code")  # noqa: SLF001
+
+    # Status ------------------------------------------------------------------------------------------------
+
+    async def status(self, phone: str, text: str) -> StatusFound | None:
+        """An application's status, only to the phone the directory registers for its applicant.
+
+        "Not yours" and "no such number" give the same None, so the SMS channel cannot be used to probe
+        which numbers exist.
+        """
+        number = normalize_number(text)
+        if number is None:
+            return None
+        app = await self._apps.get(number)
+        if app is None:
+            return None
+        applicant = await self._citizens.get(app.requester_iin or app.iin)
+        if applicant is None or not applicant.phone or applicant.phone != phone:
+            return None
+        return StatusFound(app)
+
+    # Notices on / off, and the phone's language ------------------------------------------------------------
+
+    async def stop(self, phone: str) -> None:
+        await self._phones.set_opted_out(phone, True, self._clock.now())
+
+    async def start(self, phone: str) -> None:
+        await self._phones.set_opted_out(phone, False, self._clock.now())
+
+    async def opted_out(self, phone: str) -> bool:
+        return await self._phones.opted_out(phone)
+
+    async def remember_language(self, phone: str, lang: str) -> None:
+        await self._phones.set_language(phone, lang, self._clock.now())
+
+    async def language(self, phone: str) -> str | None:
+        return await self._phones.language(phone)

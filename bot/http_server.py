@@ -1,0 +1,170 @@
+"""The bot's own HTTP server: inbound SMS, delivery receipts and a health check (aiohttp.web).
+
+Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw
+body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when
+accepted. A repeated inbound gateway ``id`` is acknowledged and not acted on again (ids are kept in the
+database, so this holds across restarts). Without a secret the server only listens on loopback: a webhook
+that anyone on the network could forge would let them consent on someone else's behalf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.domain.phone import InvalidPhone, normalize_phone
+from handlers.sms import SmsHandler
+from store.sms_inbound import InboundIdRepository
+from store.sms_outbox import SmsOutboxRepository
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Qyzmet-Signature"
+MAX_BODY = 64 * 1024
+MAX_SMS_TEXT = 2000  # concatenated SMS longer than this are not people typing
+RECEIPT_STATUSES = frozenset({"delivered", "failed"})
+
+
+class InsecureHttpConfig(RuntimeError):
+    """The server would accept unsigned SMS webhooks from the network."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or "0.0.0.0" / "": not provably loopback
+
+
+def check_http_config(host: str, secret: str | None) -> None:
+    if not secret and not is_loopback(host):
+        raise InsecureHttpConfig(
+            f"QYZMET_SMS_SECRET is not set, and QYZMET_HTTP_HOST={host!r} is not a loopback address.\n"
+            "  Inbound SMS and delivery receipts must be signed when the server is reachable from the network.\n"
+            "  Set QYZMET_SMS_SECRET to the secret shared with the SMS gateway, or listen on 127.0.0.1.")
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature a gateway puts in X-Qyzmet-Signature (also used by tests and tools)."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Malformed(ValueError):
+    pass
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Malformed("not JSON") from exc
+    if not isinstance(data, dict):
+        raise Malformed("not a JSON object")
+    return data
+
+
+def _optional_id(data: dict[str, Any]) -> str | None:
+    value = data.get("id")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or len(str(value)) > 200:
+        raise Malformed("bad id")
+    return str(value)
+
+
+class SmsHttpServer:
+    def __init__(self, handler: SmsHandler, inbound_ids: InboundIdRepository, outbox: SmsOutboxRepository,
+                 clock: Clock, host: str, port: int, secret: str | None) -> None:
+        check_http_config(host, secret)
+        self._handler = handler
+        self._ids = inbound_ids
+        self._outbox = outbox
+        self._clock = clock
+        self._host = host
+        self._port = port
+        self._secret = secret
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post("/sms/inbound", self._inbound)
+        app.router.add_post("/sms/receipts", self._receipt)
+        app.router.add_get("/health", self._health)
+        return app
+
+    async def start(self) -> None:
+        if not self._secret:
+            log.warning("QYZMET_SMS_SECRET is not set: SMS webhooks are accepted unsigned on %s", self._host)
+        self._runner = web.AppRunner(self.app(), access_log=None)  # access logs would show nothing useful
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        server = site._server  # noqa: SLF001 - the only way aiohttp exposes the port chosen for port 0
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        log.info("HTTP server on %s:%s", self._host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _signed_body(self, request: web.Request) -> bytes:
+        body = await request.read()
+        if self._secret:
+            given = request.headers.get(SIGNATURE_HEADER, "").strip().lower()
+            if not hmac.compare_digest(given.encode(), sign(self._secret, body).encode()):
+                raise web.HTTPUnauthorized(text="bad signature")
+        return body
+
+    async def _inbound(self, request: web.Request) -> web.Response:
+        body = await self._signed_body(request)
+        try:
+            data = _object(body)
+            gateway_id = _optional_id(data)
+            sender, text = data.get("from"), data.get("text")
+            if not isinstance(sender, str) or not isinstance(text, str) or len(text) > MAX_SMS_TEXT:
+                raise Malformed("from and text must be strings")
+            phone = normalize_phone(sender)
+        except (Malformed, InvalidPhone) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if gateway_id is not None and not await self._ids.claim(gateway_id, self._clock.now()):
+            return web.json_response({"ok": True, "duplicate": True})
+        try:
+            await self._handler.handle(phone, text)
+        except Exception:
+            log.exception("inbound SMS could not be handled")
+            if gateway_id is not None:
+                await self._ids.forget(gateway_id)  # let the gateway's retry through
+            return web.json_response({"error": "internal"}, status=500)
+        return web.json_response({"ok": True})
+
+    async def _receipt(self, request: web.Request) -> web.Response:
+        body = await self._signed_body(request)
+        try:
+            data = _object(body)
+            message_id, status, reason = data.get("id"), data.get("status"), data.get("reason")
+            if not isinstance(message_id, str) or not message_id or status not in RECEIPT_STATUSES:
+                raise Malformed("id and status (delivered | failed) are required")
+            if reason is not None and not isinstance(reason, str):
+                raise Malformed("reason must be a string")
+        except Malformed as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        applied = await self._outbox.apply_receipt(message_id, status, reason[:500] if reason else None,
+                                                   self._clock.now())
+        if applied is None:
+            log.warning("receipt for an unknown SMS id")
+        return web.json_response({"ok": True, "known": applied is not None})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})

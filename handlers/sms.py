@@ -1,0 +1,186 @@
+"""The SMS channel adapter: a keyword command becomes a core call, the result a short localized reply.
+
+Commands are case-insensitive and answered in the language of the keyword. Kazakh and Russian keywords
+have Latin spellings too; a Latin word shared by both languages ("STOP", "NO") is answered in the language
+the phone last used, else Kazakh. No business rule lives here (see bot/core/sms_inbound.py), and no registry
+result or medical status is ever put in an SMS: status replies carry only the application's stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Literal
+
+from bot.core.otp import parse_code
+from bot.core.registry_info import Delivered, Refused
+from bot.core.sms import SmsService
+from bot.core.sms_inbound import (CodeExpired, CodeNeeded, Decided, NoPending, SmsInboundService, StatusFound,
+                                  WrongCode)
+from bot.domain.calendar import ALMATY
+from bot.domain.phone import mask_phone
+from bot.i18n import DEFAULT_LANG, Lang, Texts
+
+log = logging.getLogger(__name__)
+
+Action = Literal["yes", "no", "status", "stop", "start", "help"]
+
+# keyword -> (action, language or None when the spelling is shared by both languages)
+KEYWORDS: dict[str, tuple[Action, Lang | None]] = {}
+
+
+def _words(action: Action, lang: Lang | None, *spellings: str) -> None:
+    for spelling in spellings:
+        KEYWORDS[spelling] = (action, lang)
+
+
+_words("yes", "kk", "ИӘ", "ИЯ", "IA", "IYA", "IÁ")
+_words("yes", "ru", "ДА", "DA")
+_words("yes", None, "YES")
+_words("no", "kk", "ЖОҚ", "ЖОК", "JOQ", "JOK", "ZHOQ", "ZHOK")
+_words("no", "ru", "НЕТ", "NET")
+_words("no", None, "NO")
+_words("status", "kk", "МӘРТЕБЕ", "МАРТЕБЕ", "MARTEBE", "MÁRTEBE")
+_words("status", "ru", "СТАТУС")
+_words("status", None, "STATUS")
+_words("stop", "kk", "ТОҚТА", "ТОКТА", "TOQTA", "TOKTA")
+_words("stop", "ru", "СТОП")
+_words("stop", None, "STOP")
+_words("start", "kk", "БАСТА", "BASTA")
+_words("start", "ru", "СТАРТ")
+_words("start", None, "START")
+_words("help", "kk", "КӨМЕК", "КОМЕК", "KOMEK", "KÓMEK")
+_words("help", "ru", "ПОМОЩЬ", "ПОМОЩ", "POMOSH", "POMOSHCH", "POMOSCH", "СПРАВКА")
+_words("help", None, "HELP")
+
+_KAZAKH_LETTERS = frozenset("ӘҒҚҢӨҰҮҺІ")
+_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
+_TOKEN_SPLIT = re.compile(r"[\s,.;:!?()\"'«»]+")
+_DIGITS = re.compile(r"[0-9][0-9\-]*", re.ASCII)  # "482913", "482-913"
+MAX_TEXT = 480  # a long message cannot be a command; it gets the help text without being parsed
+
+
+@dataclass(frozen=True)
+class Command:
+    """What an SMS asks for.
+
+    `lang` is the keyword's language (None when the spelling is shared: then the phone's last language);
+    `hint` is a weaker guess from the script of a text that is no command (Cyrillic without Kazakh letters).
+    """
+    action: Action | Literal["unknown"]
+    lang: Lang | None
+    code: str | None = None  # consent replies
+    argument: str = ""      # status: the application number as typed
+    hint: Lang | None = None
+
+
+def _guess_lang(text: str) -> Lang | None:
+    if any(ch in _KAZAKH_LETTERS for ch in text):
+        return "kk"
+    return None
+
+
+def parse_sms(text: str) -> Command:
+    """Read an incoming SMS. Total: any text gives a Command (unknown ones get the help text)."""
+    normal = unicodedata.normalize("NFC", text[:MAX_TEXT + 1]).strip().upper()
+    if len(text) > MAX_TEXT:
+        return Command("unknown", _guess_lang(normal))
+    tokens = [t for t in _TOKEN_SPLIT.split(normal) if t]
+    if not tokens:
+        return Command("help", None)
+    words = [t for t in tokens if not _DIGITS.fullmatch(t)]
+    digits = "".join(t.replace("-", "") for t in tokens if _DIGITS.fullmatch(t))
+    # A consent reply: the code alone, or one yes/no word with or without the code ("ДА 482 913").
+    if not words and parse_code(digits):
+        return Command("yes", None, code=digits)
+    if len(words) == 1 and words[0] in KEYWORDS and KEYWORDS[words[0]][0] in ("yes", "no"):
+        action, lang = KEYWORDS[words[0]]
+        if not digits or parse_code(digits):
+            return Command(action, lang, code=digits or None)
+        return Command("unknown", lang)
+    first = tokens[0]
+    if first in KEYWORDS and KEYWORDS[first][0] not in ("yes", "no"):
+        action, lang = KEYWORDS[first]
+        rest = normal[normal.find(first) + len(first):]
+        return Command(action, lang, argument=rest.strip(" \t\r\n,.;:!?()\"'«»"))
+    return Command("unknown", _guess_lang(normal), hint="ru" if _CYRILLIC.search(normal) else None)
+
+
+Notify = Callable[[Delivered | Refused], Awaitable[None]]
+
+
+class SmsHandler:
+    """Answers one inbound SMS: core call, then a reply through the outbox (interactive, so before notices)."""
+
+    def __init__(self, inbound: SmsInboundService, sms: SmsService, texts: Texts, notify: Notify | None) -> None:
+        self._inbound = inbound
+        self._sms = sms
+        self._t = texts
+        self._notify = notify
+
+    async def handle(self, phone: str, text: str) -> None:
+        command = parse_sms(text)
+        if command.lang is not None:
+            await self._inbound.remember_language(phone, command.lang)
+            lang: Lang = command.lang
+        else:
+            stored = await self._inbound.language(phone)
+            lang = stored if stored in ("kk", "ru") else (command.hint or DEFAULT_LANG)  # type: ignore[assignment]
+        log.info("SMS from %s: %s", mask_phone(phone), command.action)
+        reply = await self._answer(phone, command, lang)
+        if reply:
+            await self._sms.send(phone, reply, kind="interactive")
+
+    async def _answer(self, phone: str, command: Command, lang: Lang) -> str | None:
+        t = self._t
+        if command.action in ("yes", "no"):
+            return await self._consent(phone, command, lang)
+        if command.action == "status":
+            found = await self._inbound.status(phone, command.argument)
+            if not isinstance(found, StatusFound):
+                return t(lang, "smsin.not_found")
+            app = found.app
+            key = f"status.{app.status}"
+            status = t(lang, key) if t.has(lang, key) else app.status
+            due = app.due_at.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M")
+            return t(lang, "smsin.status", number=app.number, status=status, due=due)
+        if command.action == "stop":
+            await self._inbound.stop(phone)
+            return t(lang, "smsin.stopped")
+        if command.action == "start":
+            await self._inbound.start(phone)
+            return t(lang, "smsin.started")
+        return t(lang, "smsin.help")
+
+    async def _consent(self, phone: str, command: Command, lang: Lang) -> str:
+        t = self._t
+        assert command.action in ("yes", "no")
+        result = await self._inbound.consent_reply(phone, command.action, command.code)  # type: ignore[arg-type]
+        if isinstance(result, NoPending):
+            return t(lang, "smsin.no_pending")
+        if isinstance(result, CodeNeeded):
+            if result.pending == 1:
+                return t(lang, "smsin.code_needed")
+            return t(lang, "smsin.code_needed_many", n=result.pending)
+        if isinstance(result, CodeExpired):
+            return t(lang, "smsin.code_expired")
+        if isinstance(result, WrongCode):
+            for refused in result.ended:
+                await self._tell_requester(refused)
+            if result.ended or result.attempts_left is None:
+                return t(lang, "smsin.locked") if result.ended else t(lang, "smsin.no_pending")
+            return t(lang, "smsin.wrong_code", left=result.attempts_left)
+        assert isinstance(result, Decided)
+        await self._tell_requester(result.result)
+        key = "smsin.consent_given" if isinstance(result.result, Delivered) else "smsin.consent_declined"
+        return t(lang, key, number=result.result.app.number)
+
+    async def _tell_requester(self, result: Delivered | Refused) -> None:
+        if self._notify is None:
+            return
+        try:
+            await self._notify(result)
+        except Exception:  # noqa: BLE001 - the decision is recorded; the requester also sees it in /status
+            log.warning("could not tell the requester about %s", result.app.number, exc_info=True)
