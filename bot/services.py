@@ -52,6 +52,15 @@ class Services:
                    sms_gateway: SmsGateway | None = None) -> "Services":
         clock = clock or Clock()
         conn = await db.connect(settings.database)
+        try:
+            return cls._wire(settings, clock, conn, sms_gateway)
+        except BaseException:
+            await conn.close()  # a half-built Services must not leave the database open
+            raise
+
+    @classmethod
+    def _wire(cls, settings: Settings, clock: Clock, conn: aiosqlite.Connection,
+              sms_gateway: SmsGateway | None) -> "Services":
         if sms_gateway is None:
             sms_gateway = (HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_timeout_seconds)
                            if settings.sms_gateway_url else PrintingSmsGateway())
