@@ -212,8 +212,7 @@ class RegistryInfoService:
             return result
         if isinstance(result, otp_.NoValidCode):
             if result.reason == "locked":
-                refused = await self._refuse(consent, "failed", "wrong_code")
-                return refused or NotPending(app)
+                return await self.end_after_wrong_codes(consent) or NotPending(app)
             return NotPending(app) if result.reason == "none" else result
         return await self.give_consent(number, method="otp") or NotPending(app)
 
@@ -245,6 +244,10 @@ class RegistryInfoService:
             when=now.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M"),
         )
         await self._sms.send(consent.subject_phone, text, kind="notice")
+
+    async def end_after_wrong_codes(self, consent: Consent) -> Refused | None:
+        """Too many wrong codes end the request, whichever channel they were typed in."""
+        return await self._refuse(consent, "failed", "wrong_code")
 
     async def decline(self, number: str, method: str) -> Refused | None:
         consent = await self._apps.consent(number)

@@ -167,7 +167,7 @@ class SmsService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._stopping = False  # retry_queued() (the sweep job) still works without the worker
+        self._stopping = False  # retry_queued() still works without the worker
 
     async def _run(self) -> None:
         requeued = await self._outbox.requeue_interrupted()

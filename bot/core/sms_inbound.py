@@ -110,7 +110,7 @@ class SmsInboundService:
             if isinstance(checked, otp_.WrongCode):
                 left.append(checked.attempts_left)
             elif checked.reason == "locked":
-                refused = await self._end_after_wrong_codes(consent)
+                refused = await self._info.end_after_wrong_codes(consent)
                 if refused:
                     ended.append(refused)
             elif checked.reason == "expired":
@@ -118,12 +118,6 @@ class SmsInboundService:
         if expired == len(pending):
             return CodeExpired()
         return WrongCode(min(left) if left else None, ended)
-
-    async def _end_after_wrong_codes(self, consent: Consent) -> Refused | None:
-        """Too many wrong codes end the request, exactly as when the requester types them in Telegram."""
-        # RegistryInfoService has no public "refuse after wrong codes" yet; confirm_with_code uses the same
-        # private step. One rule, reached from both channels.
-        return await self._info._refuse(consent, "failed", "wrong_code")  # noqa: SLF001
 
     # Status ------------------------------------------------------------------------------------------------
 

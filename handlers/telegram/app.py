@@ -87,11 +87,10 @@ async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Periodic work that must survive restarts: expired consents, SMS still queued."""
+    """Periodic work that must survive restarts: expired consents. (Queued SMS are the outbox worker's.)"""
     services: Services = context.application.bot_data["services"]
     for refused in await services.registry_info.expire_due():
         await flows.notify_requester(services, context.bot, refused)
-    await services.sms.retry_queued()
 
 
 async def _post_init(application: Application) -> None:
