@@ -13,20 +13,21 @@ from telegram.request import HTTPXRequest
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import flows
+from handlers.telegram.turn import turn_for
 
 log = logging.getLogger(__name__)
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.start(await flows.turn_for(update, context))
+    await flows.start(await turn_for(update, context))
 
 
 async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.ask_language(await flows.turn_for(update, context))
+    await flows.ask_language(await turn_for(update, context))
 
 
 async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await flows.turn_for(update, context)
+    turn = await turn_for(update, context)
     if await turn.services.users.language(turn.user_id) is None:
         await flows.ask_language(turn)
     else:
@@ -34,7 +35,7 @@ async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await flows.turn_for(update, context)
+    turn = await turn_for(update, context)
     if await turn.services.users.language(turn.user_id) is None:
         await flows.ask_language(turn)
         return
@@ -43,36 +44,36 @@ async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await flows.turn_for(update, context)
+    turn = await turn_for(update, context)
     await turn.services.identity.logout(turn.user_id)
     await flows.show_menu(turn, "id.logged_out")
 
 
 async def _cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.show_menu(await flows.turn_for(update, context), "flow.cancelled")
+    await flows.show_menu(await turn_for(update, context), "flow.cancelled")
 
 
 async def _unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await flows.turn_for(update, context)
+    turn = await turn_for(update, context)
     await turn.say("input.unknown_command")
     await flows.show_menu(turn)
 
 
 async def _text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    await flows.on_text(await flows.turn_for(update, context), update.effective_message)
+    await flows.on_text(await turn_for(update, context), update.effective_message)
 
 
 async def _other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    await flows.on_other_message(await flows.turn_for(update, context), update.effective_message)
+    await flows.on_other_message(await turn_for(update, context), update.effective_message)
 
 
 async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
     await query.answer()
-    await flows.on_button(await flows.turn_for(update, context), query.data or "")
+    await flows.on_button(await turn_for(update, context), query.data or "")
 
 
 async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -80,7 +81,7 @@ async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("update failed: %s", type(context.error).__name__, exc_info=context.error)
     if isinstance(update, Update) and update.effective_user is not None:
         try:
-            turn = await flows.turn_for(update, context)
+            turn = await turn_for(update, context)
             await turn.say("error.generic")
         except Exception:  # the error may be the network itself
             log.warning("could not tell the user about the error")

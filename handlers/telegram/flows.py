@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from html import escape
 
-from telegram import Bot, Message, ReplyKeyboardRemove, Update
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
 
 from bot.core import otp as otp_
 from bot.core.applications import looks_like_number
@@ -21,9 +19,10 @@ from bot.core.otp import parse_code
 from bot.core.registry_info import ConsentRequested, Delivered, NotPending, OwnIin, Refused
 from bot.core.guide import service_guide, services_menu_labels
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
-from bot.i18n import Lang, as_lang
+from bot.i18n import as_lang
 from bot.services import Services
-from handlers.telegram import keyboards, render
+from handlers.telegram import keyboards, render, routes
+from handlers.telegram.turn import Turn
 
 log = logging.getLogger(__name__)
 
@@ -37,47 +36,19 @@ TP_IIN = "tp_iin"
 TP_CODE = "tp_code"
 
 
-@dataclass
-class Turn:
-    """One update being answered: who, in which language, and how to reply."""
-    services: Services
-    update: Update
-    context: ContextTypes.DEFAULT_TYPE
-    user_id: int
-    lang: Lang
-
-    @property
-    def t(self):  # noqa: ANN201 - the Texts catalog
-        return self.services.texts
-
-    def text(self, key: str, **params: object) -> str:
-        return self.services.texts(self.lang, key, **params)
-
-    async def say(self, key: str, reply_markup=None, protect: bool = False, **params: object) -> Message:  # noqa: ANN001
-        return await self.send(escape(self.text(key, **params)), reply_markup, protect)
-
-    async def send(self, html: str, reply_markup=None, protect: bool = False) -> Message:  # noqa: ANN001
-        return await self.context.bot.send_message(self.user_id, html, parse_mode=ParseMode.HTML,
-                                                   reply_markup=reply_markup, protect_content=protect)
-
-    async def set_state(self, state: str, data: dict | None = None) -> None:
-        await self.services.users.set_state(self.user_id, state, data, self.services.clock.now())
-
-
-async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
-    services: Services = context.application.bot_data["services"]
-    user = update.effective_user
-    assert user is not None
-    lang = await services.users.language(user.id)
-    return Turn(services, update, context, user.id, as_lang(lang or user.language_code))
-
-
 # Menu and language -----------------------------------------------------------------------------------
 
 async def show_menu(turn: Turn, intro_key: str = "menu.title") -> None:
-    identity = await turn.services.identity.current(turn.user_id)
+    identified = await turn.services.identity.current(turn.user_id) is not None
     await turn.set_state(MENU)
-    await turn.say(intro_key, reply_markup=keyboards.menu(turn.t, turn.lang, identity is not None))
+    await turn.say(intro_key, reply_markup=await menu_keyboard(turn.services, turn.user_id, turn.lang, identified))
+
+
+async def menu_keyboard(services: Services, user_id: int, lang: str, identified: bool) -> InlineKeyboardMarkup:
+    """The main menu with the rows registered by feature modules that this person may see."""
+    extra = [(entry.order, services.texts(lang, entry.label_key), entry.callback_data) for entry in routes.MENU
+             if entry.visible is None or await entry.visible(services, user_id, identified)]
+    return keyboards.menu(services.texts, as_lang(lang), identified, extra)
 
 
 async def ask_language(turn: Turn) -> None:
@@ -356,7 +327,7 @@ async def notify_requester(services: Services, bot: Bot, result: object) -> None
         await services.users.set_state(chat, MENU, None, services.clock.now())
         identified = await services.identity.current(chat) is not None
         await bot.send_message(chat, escape(t(lang, "menu.title")), parse_mode=ParseMode.HTML,
-                                       reply_markup=keyboards.menu(t, lang, identified))
+                                       reply_markup=await menu_keyboard(services, chat, lang, identified))
 
 
 # Status -------------------------------------------------------------------------------------------------
@@ -405,6 +376,8 @@ async def on_text(turn: Turn, message: Message) -> None:
         await on_subject_iin(turn, text, state.data)
     elif state.state == TP_CODE:
         await on_consent_code(turn, text, state.data)
+    elif state.state in routes.TEXT_STATES:
+        await routes.TEXT_STATES[state.state](turn, message, state.data)
     elif looks_like_number(text):
         await status_of(turn, text)
     else:
@@ -417,12 +390,15 @@ async def on_other_message(turn: Turn, message: Message) -> None:
     if message.contact is not None and state.state == ID_CONTACT:
         await on_contact(turn, message, state.data)
         return
+    if state.state in routes.OTHER_STATES:
+        await routes.OTHER_STATES[state.state](turn, message, state.data)
+        return
     if state.state == LANG or await turn.services.users.language(turn.user_id) is None:
         await ask_language(turn)
         return
     hint = {
         ID_CONTACT: "id.press_button", ID_IIN: "id.ask_iin", ID_CODE: "otp.format", TP_IIN: "tp.ask_iin_again",
-        TP_CODE: "otp.format",
+        TP_CODE: "otp.format", **routes.STATE_HINTS,
     }.get(state.state)
     if hint:
         await turn.say("input.text_only")
@@ -470,5 +446,7 @@ async def on_button(turn: Turn, data: str) -> None:
         await resend_consent_code(turn, state.data)
     elif action in ("cy", "cn") and arg:
         await cabinet_decision(turn, arg, action == "cy")
+    elif action in routes.BUTTONS:
+        await routes.BUTTONS[action](turn, arg, state)
     else:
         await show_menu(turn, "stale.button")

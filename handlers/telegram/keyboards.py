@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
 from bot.domain.catalog import REGISTRY_SERVICES
@@ -14,15 +16,14 @@ def language() -> InlineKeyboardMarkup:
                                   InlineKeyboardButton("Русский", callback_data="lang:ru")]])
 
 
-def menu(t: Texts, lang: Lang, identified: bool) -> InlineKeyboardMarkup:
-    rows = [
-        [InlineKeyboardButton(t(lang, "btn.own"), callback_data="own")],
-        [InlineKeyboardButton(t(lang, "btn.other"), callback_data="other")],
-        [InlineKeyboardButton(t(lang, "btn.status"), callback_data="status")],
-        [InlineKeyboardButton(t(lang, "btn.guide"), callback_data="guide")],
-        [InlineKeyboardButton(t(lang, "btn.help"), callback_data="help"),
-         InlineKeyboardButton(t(lang, "btn.language"), callback_data="language")],
-    ]
+def menu(t: Texts, lang: Lang, identified: bool, extra: Sequence[tuple[int, str, str]] = ()) -> InlineKeyboardMarkup:
+    """The main menu; ``extra`` = (order, label, callback data) rows of feature modules (see routes.menu_entry)."""
+    ordered = [(10, t(lang, "btn.own"), "own"), (20, t(lang, "btn.other"), "other"),
+               (30, t(lang, "btn.status"), "status"), (40, t(lang, "btn.guide"), "guide"), *extra]
+    ordered.sort(key=lambda row: row[0])
+    rows = [[InlineKeyboardButton(label, callback_data=data)] for _, label, data in ordered]
+    rows.append([InlineKeyboardButton(t(lang, "btn.help"), callback_data="help"),
+                 InlineKeyboardButton(t(lang, "btn.language"), callback_data="language")])
     if identified:
         rows.append([InlineKeyboardButton(t(lang, "btn.logout"), callback_data="logout")])
     return InlineKeyboardMarkup(rows)

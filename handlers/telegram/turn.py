@@ -1,0 +1,47 @@
+"""One update being answered: who, in which language, and how to reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from telegram import Message, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.i18n import Lang, Texts, as_lang
+from bot.services import Services
+
+
+@dataclass
+class Turn:
+    services: Services
+    update: Update
+    context: ContextTypes.DEFAULT_TYPE
+    user_id: int
+    lang: Lang
+
+    @property
+    def t(self) -> Texts:
+        return self.services.texts
+
+    def text(self, key: str, **params: object) -> str:
+        return self.services.texts(self.lang, key, **params)
+
+    async def say(self, key: str, reply_markup=None, protect: bool = False, **params: object) -> Message:  # noqa: ANN001
+        return await self.send(escape(self.text(key, **params)), reply_markup, protect)
+
+    async def send(self, html: str, reply_markup=None, protect: bool = False) -> Message:  # noqa: ANN001
+        return await self.context.bot.send_message(self.user_id, html, parse_mode=ParseMode.HTML,
+                                                   reply_markup=reply_markup, protect_content=protect)
+
+    async def set_state(self, state: str, data: dict | None = None) -> None:
+        await self.services.users.set_state(self.user_id, state, data, self.services.clock.now())
+
+
+async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
+    services: Services = context.application.bot_data["services"]
+    user = update.effective_user
+    assert user is not None
+    lang = await services.users.language(user.id)
+    return Turn(services, update, context, user.id, as_lang(lang or user.language_code))
