@@ -73,6 +73,11 @@ class UserRepository:
             "verified_at = excluded.verified_at, last_seen_at = excluded.last_seen_at",
             (user_id, iin, phone, utc_iso(now), utc_iso(now)),
         )
+        await self._conn.execute(
+            "INSERT INTO telegram_links (iin, user_id, linked_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (iin) DO UPDATE SET user_id = excluded.user_id, linked_at = excluded.linked_at",
+            (iin, user_id, utc_iso(now)),
+        )
         await self._conn.commit()
 
     async def touch_identity(self, user_id: int, now: datetime) -> None:
@@ -88,3 +93,9 @@ class UserRepository:
     async def user_ids_for_iin(self, iin: str) -> list[int]:
         async with self._conn.execute("SELECT user_id FROM identities WHERE iin = ?", (iin,)) as cur:
             return [row[0] for row in await cur.fetchall()]
+
+    async def linked_user(self, iin: str) -> int | None:
+        """The Telegram user who last verified this IIN (kept after the identity lapses), for notices."""
+        async with self._conn.execute("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,)) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
