@@ -12,6 +12,7 @@ from __future__ import annotations
 import gettext
 from dataclasses import dataclass, field
 from pathlib import Path
+from datetime import date, datetime
 from typing import Callable, Literal
 
 from babel.messages.pofile import read_po
@@ -103,3 +104,18 @@ def texts() -> Texts:
     if _texts is None:
         _texts = Texts.load()
     return _texts
+
+
+def format_when(moment: datetime, lang: Lang) -> str:
+    """A local (Asia/Almaty) date and time: ru "25 ноября 2026 г., 14:30", kk "2026 ж. 25 қараша, 14:30"."""
+    from babel.dates import format_date, format_time
+
+    from bot.domain.calendar import ALMATY
+    local = moment.astimezone(ALMATY)
+    return f"{format_date(local.date(), 'long', locale=lang)}, {format_time(local.time(), 'HH:mm', locale=lang)}"
+
+
+def format_day(value: date, lang: Lang) -> str:
+    """A date alone, in the long CLDR form: ru "25 ноября 2026 г.", kk "2026 ж. 25 қараша"."""
+    from babel.dates import format_date
+    return format_date(value, "long", locale=lang)

@@ -15,15 +15,18 @@ from bot.services import Services
 from handlers.sms import SmsHandler
 from handlers.telegram.app import build_application
 from handlers.telegram.flows import notify_requester
+from handlers.telegram.notices import NoticeWorker
 
 
 class RunningBot:
     """The Application polling for updates, as used by `qyzmet run`, the demo and the tests."""
 
-    def __init__(self, services: Services, application: Application, http: SmsHttpServer | None = None) -> None:
+    def __init__(self, services: Services, application: Application, http: SmsHttpServer | None = None,
+                 notices: NoticeWorker | None = None) -> None:
         self.services = services
         self.application = application
         self.http = http
+        self.notices = notices
 
     @property
     def http_port(self) -> int | None:
@@ -47,6 +50,8 @@ class RunningBot:
         assert application.updater is not None
         await application.updater.start_polling(poll_interval=0, timeout=poll_timeout, drop_pending_updates=False)
         services.sms.start_worker()
+        notices = NoticeWorker(services, application.bot)
+        notices.start()
         server = None
         if http:
             async def notify(result: Delivered | Refused) -> None:
@@ -57,11 +62,13 @@ class RunningBot:
                                    settings.http_host, settings.http_port if http_port is None else http_port,
                                    settings.sms_secret)
             await server.start()
-        return cls(services, application, server)
+        return cls(services, application, server, notices)
 
     async def stop(self) -> None:
         if self.http is not None:
             await self.http.stop()
+        if self.notices is not None:
+            await self.notices.stop()
         await self.services.sms.stop_worker()
         app = self.application
         if app.updater is not None and app.updater.running:

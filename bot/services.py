@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.applications import TrackingService
 from bot.core.identity import IdentityService
+from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
 from bot.core.registry_info import RegistryInfoService
 from bot.core.sms import SmsService
@@ -20,6 +21,7 @@ from bot.i18n import Texts, texts
 from store import db
 from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
+from store.notices import NoticeRepository
 from store.otps import OtpRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
@@ -46,6 +48,7 @@ class Services:
     sms_phones: SmsPhoneRepository
     inbound_ids: InboundIdRepository
     sms_inbound: SmsInboundService
+    notices: NoticeService
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
@@ -82,6 +85,7 @@ class Services:
             tracking=TrackingService(apps),
             otps=otps, sms_phones=sms_phones, inbound_ids=InboundIdRepository(conn),
             sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock),
+            notices=NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock),
         )
 
     async def close(self) -> None:

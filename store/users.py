@@ -99,3 +99,30 @@ class UserRepository:
         async with self._conn.execute("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,)) as cur:
             row = await cur.fetchone()
         return row[0] if row else None
+
+    async def notice_preferences(self, user_id: int) -> tuple[str | None, bool, bool] | None:
+        """(language, status notices on, blocked) of a known user, or None for a user never seen."""
+        async with self._conn.execute(
+            "SELECT lang, status_notices, blocked_at IS NOT NULL FROM users WHERE user_id = ?", (user_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return (row[0], bool(row[1]), bool(row[2])) if row else None
+
+    async def set_status_notices(self, user_id: int, on: bool, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO users (user_id, status_notices, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET status_notices = excluded.status_notices",
+            (user_id, int(on), utc_iso(now)),
+        )
+        await self._conn.commit()
+
+    async def mark_blocked(self, user_id: int, now: datetime) -> None:
+        """Telegram said 403: the person blocked the bot or the account is gone."""
+        await self._conn.execute("UPDATE users SET blocked_at = ? WHERE user_id = ?", (utc_iso(now), user_id))
+        await self._conn.commit()
+
+    async def unblock(self, user_id: int) -> None:
+        """The person wrote to the bot again: messages reach them."""
+        await self._conn.execute("UPDATE users SET blocked_at = NULL WHERE user_id = ? AND blocked_at IS NOT NULL",
+                                 (user_id,))
+        await self._conn.commit()

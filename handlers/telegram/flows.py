@@ -58,6 +58,7 @@ async def ask_language(turn: Turn) -> None:
 
 
 async def start(turn: Turn) -> None:
+    await turn.services.users.unblock(turn.user_id)  # writing again after blocking the bot: notices resume
     if await turn.services.users.language(turn.user_id) is None:
         await ask_language(turn)
     else:

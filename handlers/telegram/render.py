@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from html import escape
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date
 
 from bot.core.registry_info import Certificate
 from bot.domain.calendar import ALMATY
 from bot.domain.catalog import get_service
-from bot.i18n import Lang, Texts
+from bot.i18n import Lang, Texts, format_when
 from store.applications import Application, Event
 
 
 def when(moment: datetime, lang: Lang) -> str:
     """A local date and time, e.g. ru "25 ноября 2026 г., 14:30", kk "2026 ж. 25 қараша, 14:30"."""
-    local = moment.astimezone(ALMATY)
-    return f"{format_date(local.date(), 'long', locale=lang)}, {format_time(local.time(), 'HH:mm', locale=lang)}"
+    return format_when(moment, lang)
 
 
 def day(value: date, lang: Lang) -> str:
