@@ -8,8 +8,8 @@ from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
                           MessageHandler, filters)
-from telegram.request import HTTPXRequest
 
+from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import flows
@@ -105,8 +105,8 @@ async def _post_init(application: Application) -> None:
 def build_application(services: Services, token: str, base_url: str | None = None,
                       base_file_url: str | None = None) -> Application:
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
-               .request(HTTPXRequest(connection_pool_size=16))
-               .get_updates_request(HTTPXRequest(read_timeout=30)))
+               .request(AiohttpRequest(connection_pool_size=16))
+               .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
