@@ -67,7 +67,7 @@ async def start(turn: Turn) -> None:
 async def choose_language(turn: Turn, lang: str) -> None:
     turn.lang = as_lang(lang)
     await turn.services.users.set_language(turn.user_id, turn.lang, turn.services.clock.now())
-    await turn.say("lang.set")
+    turn.note("lang.set")
     await show_menu(turn, "menu.welcome")
 
 
@@ -131,8 +131,9 @@ async def on_identity_code(turn: Turn, text: str, data: dict) -> None:
         await turn.say("otp.locked")
         await show_menu(turn)
         return
-    await turn.say("id.done")
+    turn.note("id.done")  # leads whatever comes next (the request's result, the next question)
     await continue_after_identity(turn, data.get("then") or {})
+    await turn.flush_notes()
 
 
 async def resend_identity_code(turn: Turn, data: dict) -> None:
@@ -173,8 +174,13 @@ async def own_request(turn: Turn, service: str) -> None:
     assert identity is not None
     info = turn.services.registry_info
     app = await info.submit_own(identity, turn.user_id, service)
-    await turn.say("request.accepted", number=app.number, due=render.when(app.due_at, turn.lang))
-    certificate = await info.issue_result(app, identity.iin, turn.user_id)
+    # "Request No. … accepted … Result:" heads the protected result itself: one message, not two.
+    turn.note("request.accepted", number=app.number, due=render.when(app.due_at, turn.lang))
+    try:
+        certificate = await info.issue_result(app, identity.iin, turn.user_id)
+    except Exception:
+        await turn.flush_notes()  # the person keeps the request number even if the result fails
+        raise
     await deliver(turn, certificate)
     await show_menu(turn)
 

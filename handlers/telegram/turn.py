@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 from telegram import Message, Update
@@ -20,6 +20,8 @@ class Turn:
     context: ContextTypes.DEFAULT_TYPE
     user_id: int
     lang: Lang
+    # Short notices ("identity confirmed") waiting to lead the turn's next message: one message, not two.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def t(self) -> Texts:
@@ -32,8 +34,20 @@ class Turn:
         return await self.send(escape(self.text(key, **params)), reply_markup, protect)
 
     async def send(self, html: str, reply_markup=None, protect: bool = False) -> Message:  # noqa: ANN001
+        if self.notes:
+            html = "\n\n".join([*(escape(note) for note in self.notes), *([html] if html else [])])
+            self.notes.clear()
         return await self.context.bot.send_message(self.user_id, html, parse_mode=ParseMode.HTML,
                                                    reply_markup=reply_markup, protect_content=protect)
+
+    def note(self, key: str, **params: object) -> None:
+        """Put a localized notice at the top of the next message this turn sends (see flush_notes)."""
+        self.notes.append(self.text(key, **params))
+
+    async def flush_notes(self) -> None:
+        """Send notices no message has carried yet, so that none is ever lost."""
+        if self.notes:
+            await self.send("")
 
     async def set_state(self, state: str, data: dict | None = None) -> None:
         await self.services.users.set_state(self.user_id, state, data, self.services.clock.now())
