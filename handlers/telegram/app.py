@@ -29,7 +29,7 @@ async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
-    if await turn.services.users.language(turn.user_id) is None:
+    if await turn.chosen_lang() is None:
         await flows.ask_language(turn)
     else:
         await flows.help_text(turn)
@@ -37,7 +37,7 @@ async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
-    if await turn.services.users.language(turn.user_id) is None:
+    if await turn.chosen_lang() is None:
         await flows.ask_language(turn)
         return
     args = context.args or []
@@ -47,6 +47,7 @@ async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
     await turn.services.identity.logout(turn.user_id)
+    turn.identity_is(None)
     await flows.show_menu(turn, "id.logged_out")
 
 

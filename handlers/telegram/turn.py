@@ -11,6 +11,9 @@ from telegram.ext import ContextTypes
 
 from bot.i18n import Lang, Texts, as_lang
 from bot.services import Services
+from store.users import ChatState, Identity, UserSnapshot
+
+_UNREAD = object()
 
 
 @dataclass
@@ -22,6 +25,40 @@ class Turn:
     lang: Lang
     # Short notices ("identity confirmed") waiting to lead the turn's next message: one message, not two.
     notes: list[str] = field(default_factory=list)
+    # What turn_for read about the sender (one query), so the handlers need not read it again.
+    known: UserSnapshot | None = None
+    _identity: object = field(default=_UNREAD, repr=False)
+
+    async def chosen_lang(self) -> str | None:
+        """The language the person chose (None: not chosen yet)."""
+        if self.known is None:
+            return await self.services.users.language(self.user_id)
+        return self.known.lang
+
+    async def set_language(self, lang: Lang) -> None:
+        self.lang = lang
+        await self.services.users.set_language(self.user_id, lang, self.services.clock.now())
+        if self.known is not None:
+            self.known = UserSnapshot(lang, self.known.state, self.known.identity)
+
+    async def chat_state(self) -> ChatState:
+        """Where the conversation stands; kept current by set_state."""
+        if self.known is None:
+            return await self.services.users.state(self.user_id)
+        return self.known.state
+
+    async def identity(self) -> Identity | None:
+        """The verified identity if it still holds (IdentityService.current), checked once per update."""
+        if self._identity is _UNREAD:
+            if self.known is not None:
+                self._identity = await self.services.identity.check(self.known.identity)
+            else:
+                self._identity = await self.services.identity.current(self.user_id)
+        return self._identity  # type: ignore[return-value]
+
+    def identity_is(self, identity: Identity | None) -> None:
+        """After a confirmation or a logout within this update."""
+        self._identity = identity
 
     @property
     def t(self) -> Texts:
@@ -51,11 +88,13 @@ class Turn:
 
     async def set_state(self, state: str, data: dict | None = None) -> None:
         await self.services.users.set_state(self.user_id, state, data, self.services.clock.now())
+        if self.known is not None:
+            self.known = UserSnapshot(self.known.lang, ChatState(state, data or {}), self.known.identity)
 
 
 async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     services: Services = context.application.bot_data["services"]
     user = update.effective_user
     assert user is not None
-    lang = await services.users.language(user.id)
-    return Turn(services, update, context, user.id, as_lang(lang or user.language_code))
+    known = await services.users.snapshot(user.id)
+    return Turn(services, update, context, user.id, as_lang(known.lang or user.language_code), known=known)
