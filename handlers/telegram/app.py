@@ -14,9 +14,12 @@ from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import flows
+from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.turn import turn_for
 
 log = logging.getLogger(__name__)
+
+CONCURRENT_UPDATES = 16  # different people in parallel; one person's updates in order (per_chat.py)
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -120,7 +123,8 @@ def build_application(services: Services, token: str, base_url: str | None = Non
                       base_file_url: str | None = None) -> Application:
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
                .request(AiohttpRequest(connection_pool_size=16))
-               .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30)))
+               .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30))
+               .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
