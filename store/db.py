@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import sqlite3
+from typing import Any, Awaitable, Callable, Iterable
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
@@ -32,11 +38,126 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+class UnitOfWorkConnection(aiosqlite.Connection):
+    """One shared connection on which each task's writes up to its commit form one unit no other task enters.
+
+    Why: every repository method is "write, write, commit" on the one connection the whole process shares.
+    Tasks run in parallel (Telegram updates of different people, the SMS worker, webhooks); without this, one
+    task's commit could cover another's half-done writes, and a crash in between would keep half of them. A
+    task's first write waits until no other task has uncommitted writes; its commit (or rollback) lets the next
+    one in. A failing write rolls its unit back; a task that ends with writes uncommitted has them rolled back.
+    Reads never wait.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unit = asyncio.Lock()
+        self._owner: asyncio.Task | None = None
+
+    async def _enter(self) -> bool:
+        """Make the current task the unit's owner; False if it already was."""
+        task = asyncio.current_task()
+        if task is not None and self._owner is task:
+            return False
+        await self._unit.acquire()
+        self._owner = task
+        if task is not None:
+            task.add_done_callback(self._abandoned)
+        return True
+
+    def _leave(self) -> None:
+        task, self._owner = self._owner, None
+        if task is not None:
+            task.remove_done_callback(self._abandoned)
+        self._unit.release()
+
+    def _abandoned(self, task: asyncio.Task) -> None:
+        if self._owner is not task:
+            return
+        log.error("a task ended with uncommitted writes; rolling them back")
+
+        async def undo() -> None:
+            try:
+                await aiosqlite.Connection.rollback(self)
+            finally:
+                self._owner = None
+                self._unit.release()
+
+        _BACKGROUND.add(job := asyncio.get_running_loop().create_task(undo()))
+        job.add_done_callback(_BACKGROUND.discard)
+
+    async def _write(self, run: Callable[[], Awaitable[Any]]) -> Any:
+        await self._enter()
+        try:
+            return await run()
+        except BaseException:
+            if self._owner is asyncio.current_task():
+                try:
+                    await aiosqlite.Connection.rollback(self)
+                finally:
+                    self._leave()
+            raise
+
+    @aiosqlite.context.contextmanager
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> aiosqlite.Cursor:
+        if not _is_write(sql):
+            return await super().execute(sql, parameters)
+        return await self._write(lambda: aiosqlite.Connection.execute(self, sql, parameters))
+
+    @aiosqlite.context.contextmanager
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> aiosqlite.Cursor:
+        return await self._write(lambda: aiosqlite.Connection.executemany(self, sql, parameters))
+
+    async def execute_insert(self, sql: str, parameters: Iterable[Any] | None = None) -> Any:
+        return await self._write(lambda: aiosqlite.Connection.execute_insert(self, sql, parameters))
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = None) -> Iterable[Any]:
+        if not _is_write(sql):
+            return await super().execute_fetchall(sql, parameters)
+        return await self._write(lambda: aiosqlite.Connection.execute_fetchall(self, sql, parameters))
+
+    @aiosqlite.context.contextmanager
+    async def executescript(self, sql_script: str) -> aiosqlite.Cursor:
+        await self._enter()  # scripts carry their own BEGIN/COMMIT: the unit ends with them
+        try:
+            return await aiosqlite.Connection.executescript(self, sql_script)
+        finally:
+            self._leave()
+
+    async def commit(self) -> None:
+        # A commit by a task with no writes of its own still waits: it must not commit another task's unit.
+        await self._enter()
+        try:
+            await super().commit()
+        finally:
+            self._leave()
+
+    async def rollback(self) -> None:
+        await self._enter()
+        try:
+            await super().rollback()
+        finally:
+            self._leave()
+
+
+# The statements before which sqlite3 opens a transaction implicitly (and a CTE ending in one): the writes
+# that stay uncommitted until a commit.
+_DML = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_CTE_DML = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
+def _is_write(sql: str) -> bool:
+    if _DML.match(sql):
+        return True
+    return sql.lstrip()[:4].upper() == "WITH" and _CTE_DML.search(sql) is not None
+_BACKGROUND: set[asyncio.Task] = set()
+
+
 async def connect(path: str | Path) -> aiosqlite.Connection:
     """Open the database and bring its schema up to date (running twice is harmless)."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(str(path))
+    conn = await UnitOfWorkConnection(lambda: sqlite3.connect(str(path)), 64)
     conn.row_factory = aiosqlite.Row
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute("PRAGMA synchronous=NORMAL")

@@ -26,14 +26,21 @@ class Identity:
     last_seen_at: datetime
 
 
+@dataclass(frozen=True)
+class UserSnapshot:
+    """Everything a Telegram update needs to know about its sender, read in one query."""
+    lang: str | None
+    state: ChatState
+    identity: Identity | None  # as stored: whether it still holds is IdentityService's rule
+
+
 class UserRepository:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def language(self, user_id: int) -> str | None:
-        async with self._conn.execute("SELECT lang FROM users WHERE user_id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
-        return row[0] if row else None
+        rows = await self._conn.execute_fetchall("SELECT lang FROM users WHERE user_id = ?", (user_id,))
+        return next((row[0] for row in rows), None)
 
     async def set_language(self, user_id: int, lang: str, now: datetime) -> None:
         await self._conn.execute(
@@ -43,9 +50,24 @@ class UserRepository:
         )
         await self._conn.commit()
 
+    async def snapshot(self, user_id: int) -> UserSnapshot:
+        # One round trip to the database thread instead of three (language, state, identity).
+        rows = await self._conn.execute_fetchall(
+            "SELECT u.lang, s.state, s.data, i.iin, i.phone, i.verified_at, i.last_seen_at "
+            "FROM (SELECT ? AS user_id) AS k "
+            "LEFT JOIN users AS u ON u.user_id = k.user_id "
+            "LEFT JOIN chat_states AS s ON s.user_id = k.user_id "
+            "LEFT JOIN identities AS i ON i.user_id = k.user_id", (user_id,))
+        lang, state, data, iin, phone, verified_at, last_seen_at = next(iter(rows))
+        return UserSnapshot(
+            lang,
+            ChatState(state, json.loads(data)) if state is not None else ChatState("menu", {}),
+            Identity(user_id, iin, phone, from_iso(verified_at), from_iso(last_seen_at)) if iin is not None else None,
+        )
+
     async def state(self, user_id: int) -> ChatState:
-        async with self._conn.execute("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
+        rows = await self._conn.execute_fetchall("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,))
+        row = next(iter(rows), None)
         return ChatState(row[0], json.loads(row[1])) if row else ChatState("menu", {})
 
     async def set_state(self, user_id: int, state: str, data: dict | None, now: datetime) -> None:
@@ -58,10 +80,9 @@ class UserRepository:
         await self._conn.commit()
 
     async def identity(self, user_id: int) -> Identity | None:
-        async with self._conn.execute(
-            "SELECT user_id, iin, phone, verified_at, last_seen_at FROM identities WHERE user_id = ?", (user_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        rows = await self._conn.execute_fetchall(
+            "SELECT user_id, iin, phone, verified_at, last_seen_at FROM identities WHERE user_id = ?", (user_id,))
+        row = next(iter(rows), None)
         if not row:
             return None
         return Identity(row[0], row[1], row[2], from_iso(row[3]), from_iso(row[4]))

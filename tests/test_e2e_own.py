@@ -12,6 +12,10 @@ async def test_own_request_observed_and_not(h, lang):
     chat = Chat(h, 1001, lang)
     await chat.start_in(lang)
     assert chat.buttons(), chat.texts()
+    # The language confirmation and the welcome menu arrive as one message.
+    assert len(chat.last) == 1, chat.texts()
+    assert chat.texts().startswith(h.services.texts(lang, "lang.set")), chat.texts()
+    assert h.services.texts(lang, "menu.welcome") in chat.texts()
     await chat.press("Сведения о себе" if lang == "ru" else "Өзім туралы")
     await chat.press("фтизиатрия" if lang == "ru" else "фтизиатрия")
     assert any(b["request_contact"] for m in chat.last for b in h.emu.reply_buttons(m)), chat.texts()
@@ -26,11 +30,22 @@ async def test_own_request_observed_and_not(h, lang):
     else:
         assert "тұрады" in certificate.plain_text and "тұрмайды" not in certificate.plain_text
     assert "Сведения/Мәлімет" in certificate.plain_text
+    # One protected message: "identity confirmed", "request No. … accepted … Result:" and the result itself;
+    # the menu follows it (unprotected), and nothing else is sent.
+    assert [m.protect_content for m in chat.last] == [True, False], chat.texts()
+    assert certificate.plain_text.startswith(h.services.texts(lang, "id.done")), certificate.plain_text
+    number = next(w for w in certificate.plain_text.split() if w.startswith("QZ-"))
+    accepted = h.services.texts(lang, "request.accepted", number=number, due="@").split("@")[0]
+    assert accepted in certificate.plain_text
+    assert certificate.plain_text.index(accepted) < certificate.plain_text.index("Сведения/Мәлімет")
+    assert h.services.texts(lang, "menu.title") in chat.last[-1].plain_text
+    assert ("Сведения о себе" if lang == "ru" else "Өзім туралы") in chat.buttons()[0]
 
     # Identified now: narcology without asking again, and "not observed".
     await chat.press("Сведения о себе" if lang == "ru" else "Өзім туралы")
     await chat.press("ркология")
     certificate = next(m for m in chat.last if m.protect_content)
+    assert h.services.texts(lang, "id.done") not in certificate.plain_text  # said once, not again
     assert ("не состоит" if lang == "ru" else "тұрмайды") in certificate.plain_text
 
 

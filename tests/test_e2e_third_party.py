@@ -18,6 +18,10 @@ async def ask_about(chat: Chat, lang: str, subject: str, service_label: str = "�
     await chat.press(L[lang]["other"])
     await chat.press(service_label)
     await chat.identify("Сергей")
+    # "Identity confirmed" leads the next question (one message, asking for the subject's IIN).
+    assert len(chat.last) == 1, chat.texts()
+    assert chat.texts().startswith(chat.h.services.texts(lang, "id.done")), chat.texts()
+    assert chat.h.services.texts(lang, "btn.cancel") in chat.buttons()
     await chat.send(CITIZENS[subject]["iin"])
     numbers = [w for w in chat.texts().replace("(", " ").split() if w.startswith("QZ-")]
     assert numbers, chat.texts()

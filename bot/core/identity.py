@@ -52,18 +52,21 @@ class IdentityService:
 
     async def current(self, user_id: int) -> Identity | None:
         """The verified identity if it still holds (30 min idle, 24 h at most); each use extends it."""
-        identity = await self._users.identity(user_id)
+        return await self.check(await self._users.identity(user_id))
+
+    async def check(self, identity: Identity | None) -> Identity | None:
+        """`current` for an identity row already read (UserRepository.snapshot)."""
         if identity is None:
             return None
         now = self._clock.now()
         idle = now - identity.last_seen_at > timedelta(seconds=self._s.identity_idle_seconds)
         too_old = now - identity.verified_at > timedelta(seconds=self._s.identity_max_seconds)
         if idle or too_old:
-            await self._users.drop_identity(user_id)
+            await self._users.drop_identity(identity.user_id)
             return None
         # One write a minute is enough to keep a 30-minute idle limit: most updates then cost no commit.
         if now - identity.last_seen_at > timedelta(seconds=60):
-            await self._users.touch_identity(user_id, now)
+            await self._users.touch_identity(identity.user_id, now)
         return identity
 
     @staticmethod

@@ -7,9 +7,11 @@ default (no gateway configured): messages stay in the outbox table and are shown
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Awaitable, Callable, Protocol
 
-import httpx
+import aiohttp
 
 
 class TemporarySmsError(Exception):
@@ -47,33 +49,42 @@ class PrintingSmsGateway:
 
 
 class HttpSmsGateway:
+    """Over aiohttp: an SMS code is sent inside the citizen's turn, and httpx cost several times the CPU."""
+
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self._url = url
-        self._client = httpx.AsyncClient(timeout=timeout)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None  # made in the running loop, on first use
 
     async def send(self, message_id: str, to: str, text: str) -> str | None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            response = await self._client.post(self._url, json={"id": message_id, "to": to, "text": text})
-        except httpx.HTTPError as exc:  # timeouts and connection errors
+            async with self._session.post(self._url, json={"id": message_id, "to": to, "text": text}) as response:
+                status = response.status
+                retry_after = _retry_after(response.headers.get("retry-after", ""))
+                raw = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # timeouts and connection errors
             raise TemporarySmsError(type(exc).__name__) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TemporarySmsError(f"HTTP {response.status_code}", _retry_after(response))
-        if response.status_code >= 400:
-            raise PermanentSmsError(f"HTTP {response.status_code}")
+        if status == 429 or status >= 500:
+            raise TemporarySmsError(f"HTTP {status}", retry_after)
+        if status >= 400:
+            raise PermanentSmsError(f"HTTP {status}")
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
             return None
         return str(body["message_id"]) if isinstance(body, dict) and body.get("message_id") else None
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(value: str) -> float | None:
     """Retry-After in seconds (the HTTP-date form is rare for gateways and is ignored)."""
     try:
-        value = float(response.headers.get("retry-after", ""))
+        seconds = float(value)
     except ValueError:
         return None
-    return value if 0 <= value <= 3600 else None
+    return seconds if 0 <= seconds <= 3600 else None

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ParseMode
 from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
                           MessageHandler, filters)
-from telegram.request import HTTPXRequest
 
+from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import flows
+from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.turn import turn_for
 
 log = logging.getLogger(__name__)
+
+CONCURRENT_UPDATES = 16  # different people in parallel; one person's updates in order (per_chat.py)
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -28,7 +32,7 @@ async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
-    if await turn.services.users.language(turn.user_id) is None:
+    if await turn.chosen_lang() is None:
         await flows.ask_language(turn)
     else:
         await flows.help_text(turn)
@@ -36,7 +40,7 @@ async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
-    if await turn.services.users.language(turn.user_id) is None:
+    if await turn.chosen_lang() is None:
         await flows.ask_language(turn)
         return
     args = context.args or []
@@ -46,6 +50,7 @@ async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
     await turn.services.identity.logout(turn.user_id)
+    turn.identity_is(None)
     await flows.show_menu(turn, "id.logged_out")
 
 
@@ -72,8 +77,20 @@ async def _other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
-    await query.answer()
-    await flows.on_button(await turn_for(update, context), query.data or "")
+    # The spinner is stopped while the work is done, not before it: one Bot API round trip less per press.
+    answering = asyncio.create_task(_answer(query))
+    try:
+        await flows.on_button(await turn_for(update, context), query.data or "")
+    finally:
+        await answering
+
+
+async def _answer(query: CallbackQuery) -> None:
+    """A failed answer only leaves a spinner: logged, and the press is still handled."""
+    try:
+        await query.answer()
+    except Exception:
+        log.warning("could not answer a callback query", exc_info=True)
 
 
 async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -105,8 +122,9 @@ async def _post_init(application: Application) -> None:
 def build_application(services: Services, token: str, base_url: str | None = None,
                       base_file_url: str | None = None) -> Application:
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
-               .request(HTTPXRequest(connection_pool_size=16))
-               .get_updates_request(HTTPXRequest(read_timeout=30)))
+               .request(AiohttpRequest(connection_pool_size=16))
+               .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30))
+               .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

@@ -39,7 +39,7 @@ TP_CODE = "tp_code"
 # Menu and language -----------------------------------------------------------------------------------
 
 async def show_menu(turn: Turn, intro_key: str = "menu.title") -> None:
-    identified = await turn.services.identity.current(turn.user_id) is not None
+    identified = await turn.identity() is not None
     await turn.set_state(MENU)
     await turn.say(intro_key, reply_markup=await menu_keyboard(turn.services, turn.user_id, turn.lang, identified))
 
@@ -59,16 +59,15 @@ async def ask_language(turn: Turn) -> None:
 
 async def start(turn: Turn) -> None:
     await turn.services.users.unblock(turn.user_id)  # writing again after blocking the bot: notices resume
-    if await turn.services.users.language(turn.user_id) is None:
+    if await turn.chosen_lang() is None:
         await ask_language(turn)
     else:
         await show_menu(turn, "menu.welcome")
 
 
 async def choose_language(turn: Turn, lang: str) -> None:
-    turn.lang = as_lang(lang)
-    await turn.services.users.set_language(turn.user_id, turn.lang, turn.services.clock.now())
-    await turn.say("lang.set")
+    await turn.set_language(as_lang(lang))
+    turn.note("lang.set")
     await show_menu(turn, "menu.welcome")
 
 
@@ -80,7 +79,7 @@ async def help_text(turn: Turn) -> None:
 
 async def require_identity(turn: Turn, then: dict) -> bool:
     """True when the citizen is identified; otherwise starts identification and remembers what was asked."""
-    if await turn.services.identity.current(turn.user_id) is not None:
+    if await turn.identity() is not None:
         return True
     await turn.set_state(ID_CONTACT, {"then": then})
     await turn.say("id.intro", reply_markup=keyboards.share_contact(turn.t, turn.lang))
@@ -132,8 +131,10 @@ async def on_identity_code(turn: Turn, text: str, data: dict) -> None:
         await turn.say("otp.locked")
         await show_menu(turn)
         return
-    await turn.say("id.done")
+    turn.identity_is(result)
+    turn.note("id.done")  # leads whatever comes next (the request's result, the next question)
     await continue_after_identity(turn, data.get("then") or {})
+    await turn.flush_notes()
 
 
 async def resend_identity_code(turn: Turn, data: dict) -> None:
@@ -170,12 +171,17 @@ async def continue_after_identity(turn: Turn, then: dict) -> None:
 async def own_request(turn: Turn, service: str) -> None:
     if not await require_identity(turn, {"action": "own", "service": service}):
         return
-    identity = await turn.services.identity.current(turn.user_id)
+    identity = await turn.identity()
     assert identity is not None
     info = turn.services.registry_info
     app = await info.submit_own(identity, turn.user_id, service)
-    await turn.say("request.accepted", number=app.number, due=render.when(app.due_at, turn.lang))
-    certificate = await info.issue_result(app, identity.iin, turn.user_id)
+    # "Request No. … accepted … Result:" heads the protected result itself: one message, not two.
+    turn.note("request.accepted", number=app.number, due=render.when(app.due_at, turn.lang))
+    try:
+        certificate = await info.issue_result(app, identity.iin, turn.user_id)
+    except Exception:
+        await turn.flush_notes()  # the person keeps the request number even if the result fails
+        raise
     await deliver(turn, certificate)
     await show_menu(turn)
 
@@ -195,7 +201,7 @@ async def ask_subject_iin(turn: Turn, service: str) -> None:
 
 
 async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
-    identity = await turn.services.identity.current(turn.user_id)
+    identity = await turn.identity()
     if identity is None:
         await require_identity(turn, {"action": "other", "service": data["service"]})
         return
@@ -240,7 +246,7 @@ async def on_consent_code(turn: Turn, text: str, data: dict) -> None:
     if code is None:
         await turn.say("otp.format", reply_markup=keyboards.code_entry(turn.t, turn.lang))
         return
-    identity = await turn.services.identity.current(turn.user_id)
+    identity = await turn.identity()
     if identity is None:
         await turn.say("id.expired")
         await show_menu(turn)
@@ -267,7 +273,7 @@ async def answer_consent_result(turn: Turn, result: object) -> None:
 
 
 async def resend_consent_code(turn: Turn, data: dict) -> None:
-    identity = await turn.services.identity.current(turn.user_id)
+    identity = await turn.identity()
     if identity is None:
         await turn.say("id.expired")
         await show_menu(turn)
@@ -278,7 +284,7 @@ async def resend_consent_code(turn: Turn, data: dict) -> None:
 
 async def cabinet_decision(turn: Turn, number: str, consents: bool) -> None:
     """The data subject pressed Consent / Decline in their own chat."""
-    identity = await turn.services.identity.current(turn.user_id)
+    identity = await turn.identity()
     consent = await turn.services.apps.consent(number)
     if identity is None or consent is None or consent.subject_iin != identity.iin:
         # Only the identified subject may decide; anyone else learns nothing about the request.
@@ -334,7 +340,7 @@ async def notify_requester(services: Services, bot: Bot, result: object) -> None
 # Status -------------------------------------------------------------------------------------------------
 
 async def status_list(turn: Turn) -> None:
-    identity = await turn.services.identity.current(turn.user_id)
+    identity = await turn.identity()
     apps = await turn.services.tracking.mine(identity, turn.user_id)
     await turn.set_state(MENU)
     if not apps:
@@ -348,7 +354,7 @@ async def status_list(turn: Turn) -> None:
 
 
 async def status_of(turn: Turn, text: str) -> None:
-    identity = await turn.services.identity.current(turn.user_id)
+    identity = await turn.identity()
     found = await turn.services.tracking.find(identity, turn.user_id, text)
     if found is None:
         await turn.say("status.not_found", reply_markup=keyboards.back_to_menu(turn.t, turn.lang))
@@ -360,12 +366,12 @@ async def status_of(turn: Turn, text: str) -> None:
 # Dispatch -----------------------------------------------------------------------------------------------
 
 async def on_text(turn: Turn, message: Message) -> None:
-    state = await turn.services.users.state(turn.user_id)
+    state = await turn.chat_state()
     text = message.text or ""
     if text.strip() in {turn.services.texts(lang, "btn.cancel") for lang in ("kk", "ru")}:
         await show_menu(turn, "flow.cancelled")
         return
-    if state.state == LANG or await turn.services.users.language(turn.user_id) is None:
+    if state.state == LANG or await turn.chosen_lang() is None:
         await ask_language(turn)
     elif state.state == ID_CONTACT:
         await turn.say("id.press_button", reply_markup=keyboards.share_contact(turn.t, turn.lang))
@@ -387,14 +393,14 @@ async def on_text(turn: Turn, message: Message) -> None:
 
 async def on_other_message(turn: Turn, message: Message) -> None:
     """A photo, a sticker, a file, a contact where none is expected: a hint for where the person stands."""
-    state = await turn.services.users.state(turn.user_id)
+    state = await turn.chat_state()
     if message.contact is not None and state.state == ID_CONTACT:
         await on_contact(turn, message, state.data)
         return
     if state.state in routes.OTHER_STATES:
         await routes.OTHER_STATES[state.state](turn, message, state.data)
         return
-    if state.state == LANG or await turn.services.users.language(turn.user_id) is None:
+    if state.state == LANG or await turn.chosen_lang() is None:
         await ask_language(turn)
         return
     hint = {
@@ -410,11 +416,11 @@ async def on_other_message(turn: Turn, message: Message) -> None:
 
 
 async def on_button(turn: Turn, data: str) -> None:
-    state = await turn.services.users.state(turn.user_id)
+    state = await turn.chat_state()
     action, _, arg = data.partition(":")
     if action == "lang" and arg in ("kk", "ru"):
         await choose_language(turn, arg)
-    elif await turn.services.users.language(turn.user_id) is None:
+    elif await turn.chosen_lang() is None:
         await ask_language(turn)
     elif action in ("menu", "cancel"):
         await show_menu(turn, "flow.cancelled" if action == "cancel" and state.state != MENU else "menu.title")
@@ -434,6 +440,7 @@ async def on_button(turn: Turn, data: str) -> None:
         await status_of(turn, arg)
     elif action == "logout":
         await turn.services.identity.logout(turn.user_id)
+        turn.identity_is(None)
         await show_menu(turn, "id.logged_out")
     elif action in ("own", "other") and not arg:
         await turn.say("services.choose", reply_markup=keyboards.services(turn.t, turn.lang, action))

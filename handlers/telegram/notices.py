@@ -32,6 +32,7 @@ class NoticeWorker:
         self._services = services
         self._bot = bot
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         if self._task is None:
@@ -39,14 +40,17 @@ class NoticeWorker:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag as well as the cancel: an HTTP client may turn a cancellation into a network error,
+            # which _deliver treats as "retry later" — the loop must still end.
+            self._stopping = True
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._task, 10)
             self._task = None
 
     async def _run(self) -> None:
         wake = self._services.notices.wake
-        while True:
+        while not self._stopping:
             try:
                 await self.process_due()
             except Exception:  # keep the worker alive; the notices stay queued
@@ -59,8 +63,10 @@ class NoticeWorker:
         """Send every notice that is due. Returns how many were attempted."""
         repo = self._services.notices.repo
         attempted = 0
-        while batch := await repo.due(self._services.clock.now().timestamp()):
+        while not self._stopping and (batch := await repo.due(self._services.clock.now().timestamp())):
             for notice in batch:
+                if self._stopping:
+                    break
                 await self._deliver(notice)
                 attempted += 1
         return attempted

@@ -1,0 +1,62 @@
+"""Updates of different people are answered in parallel; the updates of one person strictly one after another.
+
+Why: answering an update is mostly waiting for Bot API round trips; while one person's answer is on its way,
+another person's update can be worked on. One person's conversation state must see its updates in order, so
+updates of the same user wait for each other (FIFO, in the order they were received).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+
+class _Queue:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0  # updates holding or waiting for the lock
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    __slots__ = ("_queues",)
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._queues: dict[int, _Queue] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
+        key = _sender(update)
+        if key is None:
+            await coroutine
+            return
+        entry = self._queues.get(key)
+        if entry is None:
+            entry = self._queues[key] = _Queue()
+        entry.users += 1
+        try:
+            async with entry.lock:  # asyncio.Lock is FIFO: a person's updates keep their order
+                await coroutine
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._queues[key]  # nobody holds or waits: nothing kept per idle person
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def _sender(update: object) -> int | None:
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return update.effective_user.id
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+    return None
