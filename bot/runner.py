@@ -15,6 +15,7 @@ from bot.services import Services
 from handlers.sms import SmsHandler
 from handlers.telegram.app import build_application
 from handlers.telegram.flows import notify_requester
+from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
 
 
 class RunningBot:
@@ -39,6 +40,7 @@ class RunningBot:
         settings = services.settings
         if http:
             check_http_config(settings.http_host, settings.sms_secret)  # refuse before anything starts
+        await services.staff.bootstrap(settings.operator_ids())  # QYZMET_OPERATORS
         application = build_application(services, token, base_url, base_file_url)
         await application.initialize()
         if application.post_init:
@@ -47,6 +49,8 @@ class RunningBot:
         assert application.updater is not None
         await application.updater.start_polling(poll_interval=0, timeout=poll_timeout, drop_pending_updates=False)
         services.sms.start_worker()
+        # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
+        services.broadcasts.start_worker(TelegramDeliverer(application.bot), reporter_for(services, application.bot))
         server = None
         if http:
             async def notify(result: Delivered | Refused) -> None:
@@ -62,6 +66,7 @@ class RunningBot:
     async def stop(self) -> None:
         if self.http is not None:
             await self.http.stop()
+        await self.services.broadcasts.stop_worker()
         await self.services.sms.stop_worker()
         app = self.application
         if app.updater is not None and app.updater.running:
