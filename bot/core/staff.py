@@ -35,7 +35,11 @@ _LONG_NUMBER = re.compile(r"\+?\d(?:[\s\-()]*\d){9,}")
 def scrub(value: object) -> object:
     """Mask anything that looks like an IIN or a phone number in audit details (keeps the last 4 digits)."""
     if isinstance(value, str):
-        return _LONG_NUMBER.sub(lambda m: "******" + re.sub(r"\D", "", m.group(0))[-4:], value)
+        def mask(m: re.Match[str]) -> str:
+            if value[max(0, m.start() - 3):m.start()].upper().rstrip("- ").endswith("QZ"):
+                return m.group(0)  # an application number (QZ-yymmdd-NNNNNNN) is not personal data
+            return "******" + re.sub(r"\D", "", m.group(0))[-4:]
+        return _LONG_NUMBER.sub(mask, value)
     if isinstance(value, dict):
         return {k: scrub(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
