@@ -1,4 +1,4 @@
-"""`qyzmet` on the command line: run, demo, seed."""
+"""`qyzmet` on the command line: run, demo, seed, operators, broadcast."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def _run(args: argparse.Namespace) -> int:
         check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
     except InsecureHttpConfig as exc:
         print(exc, file=sys.stderr)
+        return 2
+    try:
+        settings.operator_ids()
+    except ValueError as exc:
+        print(f"QYZMET_OPERATORS: {exc} (expected comma-separated Telegram user ids)", file=sys.stderr)
         return 2
     setup_logging()
 
@@ -84,6 +89,91 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(database=args.database, script=args.script))
 
 
+def _operators(args: argparse.Namespace) -> int:
+    """Add, remove or list operators; every change is audited with actor "cli"."""
+    from bot.core.staff import ACTOR_CLI, ADMIN, OPERATOR
+    from bot.services import Services
+
+    async def main() -> int:
+        services = await Services.open(Settings())
+        try:
+            staff = services.staff
+            if args.action == "add":
+                role = ADMIN if args.admin else OPERATOR
+                await staff.add(ACTOR_CLI, args.user_id, role)
+                print(f"{args.user_id} is now {role}")
+            elif args.action == "remove":
+                if not await staff.remove(ACTOR_CLI, args.user_id):
+                    print(f"{args.user_id} was not an operator", file=sys.stderr)
+                    return 1
+                print(f"{args.user_id} removed")
+            else:
+                members = await staff.members()
+                for m in members:
+                    print(f"{m.user_id}\t{m.role}\tadded {m.added_at.isoformat()} by {m.added_by}")
+                if not members:
+                    print("no operators")
+            return 0
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
+def _broadcast(args: argparse.Namespace) -> int:
+    """Queue a broadcast for the running bot to send: preview (count), then --yes or an interactive y/N."""
+    from bot.core.broadcast import parse_audience
+    from bot.core.staff import ACTOR_CLI
+    from bot.services import Services
+    if not (args.kk or "").strip() and not (args.ru or "").strip():
+        print("give a text: --kk TEXT and/or --ru TEXT (a missing language gets the other text)", file=sys.stderr)
+        return 2
+    try:
+        audience = parse_audience(args.audience)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    async def count() -> int:
+        services = await Services.open(Settings())
+        try:
+            return await services.broadcasts.preview(audience)
+        finally:
+            await services.close()
+
+    recipients = asyncio.run(count())
+    print(f"audience {audience.code}: {recipients} recipients")
+    print(f"  kk: {args.kk or '(none: the ru text is sent)'}")
+    print(f"  ru: {args.ru or '(none: the kk text is sent)'}")
+    if recipients == 0:
+        print("nobody to send to; nothing queued")
+        return 1
+    if not args.yes:
+        if not sys.stdin or not sys.stdin.isatty():
+            print("not confirmed: run with --yes, or in a terminal to answer y/N", file=sys.stderr)
+            return 2
+        answer = input(f"send to {recipients} recipients? [y/N] ").strip().lower()
+        if answer not in ("y", "yes", "д", "да", "и", "иә"):
+            print("cancelled; nothing queued")
+            return 1
+
+    async def create() -> tuple[int, int]:
+        services = await Services.open(Settings())
+        try:
+            b = await services.broadcasts.create(ACTOR_CLI, args.kk, args.ru, audience)
+            return b.id, b.total
+        finally:
+            await services.close()
+
+    try:
+        broadcast_id, total = asyncio.run(create())
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"broadcast {broadcast_id} queued for {total} recipients; the running bot (qyzmet run) sends it")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--database", default=None, help="SQLite file (default: a fresh one under ./var/demo)")
     demo.add_argument("--script", default=None, help="read the terminal lines from this file instead of the keyboard")
     demo.set_defaults(func=_demo)
+    ops = sub.add_parser("operators", help="add, remove or list operators (audited)")
+    ops_sub = ops.add_subparsers(dest="action", required=True)
+    add = ops_sub.add_parser("add", help="make a Telegram user an operator (or admin)")
+    add.add_argument("user_id", type=int)
+    add.add_argument("--admin", action="store_true", help="the admin role instead of operator")
+    remove = ops_sub.add_parser("remove", help="take the role away")
+    remove.add_argument("user_id", type=int)
+    ops_sub.add_parser("list", help="who has a role")
+    ops.set_defaults(func=_operators)
+    bc = sub.add_parser("broadcast", help="queue a message to subscribers (sent by the running bot)")
+    bc.add_argument("--kk", default=None, help="the Kazakh text")
+    bc.add_argument("--ru", default=None, help="the Russian text")
+    bc.add_argument("--audience", default="all", help="all | lang:kk | lang:ru | service:<code>")
+    bc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    bc.set_defaults(func=_broadcast)
     args = parser.parse_args(argv)
     return args.func(args)
 

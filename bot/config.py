@@ -42,6 +42,22 @@ class Settings(BaseSettings):
     sms_worker_idle_seconds: float = 5.0
     sms_gateway_timeout_seconds: float = 10.0
 
+    # Telegram pace (handlers/telegram/rate_limit.py): every Bot API call shares one bucket below Telegram's
+    # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies.
+    telegram_rate: float = 29.0
+    telegram_per_chat_interval: float = 1.0
+    # Broadcasts (bot/core/broadcast.py).
+    broadcast_rate: float = 25.0
+    broadcast_concurrency: int = 8
+    broadcast_page_size: int = 500
+    broadcast_progress_seconds: float = 3.0
+    broadcast_poll_seconds: float = 2.0
+
+    def operator_ids(self) -> list[int]:
+        """QYZMET_OPERATORS as Telegram user ids (comma-separated); ValueError on anything else."""
+        from bot.core.staff import parse_user_ids
+        return parse_user_ids(self.operators)
+
     def resolved_secret_key(self) -> bytes:
         """The HMAC key: QYZMET_SECRET_KEY, else one generated once into the data folder."""
         if self.secret_key:

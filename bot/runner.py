@@ -16,6 +16,7 @@ from handlers.sms import SmsHandler
 from handlers.telegram.app import build_application
 from handlers.telegram.flows import notify_requester
 from handlers.telegram.notices import NoticeWorker
+from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
 
 
 class RunningBot:
@@ -42,6 +43,7 @@ class RunningBot:
         settings = services.settings
         if http:
             check_http_config(settings.http_host, settings.sms_secret)  # refuse before anything starts
+        await services.staff.bootstrap(settings.operator_ids())  # QYZMET_OPERATORS
         application = build_application(services, token, base_url, base_file_url)
         await application.initialize()
         if application.post_init:
@@ -52,6 +54,8 @@ class RunningBot:
         services.sms.start_worker()
         notices = NoticeWorker(services, application.bot)
         notices.start()
+        # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
+        services.broadcasts.start_worker(TelegramDeliverer(application.bot), reporter_for(services, application.bot))
         server = None
         if http:
             async def notify(result: Delivered | Refused) -> None:
@@ -69,6 +73,7 @@ class RunningBot:
             await self.http.stop()
         if self.notices is not None:
             await self.notices.stop()
+        await self.services.broadcasts.stop_worker()
         await self.services.sms.stop_worker()
         app = self.application
         if app.updater is not None and app.updater.running:

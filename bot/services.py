@@ -9,22 +9,28 @@ import aiosqlite
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core.applications import TrackingService
+from bot.core.broadcast import BroadcastService
 from bot.core.identity import IdentityService
 from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
 from bot.core.registry_info import RegistryInfoService
 from bot.core.sms import SmsService
 from bot.core.sms_inbound import SmsInboundService
+from bot.core.staff import StaffService
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.i18n import Texts, texts
 from store import db
 from store.applications import ApplicationRepository
+from store.audit import AuditRepository
+from store.broadcasts import BroadcastRepository
 from store.citizens import CitizenRepository
 from store.notices import NoticeRepository
 from store.otps import OtpRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
+from store.staff import StaffRepository
+from store.subscriptions import SubscriptionRepository
 from store.users import UserRepository
 
 
@@ -49,6 +55,9 @@ class Services:
     inbound_ids: InboundIdRepository
     sms_inbound: SmsInboundService
     notices: NoticeService
+    subscriptions: SubscriptionRepository
+    staff: StaffService
+    broadcasts: BroadcastService
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
@@ -77,6 +86,8 @@ class Services:
         sms_phones = SmsPhoneRepository(conn)
         sms = SmsService(outbox, sms_gateway, clock, settings, sms_phones)
         registry_info = RegistryInfoService(apps, citizens, users, otps, sms, the_texts, clock, settings, calendar)
+        subscriptions = SubscriptionRepository(conn)
+        staff = StaffService(StaffRepository(conn), AuditRepository(conn), apps, calendar, clock)
         return cls(
             settings=settings, conn=conn, clock=clock, texts=the_texts, calendar=calendar,
             sms_gateway=sms_gateway, users=users, citizens=citizens, apps=apps, outbox=outbox, sms=sms,
@@ -86,9 +97,12 @@ class Services:
             otps=otps, sms_phones=sms_phones, inbound_ids=InboundIdRepository(conn),
             sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock),
             notices=NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock),
+            subscriptions=subscriptions, staff=staff,
+            broadcasts=BroadcastService(BroadcastRepository(conn), subscriptions, staff, clock, settings),
         )
 
     async def close(self) -> None:
+        await self.broadcasts.stop_worker()
         await self.sms.stop_worker()
         close = getattr(self.sms_gateway, "close", None)
         if close is not None:

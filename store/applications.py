@@ -119,6 +119,19 @@ class ApplicationRepository:
         ) as cur:
             return [_app(r) for r in await cur.fetchall()]
 
+    async def overdue(self, now: datetime, open_excluded: tuple[str, ...], limit: int, offset: int = 0
+                      ) -> tuple[int, list[Application]]:
+        """Open applications (status not in ``open_excluded``) past their due time, most overdue first,
+        with the total count."""
+        q = ", ".join("?" * len(open_excluded))
+        where = f"FROM applications WHERE due_at < ? AND status NOT IN ({q})"
+        params = (utc_iso(now), *open_excluded)
+        async with self._conn.execute(f"SELECT count(*) {where}", params) as cur:
+            total = (await cur.fetchone())[0]
+        async with self._conn.execute(f"SELECT {_APP_COLUMNS} {where} ORDER BY due_at, number LIMIT ? OFFSET ?",
+                                      (*params, limit, offset)) as cur:
+            return total, [_app(r) for r in await cur.fetchall()]
+
     # Consents ------------------------------------------------------------------------------------------
 
     async def add_consent(self, consent: Consent) -> None:

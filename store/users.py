@@ -136,14 +136,3 @@ class UserRepository:
             (user_id, int(on), utc_iso(now)),
         )
         await self._conn.commit()
-
-    async def mark_blocked(self, user_id: int, now: datetime) -> None:
-        """Telegram said 403: the person blocked the bot or the account is gone."""
-        await self._conn.execute("UPDATE users SET blocked_at = ? WHERE user_id = ?", (utc_iso(now), user_id))
-        await self._conn.commit()
-
-    async def unblock(self, user_id: int) -> None:
-        """The person wrote to the bot again: messages reach them."""
-        await self._conn.execute("UPDATE users SET blocked_at = NULL WHERE user_id = ? AND blocked_at IS NOT NULL",
-                                 (user_id,))
-        await self._conn.commit()

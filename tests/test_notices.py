@@ -105,18 +105,31 @@ async def test_without_the_bot_the_notice_goes_by_sms_in_the_phones_language(h):
     assert h.phone.last(citizen["phone"]) == "Qyzmet: QZ-261124-0000102 өтінімінің мәртебесі: орындалуда."
 
 
-async def test_a_blocked_bot_falls_back_to_sms_and_start_unblocks(h):
-    chat = await identified(h, 5003, "ru", "Сергей")
-    h.emu.block(5003)
+async def test_when_telegram_refuses_the_notice_goes_by_sms(h):
+    await identified(h, 5003, "ru", "Сергей")
+    h.emu.deactivate(5003)  # no update tells the bot: it learns from the 403
     citizen = CITIZENS["Сергей"]
     assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "telegram"
-    # The worker tries Telegram, gets 403, sends the SMS form.
     expected = [("notice.app_status", "by_sms")]
     assert await notice_statuses(h, 5003, expected) == expected
     await h.services.sms.retry_queued()
     assert h.phone.last(citizen["phone"]) == "Qyzmet: статус заявки QZ-261124-0000102: в работе."
-    # Blocked: the next notice goes straight by SMS.
+    # Marked blocked now: the next notice goes straight by SMS.
     assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
-    h.emu.unblock(5003)
+
+
+async def test_blocking_the_bot_sends_notices_by_sms_until_the_person_comes_back(h):
+    chat = await identified(h, 5004, "kk", "Сергей")
+    citizen = CITIZENS["Сергей"]
+    h.emu.block(5004)
+    await h.emu.wait_idle(5004, quiet=0.2, timeout=2)  # the bot handles the my_chat_member update
+    for _ in range(100):
+        if await h.services.subscriptions.blocked(5004):
+            break
+        await asyncio.sleep(0.02)
+    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
+    h.emu.unblock(5004)
     await chat.send("/start")
     assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "telegram"
+    message = await h.emu.next_message(5004)
+    assert "QZ-261124-0000102 өтінімінің мәртебесі өзгерді" in message.plain_text

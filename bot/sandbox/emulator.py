@@ -511,6 +511,7 @@ class BotApiEmulator:
         app.router.add_post("/_emu/send", self._control_send)
         app.router.add_get("/_emu/messages", self._control_messages)
         app.router.add_get("/_emu/stats", self._control_stats)
+        app.router.add_post("/_emu/users", self._control_users)
         self._closing = False
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
@@ -1360,6 +1361,15 @@ class BotApiEmulator:
             if found or remaining <= 0 or self._closing:
                 return web.json_response({"messages": found, "last_seq": len(self._events)})
             await self._outbox_signal.wait(remaining)
+
+    async def _control_users(self, request: web.Request) -> web.Response:
+        """POST /_emu/users {"first": id, "count": n, "language_code": …}: many users at once (benchmarks)."""
+        body = await request.json()
+        first, count = int(body["first"]), int(body["count"])
+        for user_id in range(first, first + count):
+            if user_id not in self._chats:
+                self.add_user(user_id, f"User{user_id}", language_code=body.get("language_code"))
+        return web.json_response({"users": len(self._chats)})
 
     async def _control_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats)

@@ -13,8 +13,9 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
-from handlers.telegram import flows
+from handlers.telegram import flows, operator, subscription
 from handlers.telegram.per_chat import PerChatUpdateProcessor
+from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import turn_for
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,9 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
                .request(AiohttpRequest(connection_pool_size=16))
                .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30))
-               .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES)))
+               .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
+               .rate_limiter(PriorityRateLimiter(services.settings.telegram_rate, services.settings.broadcast_rate,
+                                                 services.settings.telegram_per_chat_interval)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
@@ -137,6 +140,8 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(CommandHandler("status", _status))
     application.add_handler(CommandHandler("logout", _logout))
     application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
+    subscription.add_handlers(application)
+    operator.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))
     application.add_handler(CallbackQueryHandler(_button))

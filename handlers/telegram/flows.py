@@ -58,7 +58,7 @@ async def ask_language(turn: Turn) -> None:
 
 
 async def start(turn: Turn) -> None:
-    await turn.services.users.unblock(turn.user_id)  # writing again after blocking the bot: notices resume
+    await turn.services.subscriptions.clear_blocked(turn.user_id)  # writing again after blocking the bot: notices resume
     if await turn.chosen_lang() is None:
         await ask_language(turn)
     else:

@@ -91,7 +91,7 @@ class NoticeWorker:
             await repo.retry_later(notice.id, now.timestamp() + float(delay), "429")
         except (Forbidden, BadRequest) as exc:  # blocked, deactivated, chat not found: Telegram cannot reach them
             if isinstance(exc, Forbidden):
-                await services.users.mark_blocked(notice.user_id, now)
+                await services.subscriptions.mark_blocked(notice.user_id, now)
             await self._fallback(notice, lang, type(exc).__name__)
         except NetworkError as exc:
             if notice.attempts + 1 >= MAX_ATTEMPTS:

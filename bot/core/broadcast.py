@@ -1,0 +1,327 @@
+"""Broadcasts from operators to subscribers: audience, preview, the delivery ledger and the worker.
+
+Path of one broadcast: an operator (Telegram) or the deployer (`qyzmet broadcast`) previews an audience
+(recipient count), confirms, and ``create`` writes the broadcast and its ledger (INSERT … SELECT, one row per
+recipient, status 'queued'). The worker, started with the bot, takes broadcasts in status 'sending' and walks
+their queued recipients in keyset pages. For each recipient it asks the channel's ``Deliverer`` to send; the
+deliverer calls ``before_send`` right before the network call, which moves the row to 'sending' only if the
+person is still subscribed and not blocked. Then the outcome settles the row: sent / failed / blocked /
+skipped. A stop or crash can leave rows 'sending': on the next start they become 'unknown' and are never sent
+again (a broadcast must not reach anyone twice); the rest simply continues.
+
+The channel does the sending and the progress reports (handlers/telegram/op_broadcast.py); this module knows
+no Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.core.staff import StaffService
+from bot.domain.catalog import SERVICES
+from store.broadcasts import Broadcast, BroadcastRepository, Recipient
+from store.subscriptions import SubscriptionRepository
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000  # Telegram's 4096 minus room for escaping
+
+
+@dataclass(frozen=True)
+class Audience:
+    kind: str  # 'all' | 'lang' | 'service'
+    value: str | None = None
+
+    @property
+    def code(self) -> str:
+        return self.kind if self.value is None else f"{self.kind}:{self.value}"
+
+
+def parse_audience(text: str) -> Audience:
+    """'all', 'lang:kk', 'lang:ru' or 'service:<code>'; ValueError otherwise."""
+    kind, _, value = text.strip().partition(":")
+    if kind == "all" and not value:
+        return Audience("all")
+    if kind == "lang" and value in ("kk", "ru"):
+        return Audience("lang", value)
+    if kind == "service" and value in SERVICES:
+        return Audience("service", value)
+    raise ValueError(f"unknown audience {text!r}: use all, lang:kk, lang:ru or service:<code> "
+                     f"({', '.join(SERVICES)})")
+
+
+def text_for(broadcast: Broadcast, lang: str | None) -> str:
+    """The recipient's language when there is a text in it, the other one otherwise."""
+    if lang == "ru":
+        return broadcast.text_ru or broadcast.text_kk or ""
+    return broadcast.text_kk or broadcast.text_ru or ""
+
+
+# Outcomes of one delivery attempt -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: int
+
+
+@dataclass(frozen=True)
+class Blocked:
+    reason: str  # the person blocked the bot or the account is deactivated (403)
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str  # definitely not delivered (bad request, chat not found, gave up after 429s)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    error: str  # may or may not have been delivered (timeout after the request left)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    reason: str  # not sent: unsubscribed or blocked by send time
+
+
+Outcome = Sent | Blocked | Failed | Unknown | Skipped
+BeforeSend = Callable[[], Awaitable[bool]]
+
+
+class Deliverer(Protocol):
+    async def deliver(self, user_id: int, text: str, before_send: BeforeSend) -> Outcome:
+        """Send ``text``; await ``before_send()`` just before the network call and send only if it is True."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    broadcast: Broadcast
+    counts: dict[str, int]
+    rate: float  # messages sent per second over the last report interval
+    final: bool
+
+    @property
+    def left(self) -> int:
+        return self.counts["queued"] + self.counts["sending"]
+
+
+class Reporter(Protocol):
+    async def started(self, broadcast: Broadcast) -> None: ...
+
+    async def progress(self, progress: Progress) -> None: ...
+
+
+class LogReporter:
+    """For broadcasts without an operator chat (the command line): progress goes to the log."""
+
+    async def started(self, broadcast: Broadcast) -> None:
+        log.info("broadcast %s: sending to %s recipients", broadcast.id, broadcast.total)
+
+    async def progress(self, progress: Progress) -> None:
+        log.info("broadcast %s: %s, %.1f msg/s%s", progress.broadcast.id, progress.counts, progress.rate,
+                 " (final)" if progress.final else "")
+
+
+class BroadcastService:
+    def __init__(self, repo: BroadcastRepository, subscriptions: SubscriptionRepository, staff: StaffService,
+                 clock: Clock, settings: Settings) -> None:
+        self._repo = repo
+        self._subs = subscriptions
+        self._staff = staff
+        self._clock = clock
+        self._settings = settings
+        self._wake = asyncio.Event()
+        self._cancelled: set[int] = set()
+        self._worker: asyncio.Task | None = None
+        self._stopping = False
+        self.resumed_at: float | None = None  # monotonic time the worker resumed an interrupted broadcast
+
+    @property
+    def repo(self) -> BroadcastRepository:
+        return self._repo
+
+    async def preview(self, audience: Audience) -> int:
+        return await self._repo.count_audience(audience.kind, audience.value)
+
+    async def create(self, actor: int | str, text_kk: str | None, text_ru: str | None, audience: Audience,
+                     report_chat_id: int | None = None) -> Broadcast:
+        text_kk, text_ru = (text_kk or "").strip() or None, (text_ru or "").strip() or None
+        if not text_kk and not text_ru:
+            raise ValueError("a broadcast needs a text in at least one language")
+        for text in (text_kk, text_ru):
+            if text and len(text) > MAX_TEXT:
+                raise ValueError(f"a broadcast text is limited to {MAX_TEXT} characters")
+        broadcast = await self._repo.create(str(actor), self._clock.now(), text_kk, text_ru, audience.code,
+                                            audience.kind, audience.value, report_chat_id)
+        await self._staff.audit(actor, "broadcast_create", details={
+            "broadcast": broadcast.id, "audience": audience.code, "recipients": broadcast.total,
+            "languages": [lang for lang, t in (("kk", text_kk), ("ru", text_ru)) if t]})
+        self._wake.set()
+        return broadcast
+
+    async def cancel(self, actor: int | str, broadcast_id: int) -> bool:
+        cancelled = await self._repo.cancel(broadcast_id, self._clock.now())
+        self._cancelled.add(broadcast_id)
+        await self._staff.audit(actor, "broadcast_cancel", details={"broadcast": broadcast_id,
+                                                                     "cancelled": cancelled})
+        self._wake.set()
+        return cancelled
+
+    async def get(self, broadcast_id: int) -> Broadcast | None:
+        return await self._repo.get(broadcast_id)
+
+    async def counts(self, broadcast_id: int) -> dict[str, int]:
+        return await self._repo.counts(broadcast_id)
+
+    # The worker ---------------------------------------------------------------------------------------------
+
+    def start_worker(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
+        if self._worker is None:
+            self._stopping = False
+            self._worker = asyncio.create_task(self._loop(deliverer, reporter_for), name="broadcast-worker")
+
+    async def stop_worker(self, grace: float = 3.0) -> None:
+        """Stop taking new recipients, let the messages on the wire finish (up to ``grace`` s), then stop."""
+        if self._worker is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._worker), grace)
+        except (asyncio.TimeoutError, Exception):
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._worker
+        self._worker = None
+
+    async def _loop(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
+        unknown = await self._repo.recover_interrupted(self._clock.now())
+        if unknown:
+            log.warning("%s broadcast messages were on their way when the bot stopped: reported as unknown, "
+                        "not resent", unknown)
+        resuming = True
+        while not self._stopping:
+            broadcast = await self._repo.next_sending()
+            if broadcast is None:
+                resuming = False
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._settings.broadcast_poll_seconds)
+                continue
+            if resuming:
+                self.resumed_at = time.monotonic()
+                resuming = False
+            try:
+                await self._run(broadcast, deliverer, reporter_for(broadcast))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("broadcast %s: the worker failed; retrying shortly", broadcast.id)
+                await asyncio.sleep(self._settings.broadcast_poll_seconds)
+
+    def _stop_sending(self, broadcast_id: int) -> bool:
+        return self._stopping or broadcast_id in self._cancelled
+
+    async def _run(self, broadcast: Broadcast, deliverer: Deliverer, reporter: Reporter) -> None:
+        with contextlib.suppress(Exception):  # a report that cannot be shown must not stop the delivery
+            await reporter.started(broadcast)
+        reporting = asyncio.create_task(self._report_every(broadcast, reporter))
+        try:
+            while not self._stop_sending(broadcast.id):
+                done_any = await self._one_pass(broadcast, deliverer)
+                if not done_any:
+                    break
+        finally:
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting
+        if self._stopping:
+            return  # resumed on the next start
+        if broadcast.id not in self._cancelled:
+            await self._repo.finish(broadcast.id, self._clock.now())
+        self._cancelled.discard(broadcast.id)
+        final = await self._repo.get(broadcast.id)
+        assert final is not None
+        with contextlib.suppress(Exception):
+            await reporter.progress(Progress(final, await self._repo.counts(broadcast.id), 0.0, final=True))
+
+    async def _one_pass(self, broadcast: Broadcast, deliverer: Deliverer) -> bool:
+        """Walk the queued recipients once, a few in flight at a time. True if any was attempted."""
+        queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=self._settings.broadcast_concurrency * 2)
+        attempted = 0
+
+        async def sender() -> None:
+            nonlocal attempted
+            while (recipient := await queue.get()) is not None:
+                if not self._stop_sending(broadcast.id):
+                    attempted += 1
+                    await self._send_one(broadcast, recipient, deliverer)
+
+        senders = [asyncio.create_task(sender()) for _ in range(self._settings.broadcast_concurrency)]
+        try:
+            after = 0
+            while not self._stop_sending(broadcast.id):
+                page = await self._repo.queued_page(broadcast.id, after, self._settings.broadcast_page_size)
+                if not page:
+                    break
+                for recipient in page:
+                    if self._stop_sending(broadcast.id):
+                        break
+                    await queue.put(recipient)
+                after = page[-1].user_id
+            for _ in senders:
+                await queue.put(None)
+            await asyncio.gather(*senders)
+        finally:
+            for task in senders:
+                task.cancel()
+        return attempted > 0
+
+    async def _send_one(self, broadcast: Broadcast, recipient: Recipient, deliverer: Deliverer) -> None:
+        repo, user_id, bid = self._repo, recipient.user_id, broadcast.id
+
+        async def before_send() -> bool:
+            return await repo.mark_sending(bid, user_id, self._clock.now())
+
+        try:
+            outcome = await deliverer.deliver(user_id, text_for(broadcast, recipient.lang), before_send)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected error: count it, go on with the others
+            log.exception("broadcast %s: delivery raised", bid)
+            outcome = Unknown(type(exc).__name__)
+        now = self._clock.now()
+        if isinstance(outcome, Sent):
+            await repo.settle(bid, user_id, "sent", now, message_id=outcome.message_id)
+        elif isinstance(outcome, Blocked):
+            await repo.settle(bid, user_id, "blocked", now, error=outcome.reason)
+            await self._subs.mark_blocked(user_id, now)
+        elif isinstance(outcome, Failed):
+            if not await repo.settle(bid, user_id, "failed", now, error=outcome.error):
+                await repo.settle(bid, user_id, "failed", now, error=outcome.error, only_from="queued")
+        elif isinstance(outcome, Skipped):
+            await repo.settle(bid, user_id, "skipped", now, error=outcome.reason, only_from="queued")
+        else:
+            await repo.settle(bid, user_id, "unknown", now, error=outcome.error)
+
+    async def _report_every(self, broadcast: Broadcast, reporter: Reporter) -> None:
+        interval = self._settings.broadcast_progress_seconds
+        last_sent, last_at = None, time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            counts = await self._repo.counts(broadcast.id)
+            now = time.monotonic()
+            rate = 0.0 if last_sent is None else (counts["sent"] - last_sent) / max(now - last_at, 1e-6)
+            if last_sent is None:
+                rate = counts["sent"] / max(interval, 1e-6) if counts["sent"] else 0.0
+            last_sent, last_at = counts["sent"], now
+            with contextlib.suppress(Exception):
+                await reporter.progress(Progress(broadcast, counts, rate, final=False))

@@ -1,0 +1,237 @@
+"""Broadcasts in Telegram: the operator composes (kk text, ru text, audience), previews the recipient count,
+confirms; the progress message is edited every few seconds and has a Stop button; a final report follows.
+
+Also the Telegram side of delivery (``TelegramDeliverer``): a bulk-priority send through the rate limiter,
+with Telegram's errors mapped to the ledger's outcomes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from html import escape
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+
+from bot.core.broadcast import (MAX_TEXT, Audience, Blocked, BeforeSend, Failed, Outcome, Progress, Reporter,
+                                Sent, Skipped, Unknown, parse_audience)
+from bot.domain.catalog import SERVICES
+from bot.i18n import Lang, as_lang
+from bot.services import Services
+from handlers.telegram import flows, routes
+from handlers.telegram.operator import allowed, back_to_console, console_action
+from handlers.telegram.rate_limit import BULK, SendAborted
+from handlers.telegram.turn import Turn
+from store.broadcasts import Broadcast
+from store.users import ChatState
+
+log = logging.getLogger(__name__)
+
+BC_KK = "op_bc_kk"
+BC_RU = "op_bc_ru"
+BC_AUDIENCE = "op_bc_aud"
+BC_CONFIRM = "op_bc_confirm"
+
+
+# Composing -----------------------------------------------------------------------------------------------
+
+def _skip(turn: Turn) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(turn.text("op.btn.bc_skip"), callback_data="opbc:skip")],
+                                 [InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")]])
+
+
+@console_action("broadcast", label_key="op.btn.broadcast", command="broadcast", order=30)
+async def start_broadcast(turn: Turn, arg: str) -> None:
+    await turn.set_state(BC_KK, {})
+    await turn.say("op.bc.ask_kk", reply_markup=_skip(turn))
+
+
+async def _take_text(turn: Turn, message: Message) -> str | None:
+    text = (message.text or "").strip()
+    if len(text) > MAX_TEXT:
+        await turn.say("op.bc.too_long", limit=MAX_TEXT, length=len(text), reply_markup=_skip(turn))
+        return None
+    return text
+
+
+@routes.text_state(BC_KK, hint="op.bc.ask_kk")
+async def on_kk_text(turn: Turn, message: Message, data: dict) -> None:
+    if not await allowed(turn.services, turn.user_id):
+        await flows.show_menu(turn, "menu.hint")
+        return
+    text = await _take_text(turn, message)
+    if text is not None:
+        await _ask_ru(turn, {"kk": text})
+
+
+async def _ask_ru(turn: Turn, data: dict) -> None:
+    await turn.set_state(BC_RU, data)
+    await turn.say("op.bc.ask_ru", reply_markup=_skip(turn))
+
+
+@routes.text_state(BC_RU, hint="op.bc.ask_ru")
+async def on_ru_text(turn: Turn, message: Message, data: dict) -> None:
+    if not await allowed(turn.services, turn.user_id):
+        await flows.show_menu(turn, "menu.hint")
+        return
+    text = await _take_text(turn, message)
+    if text is not None:
+        await _ask_audience(turn, {**data, "ru": text})
+
+
+def _audiences() -> list[Audience]:
+    return [Audience("all"), Audience("lang", "kk"), Audience("lang", "ru"),
+            *(Audience("service", code) for code in SERVICES)]
+
+
+def audience_name(turn_text, audience: Audience) -> str:  # noqa: ANN001
+    if audience.kind == "service":
+        return turn_text("op.aud.service", service=turn_text(f"service.{audience.value}.short"))
+    return turn_text("op.aud.all" if audience.kind == "all" else f"op.aud.lang_{audience.value}")
+
+
+async def _ask_audience(turn: Turn, data: dict) -> None:
+    if not data.get("kk") and not data.get("ru"):
+        await turn.say("op.bc.need_text")
+        await _ask_ru(turn, data) if "kk" in data else await start_broadcast(turn, "")
+        return
+    await turn.set_state(BC_AUDIENCE, data)
+    rows = [[InlineKeyboardButton(audience_name(turn.text, a), callback_data=f"opbc:aud:{a.code}")]
+            for a in _audiences()]
+    rows.append([InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")])
+    await turn.say("op.bc.ask_audience", reply_markup=InlineKeyboardMarkup(rows))
+
+
+async def _preview(turn: Turn, data: dict, audience: Audience) -> None:
+    count = await turn.services.broadcasts.preview(audience)
+    await turn.services.staff.audit(turn.user_id, "broadcast_preview",
+                                    details={"audience": audience.code, "recipients": count})
+    missing = turn.text("op.bc.missing")
+    text = turn.text("op.bc.preview", count=count, audience=audience_name(turn.text, audience),
+                     kk=data.get("kk") or missing, ru=data.get("ru") or missing)
+    if count == 0:
+        await turn.set_state(BC_AUDIENCE, data)
+        await turn.say("op.bc.empty", reply_markup=back_to_console(turn))
+        return
+    await turn.set_state(BC_CONFIRM, {**data, "audience": audience.code, "count": count})
+    await turn.send(escape(text), InlineKeyboardMarkup([
+        [InlineKeyboardButton(turn.text("op.btn.bc_send", count=count), callback_data="opbc:go")],
+        [InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")]]))
+
+
+@routes.button("opbc")
+async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
+    if not await allowed(turn.services, turn.user_id):
+        await flows.show_menu(turn, "stale.button")
+        return
+    action, _, rest = arg.partition(":")
+    data = state.data
+    if action == "skip" and state.state == BC_KK:
+        await _ask_ru(turn, {"kk": None})
+    elif action == "skip" and state.state == BC_RU:
+        await _ask_audience(turn, {**data, "ru": None})
+    elif action == "aud" and state.state == BC_AUDIENCE:
+        try:
+            audience = parse_audience(rest)
+        except ValueError:
+            await flows.show_menu(turn, "stale.button")
+            return
+        await _preview(turn, data, audience)
+    elif action == "go" and state.state == BC_CONFIRM:
+        await flows.close_offer(turn)  # the Send button must not be pressed twice
+        broadcast = await turn.services.broadcasts.create(turn.user_id, data.get("kk"), data.get("ru"),
+                                                          parse_audience(data["audience"]), turn.user_id)
+        await flows.show_menu(turn, "op.bc.queued")
+        log.info("broadcast %s queued by an operator for %s recipients", broadcast.id, broadcast.total)
+    elif action == "stop" and rest.isdigit():
+        stopped = await turn.services.broadcasts.cancel(turn.user_id, int(rest))
+        if not stopped:
+            await turn.say("op.bc.not_running", id=rest)
+    else:
+        await flows.show_menu(turn, "stale.button")
+
+
+# Delivery and progress -----------------------------------------------------------------------------------
+
+class TelegramDeliverer:
+    """One broadcast message: bulk priority (waits behind replies), 'sending' marked at the last moment."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def deliver(self, user_id: int, text: str, before_send: BeforeSend) -> Outcome:
+        try:
+            message = await self._bot.send_message(
+                user_id, escape(text), parse_mode=ParseMode.HTML,
+                rate_limit_args={"priority": BULK, "before_send": before_send})
+        except SendAborted:
+            return Skipped("unsubscribed")
+        except Forbidden as exc:  # "bot was blocked by the user", "user is deactivated"
+            return Blocked(exc.message[:200])
+        except RetryAfter:  # the limiter gave up after many 429s: Telegram did not take it
+            return Failed("rate_limited")
+        except TimedOut:  # the request may have reached Telegram
+            return Unknown("timeout")
+        except BadRequest as exc:  # chat not found, …
+            return Failed(exc.message[:200])
+        except NetworkError as exc:  # the answer was lost; whether it was sent is not known
+            return Unknown(exc.message[:200])
+        return Sent(message.message_id)
+
+
+class TelegramReporter:
+    """The operator's progress message, edited in place, with a Stop button; a final report when done."""
+
+    def __init__(self, services: Services, bot: Bot, chat_id: int) -> None:
+        self._services = services
+        self._bot = bot
+        self._chat_id = chat_id
+        self._message_id: int | None = None
+
+    async def _lang(self) -> Lang:
+        return as_lang(await self._services.users.language(self._chat_id))
+
+    def _stop_button(self, lang: Lang, broadcast: Broadcast) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup([[InlineKeyboardButton(self._services.texts(lang, "op.btn.bc_stop"),
+                                                           callback_data=f"opbc:stop:{broadcast.id}")]])
+
+    async def started(self, broadcast: Broadcast) -> None:
+        lang = await self._lang()
+        self._message_id = broadcast.progress_message_id
+        if self._message_id is None:
+            text = self._services.texts(lang, "op.bc.started", id=broadcast.id, count=broadcast.total)
+            message = await self._bot.send_message(self._chat_id, escape(text), parse_mode=ParseMode.HTML,
+                                                   reply_markup=self._stop_button(lang, broadcast))
+            self._message_id = message.message_id
+            await self._services.broadcasts.repo.set_progress_message(broadcast.id, message.message_id)
+
+    async def progress(self, progress: Progress) -> None:
+        lang = await self._lang()
+        t, b, c = self._services.texts, progress.broadcast, progress.counts
+        if progress.final:
+            key = "op.bc.cancelled" if b.status == "cancelled" else "op.bc.done"
+            text = t(lang, key, id=b.id, sent=c["sent"], failed=c["failed"], blocked=c["blocked"],
+                     skipped=c["skipped"], unknown=c["unknown"] + c["sending"], total=b.total)
+        else:
+            text = t(lang, "op.bc.progress", id=b.id, sent=c["sent"], failed=c["failed"], blocked=c["blocked"],
+                     skipped=c["skipped"], left=progress.left, total=b.total, rate=f"{progress.rate:.1f}")
+        if self._message_id is not None:
+            with contextlib.suppress(BadRequest):  # "not modified" or too old to edit
+                await self._bot.edit_message_text(
+                    escape(text), chat_id=self._chat_id, message_id=self._message_id, parse_mode=ParseMode.HTML,
+                    reply_markup=None if progress.final else self._stop_button(lang, b))
+        if progress.final:  # a new message, so that the operator is notified
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_message(self._chat_id, escape(text), parse_mode=ParseMode.HTML)
+
+
+def reporter_for(services: Services, bot: Bot):  # noqa: ANN201
+    from bot.core.broadcast import LogReporter
+
+    def make(broadcast: Broadcast) -> Reporter:
+        if broadcast.report_chat_id is None:
+            return LogReporter()
+        return TelegramReporter(services, bot, broadcast.report_chat_id)
+    return make

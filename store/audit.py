@@ -1,0 +1,50 @@
+"""The audit log: who did what, when, on which application. Append-only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from store.db import from_iso, utc_iso
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    number: str | None
+    details: dict
+
+
+class AuditRepository:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def add(self, at: datetime, actor: str, action: str, number: str | None, details: dict | None) -> None:
+        await self._conn.execute(
+            "INSERT INTO audit_log (at, actor, action, number, details) VALUES (?, ?, ?, ?, ?)",
+            (utc_iso(at), actor, action, number,
+             json.dumps(details, ensure_ascii=False, sort_keys=True) if details else None),
+        )
+        await self._conn.commit()
+
+    async def recent(self, limit: int = 100, actor: str | None = None, number: str | None = None
+                     ) -> list[AuditEntry]:
+        """Newest first, optionally only one actor's or one application's entries."""
+        where, params = [], []
+        if actor is not None:
+            where.append("actor = ?")
+            params.append(actor)
+        if number is not None:
+            where.append("number = ?")
+            params.append(number)
+        sql = ("SELECT id, at, actor, action, number, details FROM audit_log"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?")
+        async with self._conn.execute(sql, (*params, limit)) as cur:
+            return [AuditEntry(r[0], from_iso(r[1]), r[2], r[3], r[4], json.loads(r[5]) if r[5] else {})
+                    for r in await cur.fetchall()]
