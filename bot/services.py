@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
+from bot.core.complaints import ComplaintService
 from bot.core.identity import IdentityService
 from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
@@ -25,6 +26,7 @@ from store.applications import ApplicationRepository
 from store.audit import AuditRepository
 from store.broadcasts import BroadcastRepository
 from store.citizens import CitizenRepository
+from store.complaints import ComplaintRepository
 from store.notices import NoticeRepository
 from store.otps import OtpRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
@@ -58,6 +60,7 @@ class Services:
     subscriptions: SubscriptionRepository
     staff: StaffService
     broadcasts: BroadcastService
+    complaints: ComplaintService
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
@@ -88,17 +91,21 @@ class Services:
         registry_info = RegistryInfoService(apps, citizens, users, otps, sms, the_texts, clock, settings, calendar)
         subscriptions = SubscriptionRepository(conn)
         staff = StaffService(StaffRepository(conn), AuditRepository(conn), apps, calendar, clock)
+        notices = NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock)
+        tracking = TrackingService(apps)
         return cls(
             settings=settings, conn=conn, clock=clock, texts=the_texts, calendar=calendar,
             sms_gateway=sms_gateway, users=users, citizens=citizens, apps=apps, outbox=outbox, sms=sms,
             identity=IdentityService(users, citizens, otps, sms, the_texts, clock, settings),
             registry_info=registry_info,
-            tracking=TrackingService(apps),
+            tracking=tracking,
             otps=otps, sms_phones=sms_phones, inbound_ids=InboundIdRepository(conn),
             sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock),
-            notices=NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock),
+            notices=notices,
             subscriptions=subscriptions, staff=staff,
             broadcasts=BroadcastService(BroadcastRepository(conn), subscriptions, staff, clock, settings),
+            complaints=ComplaintService(ComplaintRepository(conn), citizens, tracking, staff, notices, calendar,
+                                        clock),
         )
 
     async def close(self) -> None:

@@ -36,8 +36,8 @@ def scrub(value: object) -> object:
     """Mask anything that looks like an IIN or a phone number in audit details (keeps the last 4 digits)."""
     if isinstance(value, str):
         def mask(m: re.Match[str]) -> str:
-            if value[max(0, m.start() - 3):m.start()].upper().rstrip("- ").endswith("QZ"):
-                return m.group(0)  # an application number (QZ-yymmdd-NNNNNNN) is not personal data
+            if value[max(0, m.start() - 3):m.start()].upper().rstrip("- ").endswith(("QZ", "CP")):
+                return m.group(0)  # application/complaint numbers (QZ-/CP-yymmdd-NNNNNNN) are not personal data
             return "******" + re.sub(r"\D", "", m.group(0))[-4:]
         return _LONG_NUMBER.sub(mask, value)
     if isinstance(value, dict):

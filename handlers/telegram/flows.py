@@ -162,6 +162,8 @@ async def continue_after_identity(turn: Turn, then: dict) -> None:
         await ask_subject_iin(turn, service)
     elif then.get("action") == "status":
         await status_list(turn)
+    elif then.get("action") in routes.AFTER_IDENTITY:
+        await routes.AFTER_IDENTITY[then["action"]](turn, then)
     else:
         await show_menu(turn)
 

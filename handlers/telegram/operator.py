@@ -201,3 +201,4 @@ async def overdue(turn: Turn, arg: str) -> None:
 
 # Registers the broadcast action (it imports this module for console_action).
 from handlers.telegram import op_broadcast  # noqa: E402,F401
+from handlers.telegram import op_complaints  # noqa: E402,F401

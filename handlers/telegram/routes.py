@@ -38,6 +38,8 @@ OTHER_STATES: dict[str, MessageHandlerFn] = {}
 STATE_HINTS: dict[str, str] = {}
 BUTTONS: dict[str, ButtonHandlerFn] = {}
 MENU: list[MenuEntry] = []
+# fn(turn, what was asked) — where a feature's conversation continues once the person has identified.
+AFTER_IDENTITY: dict[str, Callable[[Turn, dict], Awaitable[None]]] = {}
 
 
 def text_state(state: str, hint: str | None = None) -> Callable[[MessageHandlerFn], MessageHandlerFn]:
@@ -74,3 +76,13 @@ def menu_entry(label_key: str, callback_data: str, order: int, visible: VisibleF
     30 (status), 40 (guide); help/language are always last."""
     MENU.append(MenuEntry(label_key, callback_data, order, visible))
     MENU.sort(key=lambda e: e.order)
+
+
+def after_identity(action: str) -> Callable[[Callable[[Turn, dict], Awaitable[None]]], Callable[[Turn, dict], Awaitable[None]]]:
+    """Register where the conversation continues after identification asked by require_identity(turn,
+    {"action": action, ...})."""
+    def register(fn: Callable[[Turn, dict], Awaitable[None]]) -> Callable[[Turn, dict], Awaitable[None]]:
+        assert action not in AFTER_IDENTITY, f"after-identity action {action} registered twice"
+        AFTER_IDENTITY[action] = fn
+        return fn
+    return register

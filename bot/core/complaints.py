@@ -1,0 +1,205 @@
+"""Complaints: filed by a citizen in the bot, moved through their marks and answered by an operator.
+
+Deadlines follow version B of the rules ([001]): 5 working days for the head of the provider, 15 for the
+authorised body for quality assessment and control, counted from registration; a complaint to that body is
+filed with the provider, which forwards it within 3 working days. Until an operator registers a complaint its
+due date is the one it would have if registered when it was filed (the bot is the provider's intake).
+Only the filer (the verified IIN) sees a complaint; "not yours" and "no such number" get the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from bot.clock import Clock
+from bot.core.applications import TrackingService
+from bot.core.notices import NoticeService
+from bot.core.staff import StaffService
+from bot.domain import complaint_status as cs
+from bot.domain.calendar import ALMATY, WorkingCalendar
+from bot.domain.deadlines import complaint_due_at, overdue_working_days
+from store.citizens import CitizenRepository
+from store.complaints import Complaint, ComplaintEvent, ComplaintRepository
+from store.users import Identity
+
+TEXT_LIMIT: Final = 3000
+TEXT_MIN: Final = 10
+ANSWER_LIMIT: Final = 2000
+ADDRESS_LIMIT: Final = 300
+PROVIDER_NAME_LIMIT: Final = 200
+NOTICE_KEY: Final = "notice.complaint_state"
+
+_NUMBER = re.compile(r"CP-?([0-9]{6})-?([0-9]{7})")
+# People type the prefix in Cyrillic as often as in Latin: С and Р look the same.
+_CYRILLIC = str.maketrans({"С": "C", "Р": "P", "с": "C", "р": "P"})
+
+
+def format_number(day: str, serial: int) -> str:
+    return f"CP-{day}-{serial:07d}"
+
+
+def normalize_number(text: str) -> str | None:
+    """"cp 261125 0012345", "СР-261125-0012345" (Cyrillic) -> "CP-261125-0012345"; None if not a number."""
+    compact = re.sub(r"[\s\u00a0]", "", text[:60]).translate(_CYRILLIC).upper()
+    match = _NUMBER.fullmatch(compact)
+    return format_number(match.group(1), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """What the complaint must carry about the filer ([000] item 10), as the directory knows it."""
+    full_name: str
+    address: str
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class Draft:
+    addressee: str
+    app_number: str | None
+    provider_name: str | None
+    full_name: str
+    address: str
+    phone: str | None
+    body: str
+    file_id: str | None = None
+    file_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class View:
+    complaint: Complaint
+    events: list[ComplaintEvent]
+    overdue_days: int  # working days past the due date (0 if not late or already answered)
+    late: bool
+
+
+@dataclass(frozen=True)
+class Moved:
+    complaint: Complaint
+
+
+@dataclass(frozen=True)
+class NotMoved:
+    reason: str  # "not_found" | "not_allowed" | "no_text" | "not_staff"
+
+
+class ComplaintService:
+    def __init__(self, repo: ComplaintRepository, citizens: CitizenRepository, tracking: TrackingService,
+                 staff: StaffService, notices: NoticeService, calendar: WorkingCalendar, clock: Clock) -> None:
+        self.repo = repo
+        self._citizens = citizens
+        self._tracking = tracking
+        self._staff = staff
+        self._notices = notices
+        self._calendar = calendar
+        self._clock = clock
+
+    # The citizen -------------------------------------------------------------------------------------------
+
+    async def applicant(self, identity: Identity) -> Applicant:
+        citizen = await self._citizens.get(identity.iin)
+        if citizen is None:
+            return Applicant("", "", identity.phone)
+        return Applicant(citizen.full_name, citizen.address, identity.phone or citizen.phone)
+
+    async def own_application(self, identity: Identity, user_id: int, text: str) -> str | None:
+        """The number of one of the person's applications, as they typed or pressed it; None if not theirs."""
+        found = await self._tracking.find(identity, user_id, text)
+        return found[0].number if found else None
+
+    def due_if_registered_now(self, addressee: str) -> datetime:
+        return complaint_due_at(addressee, self._clock.now(), self._calendar)  # type: ignore[arg-type]
+
+    async def file(self, identity: Identity, user_id: int, draft: Draft) -> Complaint:
+        if draft.addressee not in cs.ADDRESSEES:
+            raise ValueError(f"unknown addressee {draft.addressee!r}")
+        if not 0 < len(draft.body) <= TEXT_LIMIT:
+            raise ValueError("complaint text out of bounds")
+        now = self._clock.now()
+        number = await self._new_number(now)
+        complaint = Complaint(
+            number=number, user_id=user_id, iin=identity.iin, full_name=draft.full_name, address=draft.address,
+            phone=draft.phone, addressee=draft.addressee, app_number=draft.app_number,
+            provider_name=draft.provider_name, body=draft.body, file_id=draft.file_id, file_kind=draft.file_kind,
+            state=cs.DELIVERED, filed_at=now, registered_at=None,
+            forward_due_at=(complaint_due_at("forward", now, self._calendar)
+                            if draft.addressee == "quality_authority" else None),
+            due_at=complaint_due_at(draft.addressee, now, self._calendar),  # type: ignore[arg-type]
+            answer=None, updated_at=now)
+        await self.repo.add(complaint, "citizen")
+        return complaint
+
+    async def mine(self, identity: Identity) -> list[Complaint]:
+        return await self.repo.for_iin(identity.iin)
+
+    async def find(self, identity: Identity | None, text: str) -> View | None:
+        """The filer's complaint by number; None alike for "no such number" and "someone else's"."""
+        number = normalize_number(text)
+        complaint = await self.repo.get(number) if number and identity else None
+        if complaint is None or identity is None or complaint.iin != identity.iin:
+            return None
+        return await self._view(complaint)
+
+    async def _view(self, complaint: Complaint) -> View:
+        now = self._clock.now()
+        late = cs.is_open(complaint.state) and now > complaint.due_at
+        days = overdue_working_days(complaint.due_at, now, self._calendar) if late else 0
+        return View(complaint, await self.repo.events(complaint.number), days, late)
+
+    async def _new_number(self, now: datetime) -> str:
+        day = now.astimezone(ALMATY).strftime("%y%m%d")
+        while True:
+            number = format_number(day, secrets.randbelow(10_000_000))
+            if not await self.repo.exists(number):
+                return number
+
+    # The operator ------------------------------------------------------------------------------------------
+
+    async def view_for_operator(self, operator_id: int, text: str) -> View | None:
+        number = normalize_number(text)
+        complaint = await self.repo.get(number) if number else None
+        await self._staff.audit(operator_id, "view_complaint", number or text[:40],
+                                {"found": complaint is not None})
+        return await self._view(complaint) if complaint else None
+
+    async def open_list(self, operator_id: int, offset: int = 0, limit: int = 10) -> tuple[int, list[View]]:
+        """Open complaints, the most overdue first; the view is audited."""
+        total, items = await self.repo.open_by_due(cs.FINAL_STATES, limit, max(offset, 0))
+        await self._staff.audit(operator_id, "list_complaints",
+                                details={"offset": offset, "shown": len(items), "total": total})
+        return total, [await self._view(c) for c in items]
+
+    async def move(self, operator_id: int, number: str, to: str, text: str | None = None) -> Moved | NotMoved:
+        """An operator's move: enforced by the life cycle and atomically in SQL, audited, told to the filer."""
+        if not await self._staff.is_operator(operator_id):
+            return NotMoved("not_staff")
+        complaint = await self.repo.get(number)
+        if complaint is None:
+            return NotMoved("not_found")
+        answer = (text or "").strip()[:ANSWER_LIMIT] or None
+        if to in cs.NEEDS_TEXT and answer is None:
+            return NotMoved("no_text")
+        now = self._clock.now()
+        registered_at = due_at = None
+        if to == cs.REGISTERED:
+            registered_at = now
+            due_at = complaint_due_at(complaint.addressee, now, self._calendar)  # type: ignore[arg-type]
+        moved = await self.repo.move(number, to, cs.allowed_from(complaint.addressee, to), now, str(operator_id),
+                                     answer=answer if to in cs.NEEDS_TEXT else None,
+                                     registered_at=registered_at, due_at=due_at)
+        await self._staff.audit(operator_id, f"complaint_{to}", number,
+                                {"from": complaint.state, "moved": moved,
+                                 **({"answer_chars": len(answer)} if answer and to in cs.NEEDS_TEXT else {})})
+        if not moved:
+            return NotMoved("not_allowed")
+        after = await self.repo.get(number)
+        assert after is not None
+        await self._notices.notify(NOTICE_KEY, {"number": number, "state": {"text": f"complaint.state.{to}"},
+                                                "_open": f"cpv:{number}"},
+                                   user_id=after.user_id, iin=after.iin)
+        return Moved(after)

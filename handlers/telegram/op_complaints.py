@@ -1,0 +1,122 @@
+"""Operator console actions on complaints: look one up, list the open ones (most overdue first), and move one
+through its marks — register, forward, under review, answer, refuse to review (the last two read the text the
+operator types). The core enforces the life cycle atomically, audits every action and notifies the filer."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, Message
+
+from bot.core.complaints import ANSWER_LIMIT, Moved, normalize_number
+from bot.domain import complaint_status as cs
+from handlers.telegram import flows, render, routes
+from handlers.telegram.complaints import card
+from handlers.telegram.operator import back_to_console, console_action
+from handlers.telegram.turn import Turn
+
+OP_CP_FIND = "op_cp_find"
+OP_CP_TEXT = "op_cp_text"
+PAGE = 10
+
+
+def _move_buttons(turn: Turn, number: str, addressee: str, state: str) -> list[list[InlineKeyboardButton]]:
+    return [[InlineKeyboardButton(turn.text(f"op.cp.btn.{to}"), callback_data=f"op:cpmove:{number}:{to}")]
+            for to in cs.next_states(addressee, state)]
+
+
+async def _show(turn: Turn, number: str) -> None:
+    view = await turn.services.complaints.view_for_operator(turn.user_id, number)
+    if view is None:
+        await turn.set_state(OP_CP_FIND)
+        await turn.say("op.cp.not_found", number=number.strip()[:40], reply_markup=back_to_console(turn))
+        return
+    await turn.set_state(flows.MENU)
+    c = view.complaint
+    await turn.send(card(turn, view, for_operator=True),
+                    back_to_console(turn, _move_buttons(turn, c.number, c.addressee, c.state)))
+
+
+@console_action("cpfind", label_key="op.btn.cpfind", command="complaint", order=30)
+async def find(turn: Turn, arg: str) -> None:
+    if not arg.strip():
+        await turn.set_state(OP_CP_FIND)
+        await turn.say("op.cp.ask", reply_markup=back_to_console(turn))
+        return
+    await _show(turn, arg)
+
+
+@routes.text_state(OP_CP_FIND, hint="op.cp.ask")
+async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
+    if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
+        await flows.show_menu(turn, "menu.hint")
+        return
+    await _show(turn, (message.text or "")[:100])
+
+
+@console_action("cpopen", label_key="op.btn.cpopen", command="complaints", order=35)
+async def open_list(turn: Turn, arg: str) -> None:
+    offset = int(arg) if arg.strip().isdigit() else 0
+    total, views = await turn.services.complaints.open_list(turn.user_id, offset, PAGE)
+    await turn.set_state(flows.MENU)
+    if not views:
+        await turn.say("op.cp.none_open", reply_markup=back_to_console(turn))
+        return
+    lines = [escape(turn.text("op.cp.open_title", total=total))]
+    for i, v in enumerate(views):
+        late = (turn.t.plural(turn.lang, "cp.card.overdue", v.overdue_days) if v.overdue_days
+                else turn.text("cp.card.overdue_today") if v.late else "")
+        lines.append(f"{offset + i + 1}. " + escape(turn.text(
+            "op.cp.open_line", number=v.complaint.number, state=turn.text(f"complaint.state.{v.complaint.state}"),
+            due=render.when(v.complaint.due_at, turn.lang), late=late)).rstrip())
+    rows = [[InlineKeyboardButton(v.complaint.number, callback_data=f"op:cpfind:{v.complaint.number}")]
+            for v in views]
+    nav = []
+    if offset > 0:
+        nav.append(InlineKeyboardButton(turn.text("op.btn.prev"), callback_data=f"op:cpopen:{max(offset - PAGE, 0)}"))
+    if offset + len(views) < total:
+        nav.append(InlineKeyboardButton(turn.text("op.btn.next"), callback_data=f"op:cpopen:{offset + PAGE}"))
+    if nav:
+        rows.append(nav)
+    await turn.send("\n".join(lines), back_to_console(turn, rows))
+
+
+@console_action("cpmove")
+async def move(turn: Turn, arg: str) -> None:
+    """arg "<number>:<state>" (a button) or "<number> <state>" (the /cpmove command)."""
+    raw_number, _, to = arg.replace(" ", ":", 1).partition(":")
+    number = normalize_number(raw_number)
+    to = to.strip()
+    if number is None or to not in cs.STATES:
+        await turn.say("op.cp.bad_move", reply_markup=back_to_console(turn))
+        return
+    if to in cs.NEEDS_TEXT:
+        await turn.set_state(OP_CP_TEXT, {"number": number, "to": to})
+        await turn.say(f"op.cp.ask_{to}", number=number, limit=ANSWER_LIMIT, reply_markup=back_to_console(turn))
+        return
+    await _move(turn, number, to, None)
+
+
+@routes.text_state(OP_CP_TEXT, hint="op.cp.ask_text")
+async def on_answer_text(turn: Turn, message: Message, data: dict) -> None:
+    if not await turn.services.staff.is_operator(turn.user_id):
+        await flows.show_menu(turn, "menu.hint")
+        return
+    text = (message.text or "").strip()
+    if len(text) > ANSWER_LIMIT:
+        await turn.say("op.cp.text_too_long", limit=ANSWER_LIMIT, length=len(text), reply_markup=back_to_console(turn))
+        return
+    if len(text) < 5:
+        await turn.say("op.cp.text_too_short", reply_markup=back_to_console(turn))
+        return
+    await _move(turn, data["number"], data["to"], text)
+
+
+async def _move(turn: Turn, number: str, to: str, text: str | None) -> None:
+    result = await turn.services.complaints.move(turn.user_id, number, to, text)
+    await turn.set_state(flows.MENU)
+    if isinstance(result, Moved):
+        turn.note("op.cp.moved", number=number, state=turn.text(f"complaint.state.{to}"))
+        await _show(turn, number)
+        return
+    await turn.say(f"op.cp.not_moved_{result.reason}", number=number, reply_markup=back_to_console(turn))
