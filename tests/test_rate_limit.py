@@ -63,3 +63,27 @@ async def test_retry_after_pauses_the_chat_and_bulk_but_not_other_replies():
     assert labels == ["chat1", "chat2", "chat1", "bulk"] or labels == ["chat1", "chat2", "bulk", "chat1"]
     # Ordering, not timing: the retried message and the bulk one both came after the other chat's reply.
     assert limiter.stats["retry_after"] == 1 and attempts[1][1] - t0 < attempts[-1][1] - t0
+
+
+async def test_replies_never_queue_for_the_pace_they_put_the_broadcast_in_debt_instead():
+    limiter = PriorityRateLimiter(overall_rate=20.0, bulk_rate=20.0, per_chat_interval=0.0)
+    sent: list[str] = []
+
+    def call(label: str, chat: int, bulk: bool, endpoint: str = "sendMessage"):
+        async def callback() -> bool:
+            sent.append(label)
+            return True
+        return limiter.process_request(callback, (), {}, endpoint, {"chat_id": chat},
+                                       {"priority": BULK} if bulk else None)
+
+    for i in range(20):  # the burst is spent: the next token comes in 50 ms
+        await call("warm", 1, False)
+    broadcast = asyncio.create_task(call("bulk", 100, True))
+    for i in range(10):  # ten replies over ~0.1 s: each goes at once, on credit …
+        await call(f"reply{i}", 2 + i, False)
+        await call(f"answer{i}", 2 + i, False, endpoint="answerCallbackQuery")  # (not a message: no token)
+        await asyncio.sleep(0.01)
+    # … and their debt (≈ 0.5 s at 20/s) holds back the broadcast message that was waiting before them.
+    assert "bulk" not in sent, sent
+    await broadcast
+    assert sent[-1] == "bulk"

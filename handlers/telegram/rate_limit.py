@@ -1,8 +1,11 @@
 """One pace for every Bot API call, replies first.
 
-Telegram allows a bot about 30 messages a second overall and about one a second in one chat. All calls of
-the bot (getUpdates excepted, PTB never limits it) take a token from ONE global bucket set below that limit
-(QYZMET_TELEGRAM_RATE). Broadcast messages are marked ``rate_limit_args={"priority": "bulk"}``: they also
+Telegram allows a bot about 30 messages a second overall and about one a second in one chat. Every message
+the bot sends takes a token from ONE global bucket set below that limit (QYZMET_TELEGRAM_RATE). A citizen's
+reply never waits for a token — it takes one on credit, and the debt is what broadcast traffic then waits
+out (a burst of replies pauses the broadcast instead of queueing the replies; if replies alone exceed the
+limit, Telegram's 429 says so and is honoured per chat). Calls that are not messages (answerCallbackQuery,
+getMe, setMyCommands, …) take no token. Broadcast messages are marked ``rate_limit_args={"priority": "bulk"}``: they also
 take a token from their own bucket (QYZMET_BROADCAST_RATE), keep one second between two messages to the same
 chat, and — the point of the design — wait while any interactive call is waiting, so a citizen's reply
 always goes out before the next broadcast message (replies before bulk, as in courier).
@@ -50,6 +53,10 @@ class _Bucket:
     def take(self) -> None:
         self.tokens -= 1
 
+    def borrow(self) -> None:
+        """Take a token even when none is left; the debt (bounded to a few seconds) delays the next waiter."""
+        self.tokens = max(self.tokens - 1, -2 * self.capacity)
+
 
 def retry_after_seconds(exc: RetryAfter) -> float:
     value = getattr(exc, "_retry_after", None)  # a timedelta in PTB 22; reading .retry_after may warn
@@ -94,7 +101,7 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
             if bulk:
                 await self._admit_bulk(chat_id)
             else:
-                await self._admit_interactive(chat_id)
+                await self._admit_interactive(chat_id, _is_message(endpoint))
             if before_send is not None and attempt == 0 and not await before_send():
                 raise SendAborted()
             try:
@@ -119,16 +126,14 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
             return 0.0
         return max(self._chat_free_at.get(chat_id, 0.0) - now, 0.0)
 
-    async def _admit_interactive(self, chat_id: int | None) -> None:
+    async def _admit_interactive(self, chat_id: int | None, message: bool) -> None:
         self._interactive_waiting += 1
         try:
-            while True:
-                now = time.monotonic()
-                wait = max(self._overall.wait_time(now), self._chat_wait(chat_id, now))
-                if wait <= 0:
-                    self._overall.take()
-                    return
+            while (wait := self._chat_wait(chat_id, time.monotonic())) > 0:  # only a 429 on this chat holds it
                 await asyncio.sleep(wait)
+            if message:
+                self._overall.wait_time(time.monotonic())  # refill up to now, then take on credit
+                self._overall.borrow()
         finally:
             self._interactive_waiting -= 1
 
@@ -150,6 +155,11 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
         self._chat_free_at[chat_id] = max(self._chat_free_at.get(chat_id, 0.0), free_at)
         if len(self._chat_free_at) > 10_000:  # keep memory flat over a long broadcast
             self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
+
+
+def _is_message(endpoint: str) -> bool:
+    """Calls that put something in a chat count against Telegram's message limits; the rest do not."""
+    return endpoint.startswith(("send", "edit", "copy", "forward"))
 
 
 def _chat(data: dict[str, Any]) -> int | None:
