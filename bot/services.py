@@ -17,6 +17,7 @@ from bot.core.registry_info import RegistryInfoService
 from bot.core.sms import SmsService
 from bot.core.sms_inbound import SmsInboundService
 from bot.core.staff import StaffService
+from bot.core.status_feed import StatusFeed
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.i18n import Texts, texts
@@ -30,6 +31,7 @@ from store.otps import OtpRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
+from store.status_feed import StatusEventRepository
 from store.subscriptions import SubscriptionRepository
 from store.users import UserRepository
 
@@ -58,6 +60,7 @@ class Services:
     subscriptions: SubscriptionRepository
     staff: StaffService
     broadcasts: BroadcastService
+    feed: StatusFeed
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
@@ -88,6 +91,7 @@ class Services:
         registry_info = RegistryInfoService(apps, citizens, users, otps, sms, the_texts, clock, settings, calendar)
         subscriptions = SubscriptionRepository(conn)
         staff = StaffService(StaffRepository(conn), AuditRepository(conn), apps, calendar, clock)
+        notices = NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock)
         return cls(
             settings=settings, conn=conn, clock=clock, texts=the_texts, calendar=calendar,
             sms_gateway=sms_gateway, users=users, citizens=citizens, apps=apps, outbox=outbox, sms=sms,
@@ -96,9 +100,10 @@ class Services:
             tracking=TrackingService(apps),
             otps=otps, sms_phones=sms_phones, inbound_ids=InboundIdRepository(conn),
             sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock),
-            notices=NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock),
+            notices=notices,
             subscriptions=subscriptions, staff=staff,
             broadcasts=BroadcastService(BroadcastRepository(conn), subscriptions, staff, clock, settings),
+            feed=StatusFeed(apps, StatusEventRepository(conn), notices, calendar, clock),
         )
 
     async def close(self) -> None:
