@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from bot.clock import Clock
 from bot.core.applications import normalize_number
 from bot.core.notices import NoticeService
+from bot.core.staff import StaffService
 from bot.domain.application_status import FEED_STATUSES, can_move, is_open
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import SERVICES
@@ -205,3 +206,32 @@ class StatusFeed:
             key = "notice.app_refused"
             params = {**params, "note": note or "—"}
         return await self._notices.notify(key, params, iin=app.iin, user_id=app.requester_user_id)
+
+
+class OperatorOutcome(BaseModel):
+    number: str
+    result: str          # created/updated/duplicate, 'rejected', 'not_found', 'invalid'
+    changed: bool = False
+    reason: str | None = None
+
+
+async def set_by_operator(feed: StatusFeed, staff: StaffService, apps: ApplicationRepository, clock: Clock,
+                          operator_id: int, number_text: str, status: str, note: str | None) -> OperatorOutcome:
+    """An operator sets the status of an existing application: the same rules as the feed (source
+    'operator', at = now), audited whatever the outcome; the citizen is notified of a change."""
+    number = normalize_number(number_text) or number_text.strip()[:40]
+    app = await apps.get(number)
+    if app is None:
+        await staff.audit(operator_id, "set_status", number, {"status": status[:20], "result": "not_found"})
+        return OperatorOutcome(number=number, result="not_found")
+    try:
+        event = parse_event({"number": number, "iin": app.iin, "service": app.service, "status": status,
+                             "at": clock.now().isoformat(), "note": note})
+        recorded = await feed.record(event, "operator")
+    except (InvalidEvent, Conflict) as exc:
+        result = "invalid" if isinstance(exc, InvalidEvent) else "rejected"
+        await staff.audit(operator_id, "set_status", number, {"status": status[:20], "result": result})
+        return OperatorOutcome(number=number, result=result, reason=str(exc))
+    await staff.audit(operator_id, "set_status", number,
+                      {"status": status, "result": recorded.result, "changed": recorded.changed})
+    return OperatorOutcome(number=number, result=recorded.result, changed=recorded.changed)

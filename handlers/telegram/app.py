@@ -13,7 +13,7 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
-from handlers.telegram import flows, operator, subscription
+from handlers.telegram import flows, operator, settings, subscription  # noqa: F401 - settings registers itself
 from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import turn_for
