@@ -1,4 +1,5 @@
-"""The bot's own HTTP server: inbound SMS, delivery receipts and a health check (aiohttp.web).
+"""The bot's own HTTP server: inbound SMS, delivery receipts, the status feed (bot/http_feed.py, on when
+QYZMET_FEED_TOKEN is set) and a health check (aiohttp.web).
 
 Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw
 body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when

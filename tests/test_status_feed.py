@@ -84,7 +84,8 @@ async def test_wrong_or_missing_token_is_401_and_changes_nothing(fh):
     assert await snapshot(fh) == before
 
 
-async def test_the_same_event_twice_changes_nothing(fh):
+async def test_the_same_event_twice_changes_nothing(fh, caplog):
+    caplog.set_level("INFO")
     first = await feed(fh, event())
     assert first.status_code == 200 and first.json() == {"result": "created", "number": NUMBER}
     after_first = await snapshot(fh)
@@ -96,6 +97,7 @@ async def test_the_same_event_twice_changes_nothing(fh):
     assert (app.status, app.channel, app.iin) == ("accepted", "feed", AIGERIM["iin"])
     assert app.submitted_at == datetime.fromisoformat("2026-11-25T10:00:00+05:00")
     assert app.due_at == datetime.fromisoformat("2026-12-21T18:30:00+05:00")  # 17 working days, 16 Dec off
+    assert "******0121" in caplog.text and AIGERIM["iin"] not in caplog.text  # logged, masked
 
 
 @pytest.mark.parametrize(("payload", "field"), [
