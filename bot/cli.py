@@ -1,4 +1,4 @@
-"""`qyzmet` on the command line: run, demo, seed, operators, broadcast."""
+"""`qyzmet` on the command line: run, demo, seed, import, operators, broadcast."""
 
 from __future__ import annotations
 
@@ -174,6 +174,30 @@ def _broadcast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    """Status feed events from a JSON-lines file; the running bot's workers send the notices it queues."""
+    from bot.core.feed_import import ImportReport, import_events
+    from bot.services import Services
+    try:
+        lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return 1
+
+    async def main() -> ImportReport:
+        services = await Services.open(Settings())
+        try:
+            return await import_events(services.feed, lines)
+        finally:
+            await services.close()
+
+    report = asyncio.run(main())
+    for line, reason in report.errors:
+        print(f"line {line}: {reason}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.rejected else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = sub.add_parser("seed", help="load citizens, registries and applications from a JSON file")
     seed.add_argument("file")
     seed.set_defaults(func=_seed)
+    imp = sub.add_parser("import", help="apply status feed events from a JSON-lines file")
+    imp.add_argument("file")
+    imp.set_defaults(func=_import)
     demo = sub.add_parser("demo", help="talk to the bot in this terminal: no token, no network")
     demo.add_argument("--database", default=None, help="SQLite file (default: a fresh one under ./var/demo)")
     demo.add_argument("--script", default=None, help="read the terminal lines from this file instead of the keyboard")

@@ -1,4 +1,5 @@
-"""The bot's own HTTP server: inbound SMS, delivery receipts and a health check (aiohttp.web).
+"""The bot's own HTTP server: inbound SMS, delivery receipts, the status feed (bot/http_feed.py, on when
+QYZMET_FEED_TOKEN is set) and a health check (aiohttp.web).
 
 Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw
 body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when
@@ -19,6 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.core.status_feed import StatusFeed
+from bot.http_feed import add_routes as add_feed_routes
 from bot.domain.phone import InvalidPhone, normalize_phone
 from handlers.sms import SmsHandler
 from store.sms_inbound import InboundIdRepository
@@ -83,7 +86,8 @@ def _optional_id(data: dict[str, Any]) -> str | None:
 
 class SmsHttpServer:
     def __init__(self, handler: SmsHandler, inbound_ids: InboundIdRepository, outbox: SmsOutboxRepository,
-                 clock: Clock, host: str, port: int, secret: str | None) -> None:
+                 clock: Clock, host: str, port: int, secret: str | None, feed: StatusFeed | None = None,
+                 feed_token: str | None = None) -> None:
         check_http_config(host, secret)
         self._handler = handler
         self._ids = inbound_ids
@@ -92,6 +96,8 @@ class SmsHttpServer:
         self._host = host
         self._port = port
         self._secret = secret
+        self._feed = feed
+        self._feed_token = feed_token
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
 
@@ -100,6 +106,8 @@ class SmsHttpServer:
         app.router.add_post("/sms/inbound", self._inbound)
         app.router.add_post("/sms/receipts", self._receipt)
         app.router.add_get("/health", self._health)
+        if self._feed is not None:
+            add_feed_routes(app, self._feed, self._feed_token)  # status feed (bot/http_feed.py)
         return app
 
     async def start(self) -> None:

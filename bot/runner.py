@@ -64,7 +64,7 @@ class RunningBot:
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts, notify)
             server = SmsHttpServer(handler, services.inbound_ids, services.outbox, services.clock,
                                    settings.http_host, settings.http_port if http_port is None else http_port,
-                                   settings.sms_secret)
+                                   settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
             await server.start()
         return cls(services, application, server, notices)
 

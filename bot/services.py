@@ -18,6 +18,7 @@ from bot.core.registry_info import RegistryInfoService
 from bot.core.sms import SmsService
 from bot.core.sms_inbound import SmsInboundService
 from bot.core.staff import StaffService
+from bot.core.status_feed import StatusFeed
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.i18n import Texts, texts
@@ -32,6 +33,7 @@ from store.otps import OtpRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
+from store.status_feed import StatusEventRepository
 from store.subscriptions import SubscriptionRepository
 from store.users import UserRepository
 
@@ -61,6 +63,7 @@ class Services:
     staff: StaffService
     broadcasts: BroadcastService
     complaints: ComplaintService
+    feed: StatusFeed
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
@@ -106,6 +109,7 @@ class Services:
             broadcasts=BroadcastService(BroadcastRepository(conn), subscriptions, staff, clock, settings),
             complaints=ComplaintService(ComplaintRepository(conn), citizens, tracking, staff, notices, calendar,
                                         clock),
+            feed=StatusFeed(apps, StatusEventRepository(conn), notices, calendar, clock),
         )
 
     async def close(self) -> None:

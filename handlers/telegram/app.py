@@ -13,7 +13,7 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
-from handlers.telegram import complaints, flows, operator, subscription  # noqa: F401 (registers routes)
+from handlers.telegram import complaints, flows, operator, settings, subscription  # noqa: F401 (feature modules register their routes)
 from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import turn_for

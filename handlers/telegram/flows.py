@@ -18,7 +18,9 @@ from bot.core.identity import CodeSent, ContactRefused, IinRefused
 from bot.core.otp import parse_code
 from bot.core.registry_info import ConsentRequested, Delivered, NotPending, OwnIin, Refused
 from bot.core.guide import service_guide, services_menu_labels
+from bot.domain.application_status import is_open
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
+from bot.domain.deadlines import overdue_working_days
 from bot.i18n import as_lang
 from bot.services import Services
 from handlers.telegram import keyboards, render, routes
@@ -362,7 +364,11 @@ async def status_of(turn: Turn, text: str) -> None:
         await turn.say("status.not_found", reply_markup=keyboards.back_to_menu(turn.t, turn.lang))
         return
     app, events = found
-    await turn.send(render.application_card(turn.t, turn.lang, app, events), keyboards.back_to_menu(turn.t, turn.lang))
+    now = turn.services.clock.now()
+    late = (overdue_working_days(app.due_at, now, turn.services.calendar)
+            if is_open(app.status) and now > app.due_at else None)
+    await turn.send(render.application_card(turn.t, turn.lang, app, events, overdue_days=late),
+                    keyboards.back_to_menu(turn.t, turn.lang))
 
 
 # Dispatch -----------------------------------------------------------------------------------------------

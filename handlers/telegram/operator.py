@@ -24,6 +24,8 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
+from bot.core.status_feed import MAX_NOTE, set_by_operator
+from bot.domain.application_status import FEED_STATUSES, can_move
 from bot.domain.iin import mask_iin
 from bot.services import Services
 from handlers.telegram import flows, render, routes
@@ -153,7 +155,7 @@ async def find(turn: Turn, arg: str) -> None:
         return
     app, events = found
     await turn.set_state(flows.MENU)
-    await turn.send(operator_card(turn, app, events), back_to_console(turn))
+    await turn.send(operator_card(turn, app, events), back_to_console(turn, status_buttons(turn, app)))
 
 
 @routes.text_state(OP_FIND, hint="op.find.ask")
@@ -197,6 +199,49 @@ async def overdue(turn: Turn, arg: str) -> None:
     if nav:
         rows.append(nav)
     await turn.send("\n".join(lines), back_to_console(turn, rows))
+
+
+# Set the status of an application -------------------------------------------------------------------------
+
+def status_buttons(turn: Turn, app) -> list[list[InlineKeyboardButton]]:  # noqa: ANN001
+    """One button per status the application may move to (none once it is final)."""
+    rows = []
+    for status in FEED_STATUSES:
+        data = f"op:setstatus:{app.number}:{status}"
+        if can_move(app.status, status) and len(data.encode()) <= 64:
+            rows.append([InlineKeyboardButton(f"→ {render.status_name(turn.t, turn.lang, status)}",
+                                              callback_data=data)])
+    return rows
+
+
+@console_action("setstatus", label_key="op.btn.setstatus", command="setstatus", order=40)
+async def set_status(turn: Turn, arg: str) -> None:
+    # "/setstatus NUMBER STATUS [note]" or the button's "NUMBER:STATUS".
+    if ":" in arg and " " not in arg.strip():
+        number, _, rest = arg.strip().rpartition(":")
+        parts = [number, rest]
+    else:
+        parts = arg.split(maxsplit=2)
+    await turn.set_state(flows.MENU)
+    if len(parts) < 2:
+        await turn.say("op.setstatus.usage", reply_markup=back_to_console(turn))
+        return
+    note = parts[2][:MAX_NOTE] if len(parts) > 2 else None
+    services = turn.services
+    outcome = await set_by_operator(services.feed, services.staff, services.apps, services.clock, turn.user_id,
+                                    parts[0][:60], parts[1][:30], note)
+    if outcome.result == "not_found":
+        await turn.say("op.setstatus.not_found", number=outcome.number, reply_markup=back_to_console(turn))
+    elif outcome.result in ("rejected", "invalid"):
+        await turn.say("op.setstatus.rejected", number=outcome.number, reason=outcome.reason or "",
+                       reply_markup=back_to_console(turn))
+    elif outcome.result == "duplicate":
+        await turn.say("op.setstatus.duplicate", number=outcome.number, reply_markup=back_to_console(turn))
+    elif not outcome.changed:
+        await turn.say("op.setstatus.history_only", number=outcome.number, reply_markup=back_to_console(turn))
+    else:
+        await turn.say("op.setstatus.done", number=outcome.number,
+                       status=render.status_name(turn.t, turn.lang, parts[1]), reply_markup=back_to_console(turn))
 
 
 # Registers the broadcast action (it imports this module for console_action).

@@ -52,7 +52,9 @@ def application_line(t: Texts, lang: Lang, app: Application) -> str:
              service=escape(t(lang, f"service.{app.service}.short")), status=escape(status_name(t, lang, app.status)))
 
 
-def application_card(t: Texts, lang: Lang, app: Application, events: list[Event]) -> str:
+def application_card(t: Texts, lang: Lang, app: Application, events: list[Event], *,
+                     overdue_days: int | None = None) -> str:
+    """The card of one application; ``overdue_days`` (None = not late) adds the lateness in working days."""
     get_service(app.service)
     lines = [
         f"<b>{escape(t(lang, 'status.card_title', number=app.number))}</b>",
@@ -63,8 +65,12 @@ def application_card(t: Texts, lang: Lang, app: Application, events: list[Event]
     ]
     if app.refusal_ground:
         lines.append(escape(t(lang, "status.refusal_ground", ground=t(lang, f"refusal.{app.refusal_ground}"))))
+    if overdue_days is not None:
+        lines.append(escape(t.plural(lang, "app.overdue", overdue_days) if overdue_days
+                            else t(lang, "app.overdue_today")))
     if events:
         lines.append("")
         lines.append(escape(t(lang, "status.history")))
-        lines.extend(f"• {escape(when(e.at, lang))} — {escape(status_name(t, lang, e.status))}" for e in events)
+        lines.extend(f"• {escape(when(e.at, lang))} — {escape(status_name(t, lang, e.status))}"
+                     + (f" ({escape(e.note)})" if e.note else "") for e in events)
     return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""``POST /api/v1/applications/events`` — the status feed over HTTP (contract in DESIGN.md).
+
+``Authorization: Bearer <QYZMET_FEED_TOKEN>``, compared in constant time: 401 on a missing or wrong token.
+Without a configured token the route does not exist (404): the feed is off. 400 with
+``{"error": "...", "field": "..."}`` on a malformed body or field, 409 with ``{"error": ...}`` on a conflict
+with the application, 413 on a body over ``MAX_FEED_BODY``; 200 ``{"result": "created" | "updated" |
+"duplicate", "number": ...}``. Nothing changes on any 4xx.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from aiohttp import web
+
+from bot.core.status_feed import Conflict, InvalidEvent, StatusFeed, parse_event
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/v1/applications/events"
+MAX_FEED_BODY = 16 * 1024  # one event is a few hundred bytes
+
+
+def add_routes(app: web.Application, feed: StatusFeed, token: str | None) -> None:
+    if not token:
+        return  # feed API off: the path answers 404 like any unknown one
+    expected = f"Bearer {token}".encode()
+
+    async def events(request: web.Request) -> web.Response:
+        given = request.headers.get("Authorization", "").strip().encode()
+        if not hmac.compare_digest(given, expected):
+            return web.json_response({"error": "unauthorized"}, status=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
+        if request.content_length is not None and request.content_length > MAX_FEED_BODY:
+            return web.json_response({"error": "body too large"}, status=413)
+        body = await request.content.read(MAX_FEED_BODY + 1)
+        if len(body) > MAX_FEED_BODY:
+            return web.json_response({"error": "body too large"}, status=413)
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return web.json_response({"error": "malformed JSON", "field": None}, status=400)
+        try:
+            recorded = await feed.record(parse_event(data), "feed")
+        except InvalidEvent as exc:
+            return web.json_response({"error": str(exc), "field": exc.field}, status=400)
+        except Conflict as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+        return web.json_response({"result": recorded.result, "number": recorded.app.number})
+
+    app.router.add_post(PATH, events)

@@ -1,0 +1,49 @@
+"""The "Notices" screen: status notices about one's applications on/off, news broadcasts on/off, with the
+current state shown. Buttons carry the wanted state ("set:status:off"), so a stale button sets what it says
+and shows the screen again — pressing it twice is harmless."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from handlers.telegram import flows, routes
+from handlers.telegram.turn import Turn
+from store.users import ChatState
+
+routes.menu_entry("btn.settings", "set", order=60)
+
+
+async def show_settings(turn: Turn, note: str | None = None) -> None:
+    services = turn.services
+    prefs = await services.users.notice_preferences(turn.user_id)
+    status_on = prefs[1] if prefs is not None else True
+    news_on = await services.subscriptions.subscribed(turn.user_id)
+    text = turn.text("settings.title", status=turn.text("settings.on" if status_on else "settings.off"),
+                     news=turn.text("settings.on" if news_on else "settings.off"))
+    if note:
+        text = turn.text(note) + "\n" + text
+    markup = InlineKeyboardMarkup([
+        [InlineKeyboardButton(turn.text("settings.btn.status_off" if status_on else "settings.btn.status_on"),
+                              callback_data=f"set:status:{'off' if status_on else 'on'}")],
+        [InlineKeyboardButton(turn.text("settings.btn.news_off" if news_on else "settings.btn.news_on"),
+                              callback_data=f"set:news:{'off' if news_on else 'on'}")],
+        [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")],
+    ])
+    await turn.set_state(flows.MENU)
+    await turn.send(escape(text), markup)
+
+
+@routes.button("set")
+async def on_settings_button(turn: Turn, arg: str, state: ChatState) -> None:
+    what, _, value = arg.partition(":")
+    if what not in ("status", "news", "") or value not in ("on", "off", ""):
+        await flows.show_menu(turn, "stale.button")
+        return
+    now = turn.services.clock.now()
+    if what == "status" and value:
+        await turn.services.users.set_status_notices(turn.user_id, value == "on", now)
+    elif what == "news" and value:
+        await turn.services.subscriptions.set_subscribed(turn.user_id, value == "on", turn.lang, now)
+    await show_settings(turn, "settings.saved" if value else None)
