@@ -104,3 +104,32 @@ def test_demo_refuses_unknown_code_and_buttons_without_crashing(tmp_path):
     assert "нет сообщения с кнопками" in result.stdout
     assert "нет SMS с кодом на +77059999999" in result.stdout
     assert "[1] Қазақша  [2] Русский" in result.stdout
+
+
+def test_demo_provider_feed_notifies_the_citizen_and_the_operator_has_a_console(tmp_path):
+    me = DEMO_SEED["citizens"][0]
+    mine = next(a for a in DEMO_SEED["applications"] if a["iin"] == me["iin"] and a["status"] != "result_ready")
+    script = f"""\
+/start
+2
+1
+1
+:contact
+{me["iin"]}
+{{code:{me["phone"]}}}
+:feed {mine["number"]} result_ready
+:feed {mine["number"]} teleported
+:as 9001
+/op
+:quit
+"""
+    result = _run_demo(tmp_path, script)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr + out
+    assert "Traceback" not in out + result.stderr
+    fed = _section(out, f":feed {mine['number']} result_ready")
+    assert "HTTP 200" in fed
+    assert f"Статус заявки {mine['number']} изменён" in fed  # the notice reaches the identified applicant
+    assert "HTTP 400" in _section(out, f":feed {mine['number']} teleported")
+    console = out[out.index("9001> /op"):]
+    assert "Пульт оператора" in console or "Оператор пульті" in console, console

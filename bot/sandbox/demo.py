@@ -41,6 +41,8 @@ from bot.services import Services
 DEMO_TOKEN = "000000:DEMO"
 DEMO_SECRET_KEY = "qyzmet-demo-secret-key-not-for-production"
 DEMO_USER_ID = 1001
+DEMO_OPERATOR_ID = 9001  # `:as 9001`: an operator of the contact centre (the console, broadcasts)
+DEMO_FEED_TOKEN = "demo-feed-token"
 SEED_PATH = Path(__file__).with_name("demo_seed.json")
 ANSWER_TIMEOUT = 5.0  # seconds to wait for the bot to finish answering one line
 QUIET = 0.3  # seconds without a new bot message that count as "the bot has answered"
@@ -59,6 +61,9 @@ HELP = """\
   :as 1002                → басқа пайдаланушы / другой пользователь Telegram  (:as 2002 +7705… — с номером)
   :sms                    → барлық SMS / все SMS
   :smsfrom +7705… ДА 123456 → SMS жауап / ответить по SMS с этого номера
+  :feed QZ-… in_progress  → жеткізушінің жүйесінен мәртебе / статус из системы услугодателя
+                            (accepted | in_progress | result_ready | refused [ескертпе / примечание])
+  :as 9001                → оператор (/op, /broadcast)
   {code:+77011234567}     → соңғы SMS-код / последний код из SMS на этот номер
   :text 1   :help   :quit (Ctrl+D)"""
 
@@ -245,7 +250,8 @@ class DemoSession:
         await self.emu.start()
         self.emu.add_user(DEMO_USER_ID, f"User{DEMO_USER_ID}")
         self.users.add(DEMO_USER_ID)
-        settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, _env_file=None)
+        settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, feed_token=DEMO_FEED_TOKEN,
+                            operators=str(DEMO_OPERATOR_ID), _env_file=None)
         self.services = await Services.open(settings, sms_gateway=self.gateway)
         await load_seed(self.seed, self.services.citizens, self.services.apps, self.services.calendar)
         self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,
@@ -302,6 +308,8 @@ class DemoSession:
             self.show_sms()
         elif command == ":smsfrom":
             await self.sms_from(arg)
+        elif command == ":feed":
+            await self.feed(arg)
         elif command == ":as":
             self.switch_user(arg)
         elif command == ":contact":
@@ -332,6 +340,23 @@ class DemoSession:
             say(f"⚠ /sms/inbound → HTTP {response.status_code}\n")
         # The reply SMS and any push to the requester's chat follow; give them a moment to print.
         await asyncio.sleep(0.8)
+
+    async def feed(self, arg: str) -> None:
+        """A provider's system reports a stage: the event goes through the bot's real status feed API."""
+        number, _, rest = arg.partition(" ")
+        status, _, note = rest.strip().partition(" ")
+        assert self.bot is not None and self.bot.http_port and self.services is not None
+        app = await self.services.apps.get(number.strip().upper()) if number else None
+        if app is None or not status:
+            say("⚠ :feed QZ-261120-0000101 result_ready   (:feed НӨМІР/НОМЕР СТАТУС [ескертпе/примечание])\n")
+            return
+        event = {"number": app.number, "iin": app.iin, "service": app.service, "status": status,
+                 "at": self.services.clock.now().isoformat(), "note": note.strip() or None}
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(f"http://127.0.0.1:{self.bot.http_port}/api/v1/applications/events",
+                                         json=event, headers={"Authorization": f"Bearer {DEMO_FEED_TOKEN}"})
+        say(f"↪ /api/v1/applications/events → HTTP {response.status_code} {response.text.strip()}\n")
+        await asyncio.sleep(0.8)  # the notice to the applicant follows; give it a moment to print
 
     async def send_text(self, text: str) -> None:
         if not text:
