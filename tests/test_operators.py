@@ -53,7 +53,7 @@ async def test_operators_from_the_environment_see_the_console(emu, tmp_path):
             ("config", "staff_add", OPERATOR), ("config", "staff_add", 7002)}
         chat = Chat(h, OPERATOR, "ru")
         await chat.start_in("ru")
-        assert "Пульт оператора" in chat.buttons()
+        assert "🛠 Пульт оператора" in chat.buttons()
         await chat.press("Пульт оператора")
         assert "Пульт оператора. Выберите действие." in chat.texts()
         assert {"Найти заявку по номеру", "Просроченные заявки", "Рассылка подписчикам"} <= set(chat.buttons())
