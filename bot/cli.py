@@ -62,6 +62,7 @@ def _fast_loop_factory():  # noqa: ANN202
 
 
 def _seed(args: argparse.Namespace) -> int:
+    setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.seed import load_seed, read_seed
     from bot.services import Services
     settings = Settings()
@@ -91,6 +92,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _operators(args: argparse.Namespace) -> int:
     """Add, remove or list operators; every change is audited with actor "cli"."""
+    setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.staff import ACTOR_CLI, ADMIN, OPERATOR
     from bot.services import Services
 
@@ -122,6 +124,7 @@ def _operators(args: argparse.Namespace) -> int:
 
 def _broadcast(args: argparse.Namespace) -> int:
     """Queue a broadcast for the running bot to send: preview (count), then --yes or an interactive y/N."""
+    setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.broadcast import parse_audience
     from bot.core.staff import ACTOR_CLI
     from bot.services import Services
@@ -176,6 +179,7 @@ def _broadcast(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     """Status feed events from a JSON-lines file; the running bot's workers send the notices it queues."""
+    setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.feed_import import ImportReport, import_events
     from bot.services import Services
     try:

@@ -24,7 +24,8 @@ from store.db import from_iso, utc_iso
 class Decision:
     """What to do with an event, decided by the core from the application as it is now."""
     outcome: str                      # 'created', 'updated', 'duplicate', 'rejected'
-    reason: str | None = None         # why it was rejected
+    reason: str | None = None         # why it was rejected (for the feed's 409 body)
+    code: str | None = None           # the same, as a stable code (for localized answers)
     create: Application | None = None  # the application to create (first event of a number)
     new_status: str | None = None     # the status to set (None: history only)
 

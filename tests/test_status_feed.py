@@ -33,6 +33,8 @@ def event(**changes: object) -> dict:
 async def fh(emu, tmp_path):
     harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3", feed_token=TOKEN)
     await harness.start()
+    # A fixed "now" after every event time used below (events from the future are refused).
+    set_now(harness, "2026-12-04T09:00:00+05:00")
     yield harness
     await harness.close()
 
@@ -110,6 +112,7 @@ async def test_the_same_event_twice_changes_nothing(fh, caplog):
     ({**event(), "status": "awaiting_consent"}, "status"),
     ({**event(), "at": "2026-11-25T10:00:00"}, "at"),  # naive: rejected, not guessed
     ({**event(), "at": "yesterday"}, "at"),
+    ({**event(), "at": "2027-01-01T10:00:00+05:00"}, "at"),  # in the future (the test clock is in Nov 2026)
     ({**event(), "note": "x" * 501}, "note"),
     ({**event(), "note": 5}, "note"),
     ({k: v for k, v in event().items() if k != "service"}, "service"),
@@ -249,7 +252,7 @@ async def test_without_the_bot_the_notice_goes_by_sms(fh):
     await until(lambda: _has_sms(fh, SERGEI["phone"], NUMBER), what="status SMS")
     assert (await feed(fh, {**payload, "status": "refused", "at": "2026-11-26T10:00:00+05:00",
                             "note": "Неполный пакет документов"})).status_code == 200
-    await until(lambda: _has_sms(fh, SERGEI["phone"], "отказано", "бас тартылды"), what="refusal SMS")
+    await until(lambda: _has_sms(fh, SERGEI["phone"], "об отказе", "бас тарту туралы"), what="refusal SMS")
     assert not any("Неполный пакет" in sms for sms in fh.inbox(SERGEI["phone"]))  # the note is not sent by SMS
 
 
@@ -333,14 +336,16 @@ async def test_operator_sets_a_status_audited_and_the_citizen_is_notified(fh, la
     assert t(lang, "op.setstatus.done", number=NUMBER, status=t(lang, "status.refused")) in op.texts()
     assert "Нет справки" in (await fh.emu.next_message(6006)).plain_text
     await op.send(f"/setstatus {NUMBER} result_ready")
-    assert "final" in op.texts()
+    assert t(lang, "op.setstatus.rejected", number=NUMBER, reason=t(lang, "op.setstatus.reason.final")) in op.texts()
+    await op.send(f"/setstatus {NUMBER} teleported")
+    assert t(lang, "op.setstatus.reason.invalid_status") in op.texts()
     await op.send("/setstatus QZ-261125-9999999 accepted")
     assert t(lang, "op.setstatus.not_found", number="QZ-261125-9999999") in op.texts()
     await op.send("/setstatus")
     assert t(lang, "op.setstatus.usage") in op.texts()
     entries = [e for e in await fh.services.staff._audit.recent() if e.action == "set_status"]
     assert [(e.actor, e.details["result"]) for e in reversed(entries)] == [
-        ("7101", "updated"), ("7101", "updated"), ("7101", "rejected"), ("7101", "not_found")]
+        ("7101", "updated"), ("7101", "updated"), ("7101", "rejected"), ("7101", "invalid"), ("7101", "not_found")]
     assert (await fh.services.apps.get(NUMBER)).status == "refused"
     # A citizen cannot use the command.
     await citizen.send(f"/setstatus {NUMBER} accepted")
@@ -357,13 +362,13 @@ async def test_import_reads_events_line_by_line(tmp_path, monkeypatch, capsys):
         json.dumps(event()),
         "",
         json.dumps(event()),  # duplicate
-        json.dumps(event(status="in_progress", at="2026-11-26T10:00:00+05:00")),
+        json.dumps(event(status="in_progress", at="2026-11-25T11:00:00+05:00")),
         "{not json",
         json.dumps(event(iin="850412400122", number="QZ-261125-0000502")),
-        json.dumps(event(status="accepted", at="2026-11-27T10:00:00+05:00")),  # back: conflict
+        json.dumps(event(status="accepted", at="2026-11-25T12:00:00+05:00")),  # back: conflict
         "   ",
         json.dumps(event(number="QZ-261125-0000503", iin=SERGEI["iin"], service="drug_provision",
-                         at="2026-11-25T19:00:00+05:00")),
+                         at="2026-11-24T19:00:00+05:00")),
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -383,7 +388,7 @@ async def test_import_reads_events_line_by_line(tmp_path, monkeypatch, capsys):
         assert app.status == "in_progress"
         s5 = await services.apps.get("QZ-261125-0000503")
         # S5 after hours: accepted at 9:00 next working day, due 12:00.
-        assert s5.due_at == datetime.fromisoformat("2026-11-26T12:00:00+05:00")
+        assert s5.due_at == datetime.fromisoformat("2026-11-25T12:00:00+05:00")
         assert await services.apps.get("QZ-261125-0000502") is None
     finally:
         await services.close()

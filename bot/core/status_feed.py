@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -126,7 +126,16 @@ class InvalidEvent(ValueError):
 
 
 class Conflict(ValueError):
-    """An event that contradicts the application (409); nothing was changed."""
+    """An event that contradicts the application (409); nothing was changed. ``code``: iin_differs,
+    service_differs, final, backwards, no_application."""
+
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# Providers' clocks drift; an event stamped further ahead than this is refused rather than trusted.
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 def parse_event(data: object) -> StatusEvent:
@@ -162,32 +171,36 @@ class StatusFeed:
 
     async def record(self, event: StatusEvent, source: Source = "feed") -> Recorded:
         """Apply one event (rules in the module docstring). Conflict on a 409 case; nothing changes then."""
+        if event.at > self._clock.now() + FUTURE_TOLERANCE:
+            raise InvalidEvent("at is in the future", "at")
         def decide(app: Application | None, last_at: datetime | None, duplicate: bool) -> Decision:
             if app is None:
                 if source == "operator":
-                    return Decision("rejected", "no such application")
+                    return Decision("rejected", "no such application", code="no_application")
                 new = Application(event.number, event.service, event.iin, event.iin, None, "feed", event.at,
                                   due_at(event.service, event.at, self._calendar), event.status, None)
                 return Decision("created", create=new, new_status=event.status)
             if app.iin != event.iin:
-                return Decision("rejected", "the IIN differs from the application's")
+                return Decision("rejected", "the IIN differs from the application's", code="iin_differs")
             if app.service != event.service:
-                return Decision("rejected", f"the service differs from the application's ({app.service})")
+                return Decision("rejected", f"the service differs from the application's ({app.service})",
+                                code="service_differs")
             if duplicate:
                 return Decision("duplicate")
             if not is_open(app.status):
-                return Decision("rejected", f"the application is already final ({app.status})")
+                return Decision("rejected", f"the application is already final ({app.status})", code="final")
             if last_at is not None and event.at < last_at:
                 return Decision("updated")  # an older stage: history only, the current status stands
             if not can_move(app.status, event.status):
-                return Decision("rejected", f"status cannot go from {app.status} to {event.status}")
+                return Decision("rejected", f"status cannot go from {app.status} to {event.status}",
+                                code="backwards")
             return Decision("updated", new_status=event.status)
 
         decision = await self._events.apply(event.number, event.status, event.at, event.note, source,
                                             self._clock.now(), decide)
         if decision.outcome == "rejected":
             log.info("status event for %s (%s) rejected: %s", event.number, mask_iin(event.iin), decision.reason)
-            raise Conflict(decision.reason or "conflict")
+            raise Conflict(decision.reason or "conflict", decision.code or "conflict")
         app = await self._apps.get(event.number)
         assert app is not None
         changed = decision.new_status is not None
@@ -213,6 +226,7 @@ class OperatorOutcome(BaseModel):
     result: str          # created/updated/duplicate, 'rejected', 'not_found', 'invalid'
     changed: bool = False
     reason: str | None = None
+    reason_code: str | None = None  # Conflict.code, or "invalid_<field>" for a malformed event
 
 
 async def set_by_operator(feed: StatusFeed, staff: StaffService, apps: ApplicationRepository, clock: Clock,
@@ -231,7 +245,8 @@ async def set_by_operator(feed: StatusFeed, staff: StaffService, apps: Applicati
     except (InvalidEvent, Conflict) as exc:
         result = "invalid" if isinstance(exc, InvalidEvent) else "rejected"
         await staff.audit(operator_id, "set_status", number, {"status": status[:20], "result": result})
-        return OperatorOutcome(number=number, result=result, reason=str(exc))
+        code = exc.code if isinstance(exc, Conflict) else f"invalid_{exc.field or 'event'}"
+        return OperatorOutcome(number=number, result=result, reason=str(exc), reason_code=code)
     await staff.audit(operator_id, "set_status", number,
                       {"status": status, "result": recorded.result, "changed": recorded.changed})
     return OperatorOutcome(number=number, result=recorded.result, changed=recorded.changed)

@@ -233,7 +233,9 @@ async def set_status(turn: Turn, arg: str) -> None:
     if outcome.result == "not_found":
         await turn.say("op.setstatus.not_found", number=outcome.number, reply_markup=back_to_console(turn))
     elif outcome.result in ("rejected", "invalid"):
-        await turn.say("op.setstatus.rejected", number=outcome.number, reason=outcome.reason or "",
+        key = f"op.setstatus.reason.{outcome.reason_code}"
+        reason = turn.text(key if turn.t.has(turn.lang, key) else "op.setstatus.reason.other")
+        await turn.say("op.setstatus.rejected", number=outcome.number, reason=reason,
                        reply_markup=back_to_console(turn))
     elif outcome.result == "duplicate":
         await turn.say("op.setstatus.duplicate", number=outcome.number, reply_markup=back_to_console(turn))
