@@ -149,6 +149,15 @@ class BroadcastRepository:
         await self._conn.commit()
         return cur.rowcount == 1
 
+    async def requeue(self, broadcast_id: int, user_id: int, now: datetime, error: str, max_attempts: int) -> None:
+        """sending -> queued again: the message certainly did not leave. After ``max_attempts`` tries: failed."""
+        await self._conn.execute(
+            "UPDATE broadcast_recipients SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'queued' END, "
+            "error = ?, updated_at = ? WHERE broadcast_id = ? AND user_id = ? AND status = 'sending'",
+            (max_attempts, error, utc_iso(now), broadcast_id, user_id),
+        )
+        await self._conn.commit()
+
     async def counts(self, broadcast_id: int) -> dict[str, int]:
         async with self._conn.execute(
             "SELECT status, count(*) FROM broadcast_recipients WHERE broadcast_id = ? GROUP BY status",

@@ -242,3 +242,57 @@ async def test_citizen_reply_goes_before_queued_broadcast_messages(emu, tmp_path
         assert len(bulk_after) >= 10, "the broadcast should still have been running"
     finally:
         await h.stop()
+
+
+class _TelegramOutageFirst:
+    """Telegram cannot be reached (a closed port: connection refused, over real HTTP) for the first ``outage``
+    attempts of each recipient, then the real bot delivers."""
+
+    def __init__(self, real, unreachable, outage: int) -> None:
+        self.real, self.unreachable, self.outage = real, unreachable, outage
+        self.tries: dict[int, int] = {}
+
+    async def deliver(self, user_id, text, before_send):
+        self.tries[user_id] = self.tries.get(user_id, 0) + 1
+        target = self.unreachable if self.tries[user_id] <= self.outage else self.real
+        return await target.deliver(user_id, text, before_send)
+
+
+async def _unreachable_bot():
+    import socket
+
+    from telegram.ext import ExtBot
+
+    from bot.gateways.telegram_http import AiohttpRequest
+    from handlers.telegram.rate_limit import PriorityRateLimiter
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bot = ExtBot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=AiohttpRequest(),
+                 rate_limiter=PriorityRateLimiter(1000.0, 1000.0, 0.0))
+    await bot.request.initialize()
+    return bot
+
+
+@pytest.mark.parametrize(("outage", "expected"), [(2, "sent"), (99, "failed")])
+async def test_messages_that_could_not_leave_are_tried_again_and_never_twice(h, outage, expected):
+    users = [5101, 5102, 5103]
+    await add_subscribers(h, users, "kk")
+    services = h.services
+    await services.broadcasts.stop_worker()
+    broadcast = await services.broadcasts.create("cli", "Хабарландыру", None, Audience("all"))
+    services.broadcasts.retry_pause = 0.01
+    unreachable = await _unreachable_bot()
+    deliverer = _TelegramOutageFirst(TelegramDeliverer(h.bot.application.bot), TelegramDeliverer(unreachable),
+                                     outage)
+    services.broadcasts.start_worker(deliverer, reporter_for(services, h.bot.application.bot))
+    try:
+        await until(lambda: finished(h, broadcast.id), what="broadcast done")
+    finally:
+        await unreachable.request.shutdown()
+    repo = services.broadcasts.repo
+    for uid in users:
+        status, attempts, _ = await repo.recipient(broadcast.id, uid)
+        assert status == expected, (uid, status)
+        assert attempts == (3 if expected == "sent" else 5)
+        assert len(received(h, uid, "Хабарландыру")) == (1 if expected == "sent" else 0)

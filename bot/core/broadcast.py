@@ -6,8 +6,10 @@ recipient, status 'queued'). The worker, started with the bot, takes broadcasts 
 their queued recipients in keyset pages. For each recipient it asks the channel's ``Deliverer`` to send; the
 deliverer calls ``before_send`` right before the network call, which moves the row to 'sending' only if the
 person is still subscribed and not blocked. Then the outcome settles the row: sent / failed / blocked /
-skipped. A stop or crash can leave rows 'sending': on the next start they become 'unknown' and are never sent
-again (a broadcast must not reach anyone twice); the rest simply continues.
+skipped. A message that certainly did not leave (Telegram could not be reached at all) goes back to 'queued'
+and is tried again on a later pass, with a growing pause, up to a bound. A stop or crash can leave rows
+'sending': on the next start they become 'unknown' and are never sent again (a broadcast must not reach anyone
+twice); the rest simply continues.
 
 The channel does the sending and the progress reports (handlers/telegram/op_broadcast.py); this module knows
 no Telegram.
@@ -88,11 +90,17 @@ class Unknown:
 
 
 @dataclass(frozen=True)
+class NotSent:
+    error: str  # certainly did not leave (no connection to Telegram): safe to try again later
+
+
+@dataclass(frozen=True)
 class Skipped:
     reason: str  # not sent: unsubscribed or blocked by send time
 
 
-Outcome = Sent | Blocked | Failed | Unknown | Skipped
+Outcome = Sent | Blocked | Failed | Unknown | NotSent | Skipped
+MAX_ATTEMPTS = 5  # tries of a recipient whose messages never left, before it is marked failed
 BeforeSend = Callable[[], Awaitable[bool]]
 
 
@@ -142,6 +150,8 @@ class BroadcastService:
         self._cancelled: set[int] = set()
         self._worker: asyncio.Task | None = None
         self._stopping = False
+        self._not_sent = 0  # in the current pass: messages that could not leave (retried on the next pass)
+        self.retry_pause = 1.0  # seconds before the first retry pass; doubles up to a minute
         self.resumed_at: float | None = None  # monotonic time the worker resumed an interrupted broadcast
 
     @property
@@ -227,6 +237,11 @@ class BroadcastService:
                 log.exception("broadcast %s: the worker failed; retrying shortly", broadcast.id)
                 await asyncio.sleep(self._settings.broadcast_poll_seconds)
 
+    async def _sleep_unless_stopped(self, broadcast_id: int, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stop_sending(broadcast_id) and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.2))
+
     def _stop_sending(self, broadcast_id: int) -> bool:
         return self._stopping or broadcast_id in self._cancelled
 
@@ -235,10 +250,17 @@ class BroadcastService:
             await reporter.started(broadcast)
         reporting = asyncio.create_task(self._report_every(broadcast, reporter))
         try:
+            pause = self.retry_pause
             while not self._stop_sending(broadcast.id):
+                self._not_sent = 0
                 done_any = await self._one_pass(broadcast, deliverer)
                 if not done_any:
                     break
+                if self._not_sent:  # Telegram unreachable for some: wait before the next pass tries them again
+                    log.warning("broadcast %s: %s messages could not leave; trying them again in %.0f s",
+                                broadcast.id, self._not_sent, pause)
+                    await self._sleep_unless_stopped(broadcast.id, pause)
+                    pause = min(pause * 2, 60.0)
         finally:
             reporting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -309,6 +331,9 @@ class BroadcastService:
                 await repo.settle(bid, user_id, "failed", now, error=outcome.error, only_from="queued")
         elif isinstance(outcome, Skipped):
             await repo.settle(bid, user_id, "skipped", now, error=outcome.reason, only_from="queued")
+        elif isinstance(outcome, NotSent):
+            await repo.requeue(bid, user_id, now, outcome.error, MAX_ATTEMPTS)
+            self._not_sent += 1
         else:
             await repo.settle(bid, user_id, "unknown", now, error=outcome.error)
 

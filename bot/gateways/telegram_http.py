@@ -17,6 +17,11 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 
+class RequestNotSent(NetworkError):
+    """No connection to the Bot API could be made: the request certainly did not reach Telegram, so sending it
+    again cannot make a duplicate (unlike a timeout after the request left)."""
+
+
 class AiohttpRequest(BaseRequest):
     """A PTB request backend on one aiohttp session with a bounded keep-alive connection pool."""
 
@@ -90,6 +95,8 @@ class AiohttpRequest(BaseRequest):
         try:
             async with self._session.request(method, url, data=data, timeout=timeout) as response:
                 return response.status, await response.read()
+        except aiohttp.ClientConnectorError as err:  # before anything was sent (refused, DNS, TLS handshake)
+            raise RequestNotSent(f"aiohttp.{err.__class__.__name__}: {err}") from err
         except asyncio.TimeoutError as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:

@@ -15,9 +15,10 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot.core.broadcast import (MAX_TEXT, Audience, Blocked, BeforeSend, Failed, Outcome, Progress, Reporter,
-                                Sent, Skipped, Unknown, parse_audience)
+from bot.core.broadcast import (MAX_TEXT, Audience, Blocked, BeforeSend, Failed, NotSent, Outcome, Progress,
+                                Reporter, Sent, Skipped, Unknown, parse_audience)
 from bot.domain.catalog import SERVICES
+from bot.gateways.telegram_http import RequestNotSent
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.telegram import flows, routes
@@ -172,6 +173,8 @@ class TelegramDeliverer:
             return Blocked(exc.message[:200])
         except RetryAfter:  # the limiter gave up after many 429s: Telegram did not take it
             return Failed("rate_limited")
+        except RequestNotSent as exc:  # no connection at all: it did not leave, the worker tries again later
+            return NotSent(exc.message[:200])
         except TimedOut:  # the request may have reached Telegram
             return Unknown("timeout")
         except BadRequest as exc:  # chat not found, …
