@@ -201,6 +201,14 @@ async def test_about_a_provider_without_an_application_long_text_new_address_and
     assert "Тіркеу бөлімінде қызметкер дөрекі сөйледі 🙁" == c.body
     assert t("cp.card.file_photo") in chat.texts() and "«№ 5 қалалық емхана»" in chat.texts()
 
+    # The operator sees the photo itself (protected), and that view is audited.
+    op = await operator(h, "kk")
+    await op.send(f"/complaint {c.number}")
+    await op.press("Тіркемені көрсету")
+    photo = next(m for m in op.last if m.photo)
+    assert photo.protect_content
+    assert any(e.action == "view_attachment" and e.number == c.number for e in await h.services.staff._audit.recent())
+
 
 async def test_someone_elses_complaint_is_not_visible_and_citizens_cannot_use_operator_actions(h):
     chat = await start_filing(h, 6004, "ru", "Айгерім")

@@ -167,6 +167,17 @@ class ComplaintService:
                                 {"found": complaint is not None})
         return await self._view(complaint) if complaint else None
 
+    async def attachment_for_operator(self, operator_id: int, text: str) -> tuple[str, str] | None:
+        """(file id, kind) of the photo or document attached to a complaint, for an operator; audited."""
+        number = normalize_number(text)
+        complaint = await self.repo.get(number) if number else None
+        found = complaint is not None and complaint.file_id is not None
+        await self._staff.audit(operator_id, "view_attachment", number or text[:40], {"found": found})
+        if not found:
+            return None
+        assert complaint is not None and complaint.file_id is not None
+        return complaint.file_id, complaint.file_kind or "document"
+
     async def open_list(self, operator_id: int, offset: int = 0, limit: int = 10) -> tuple[int, list[View]]:
         """Open complaints, the most overdue first; the view is audited."""
         total, items = await self.repo.open_by_due(cs.FINAL_STATES, limit, max(offset, 0))

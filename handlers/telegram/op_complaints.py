@@ -20,9 +20,13 @@ OP_CP_TEXT = "op_cp_text"
 PAGE = 10
 
 
-def _move_buttons(turn: Turn, number: str, addressee: str, state: str) -> list[list[InlineKeyboardButton]]:
-    return [[InlineKeyboardButton(turn.text(f"op.cp.btn.{to}"), callback_data=f"op:cpmove:{number}:{to}")]
+def _card_buttons(turn: Turn, number: str, addressee: str, state: str, attached: bool
+                  ) -> list[list[InlineKeyboardButton]]:
+    rows = [[InlineKeyboardButton(turn.text(f"op.cp.btn.{to}"), callback_data=f"op:cpmove:{number}:{to}")]
             for to in cs.next_states(addressee, state)]
+    if attached:
+        rows.append([InlineKeyboardButton(turn.text("op.cp.btn.file"), callback_data=f"op:cpfile:{number}")])
+    return rows
 
 
 async def _show(turn: Turn, number: str) -> None:
@@ -34,7 +38,7 @@ async def _show(turn: Turn, number: str) -> None:
     await turn.set_state(flows.MENU)
     c = view.complaint
     await turn.send(card(turn, view, for_operator=True),
-                    back_to_console(turn, _move_buttons(turn, c.number, c.addressee, c.state)))
+                    back_to_console(turn, _card_buttons(turn, c.number, c.addressee, c.state, c.file_id is not None)))
 
 
 @console_action("cpfind", label_key="op.btn.cpfind", command="complaint", order=30)
@@ -52,6 +56,18 @@ async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
         await flows.show_menu(turn, "menu.hint")
         return
     await _show(turn, (message.text or "")[:100])
+
+
+@console_action("cpfile")
+async def attachment(turn: Turn, arg: str) -> None:
+    """The photo or document the filer attached, sent to the operator as it was received (protected)."""
+    found = await turn.services.complaints.attachment_for_operator(turn.user_id, arg)
+    if found is None:
+        await turn.say("stale.button", reply_markup=back_to_console(turn))
+        return
+    file_id, kind = found
+    send = turn.context.bot.send_photo if kind == "photo" else turn.context.bot.send_document
+    await send(turn.user_id, file_id, protect_content=True)
 
 
 @console_action("cpopen", label_key="op.btn.cpopen", command="complaints", order=35)

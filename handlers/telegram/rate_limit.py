@@ -69,7 +69,8 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
     def __init__(self, overall_rate: float = 29.0, bulk_rate: float = 25.0, per_chat_interval: float = 1.0,
                  max_retries: int = 10) -> None:
         self._overall = _Bucket(overall_rate, burst=overall_rate)
-        self._bulk = _Bucket(min(bulk_rate, overall_rate), burst=1)
+        # A tenth of a second of burst: the pace holds on average without losing the time each sleep overshoots.
+        self._bulk = _Bucket(min(bulk_rate, overall_rate), burst=bulk_rate / 10)
         self._per_chat_interval = per_chat_interval
         self._max_retries = max_retries
         self._interactive_waiting = 0
