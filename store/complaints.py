@@ -121,7 +121,10 @@ class ComplaintRepository:
                                       tuple(final_states)) as cur:
             total = (await cur.fetchone())[0]  # type: ignore[index]
         async with self._conn.execute(
-            f"SELECT {_COLUMNS} FROM complaints WHERE state NOT IN ({q}) ORDER BY due_at, number LIMIT ? OFFSET ?",
+            # The nearer of the two deadlines: forwarding (while not forwarded yet) and review.
+            f"SELECT {_COLUMNS} FROM complaints WHERE state NOT IN ({q}) ORDER BY CASE WHEN forward_due_at IS NOT "
+            "NULL AND state IN ('delivered', 'registered') AND forward_due_at < due_at THEN forward_due_at "
+            "ELSE due_at END, number LIMIT ? OFFSET ?",
             (*final_states, limit, offset)
         ) as cur:
             return total, [_complaint(r) for r in await cur.fetchall()]

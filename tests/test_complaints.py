@@ -144,6 +144,10 @@ async def test_quality_authority_forwarding_and_the_15_day_term_across_a_holiday
     await op.press("Зарегистрировать")
     await notice(h, 6002)
     assert t("op.cp.btn.under_review") not in op.buttons()
+    assert t("cp.card.forward_late") not in op.texts()
+    at(h, datetime(2026, 12, 1, 10, 0))  # Tuesday: the 3 working days to forward ended on Monday evening
+    await op.send(f"/complaint {c.number}")
+    assert t("cp.card.forward_late") in op.texts()
     await op.press("Направить в уполномоченный орган")
     assert "направлена в уполномоченный орган" in await notice(h, 6002)
     await op.press("Принять к рассмотрению")

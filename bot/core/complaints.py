@@ -76,6 +76,7 @@ class View:
     events: list[ComplaintEvent]
     overdue_days: int  # working days past the due date (0 if not late or already answered)
     late: bool
+    forward_late: bool = False  # not yet forwarded to the quality authority and the 3 working days are over
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ class ComplaintService:
         now = self._clock.now()
         late = cs.is_open(complaint.state) and now > complaint.due_at
         days = overdue_working_days(complaint.due_at, now, self._calendar) if late else 0
-        return View(complaint, await self.repo.events(complaint.number), days, late)
+        forward_late = (complaint.forward_due_at is not None and complaint.state in cs.BEFORE_FORWARDING
+                        and now > complaint.forward_due_at)
+        return View(complaint, await self.repo.events(complaint.number), days, late, forward_late)
 
     async def _new_number(self, now: datetime) -> str:
         day = now.astimezone(ALMATY).strftime("%y%m%d")

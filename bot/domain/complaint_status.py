@@ -22,6 +22,8 @@ REFUSED: Final = "refused_to_review"
 
 STATES: Final[tuple[str, ...]] = (DELIVERED, REGISTERED, FORWARDED, UNDER_REVIEW, ANSWERED, REFUSED)
 FINAL_STATES: Final[frozenset[str]] = frozenset({ANSWERED, REFUSED})
+# A complaint to the quality authority in these states still waits to be forwarded (3 working days).
+BEFORE_FORWARDING: Final[frozenset[str]] = frozenset({DELIVERED, REGISTERED})
 # States whose move needs a text (the reasoned answer, or the reason of the refusal to review).
 NEEDS_TEXT: Final[frozenset[str]] = frozenset({ANSWERED, REFUSED})
 

@@ -313,8 +313,10 @@ def card(turn: Turn, view: core.View, for_operator: bool = False) -> str:
     lines.append(t("cp.card.marks"))
     lines += [t("cp.card.mark", state=t(f"complaint.state.{e.state}"), when=render.when(e.at, lang))
               for e in view.events]
-    if c.forward_due_at and c.state in (cs.DELIVERED, cs.REGISTERED):
+    if c.forward_due_at and c.state in cs.BEFORE_FORWARDING:
         lines.append(t("cp.card.forward_due", due=render.when(c.forward_due_at, lang)))
+        if view.forward_late:
+            lines.append(t("cp.card.forward_late"))
     lines.append(t("cp.card.due", due=render.when(c.due_at, lang)))
     if view.late:
         lines.append(turn.t.plural(lang, "cp.card.overdue", view.overdue_days) if view.overdue_days
