@@ -48,6 +48,14 @@ async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await (flows.status_of(turn, " ".join(args)) if args else flows.status_list(turn))
 
 
+async def _settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    turn = await turn_for(update, context)
+    if await turn.chosen_lang() is None:
+        await flows.ask_language(turn)
+    else:
+        await settings.show_settings(turn)
+
+
 async def _logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
     await turn.services.identity.logout(turn.user_id)
@@ -116,7 +124,7 @@ async def _post_init(application: Application) -> None:
     services: Services = application.bot_data["services"]
     for lang in LANGS:
         commands = [BotCommand(name, services.texts(lang, f"command.{name}"))
-                    for name in ("start", "status", "language", "help", "logout")]
+                    for name in ("start", "status", "settings", "language", "help", "logout")]
         await application.bot.set_my_commands(commands, language_code=lang)
 
 
@@ -139,6 +147,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(CommandHandler("help", _help))
     application.add_handler(CommandHandler("status", _status))
     application.add_handler(CommandHandler("logout", _logout))
+    application.add_handler(CommandHandler(["settings", "notices"], _settings))
     application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
     subscription.add_handlers(application)
     operator.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
