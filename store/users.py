@@ -32,6 +32,8 @@ class UserSnapshot:
     lang: str | None
     state: ChatState
     identity: Identity | None  # as stored: whether it still holds is IdentityService's rule
+    blocked: bool = False      # Telegram said 403 earlier (users.blocked_at)
+    role: str | None = None    # staff role (operator / admin), None for citizens
 
 
 class UserRepository:
@@ -53,16 +55,18 @@ class UserRepository:
     async def snapshot(self, user_id: int) -> UserSnapshot:
         # One round trip to the database thread instead of three (language, state, identity).
         rows = await self._conn.execute_fetchall(
-            "SELECT u.lang, s.state, s.data, i.iin, i.phone, i.verified_at, i.last_seen_at "
+            "SELECT u.lang, s.state, s.data, i.iin, i.phone, i.verified_at, i.last_seen_at, u.blocked_at, f.role "
             "FROM (SELECT ? AS user_id) AS k "
             "LEFT JOIN users AS u ON u.user_id = k.user_id "
             "LEFT JOIN chat_states AS s ON s.user_id = k.user_id "
-            "LEFT JOIN identities AS i ON i.user_id = k.user_id", (user_id,))
-        lang, state, data, iin, phone, verified_at, last_seen_at = next(iter(rows))
+            "LEFT JOIN identities AS i ON i.user_id = k.user_id "
+            "LEFT JOIN staff AS f ON f.user_id = k.user_id", (user_id,))
+        lang, state, data, iin, phone, verified_at, last_seen_at, blocked_at, role = next(iter(rows))
         return UserSnapshot(
             lang,
             ChatState(state, json.loads(data)) if state is not None else ChatState("menu", {}),
             Identity(user_id, iin, phone, from_iso(verified_at), from_iso(last_seen_at)) if iin is not None else None,
+            blocked_at is not None, role,
         )
 
     async def state(self, user_id: int) -> ChatState:

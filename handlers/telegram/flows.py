@@ -25,6 +25,7 @@ from bot.i18n import as_lang
 from bot.services import Services
 from handlers.telegram import keyboards, render, routes
 from handlers.telegram.turn import Turn
+from store.users import UserSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,15 @@ TP_CODE = "tp_code"
 async def show_menu(turn: Turn, intro_key: str = "menu.title") -> None:
     identified = await turn.identity() is not None
     await turn.set_state(MENU)
-    await turn.say(intro_key, reply_markup=await menu_keyboard(turn.services, turn.user_id, turn.lang, identified))
+    await turn.say(intro_key, reply_markup=await menu_keyboard(turn.services, turn.user_id, turn.lang, identified,
+                                                               turn.known))
 
 
-async def menu_keyboard(services: Services, user_id: int, lang: str, identified: bool) -> InlineKeyboardMarkup:
+async def menu_keyboard(services: Services, user_id: int, lang: str, identified: bool,
+                        known: UserSnapshot | None = None) -> InlineKeyboardMarkup:
     """The main menu with the rows registered by feature modules that this person may see."""
     extra = [(entry.order, services.texts(lang, entry.label_key), entry.callback_data) for entry in routes.MENU
-             if entry.visible is None or await entry.visible(services, user_id, identified)]
+             if entry.visible is None or await entry.visible(services, user_id, identified, known)]
     return keyboards.menu(services.texts, as_lang(lang), identified, extra)
 
 
@@ -60,7 +63,8 @@ async def ask_language(turn: Turn) -> None:
 
 
 async def start(turn: Turn) -> None:
-    await turn.services.subscriptions.clear_blocked(turn.user_id)  # writing again after blocking the bot: notices resume
+    if turn.known is None or turn.known.blocked:  # writing again after blocking the bot: messages reach them
+        await turn.services.subscriptions.clear_blocked(turn.user_id)
     if await turn.chosen_lang() is None:
         await ask_language(turn)
     else:

@@ -24,13 +24,14 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
+from bot.core.staff import ROLES
 from bot.core.status_feed import MAX_NOTE, set_by_operator
 from bot.domain.application_status import FEED_STATUSES, can_move
 from bot.domain.iin import mask_iin
 from bot.services import Services
 from handlers.telegram import flows, render, routes
 from handlers.telegram.turn import Turn, turn_for
-from store.users import ChatState
+from store.users import ChatState, UserSnapshot
 
 ConsoleFn = Callable[[Turn, str], Awaitable[None]]
 CommandFn = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -68,7 +69,9 @@ async def allowed(services: Services, user_id: int, action: ConsoleAction | None
     return await services.staff.is_operator(user_id)
 
 
-async def _visible(services: Services, user_id: int, identified: bool) -> bool:
+async def _visible(services: Services, user_id: int, identified: bool, known: UserSnapshot | None) -> bool:
+    if known is not None:  # the turn read the role with everything else (actions check it again when run)
+        return known.role in ROLES
     return await services.staff.is_operator(user_id)
 
 

@@ -15,14 +15,15 @@ from telegram import Message
 
 from bot.services import Services
 from handlers.telegram.turn import Turn
-from store.users import ChatState
+from store.users import ChatState, UserSnapshot
 
 # fn(turn, message, state data) — a text (or, for file states, any message) in a state the feature owns.
 MessageHandlerFn = Callable[[Turn, Message, dict], Awaitable[None]]
 # fn(turn, argument after "prefix:", current chat state) — a button whose callback data starts with the prefix.
 ButtonHandlerFn = Callable[[Turn, str, ChatState], Awaitable[None]]
-# fn(services, user_id, identified) -> whether the menu shows the entry to this person (e.g. operators only).
-VisibleFn = Callable[[Services, int, bool], Awaitable[bool]]
+# fn(services, user_id, identified, known) -> whether the menu shows the entry to this person (e.g. operators
+# only); ``known`` is what the turn already read about the person (None outside a turn: read it yourself).
+VisibleFn = Callable[[Services, int, bool, UserSnapshot | None], Awaitable[bool]]
 
 
 @dataclass(frozen=True)

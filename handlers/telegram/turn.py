@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 
 from telegram import Message, Update
@@ -39,7 +39,7 @@ class Turn:
         self.lang = lang
         await self.services.users.set_language(self.user_id, lang, self.services.clock.now())
         if self.known is not None:
-            self.known = UserSnapshot(lang, self.known.state, self.known.identity)
+            self.known = replace(self.known, lang=lang)
 
     async def chat_state(self) -> ChatState:
         """Where the conversation stands; kept current by set_state."""
@@ -89,7 +89,7 @@ class Turn:
     async def set_state(self, state: str, data: dict | None = None) -> None:
         await self.services.users.set_state(self.user_id, state, data, self.services.clock.now())
         if self.known is not None:
-            self.known = UserSnapshot(self.known.lang, ChatState(state, data or {}), self.known.identity)
+            self.known = replace(self.known, state=ChatState(state, data or {}))
 
 
 async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
