@@ -50,6 +50,10 @@ async def start_broadcast(turn: Turn, arg: str) -> None:
 
 
 async def _take_text(turn: Turn, message: Message) -> str | None:
+    """The operator's text for one language, or None (refused: not an operator any more, or too long)."""
+    if not await allowed(turn.services, turn.user_id):  # the role was taken away mid-flow
+        await flows.show_menu(turn, "menu.hint")
+        return None
     text = (message.text or "").strip()
     if len(text) > MAX_TEXT:
         await turn.say("op.bc.too_long", limit=MAX_TEXT, length=len(text), reply_markup=_skip(turn))
@@ -59,11 +63,7 @@ async def _take_text(turn: Turn, message: Message) -> str | None:
 
 @routes.text_state(BC_KK, hint="op.bc.ask_kk")
 async def on_kk_text(turn: Turn, message: Message, data: dict) -> None:
-    if not await allowed(turn.services, turn.user_id):
-        await flows.show_menu(turn, "menu.hint")
-        return
-    text = await _take_text(turn, message)
-    if text is not None:
+    if (text := await _take_text(turn, message)) is not None:
         await _ask_ru(turn, {"kk": text})
 
 
@@ -74,11 +74,7 @@ async def _ask_ru(turn: Turn, data: dict) -> None:
 
 @routes.text_state(BC_RU, hint="op.bc.ask_ru")
 async def on_ru_text(turn: Turn, message: Message, data: dict) -> None:
-    if not await allowed(turn.services, turn.user_id):
-        await flows.show_menu(turn, "menu.hint")
-        return
-    text = await _take_text(turn, message)
-    if text is not None:
+    if (text := await _take_text(turn, message)) is not None:
         await _ask_audience(turn, {**data, "ru": text})
 
 
