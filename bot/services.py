@@ -96,6 +96,7 @@ class Services:
         staff = StaffService(StaffRepository(conn), AuditRepository(conn), apps, calendar, clock)
         notices = NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock)
         tracking = TrackingService(apps)
+        complaint_repo = ComplaintRepository(conn)
         return cls(
             settings=settings, conn=conn, clock=clock, texts=the_texts, calendar=calendar,
             sms_gateway=sms_gateway, users=users, citizens=citizens, apps=apps, outbox=outbox, sms=sms,
@@ -103,11 +104,11 @@ class Services:
             registry_info=registry_info,
             tracking=tracking,
             otps=otps, sms_phones=sms_phones, inbound_ids=InboundIdRepository(conn),
-            sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock),
+            sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock, complaint_repo),
             notices=notices,
             subscriptions=subscriptions, staff=staff,
             broadcasts=BroadcastService(BroadcastRepository(conn), subscriptions, staff, clock, settings),
-            complaints=ComplaintService(ComplaintRepository(conn), citizens, tracking, staff, notices, calendar,
+            complaints=ComplaintService(complaint_repo, citizens, tracking, staff, notices, calendar,
                                         clock),
             feed=StatusFeed(apps, StatusEventRepository(conn), notices, calendar, clock),
         )

@@ -17,8 +17,8 @@ from typing import Awaitable, Callable, Literal
 from bot.core.otp import parse_code
 from bot.core.registry_info import Delivered, Refused
 from bot.core.sms import SmsService
-from bot.core.sms_inbound import (CodeExpired, CodeNeeded, Decided, NoPending, SmsInboundService, StatusFound,
-                                  WrongCode)
+from bot.core.sms_inbound import (CodeExpired, CodeNeeded, ComplaintFound, Decided, NoPending, SmsInboundService,
+                                  StatusFound, WrongCode)
 from bot.domain.calendar import ALMATY
 from bot.domain.phone import mask_phone
 from bot.i18n import DEFAULT_LANG, Lang, Texts
@@ -139,6 +139,10 @@ class SmsHandler:
             return await self._consent(phone, command, lang)
         if command.action == "status":
             found = await self._inbound.status(phone, command.argument)
+            if isinstance(found, ComplaintFound):
+                c = found.complaint
+                return t(lang, "smsin.complaint_status", number=c.number, status=t(lang, f"complaint.state.{c.state}"),
+                         due=c.due_at.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M"))
             if not isinstance(found, StatusFound):
                 return t(lang, "smsin.not_found")
             app = found.app

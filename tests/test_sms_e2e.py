@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.sms import SUPPRESSED
+from bot.domain.calendar import ALMATY
 from tests.test_sms_harness import CITIZENS, W, Chat, SmsHarness, ask_about, pushed_text
 
 LANGS = ["ru", "kk"]
@@ -243,3 +244,24 @@ async def test_latin_keyword_uses_the_phones_last_language(sh):
     assert W["ru"]["started"] in sh.phone.last(SERGEI)
     await sh.sms_in(AIGERIM, "stop")  # nothing known: Kazakh
     assert W["kk"]["stopped"] in sh.phone.last(AIGERIM)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_complaint_state_by_sms_only_to_the_filer(sh, lang):
+    from bot.core.complaints import Draft
+    from store.users import Identity
+    citizen = CITIZENS["Айгерім"]
+    identity = Identity(6101, citizen["iin"], citizen["phone"], sh.clock.now(), sh.clock.now())
+    complaint = await sh.services.complaints.file(identity, 6101, Draft(
+        addressee="provider", app_number=None, provider_name="Емхана", full_name=citizen["full_name"],
+        address=citizen["address"], phone=citizen["phone"], body="Текст жалобы для проверки."))
+    # Typed as people do: lower case, spaces, the Cyrillic "ср".
+    typed = complaint.number.lower().replace("-", " ").replace("cp", "ср")
+    await sh.sms_in(AIGERIM, f"{W[lang]['status']} {typed}")
+    reply = sh.phone.last(AIGERIM)
+    state = sh.services.texts(lang, "complaint.state.delivered")
+    assert complaint.number in reply and state in reply, reply
+    assert complaint.due_at.astimezone(ALMATY).strftime("%d.%m.%Y") in reply
+    # Another phone learns nothing, not even that the number exists.
+    await sh.sms_in(SERGEI, f"{W[lang]['status']} {complaint.number}")
+    assert W[lang]["not_found"] in sh.phone.last(SERGEI) and complaint.number not in sh.phone.last(SERGEI)

@@ -24,7 +24,8 @@ def worst(lang: str) -> dict[str, object]:
     return {
         "number": "Q" * 40,  # providers' numbers may be up to 40 characters (normalize_number)
         "n": 99, "left": 99,
-        "status": max((TEXTS(lang, f"status.{s}") for s in STATUSES), key=len),
+        "status": max([*(TEXTS(lang, f"status.{s}") for s in STATUSES),
+                       *(TEXTS(lang, k) for k in TEXTS.keys(lang) if k.startswith("complaint.state."))], key=len),
         "due": "31.12.2026 23:59",
     }
 

@@ -14,10 +14,12 @@ from typing import Literal
 from bot.clock import Clock
 from bot.core import otp as otp_
 from bot.core.applications import normalize_number
+from bot.core.complaints import normalize_number as normalize_complaint_number
 from bot.core.otp import OtpService
 from bot.core.registry_info import CONSENT, Delivered, Refused, RegistryInfoService
 from store.applications import Application, ApplicationRepository, Consent
 from store.citizens import CitizenRepository
+from store.complaints import Complaint, ComplaintRepository
 from store.sms_inbound import SmsPhoneRepository
 
 Answer = Literal["yes", "no"]
@@ -60,10 +62,17 @@ class StatusFound:
     app: Application
 
 
+@dataclass(frozen=True)
+class ComplaintFound:
+    complaint: Complaint
+
+
 class SmsInboundService:
     def __init__(self, apps: ApplicationRepository, citizens: CitizenRepository, otps: OtpService,
-                 registry_info: RegistryInfoService, phones: SmsPhoneRepository, clock: Clock) -> None:
+                 registry_info: RegistryInfoService, phones: SmsPhoneRepository, clock: Clock,
+                 complaints: ComplaintRepository) -> None:
         self._apps = apps
+        self._complaints = complaints
         self._citizens = citizens
         self._otps = otps
         self._info = registry_info
@@ -121,12 +130,22 @@ class SmsInboundService:
 
     # Status ------------------------------------------------------------------------------------------------
 
-    async def status(self, phone: str, text: str) -> StatusFound | None:
-        """An application's status, only to the phone the directory registers for its applicant.
+    async def status(self, phone: str, text: str) -> StatusFound | ComplaintFound | None:
+        """An application's status, only to the phone the directory registers for its applicant; a
+        complaint's state, only to the phone of its filer (the one on the complaint, or the registered one).
 
         "Not yours" and "no such number" give the same None, so the SMS channel cannot be used to probe
         which numbers exist.
         """
+        complaint_number = normalize_complaint_number(text)
+        if complaint_number is not None:
+            complaint = await self._complaints.get(complaint_number)
+            if complaint is None:
+                return None
+            filer = await self._citizens.get(complaint.iin)
+            if phone not in {complaint.phone, filer.phone if filer else None} - {None}:
+                return None
+            return ComplaintFound(complaint)
         number = normalize_number(text)
         if number is None:
             return None
