@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -123,6 +124,34 @@ class UnitOfWorkConnection(aiosqlite.Connection):
             return await aiosqlite.Connection.executescript(self, sql_script)
         finally:
             self._leave()
+
+    async def write(self, sql: str, parameters: Iterable[Any] = ()) -> int:
+        """One statement that is a unit by itself, executed and committed in ONE trip to the database thread
+        (execute() then commit() are two). Returns the number of rows it changed."""
+        return await self._write_one(sql, parameters, False)
+
+    async def insert(self, sql: str, parameters: Iterable[Any] = ()) -> int:
+        """Like write, for an INSERT: returns the new row's id."""
+        return await self._write_one(sql, parameters, True)
+
+    async def _write_one(self, sql: str, parameters: Iterable[Any], want_id: bool) -> int:
+        await self._enter()
+        try:
+            return await self._execute(self._execute_and_commit, sql, parameters, want_id)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await aiosqlite.Connection.rollback(self)
+            raise
+        finally:
+            self._leave()
+
+    def _execute_and_commit(self, sql: str, parameters: Iterable[Any], want_id: bool) -> int:  # database thread
+        cursor = self._conn.execute(sql, parameters)
+        try:
+            self._conn.commit()
+            return cursor.lastrowid if want_id else cursor.rowcount
+        finally:
+            cursor.close()
 
     async def commit(self) -> None:
         # A commit by a task with no writes of its own still waits: it must not commit another task's unit.

@@ -6,9 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from store.db import utc_iso
+from store.db import UnitOfWorkConnection, utc_iso
 
 
 @dataclass(frozen=True)
@@ -22,17 +20,14 @@ class QueuedNotice:
 
 
 class NoticeRepository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: UnitOfWorkConnection) -> None:
         self._conn = conn
 
     async def add(self, user_id: int, iin: str | None, key: str, params: dict, now: datetime) -> int:
-        cur = await self._conn.execute(
+        return await self._conn.insert(
             "INSERT INTO notices (user_id, iin, key, params, created_at) VALUES (?, ?, ?, ?, ?)",
             (user_id, iin, key, json.dumps(params, ensure_ascii=False), utc_iso(now)),
         )
-        await self._conn.commit()
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     async def due(self, now_ts: float, limit: int = 50) -> list[QueuedNotice]:
         async with self._conn.execute(
@@ -50,18 +45,16 @@ class NoticeRepository:
         return row[0] if row else None
 
     async def finish(self, notice_id: int, status: str, now: datetime, error: str | None = None) -> None:
-        await self._conn.execute(
+        await self._conn.write(
             "UPDATE notices SET status = ?, sent_at = ?, last_error = ?, attempts = attempts + 1 WHERE id = ?",
             (status, utc_iso(now), error, notice_id),
         )
-        await self._conn.commit()
 
     async def retry_later(self, notice_id: int, at_ts: float, error: str) -> None:
-        await self._conn.execute(
+        await self._conn.write(
             "UPDATE notices SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
             (at_ts, error, notice_id),
         )
-        await self._conn.commit()
 
     async def statuses(self, user_id: int) -> list[tuple[str, str]]:
         """(key, status) of a person's notices, oldest first — for tests and support."""

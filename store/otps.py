@@ -7,7 +7,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from store.db import from_iso, utc_iso
+from store.db import UnitOfWorkConnection, from_iso, utc_iso
 
 
 @dataclass(frozen=True)
@@ -34,52 +34,44 @@ _COLUMNS = "id, purpose, ref, phone, code_hash, created_at, expires_at, attempts
 
 
 class OtpRepository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: UnitOfWorkConnection) -> None:
         self._conn = conn
 
     async def add(self, purpose: str, ref: str, phone: str, code_hash: str, now: datetime,
                   expires_at: datetime) -> int:
-        cur = await self._conn.execute(
+        return await self._conn.insert(
             "INSERT INTO otps (purpose, ref, phone, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             (purpose, ref, phone, code_hash, utc_iso(now), utc_iso(expires_at)),
         )
-        await self._conn.commit()
-        return cur.lastrowid
 
     async def latest(self, purpose: str, ref: str) -> OtpRow | None:
-        async with self._conn.execute(
-            f"SELECT {_COLUMNS} FROM otps WHERE purpose = ? AND ref = ? ORDER BY id DESC LIMIT 1", (purpose, ref)
-        ) as cur:
-            row = await cur.fetchone()
+        rows = await self._conn.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM otps WHERE purpose = ? AND ref = ? ORDER BY id DESC LIMIT 1", (purpose, ref))
+        row = next(iter(rows), None)
         return _row(row) if row else None
 
     async def sends_since(self, phone: str, since: datetime) -> int:
-        async with self._conn.execute(
-            "SELECT count(*) FROM otps WHERE phone = ? AND created_at >= ?", (phone, utc_iso(since))
-        ) as cur:
-            return (await cur.fetchone())[0]
+        rows = await self._conn.execute_fetchall(
+            "SELECT count(*) FROM otps WHERE phone = ? AND created_at >= ?", (phone, utc_iso(since)))
+        return next(iter(rows))[0]
 
     async def sends_for_ref_since(self, purpose: str, ref: str, since: datetime) -> int:
-        async with self._conn.execute(
+        rows = await self._conn.execute_fetchall(
             "SELECT count(*) FROM otps WHERE purpose = ? AND ref = ? AND created_at >= ?",
-            (purpose, ref, utc_iso(since)),
-        ) as cur:
-            return (await cur.fetchone())[0]
+            (purpose, ref, utc_iso(since)))
+        return next(iter(rows))[0]
 
     async def attempts_for_ref(self, purpose: str, ref: str) -> int:
-        async with self._conn.execute(
-            "SELECT coalesce(sum(attempts), 0) FROM otps WHERE purpose = ? AND ref = ?", (purpose, ref)
-        ) as cur:
-            return (await cur.fetchone())[0]
+        rows = await self._conn.execute_fetchall(
+            "SELECT coalesce(sum(attempts), 0) FROM otps WHERE purpose = ? AND ref = ?", (purpose, ref))
+        return next(iter(rows))[0]
 
     async def add_attempt(self, otp_id: int) -> None:
-        await self._conn.execute("UPDATE otps SET attempts = attempts + 1 WHERE id = ?", (otp_id,))
-        await self._conn.commit()
+        await self._conn.write("UPDATE otps SET attempts = attempts + 1 WHERE id = ?", (otp_id,))
 
     async def consume(self, otp_id: int, now: datetime) -> bool:
         """Mark a code used; False if it was used already (single use even under a race)."""
-        cur = await self._conn.execute(
+        changed = await self._conn.write(
             "UPDATE otps SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL", (utc_iso(now), otp_id)
         )
-        await self._conn.commit()
-        return cur.rowcount == 1
+        return changed == 1

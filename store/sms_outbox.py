@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from store.db import utc_iso
+from store.db import UnitOfWorkConnection, utc_iso
 
 
 @dataclass(frozen=True)
@@ -33,42 +31,38 @@ _PRIORITY = "ORDER BY kind = 'notice', created_at, rowid"
 
 
 class SmsOutboxRepository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: UnitOfWorkConnection) -> None:
         self._conn = conn
 
     async def add(self, message_id: str, to_phone: str, text: str, kind: str, now: datetime,
                   status: str = "queued", error: str | None = None) -> None:
-        await self._conn.execute(
+        await self._conn.write(
             "INSERT INTO sms_outbox (id, to_phone, text, kind, status, created_at, updated_at, last_error) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (message_id, to_phone, text, kind, status, utc_iso(now), utc_iso(now), error),
         )
-        await self._conn.commit()
 
     async def claim(self, message_id: str, now_ts: float) -> bool:
         """Take a queued message for one send attempt; False if someone else already has it."""
-        cur = await self._conn.execute(
+        changed = await self._conn.write(
             "UPDATE sms_outbox SET status = 'sending', last_attempt_at = ? WHERE id = ? AND status = 'queued'",
             (now_ts, message_id),
         )
-        await self._conn.commit()
-        return cur.rowcount == 1
+        return changed == 1
 
     async def mark(self, message_id: str, status: str, now: datetime, error: str | None = None,
                    gateway_id: str | None = None, next_attempt_at: float | None = None) -> None:
         """Record the outcome of one attempt (counts it)."""
-        await self._conn.execute(
+        await self._conn.write(
             "UPDATE sms_outbox SET status = ?, updated_at = ?, attempts = attempts + 1, last_error = ?, "
             "gateway_id = coalesce(?, gateway_id), next_attempt_at = ? WHERE id = ?",
             (status, utc_iso(now), error, gateway_id, next_attempt_at, message_id),
         )
-        await self._conn.commit()
 
     async def release(self, message_id: str) -> None:
         """Give a claimed message back to the queue without counting an attempt (the global cap was hit)."""
-        await self._conn.execute(
+        await self._conn.write(
             "UPDATE sms_outbox SET status = 'queued' WHERE id = ? AND status = 'sending'", (message_id,))
-        await self._conn.commit()
 
     async def requeue_interrupted(self) -> int:
         """After a crash, a message caught mid-attempt goes back to the queue.
@@ -76,19 +70,17 @@ class SmsOutboxRepository:
         The gateway may or may not have accepted it; it receives our message id, so it can recognise the
         rare repeat. Messages marked sent are never touched again.
         """
-        cur = await self._conn.execute("UPDATE sms_outbox SET status = 'queued' WHERE status = 'sending'")
-        await self._conn.commit()
-        return cur.rowcount
+        changed = await self._conn.write("UPDATE sms_outbox SET status = 'queued' WHERE status = 'sending'")
+        return changed
 
     async def apply_receipt(self, message_id: str, status: str, reason: str | None, now: datetime) -> bool | None:
         """Set delivered / failed from a receipt. None: unknown id; False: already final, nothing changed."""
-        cur = await self._conn.execute(
+        changed = await self._conn.write(
             "UPDATE sms_outbox SET status = ?, last_error = coalesce(?, last_error), receipt_at = ?, updated_at = ? "
             "WHERE id = ? AND status IN ('queued', 'sending', 'sent')",
             (status, reason, utc_iso(now), utc_iso(now), message_id),
         )
-        await self._conn.commit()
-        if cur.rowcount == 1:
+        if changed == 1:
             return True
         return False if await self.get(message_id) else None
 

@@ -6,9 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import aiosqlite
-
-from store.db import from_iso, utc_iso
+from store.db import UnitOfWorkConnection, from_iso, utc_iso
 
 
 @dataclass
@@ -37,7 +35,7 @@ class UserSnapshot:
 
 
 class UserRepository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: UnitOfWorkConnection) -> None:
         self._conn = conn
 
     async def language(self, user_id: int) -> str | None:
@@ -45,12 +43,11 @@ class UserRepository:
         return next((row[0] for row in rows), None)
 
     async def set_language(self, user_id: int, lang: str, now: datetime) -> None:
-        await self._conn.execute(
+        await self._conn.write(
             "INSERT INTO users (user_id, lang, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang",
             (user_id, lang, utc_iso(now)),
         )
-        await self._conn.commit()
 
     async def snapshot(self, user_id: int) -> UserSnapshot:
         # One round trip to the database thread instead of three (language, state, identity).
@@ -75,13 +72,12 @@ class UserRepository:
         return ChatState(row[0], json.loads(row[1])) if row else ChatState("menu", {})
 
     async def set_state(self, user_id: int, state: str, data: dict | None, now: datetime) -> None:
-        await self._conn.execute(
+        await self._conn.write(
             "INSERT INTO chat_states (user_id, state, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data, "
             "updated_at = excluded.updated_at",
             (user_id, state, json.dumps(data or {}, ensure_ascii=False), utc_iso(now)),
         )
-        await self._conn.commit()
 
     async def identity(self, user_id: int) -> Identity | None:
         rows = await self._conn.execute_fetchall(
@@ -98,22 +94,19 @@ class UserRepository:
             "verified_at = excluded.verified_at, last_seen_at = excluded.last_seen_at",
             (user_id, iin, phone, utc_iso(now), utc_iso(now)),
         )
-        await self._conn.execute(
+        await self._conn.write(  # commits both: one unit
             "INSERT INTO telegram_links (iin, user_id, linked_at) VALUES (?, ?, ?) "
             "ON CONFLICT (iin) DO UPDATE SET user_id = excluded.user_id, linked_at = excluded.linked_at",
             (iin, user_id, utc_iso(now)),
         )
-        await self._conn.commit()
 
     async def touch_identity(self, user_id: int, now: datetime) -> None:
-        await self._conn.execute(
+        await self._conn.write(
             "UPDATE identities SET last_seen_at = ? WHERE user_id = ?", (utc_iso(now), user_id)
         )
-        await self._conn.commit()
 
     async def drop_identity(self, user_id: int) -> None:
-        await self._conn.execute("DELETE FROM identities WHERE user_id = ?", (user_id,))
-        await self._conn.commit()
+        await self._conn.write("DELETE FROM identities WHERE user_id = ?", (user_id,))
 
     async def user_ids_for_iin(self, iin: str) -> list[int]:
         async with self._conn.execute("SELECT user_id FROM identities WHERE iin = ?", (iin,)) as cur:
@@ -134,9 +127,8 @@ class UserRepository:
         return (row[0], bool(row[1]), bool(row[2])) if row else None
 
     async def set_status_notices(self, user_id: int, on: bool, now: datetime) -> None:
-        await self._conn.execute(
+        await self._conn.write(
             "INSERT INTO users (user_id, status_notices, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET status_notices = excluded.status_notices",
             (user_id, int(on), utc_iso(now)),
         )
-        await self._conn.commit()

@@ -81,3 +81,39 @@ async def test_a_failing_write_rolls_back_its_unit(db):
         await half_then_error()
     await asyncio.wait_for(write_and_commit(conn, 3), 2)  # does not wait for the failed unit
     assert committed(path) == [3]
+
+
+async def test_write_is_one_committed_unit_and_waits_for_another_tasks_unit(db):
+    conn, path = db
+    a_wrote, a_may_finish = asyncio.Event(), asyncio.Event()
+
+    async def a() -> None:
+        await conn.execute("INSERT INTO t VALUES (1)")
+        a_wrote.set()
+        await a_may_finish.wait()
+        await conn.write("INSERT INTO t VALUES (2)")  # ends A's unit: both rows together
+
+    task = asyncio.create_task(a())
+    await a_wrote.wait()
+    b = asyncio.create_task(conn.write("INSERT INTO t VALUES (3)"))
+    await asyncio.sleep(0.05)
+    assert not b.done() and committed(path) == []  # B's one-statement unit waits for A's to end
+    a_may_finish.set()
+    await asyncio.gather(task, b)
+    assert committed(path) == [1, 2, 3]
+    assert await conn.write("UPDATE t SET x = x + 10 WHERE x > 1") == 2  # rows changed
+    assert await conn.insert("INSERT INTO t VALUES (7)") == 4  # the new rowid
+    assert committed(path) == [1, 7, 12, 13]
+
+
+async def test_a_failing_write_rolls_back_the_tasks_unit(db):
+    conn, path = db
+
+    async def half_then_error() -> None:
+        await conn.execute("INSERT INTO t VALUES (1)")
+        await conn.write("INSERT INTO t VALUES (NULL)")  # NOT NULL: IntegrityError
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await half_then_error()
+    await asyncio.wait_for(conn.write("INSERT INTO t VALUES (3)"), 2)  # does not wait for the failed unit
+    assert committed(path) == [3]
