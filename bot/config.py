@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     sms_global_per_minute: int = 600
     sms_worker_idle_seconds: float = 5.0
     sms_gateway_timeout_seconds: float = 10.0
+    # Replies to inbound SMS (and codes) to one phone per hour; beyond it the SMS is acted on, not answered.
+    sms_replies_per_phone_hour: int = 20
 
     # Telegram pace (handlers/telegram/rate_limit.py): every Bot API call shares one bucket below Telegram's
     # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies.

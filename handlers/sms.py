@@ -130,8 +130,10 @@ class SmsHandler:
             lang = stored if stored in ("kk", "ru") else (command.hint or DEFAULT_LANG)  # type: ignore[assignment]
         log.info("SMS from %s: %s", mask_phone(phone), command.action)
         reply = await self._answer(phone, command, lang)
-        if reply:
+        if reply and await self._sms.may_reply(phone):
             await self._sms.send(phone, reply, kind="interactive")
+        elif reply:
+            log.warning("SMS from %s acted on, not answered: the per-phone hourly cap on replies", mask_phone(phone))
 
     async def _answer(self, phone: str, command: Command, lang: Lang) -> str | None:
         t = self._t

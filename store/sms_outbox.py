@@ -110,6 +110,13 @@ class SmsOutboxRepository:
         ) as cur:
             return [OutboxMessage(*r) for r in await cur.fetchall()]
 
+    async def interactive_since(self, phone: str, since: datetime) -> int:
+        """Interactive messages (codes, replies) written for one phone since ``since``."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT count(*) FROM sms_outbox WHERE to_phone = ? AND created_at >= ? AND kind != 'notice'",
+            (phone, utc_iso(since)))
+        return next(iter(rows))[0]
+
     async def interactive_waiting(self, now_ts: float) -> bool:
         async with self._conn.execute(
             "SELECT 1 FROM sms_outbox WHERE status = 'queued' AND kind != 'notice' "

@@ -265,3 +265,22 @@ async def test_complaint_state_by_sms_only_to_the_filer(sh, lang):
     # Another phone learns nothing, not even that the number exists.
     await sh.sms_in(SERGEI, f"{W[lang]['status']} {complaint.number}")
     assert W[lang]["not_found"] in sh.phone.last(SERGEI) and complaint.number not in sh.phone.last(SERGEI)
+
+
+async def test_replies_to_one_phone_are_capped_per_hour_but_the_sms_is_still_acted_on(emu, tmp_path):
+    sh = SmsHarness(emu, tmp_path / "cap.sqlite3", sms_replies_per_phone_hour=3)
+    await sh.start()
+    try:
+        for _ in range(5):
+            await sh.sms_in(SERGEI, "HELP")
+        assert len(sh.phone.inbox.get(SERGEI, [])) == 3  # the 4th and 5th get no answer
+        await sh.sms_in(SERGEI, "STOP")  # not answered, but done
+        assert await sh.services.sms_phones.opted_out(SERGEI)
+        assert len(sh.phone.inbox.get(SERGEI, [])) == 3
+        await sh.sms_in(AIGERIM, "HELP")  # another phone is not affected
+        assert sh.phone.inbox.get(AIGERIM)
+        sh.clock.advance(hours=1, seconds=1)  # an hour later: answered again
+        await sh.sms_in(SERGEI, "START")
+        assert len(sh.phone.inbox.get(SERGEI, [])) == 4
+    finally:
+        await sh.close()

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from datetime import timedelta
 from typing import Literal
 
 from bot.clock import Clock
@@ -63,6 +64,13 @@ class SmsService:
             await self._try(OutboxMessage(message_id, to, text, kind, "queued", 0))
         self._wake.set()
         return message_id
+
+    async def may_reply(self, phone: str) -> bool:
+        """Whether an inbound SMS from ``phone`` still gets an answer: at most QYZMET_SMS_REPLIES_PER_PHONE_HOUR
+        codes and replies an hour, so that a phone (or a loop between two automatic responders) cannot make
+        the service send without end. What the SMS asks is still done."""
+        since = self._clock.now() - timedelta(hours=1)
+        return await self._outbox.interactive_since(phone, since) < self._s.sms_replies_per_phone_hour
 
     async def retry_queued(self) -> int:
         """Attempt every queued message that is due (interactive first). Returns how many were attempted."""
