@@ -44,6 +44,12 @@ class StaffRepository:
         await self._conn.commit()
         return cur.rowcount == 1
 
+    async def config_operators(self, added_by: str) -> list[int]:
+        """Operators (not admins) that the configuration added."""
+        rows = await self._conn.execute_fetchall(
+            "SELECT user_id FROM staff WHERE added_by = ? AND role = 'operator' ORDER BY user_id", (added_by,))
+        return [row[0] for row in rows]
+
     async def remove(self, user_id: int) -> bool:
         cur = await self._conn.execute("DELETE FROM staff WHERE user_id = ?", (user_id,))
         await self._conn.commit()

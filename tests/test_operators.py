@@ -61,6 +61,17 @@ async def test_operators_from_the_environment_see_the_console(emu, tmp_path):
         await h.services.staff.add("cli", 7002, "admin")
         await h.restart()
         assert await h.services.staff.role(7002) == "admin"
+        # Taking an operator's id out of QYZMET_OPERATORS takes the console away at the next start (audited);
+        # the admin stays, and so does an operator added on the command line.
+        await h.services.staff.add("cli", 7003)
+        h.settings = h.settings.model_copy(update={"operators": "7002"})
+        await h.restart()
+        assert await h.services.staff.role(OPERATOR) is None
+        assert await h.services.staff.role(7002) == "admin" and await h.services.staff.role(7003) == "operator"
+        assert any(e.action == "staff_remove" and e.actor == "config" and e.details["user_id"] == OPERATOR
+                   for e in await h.services.staff._audit.recent())
+        await chat.send("/op")
+        assert h.services.texts("ru", "input.unknown_command") in chat.texts()
     finally:
         await h.stop()
 

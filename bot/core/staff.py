@@ -110,9 +110,15 @@ class StaffService:
         return await self._staff.all()
 
     async def bootstrap(self, user_ids: Iterable[int]) -> list[int]:
-        """Make the configured ids operators; an existing role (e.g. admin) is kept. Returns who was added."""
+        """Make the configured ids operators; an existing role (e.g. admin) is kept. An operator that an earlier
+        configuration added and the current one no longer lists loses the role (taking an id out of
+        QYZMET_OPERATORS is how a deployer takes the console away); an admin stays. Returns who was added."""
+        wanted = list(dict.fromkeys(user_ids))
+        for user_id in await self._staff.config_operators(ACTOR_CONFIG):
+            if user_id not in wanted and await self._staff.remove(user_id):
+                await self.audit(ACTOR_CONFIG, "staff_remove", details={"user_id": user_id, "removed": True})
         added = []
-        for user_id in user_ids:
+        for user_id in wanted:
             if await self._staff.add_if_absent(user_id, OPERATOR, ACTOR_CONFIG, self._clock.now()):
                 added.append(user_id)
                 await self.audit(ACTOR_CONFIG, "staff_add", details={"user_id": user_id, "role": OPERATOR})
