@@ -13,8 +13,9 @@ from tests.harness import CITIZENS
 def test_life_cycle_per_addressee():
     assert cs.next_states("provider", "delivered") == ["registered"]
     assert cs.next_states("provider", "registered") == ["under_review", "answered", "refused_to_review"]
-    # The quality authority reviews only what the provider forwarded.
-    assert cs.next_states("quality_authority", "registered") == ["forwarded"]
+    # The quality authority reviews only what the provider forwarded — or the provider fully satisfied it first.
+    assert cs.next_states("quality_authority", "registered") == ["forwarded", "satisfied_by_provider"]
+    assert cs.allowed_from("provider", "satisfied_by_provider") == frozenset()
     assert cs.next_states("quality_authority", "forwarded") == ["under_review", "answered", "refused_to_review"]
     for addressee in cs.ADDRESSEES:
         for final in cs.FINAL_STATES:

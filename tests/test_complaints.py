@@ -278,3 +278,31 @@ async def test_a_restart_in_the_middle_of_filing_continues_and_stale_buttons_are
     await chat.press_data(addressee_message, "cpa:provider")
     assert "Эта кнопка больше не действует" in chat.texts()
     assert len(await h.services.complaints.repo.for_iin(AIGERIM["iin"])) == 1
+
+
+async def test_the_provider_satisfies_a_complaint_to_the_quality_authority_instead_of_forwarding_it(h):
+    t = tx(h, "kk")
+    chat = await start_filing(h, 6010, "kk", "Айгерім")
+    await chat.press(t("cp.btn.to_quality"))
+    await chat.press("QZ-261120-0000101")
+    await chat.press(t("cp.btn.details_ok"))
+    await chat.send("Құжаттарым әлі рәсімделмеді, тексеруіңізді сұраймын.")
+    await chat.press(t("cp.btn.send"))
+    c = await latest(h, AIGERIM["iin"])
+    op = await operator(h, "kk")
+    await op.send(f"/complaint {c.number}")
+    await op.press(t("op.cp.btn.registered"))
+    await notice(h, 6010)
+    assert t("op.cp.btn.satisfied_by_provider") in op.buttons() and t("op.cp.btn.forwarded") in op.buttons()
+    await op.press(t("op.cp.btn.satisfied_by_provider"))
+    assert t("op.cp.ask_satisfied_by_provider", number=c.number, limit=2000) in op.texts()
+    await op.send("Құжаттар 27 қарашада рәсімделді, өтініш берушіге хабарланды.")
+    assert t("complaint.state.satisfied_by_provider") in await notice(h, 6010)
+    assert (await h.services.complaints.repo.get(c.number)).forward_due_at is not None  # it had a term to forward …
+    await chat.press(t("btn.open"))
+    card = chat.texts()
+    assert "Құжаттар 27 қарашада рәсімделді" in card and t("cp.card.court") in card
+    assert "кешіктірмей" not in card  # … no longer shown ("… — {due} кешіктірмей"): it is not to be forwarded
+    # Final: nothing moves it any more.
+    await op.send(f"/complaint {c.number}")
+    assert t("op.cp.btn.forwarded") not in op.buttons()

@@ -19,13 +19,17 @@ FORWARDED: Final = "forwarded"
 UNDER_REVIEW: Final = "under_review"
 ANSWERED: Final = "answered"
 REFUSED: Final = "refused_to_review"
+# Version B item 11: the provider need not forward a complaint to the quality authority if, within the 3 working
+# days, it takes a decision that fully satisfies it.
+SATISFIED: Final = "satisfied_by_provider"
 
-STATES: Final[tuple[str, ...]] = (DELIVERED, REGISTERED, FORWARDED, UNDER_REVIEW, ANSWERED, REFUSED)
-FINAL_STATES: Final[frozenset[str]] = frozenset({ANSWERED, REFUSED})
+STATES: Final[tuple[str, ...]] = (DELIVERED, REGISTERED, FORWARDED, UNDER_REVIEW, ANSWERED, REFUSED, SATISFIED)
+FINAL_STATES: Final[frozenset[str]] = frozenset({ANSWERED, REFUSED, SATISFIED})
 # A complaint to the quality authority in these states still waits to be forwarded (3 working days).
 BEFORE_FORWARDING: Final[frozenset[str]] = frozenset({DELIVERED, REGISTERED})
-# States whose move needs a text (the reasoned answer, or the reason of the refusal to review).
-NEEDS_TEXT: Final[frozenset[str]] = frozenset({ANSWERED, REFUSED})
+# States whose move needs a text (the reasoned answer, the reason of the refusal to review, the provider's
+# decision that satisfied the complaint).
+NEEDS_TEXT: Final[frozenset[str]] = frozenset({ANSWERED, REFUSED, SATISFIED})
 
 # to-state -> the states it may be reached from, per addressee. A complaint to the quality authority is
 # reviewed only after the provider forwarded it; the provider reviews its own complaints directly.
@@ -42,6 +46,7 @@ _FROM: Final[dict[str, dict[str, frozenset[str]]]] = {
         UNDER_REVIEW: frozenset({FORWARDED}),
         ANSWERED: frozenset({FORWARDED, UNDER_REVIEW}),
         REFUSED: frozenset({FORWARDED, UNDER_REVIEW}),
+        SATISFIED: frozenset({REGISTERED}),
     },
 }
 

@@ -327,6 +327,8 @@ def card(turn: Turn, view: core.View, for_operator: bool = False) -> str:
         lines.append(t("cp.card.answer", text=c.answer or ""))
     elif c.state == cs.REFUSED:
         lines.append(t("cp.card.refusal", text=c.answer or ""))
+    elif c.state == cs.SATISFIED:
+        lines.append(t("cp.card.satisfied", text=c.answer or ""))
     if not cs.is_open(c.state) and not for_operator:
         lines.append(t("cp.card.court"))
     return escape("\n".join(lines))
