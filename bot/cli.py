@@ -177,6 +177,33 @@ def _broadcast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broadcasts(args: argparse.Namespace) -> int:
+    """The latest broadcasts with their ledger counts; ``cancel ID`` stops one (the running bot sees it)."""
+    setup_logging(logging.WARNING)
+    from bot.core.staff import ACTOR_CLI
+    from bot.services import Services
+
+    async def main() -> int:
+        services = await Services.open(Settings())
+        try:
+            if args.cancel is not None:
+                if await services.broadcasts.cancel(ACTOR_CLI, args.cancel):
+                    print(f"broadcast {args.cancel} cancelled: recipients not reached yet are skipped")
+                    return 0
+                print(f"broadcast {args.cancel} is not being sent (unknown, finished or cancelled)", file=sys.stderr)
+                return 1
+            for b in await services.broadcasts.recent():
+                counts = await services.broadcasts.counts(b.id)
+                shown = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+                print(f"{b.id:>5}  {b.status:<9}  {b.created_at:%Y-%m-%d %H:%M}  {b.audience:<28}  "
+                      f"{b.total} recipients: {shown or '—'}")
+            return 0
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
 def _import(args: argparse.Namespace) -> int:
     """Status feed events from a JSON-lines file; the running bot's workers send the notices it queues."""
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
@@ -231,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     bc.add_argument("--audience", default="all", help="all | lang:kk | lang:ru | service:<code>")
     bc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     bc.set_defaults(func=_broadcast)
+    bcs = sub.add_parser("broadcasts", help="the latest broadcasts and their delivery counts; --cancel ID stops one")
+    bcs.add_argument("--cancel", type=int, default=None, metavar="ID", help="stop broadcast ID")
+    bcs.set_defaults(func=_broadcasts)
     args = parser.parse_args(argv)
     return args.func(args)
 

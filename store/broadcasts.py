@@ -106,6 +106,11 @@ class BroadcastRepository:
             row = await cur.fetchone()
         return _broadcast(row) if row else None
 
+    async def recent(self, limit: int = 20) -> list[Broadcast]:
+        rows = await self._conn.execute_fetchall(
+            f"SELECT {_COLUMNS} FROM broadcasts ORDER BY id DESC LIMIT ?", (limit,))
+        return [_broadcast(row) for row in rows]
+
     async def next_sending(self) -> Broadcast | None:
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM broadcasts WHERE status = 'sending' ORDER BY id LIMIT 1"

@@ -172,3 +172,23 @@ async def test_overdue_list_most_overdue_first(emu, tmp_path):
         assert listed[0] in chat.texts() and "******0451" in chat.texts()
     finally:
         await h.stop()
+
+
+def test_cli_broadcast_needs_a_confirmation_then_can_be_listed_and_cancelled(tmp_path):
+    import sqlite3
+    db = tmp_path / "q.sqlite3"
+    assert qyzmet("operators", "list", db=db).returncode == 0  # creates the schema
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO users (user_id, lang, subscribed, created_at) VALUES (?, ?, 1, ?)",
+                         [(801, "kk", "2026-11-25T00:00:00+00:00"), (802, "ru", "2026-11-25T00:00:00+00:00")])
+    unconfirmed = qyzmet("broadcast", "--kk", "Хабарландыру", "--audience", "all", db=db, stdin="")
+    assert unconfirmed.returncode == 2 and "2 recipients" in unconfirmed.stdout and "--yes" in unconfirmed.stderr
+    queued = qyzmet("broadcast", "--kk", "Хабарландыру", "--audience", "all", "--yes", db=db)
+    assert queued.returncode == 0 and "broadcast 1 queued for 2 recipients" in queued.stdout
+    listed = qyzmet("broadcasts", db=db)
+    assert "sending" in listed.stdout and "queued 2" in listed.stdout
+    assert qyzmet("broadcasts", "--cancel", "1", db=db).returncode == 0
+    listed = qyzmet("broadcasts", db=db)
+    assert "cancelled" in listed.stdout and "skipped 2" in listed.stdout
+    again = qyzmet("broadcasts", "--cancel", "1", db=db)
+    assert again.returncode == 1 and "not being sent" in again.stderr

@@ -185,6 +185,9 @@ class BroadcastService:
         self._wake.set()
         return cancelled
 
+    async def recent(self, limit: int = 20) -> list[Broadcast]:
+        return await self._repo.recent(limit)
+
     async def get(self, broadcast_id: int) -> Broadcast | None:
         return await self._repo.get(broadcast_id)
 
