@@ -125,6 +125,8 @@ async def test_lookup_shows_the_card_with_a_masked_iin_and_is_audited(emu, tmp_p
         assert NUMBER in text and IIN not in text and f"******{IIN[-4:]}" in text
         assert h.services.texts(lang, "service.social_services_docs.name") in text
         assert h.services.texts(lang, "status.in_progress") in text and h.services.texts(lang, "status.history") in text
+        t = h.services.texts
+        assert t(lang, "op.card.channel", channel=t(lang, "op.channel.seed")) in text  # named, not "seed"
         # By the button and the typed number too; a number that does not exist is audited as not found.
         await chat.send("/op")
         await chat.press(h.services.texts(lang, "op.btn.find"))

@@ -19,6 +19,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.i18n import as_lang
 from bot.services import Services
+from handlers.telegram.rate_limit import retry_after_seconds
 from store.notices import QueuedNotice
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,7 @@ class NoticeWorker:
         try:
             await self._bot.send_message(notice.user_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
         except RetryAfter as exc:
-            delay = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after
-            await repo.retry_later(notice.id, now.timestamp() + float(delay), "429")
+            await repo.retry_later(notice.id, now.timestamp() + retry_after_seconds(exc), "429")
         except (Forbidden, BadRequest) as exc:  # blocked, deactivated, chat not found: Telegram cannot reach them
             if isinstance(exc, Forbidden):
                 await services.subscriptions.mark_blocked(notice.user_id, now)

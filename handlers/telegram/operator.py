@@ -141,7 +141,9 @@ def operator_card(turn: Turn, app, events) -> str:  # noqa: ANN001
              escape(turn.text("op.card.applicant", iin=mask_iin(app.iin)))]
     if app.third_party and app.requester_iin:
         lines.append(escape(turn.text("op.card.requester", iin=mask_iin(app.requester_iin))))
-    lines.append(escape(turn.text("op.card.channel", channel=app.channel)))
+    channel_key = f"op.channel.{app.channel}"
+    channel = turn.text(channel_key) if turn.t.has(turn.lang, channel_key) else app.channel
+    lines.append(escape(turn.text("op.card.channel", channel=channel)))
     return "\n".join(lines)
 
 
