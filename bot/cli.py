@@ -75,7 +75,7 @@ def _seed(args: argparse.Namespace) -> int:
     async def main() -> dict[str, int]:
         services = await Services.open(settings)
         try:
-            return await load_seed(seed, services.citizens, services.apps, services.calendar)
+            return await services.load_seed(seed)
         finally:
             await services.close()
 

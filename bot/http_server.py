@@ -3,8 +3,9 @@ QYZMET_FEED_TOKEN is set) and a health check (aiohttp.web).
 
 Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw
 body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when
-accepted. A repeated inbound gateway ``id`` is acknowledged and not acted on again (ids are kept in the
-database, so this holds across restarts). Without a secret the server only listens on loopback: a webhook
+accepted. A repeated inbound gateway ``id`` is acknowledged and not acted on again: the id is marked handled
+in the same transaction as the message's effects, so this holds across restarts, and a message whose handling
+was cut short by a crash is handled when the gateway retries it. Without a secret the server only listens on loopback: a webhook
 that anyone on the network could forge would let them consent on someone else's behalf.
 """
 
@@ -19,13 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.clock import Clock
+from bot.core.sms import SmsService
 from bot.core.status_feed import StatusFeed
 from bot.http_feed import add_routes as add_feed_routes
 from bot.domain.phone import InvalidPhone, normalize_phone
 from handlers.sms import SmsHandler
-from store.sms_inbound import InboundIdRepository
-from store.sms_outbox import SmsOutboxRepository
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,11 @@ def _optional_id(data: dict[str, Any]) -> str | None:
 
 
 class SmsHttpServer:
-    def __init__(self, handler: SmsHandler, inbound_ids: InboundIdRepository, outbox: SmsOutboxRepository,
-                 clock: Clock, host: str, port: int, secret: str | None, feed: StatusFeed | None = None,
-                 feed_token: str | None = None) -> None:
+    def __init__(self, handler: SmsHandler, sms: SmsService, host: str, port: int, secret: str | None,
+                 feed: StatusFeed | None = None, feed_token: str | None = None) -> None:
         check_http_config(host, secret)
         self._handler = handler
-        self._ids = inbound_ids
-        self._outbox = outbox
-        self._clock = clock
+        self._sms = sms
         self._host = host
         self._port = port
         self._secret = secret
@@ -146,16 +142,13 @@ class SmsHttpServer:
             phone = normalize_phone(sender)
         except (Malformed, InvalidPhone) as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        if gateway_id is not None and not await self._ids.claim(gateway_id, self._clock.now()):
-            return web.json_response({"ok": True, "duplicate": True})
         try:
-            await self._handler.handle(phone, text)
+            fresh = await self._handler.handle(phone, text, gateway_id)
         except Exception:
+            # Nothing of it was committed, the id included: the gateway's retry is handled afresh.
             log.exception("inbound SMS could not be handled")
-            if gateway_id is not None:
-                await self._ids.forget(gateway_id)  # let the gateway's retry through
             return web.json_response({"error": "internal"}, status=500)
-        return web.json_response({"ok": True})
+        return web.json_response({"ok": True, "duplicate": True} if not fresh else {"ok": True})
 
     async def _receipt(self, request: web.Request) -> web.Response:
         body = await self._signed_body(request)
@@ -168,8 +161,7 @@ class SmsHttpServer:
                 raise Malformed("reason must be a string")
         except Malformed as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        applied = await self._outbox.apply_receipt(message_id, status, reason[:500] if reason else None,
-                                                   self._clock.now())
+        applied = await self._sms.apply_receipt(message_id, status, reason[:500] if reason else None)
         if applied is None:
             log.warning("receipt for an unknown SMS id")
         return web.json_response({"ok": True, "known": applied is not None})

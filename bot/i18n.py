@@ -115,6 +115,13 @@ def format_when(moment: datetime, lang: Lang) -> str:
     return f"{format_date(local.date(), 'long', locale=lang)}, {format_time(local.time(), 'HH:mm', locale=lang)}"
 
 
+def format_short(moment: datetime) -> str:
+    """A local (Asia/Almaty) date and time in the short numeric form SMS texts use for their budget:
+    "25.11.2026 14:30" (the same in both languages)."""
+    from bot.domain.calendar import ALMATY
+    return moment.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M")
+
+
 def format_day(value: date, lang: Lang) -> str:
     """A date alone, in the long CLDR form: ru "25 ноября 2026 г.", kk "2026 ж. 25 қараша"."""
     from babel.dates import format_date

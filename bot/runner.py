@@ -9,13 +9,11 @@ import signal
 
 from telegram.ext import Application
 
-from bot.core.registry_info import Delivered, Refused
 from bot.http_server import SmsHttpServer, check_http_config
 from bot.services import Services
 from handlers.sms import SmsHandler
 from handlers.telegram.app import build_application
-from handlers.telegram.flows import notify_requester
-from handlers.telegram.notices import NoticeWorker
+from handlers.telegram.delivery import TelegramDelivery
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
 
 
@@ -28,7 +26,7 @@ class RunningBot:
     """The Application polling for updates, as used by `qyzmet run`, the demo and the tests."""
 
     def __init__(self, services: Services, application: Application, http: SmsHttpServer | None = None,
-                 notices: NoticeWorker | None = None) -> None:
+                 notices: TelegramDelivery | None = None) -> None:
         self.services = services
         self.application = application
         self.http = http
@@ -58,18 +56,15 @@ class RunningBot:
         await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
                                                 drop_pending_updates=False)
         services.sms.start_worker()
-        notices = NoticeWorker(services, application.bot)
+        notices = TelegramDelivery(services, application.bot)  # the Telegram outbox worker
         notices.start()
         # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
         services.broadcasts.start_worker(TelegramDeliverer(application.bot), reporter_for(services, application.bot))
         server = None
         if http:
-            async def notify(result: Delivered | Refused) -> None:
-                await notify_requester(services, application.bot, result)
-
-            handler = SmsHandler(services.sms_inbound, services.sms, services.texts, notify)
-            server = SmsHttpServer(handler, services.inbound_ids, services.outbox, services.clock,
-                                   settings.http_host, settings.http_port if http_port is None else http_port,
+            handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
+            server = SmsHttpServer(handler, services.sms, settings.http_host,
+                                   settings.http_port if http_port is None else http_port,
                                    settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
             await server.start()
         return cls(services, application, server, notices)

@@ -1,117 +1,126 @@
-"""Wiring: one object that holds the database, the gateways and the use cases both channels call."""
+"""Wiring: one object that holds the database, the gateways and the use cases both channels call.
+
+Handlers reach the core only through the use-case services here; repositories stay inside the core.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import aiosqlite
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
 from bot.core.complaints import ComplaintService
+from bot.core.conversation import ConversationService
 from bot.core.identity import IdentityService
 from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
+from bot.core.outbox import TelegramOutbox
 from bot.core.registry_info import RegistryInfoService
+from bot.core.seed import Seed, load_seed
 from bot.core.sms import SmsService
 from bot.core.sms_inbound import SmsInboundService
 from bot.core.staff import StaffService
 from bot.core.status_feed import StatusFeed
+from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.i18n import Texts, texts
-from store import db
 from store.applications import ApplicationRepository
 from store.audit import AuditRepository
 from store.broadcasts import BroadcastRepository
 from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
-from store.notices import NoticeRepository
+from store.db import Database
 from store.otps import OtpRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
 from store.status_feed import StatusEventRepository
 from store.subscriptions import SubscriptionRepository
+from store.telegram_outbox import TelegramOutboxRepository
 from store.users import UserRepository
 
 
 @dataclass
 class Services:
     settings: Settings
-    conn: aiosqlite.Connection
+    db: Database
     clock: Clock
     texts: Texts
     calendar: WorkingCalendar
     sms_gateway: SmsGateway
-    users: UserRepository
-    citizens: CitizenRepository
-    apps: ApplicationRepository
-    outbox: SmsOutboxRepository
+    conversation: ConversationService
+    telegram_outbox: TelegramOutbox
     sms: SmsService
     identity: IdentityService
     registry_info: RegistryInfoService
     tracking: TrackingService
     otps: OtpService
-    sms_phones: SmsPhoneRepository
-    inbound_ids: InboundIdRepository
     sms_inbound: SmsInboundService
     notices: NoticeService
-    subscriptions: SubscriptionRepository
+    subscriptions: SubscriptionService
     staff: StaffService
     broadcasts: BroadcastService
     complaints: ComplaintService
     feed: StatusFeed
+    _citizens: CitizenRepository
+    _apps: ApplicationRepository
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
                    sms_gateway: SmsGateway | None = None) -> "Services":
         clock = clock or Clock()
-        conn = await db.connect(settings.database)
+        db = await Database.open(settings.database)
         try:
-            return cls._wire(settings, clock, conn, sms_gateway)
+            return cls._wire(settings, clock, db, sms_gateway)
         except BaseException:
-            await conn.close()  # a half-built Services must not leave the database open
+            await db.close()  # a half-built Services must not leave the database open
             raise
 
     @classmethod
-    def _wire(cls, settings: Settings, clock: Clock, conn: aiosqlite.Connection,
-              sms_gateway: SmsGateway | None) -> "Services":
+    def _wire(cls, settings: Settings, clock: Clock, db: Database, sms_gateway: SmsGateway | None) -> "Services":
         if sms_gateway is None:
             sms_gateway = (HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_timeout_seconds)
                            if settings.sms_gateway_url else PrintingSmsGateway())
         calendar = WorkingCalendar.from_file(settings.calendar_overrides)
         the_texts = texts()
-        users = UserRepository(conn)
-        citizens = CitizenRepository(conn)
-        apps = ApplicationRepository(conn)
-        outbox = SmsOutboxRepository(conn)
-        otps = OtpService(OtpRepository(conn), settings.resolved_secret_key(), clock, settings)
-        sms_phones = SmsPhoneRepository(conn)
-        sms = SmsService(outbox, sms_gateway, clock, settings, sms_phones)
-        registry_info = RegistryInfoService(apps, citizens, users, otps, sms, the_texts, clock, settings, calendar)
-        subscriptions = SubscriptionRepository(conn)
-        staff = StaffService(StaffRepository(conn), AuditRepository(conn), apps, calendar, clock)
-        notices = NoticeService(NoticeRepository(conn), users, citizens, sms, sms_phones, the_texts, clock)
+        users = UserRepository(db)
+        citizens = CitizenRepository(db)
+        apps = ApplicationRepository(db)
+        subscription_repo = SubscriptionRepository(db)
+        otps = OtpService(db, OtpRepository(db), settings.resolved_secret_key(), clock, settings)
+        sms_phones = SmsPhoneRepository(db)
+        sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users)
+        telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
+        conversation = ConversationService(db, users, clock)
+        registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
+                                            clock, settings, calendar)
+        staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
+        notices = NoticeService(telegram, users, citizens, sms, the_texts)
         tracking = TrackingService(apps)
-        complaint_repo = ComplaintRepository(conn)
+        complaint_repo = ComplaintRepository(db)
         return cls(
-            settings=settings, conn=conn, clock=clock, texts=the_texts, calendar=calendar,
-            sms_gateway=sms_gateway, users=users, citizens=citizens, apps=apps, outbox=outbox, sms=sms,
-            identity=IdentityService(users, citizens, otps, sms, the_texts, clock, settings),
-            registry_info=registry_info,
-            tracking=tracking,
-            otps=otps, sms_phones=sms_phones, inbound_ids=InboundIdRepository(conn),
-            sms_inbound=SmsInboundService(apps, citizens, otps, registry_info, sms_phones, clock, complaint_repo),
+            settings=settings, db=db, clock=clock, texts=the_texts, calendar=calendar, sms_gateway=sms_gateway,
+            conversation=conversation, telegram_outbox=telegram, sms=sms,
+            identity=IdentityService(db, users, citizens, otps, sms, the_texts, clock, settings),
+            registry_info=registry_info, tracking=tracking, otps=otps,
+            sms_inbound=SmsInboundService(db, apps, citizens, otps, registry_info, sms_phones,
+                                          InboundIdRepository(db), clock, complaint_repo),
             notices=notices,
-            subscriptions=subscriptions, staff=staff,
-            broadcasts=BroadcastService(BroadcastRepository(conn), subscriptions, staff, clock, settings),
-            complaints=ComplaintService(complaint_repo, citizens, tracking, staff, notices, calendar,
-                                        clock),
-            feed=StatusFeed(apps, StatusEventRepository(conn), notices, calendar, clock),
+            subscriptions=SubscriptionService(db, subscription_repo, users, clock),
+            staff=staff,
+            broadcasts=BroadcastService(db, BroadcastRepository(db), subscription_repo, staff, clock, settings),
+            complaints=ComplaintService(db, complaint_repo, citizens, tracking, staff, notices, calendar, clock),
+            feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
+            _citizens=citizens, _apps=apps,
         )
+
+    async def load_seed(self, seed: Seed) -> dict[str, int]:
+        """``qyzmet seed`` and the demo: the directory, registries and applications, in one unit of work."""
+        async with self.db.unit("seed"):
+            return await load_seed(seed, self._citizens, self._apps, self.calendar)
 
     async def close(self) -> None:
         await self.broadcasts.stop_worker()
@@ -119,4 +128,4 @@ class Services:
         close = getattr(self.sms_gateway, "close", None)
         if close is not None:
             await close()
-        await self.conn.close()
+        await self.db.close()

@@ -12,16 +12,15 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Literal
+from typing import Literal
 
 from bot.core.otp import parse_code
-from bot.core.registry_info import Delivered, Refused
+from bot.core.registry_info import Delivered
 from bot.core.sms import SmsService
 from bot.core.sms_inbound import (CodeExpired, CodeNeeded, ComplaintFound, Decided, NoPending, SmsInboundService,
                                   StatusFound, WrongCode)
-from bot.domain.calendar import ALMATY
 from bot.domain.phone import mask_phone
-from bot.i18n import DEFAULT_LANG, Lang, Texts
+from bot.i18n import DEFAULT_LANG, Lang, Texts, format_short
 
 log = logging.getLogger(__name__)
 
@@ -108,19 +107,23 @@ def parse_sms(text: str) -> Command:
     return Command("unknown", _guess_lang(normal), hint="ru" if _CYRILLIC.search(normal) else None)
 
 
-Notify = Callable[[Delivered | Refused], Awaitable[None]]
-
-
 class SmsHandler:
-    """Answers one inbound SMS: core call, then a reply through the outbox (interactive, so before notices)."""
+    """Answers one inbound SMS: core calls, then a reply through the outbox (interactive, so before notices),
+    all in the message's one unit of work (SmsInboundService.received)."""
 
-    def __init__(self, inbound: SmsInboundService, sms: SmsService, texts: Texts, notify: Notify | None) -> None:
+    def __init__(self, inbound: SmsInboundService, sms: SmsService, texts: Texts) -> None:
         self._inbound = inbound
         self._sms = sms
         self._t = texts
-        self._notify = notify
 
-    async def handle(self, phone: str, text: str) -> None:
+    async def handle(self, phone: str, text: str, gateway_id: str | None = None) -> bool:
+        """Act on the message and owe its reply; False when ``gateway_id`` was handled already (a repeat)."""
+        async with self._inbound.received(gateway_id) as fresh:
+            if fresh:
+                await self._handle(phone, text)
+            return fresh
+
+    async def _handle(self, phone: str, text: str) -> None:
         command = parse_sms(text)
         if command.lang is not None:
             await self._inbound.remember_language(phone, command.lang)
@@ -144,13 +147,13 @@ class SmsHandler:
             if isinstance(found, ComplaintFound):
                 c = found.complaint
                 return t(lang, "smsin.complaint_status", number=c.number, status=t(lang, f"complaint.state.{c.state}"),
-                         due=c.due_at.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M"))
+                         due=format_short(c.due_at))
             if not isinstance(found, StatusFound):
                 return t(lang, "smsin.not_found")
             app = found.app
             key = f"status.{app.status}"
             status = t(lang, key) if t.has(lang, key) else app.status
-            due = app.due_at.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M")
+            due = format_short(app.due_at)
             return t(lang, "smsin.status", number=app.number, status=status, due=due)
         if command.action == "stop":
             await self._inbound.stop(phone)
@@ -173,20 +176,9 @@ class SmsHandler:
         if isinstance(result, CodeExpired):
             return t(lang, "smsin.code_expired")
         if isinstance(result, WrongCode):
-            for refused in result.ended:
-                await self._tell_requester(refused)
             if result.ended or result.attempts_left is None:
                 return t(lang, "smsin.locked") if result.ended else t(lang, "smsin.no_pending")
             return t(lang, "smsin.wrong_code", left=result.attempts_left)
         assert isinstance(result, Decided)
-        await self._tell_requester(result.result)
         key = "smsin.consent_given" if isinstance(result.result, Delivered) else "smsin.consent_declined"
         return t(lang, key, number=result.result.app.number)
-
-    async def _tell_requester(self, result: Delivered | Refused) -> None:
-        if self._notify is None:
-            return
-        try:
-            await self._notify(result)
-        except Exception:  # noqa: BLE001 - the decision is recorded; the requester also sees it in /status
-            log.warning("could not tell the requester about %s", result.app.number, exc_info=True)

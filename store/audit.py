@@ -6,9 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from store.db import from_iso, utc_iso
+from store.db import Database, from_iso, utc_iso
 
 
 @dataclass(frozen=True)
@@ -22,16 +20,15 @@ class AuditEntry:
 
 
 class AuditRepository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def add(self, at: datetime, actor: str, action: str, number: str | None, details: dict | None) -> None:
-        await self._conn.execute(
+        await self._db.write(
             "INSERT INTO audit_log (at, actor, action, number, details) VALUES (?, ?, ?, ?, ?)",
             (utc_iso(at), actor, action, number,
              json.dumps(details, ensure_ascii=False, sort_keys=True) if details else None),
         )
-        await self._conn.commit()
 
     async def recent(self, limit: int = 100, actor: str | None = None, number: str | None = None
                      ) -> list[AuditEntry]:
@@ -45,6 +42,5 @@ class AuditRepository:
             params.append(number)
         sql = ("SELECT id, at, actor, action, number, details FROM audit_log"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?")
-        async with self._conn.execute(sql, (*params, limit)) as cur:
-            return [AuditEntry(r[0], from_iso(r[1]), r[2], r[3], r[4], json.loads(r[5]) if r[5] else {})
-                    for r in await cur.fetchall()]
+        rows = await self._db.fetchall(sql, (*params, limit))
+        return [AuditEntry(r[0], from_iso(r[1]), r[2], r[3], r[4], json.loads(r[5]) if r[5] else {}) for r in rows]

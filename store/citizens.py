@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import aiosqlite
-
-
-@dataclass(frozen=True)
-class Citizen:
-    iin: str
-    full_name: str
-    birth_date: str  # ISO date
-    address: str
-    phone: str | None  # E.164 registered mobile number
-
-
-@dataclass(frozen=True)
-class RegistryRecord:
-    iin: str
-    register: str
-    observed: bool
-    source_system: str
+from bot.domain.model import Citizen, RegistryRecord
+from store.db import Database
 
 
 class CitizenRepository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-
-    async def commit(self) -> None:
-        await self._conn.commit()
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def get(self, iin: str) -> Citizen | None:
-        async with self._conn.execute(
-            "SELECT iin, full_name, birth_date, address, phone FROM citizens WHERE iin = ?", (iin,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await self._db.fetchone(
+            "SELECT iin, full_name, birth_date, address, phone FROM citizens WHERE iin = ?", (iin,))
         return Citizen(*row) if row else None
 
     async def upsert(self, citizen: Citizen) -> None:
-        await self._conn.execute(
+        await self._db.write(
             "INSERT INTO citizens (iin, full_name, birth_date, address, phone) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (iin) DO UPDATE SET full_name = excluded.full_name, birth_date = excluded.birth_date, "
             "address = excluded.address, phone = excluded.phone",
@@ -47,15 +24,13 @@ class CitizenRepository:
         )
 
     async def record(self, iin: str, register: str) -> RegistryRecord | None:
-        async with self._conn.execute(
+        row = await self._db.fetchone(
             "SELECT iin, register, observed, source_system FROM registry_records WHERE iin = ? AND register = ?",
-            (iin, register),
-        ) as cur:
-            row = await cur.fetchone()
+            (iin, register))
         return RegistryRecord(row[0], row[1], bool(row[2]), row[3]) if row else None
 
     async def upsert_record(self, record: RegistryRecord) -> None:
-        await self._conn.execute(
+        await self._db.write(
             "INSERT INTO registry_records (iin, register, observed, source_system) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (iin, register) DO UPDATE SET observed = excluded.observed, "
             "source_system = excluded.source_system",

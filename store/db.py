@@ -1,22 +1,45 @@
-"""The SQLite database: one connection, WAL, numbered migrations applied at start-up."""
+"""The database and its units of work (SQLite: aiosqlite, WAL).
+
+A use case is one transaction: it opens ``async with db.unit("name"):``, works through the repositories,
+and the unit commits once when the block ends (or rolls back when it raises). Repositories never commit:
+their statements run on the connection of the unit open in the current task. A unit opened inside another
+one (a use case called by another, or by a Telegram update's unit) joins it: one transaction, committed by
+the outermost unit. A failure inside a joined unit rolls the whole transaction back, even if the caller
+caught the exception.
+
+Two connections: the writer, which only units use (one unit at a time: SQLite has one writer), and a
+read-only reader for reads outside any unit, so those see committed data only and never wait for a writer.
+A read inside a unit runs on the writer and sees the unit's own writes.
+
+A lazy unit (``db.unit(name, lazy=True)``, used for a Telegram update) begins its transaction only at its
+first write, or when a use case opens a unit inside it: an update that writes nothing costs no transaction.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import inspect
 import logging
 import re
 import sqlite3
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import aiosqlite
+
+from bot import faults
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+Row = sqlite3.Row
+Params = Sequence[Any] | dict[str, Any]
 
 
 def utc_iso(moment: datetime) -> str:
@@ -30,6 +53,252 @@ def from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+class NoUnitOfWork(RuntimeError):
+    """A write was attempted outside a unit of work: every write belongs to a use case's transaction."""
+
+
+_current: ContextVar["UnitOfWork | None"] = ContextVar("qyzmet_unit", default=None)
+
+
+class UnitOfWork:
+    """One transaction of one use case (see the module docstring). Use ``Database.unit`` to get one."""
+
+    def __init__(self, db: "Database", name: str, lazy: bool) -> None:
+        self._db = db
+        self.name = name
+        self.labels: list[str] = [name]  # the use cases that joined it (for fault points and logs)
+        self._lazy = lazy
+        self._task: asyncio.Task[Any] | None = None
+        self._outer: UnitOfWork | None = None  # set on a joined unit: the transaction it belongs to
+        self._token: Any = None
+        self._begun = False
+        self._rollback_only = False
+        self._after_commit: list[Callable[[], Any]] = []
+        self._before_commit: list[Callable[[], Awaitable[None]]] = []
+
+    # Entering and leaving ---------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> "UnitOfWork":
+        outer = _current.get()
+        task = asyncio.current_task()
+        if outer is not None and outer._db is self._db and outer._task is task:
+            self._outer = outer
+            outer.labels.append(self.name)
+            if not self._lazy:
+                await outer._begin()  # a use case reads and writes consistently from its first statement
+            return self
+        self._task = task
+        self._token = _current.set(self)
+        if not self._lazy:
+            await self._begin()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._outer is not None:
+            if exc_type is not None:
+                self._outer._rollback_only = True
+            return
+        try:
+            if self._begun:
+                await self._end(exc_type is not None or self._rollback_only)
+        finally:
+            _current.reset(self._token)
+        if self._begun and exc_type is None and not self._rollback_only:
+            for callback in self._after_commit:
+                try:
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:  # what failed after the commit must not undo it
+                    log.exception("after-commit callback failed")
+
+    async def _end(self, rollback: bool) -> None:
+        if rollback:
+            await self._db._rollback()
+            return
+        try:
+            for hook in self._before_commit:
+                await hook()
+            faults.point("before_commit", self.labels)
+            await self._db._commit()
+        except BaseException:
+            await self._db._rollback()
+            self._rollback_only = True
+            raise
+        faults.point("after_commit", self.labels)
+
+    # The transaction ----------------------------------------------------------------------------------------
+
+    async def _begin(self) -> None:
+        root = self._outer or self
+        if not root._begun:
+            await self._db._begin()
+            root._begun = True
+
+    @property
+    def root(self) -> "UnitOfWork":
+        return self._outer or self
+
+    @property
+    def begun(self) -> bool:
+        return self.root._begun
+
+    def fail(self) -> None:
+        """Roll the whole transaction back when it ends (an error was handled further up)."""
+        self.root._rollback_only = True
+
+    @property
+    def failed(self) -> bool:
+        return self.root._rollback_only
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` once the transaction has committed and its lock is released (wake the worker that
+        delivers a message; a coroutine function is awaited: an immediate first attempt at an SMS)."""
+        self.root._after_commit.append(callback)
+
+    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` inside the transaction just before it commits (e.g. write what a turn owes its chat)."""
+        self.root._before_commit.append(hook)
+
+
+class Database:
+    """The SQLite database: a writer connection for units of work and a read-only one for other reads."""
+
+    engine = "sqlite"
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str) -> None:
+        self._writer = writer
+        self._reader = reader
+        self.path = path
+        self._write_lock = asyncio.Lock()  # SQLite has one writer: units take turns
+
+    @classmethod
+    async def open(cls, path: str | Path) -> "Database":
+        """Open the database and bring its schema up to date (running twice is harmless)."""
+        path = str(path)
+        if path == ":memory:":
+            # Two connections cannot share a private in-memory database: a named shared-cache one instead.
+            path = f"file:qyzmet-{id(object())}?mode=memory&cache=shared"
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        uri = path.startswith("file:")
+        writer = await aiosqlite.connect(path, uri=uri, isolation_level=None)
+        try:
+            writer.row_factory = sqlite3.Row
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+                await writer.execute(f"PRAGMA {pragma}")
+            db_reader = await aiosqlite.connect(path, uri=uri, isolation_level=None)
+        except BaseException:
+            await writer.close()
+            raise
+        db_reader.row_factory = sqlite3.Row
+        await db_reader.execute("PRAGMA busy_timeout=5000")
+        await db_reader.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
+        db = cls(writer, db_reader, path)
+        try:
+            await db.migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._reader.close()
+        await self._writer.close()
+
+    # Units of work -----------------------------------------------------------------------------------------
+
+    def unit(self, name: str, lazy: bool = False) -> UnitOfWork:
+        return UnitOfWork(self, name, lazy)
+
+    def current_unit(self) -> UnitOfWork | None:
+        unit = _current.get()
+        if unit is not None and unit._db is self and unit._task is asyncio.current_task():
+            return unit
+        return None
+
+    async def _begin(self) -> None:
+        await self._write_lock.acquire()
+        try:
+            await self._writer.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._write_lock.release()
+            raise
+
+    async def _commit(self) -> None:
+        await self._writer.execute("COMMIT")
+        self._write_lock.release()
+
+    async def _rollback(self) -> None:
+        try:
+            await self._writer.execute("ROLLBACK")
+        except sqlite3.Error:  # e.g. the transaction was already ended by an error
+            log.warning("rollback failed", exc_info=True)
+        finally:
+            self._write_lock.release()
+
+    def _connection_for_read(self) -> aiosqlite.Connection:
+        unit = self.current_unit()
+        return self._writer if unit is not None and unit.begun else self._reader
+
+    async def _connection_for_write(self) -> aiosqlite.Connection:
+        unit = self.current_unit()
+        if unit is None:
+            raise NoUnitOfWork("a write outside a unit of work")
+        if not unit.begun:
+            await unit._begin()
+        return self._writer
+
+    # Statements: each one trip to the database thread --------------------------------------------------
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self._connection_for_read().execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self._connection_for_read().execute_fetchall(sql, params)
+        return next(iter(rows), None)
+
+    async def fetchval(self, sql: str, params: Params = (), default: Any = None) -> Any:
+        row = await self.fetchone(sql, params)
+        return default if row is None or row[0] is None else row[0]
+
+    async def write(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run one write in the current unit; returns the rows of its RETURNING clause, if it has one
+        (``UPDATE … RETURNING 1`` tells in the same trip whether a row changed)."""
+        conn = await self._connection_for_write()
+        return list(await conn.execute_fetchall(sql, params))
+
+    async def write_count(self, sql: str, params: Params = ()) -> int:
+        """Run one write in the current unit and return how many rows it changed (for bulk statements,
+        where RETURNING would bring every row back)."""
+        conn = await self._connection_for_write()
+        async with conn.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> None:
+        conn = await self._connection_for_write()
+        await conn.executemany(sql, rows)
+
+    # Schema ---------------------------------------------------------------------------------------------------
+
+    async def migrate(self) -> list[int]:
+        """Apply the migrations not applied yet, each in its own transaction. Returns the versions applied."""
+        async with self._write_lock:
+            await self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {row[0] for row in await self._writer.execute_fetchall("SELECT version FROM schema_migrations")}
+            applied = []
+            for version, sql in _migrations():
+                if version in done:
+                    continue
+                await self._writer.executescript(
+                    "BEGIN;\n" + sql
+                    + f"\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\nCOMMIT;")
+                applied.append(version)
+            return applied
+
+
 def _migrations() -> list[tuple[int, str]]:
     found = []
     for entry in resources.files("store").joinpath("migrations").iterdir():
@@ -39,176 +308,6 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-class UnitOfWorkConnection(aiosqlite.Connection):
-    """One shared connection on which each task's writes up to its commit form one unit no other task enters.
-
-    Why: every repository method is "write, write, commit" on the one connection the whole process shares.
-    Tasks run in parallel (Telegram updates of different people, the SMS worker, webhooks); without this, one
-    task's commit could cover another's half-done writes, and a crash in between would keep half of them. A
-    task's first write waits until no other task has uncommitted writes; its commit (or rollback) lets the next
-    one in. A failing write rolls its unit back; a task that ends with writes uncommitted has them rolled back.
-    Reads never wait.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._unit = asyncio.Lock()
-        self._owner: asyncio.Task | None = None
-
-    async def _enter(self) -> bool:
-        """Make the current task the unit's owner; False if it already was."""
-        task = asyncio.current_task()
-        if task is not None and self._owner is task:
-            return False
-        await self._unit.acquire()
-        self._owner = task
-        if task is not None:
-            task.add_done_callback(self._abandoned)
-        return True
-
-    def _leave(self) -> None:
-        task, self._owner = self._owner, None
-        if task is not None:
-            task.remove_done_callback(self._abandoned)
-        self._unit.release()
-
-    def _abandoned(self, task: asyncio.Task) -> None:
-        if self._owner is not task:
-            return
-        log.error("a task ended with uncommitted writes; rolling them back")
-
-        async def undo() -> None:
-            try:
-                await aiosqlite.Connection.rollback(self)
-            finally:
-                self._owner = None
-                self._unit.release()
-
-        _BACKGROUND.add(job := asyncio.get_running_loop().create_task(undo()))
-        job.add_done_callback(_BACKGROUND.discard)
-
-    async def _write(self, run: Callable[[], Awaitable[Any]]) -> Any:
-        await self._enter()
-        try:
-            return await run()
-        except BaseException:
-            if self._owner is asyncio.current_task():
-                try:
-                    await aiosqlite.Connection.rollback(self)
-                finally:
-                    self._leave()
-            raise
-
-    @aiosqlite.context.contextmanager
-    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> aiosqlite.Cursor:
-        if not _is_write(sql):
-            return await super().execute(sql, parameters)
-        return await self._write(lambda: aiosqlite.Connection.execute(self, sql, parameters))
-
-    @aiosqlite.context.contextmanager
-    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> aiosqlite.Cursor:
-        return await self._write(lambda: aiosqlite.Connection.executemany(self, sql, parameters))
-
-    async def execute_insert(self, sql: str, parameters: Iterable[Any] | None = None) -> Any:
-        return await self._write(lambda: aiosqlite.Connection.execute_insert(self, sql, parameters))
-
-    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = None) -> Iterable[Any]:
-        if not _is_write(sql):
-            return await super().execute_fetchall(sql, parameters)
-        return await self._write(lambda: aiosqlite.Connection.execute_fetchall(self, sql, parameters))
-
-    @aiosqlite.context.contextmanager
-    async def executescript(self, sql_script: str) -> aiosqlite.Cursor:
-        await self._enter()  # scripts carry their own BEGIN/COMMIT: the unit ends with them
-        try:
-            return await aiosqlite.Connection.executescript(self, sql_script)
-        finally:
-            self._leave()
-
-    async def write(self, sql: str, parameters: Iterable[Any] = ()) -> int:
-        """One statement that is a unit by itself, executed and committed in ONE trip to the database thread
-        (execute() then commit() are two). Returns the number of rows it changed."""
-        return await self._write_one(sql, parameters, False)
-
-    async def insert(self, sql: str, parameters: Iterable[Any] = ()) -> int:
-        """Like write, for an INSERT: returns the new row's id."""
-        return await self._write_one(sql, parameters, True)
-
-    async def _write_one(self, sql: str, parameters: Iterable[Any], want_id: bool) -> int:
-        await self._enter()
-        try:
-            return await self._execute(self._execute_and_commit, sql, parameters, want_id)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await aiosqlite.Connection.rollback(self)
-            raise
-        finally:
-            self._leave()
-
-    def _execute_and_commit(self, sql: str, parameters: Iterable[Any], want_id: bool) -> int:  # database thread
-        cursor = self._conn.execute(sql, parameters)
-        try:
-            self._conn.commit()
-            return cursor.lastrowid if want_id else cursor.rowcount
-        finally:
-            cursor.close()
-
-    async def commit(self) -> None:
-        # A commit by a task with no writes of its own still waits: it must not commit another task's unit.
-        await self._enter()
-        try:
-            await super().commit()
-        finally:
-            self._leave()
-
-    async def rollback(self) -> None:
-        await self._enter()
-        try:
-            await super().rollback()
-        finally:
-            self._leave()
-
-
-# The statements before which sqlite3 opens a transaction implicitly (and a CTE ending in one): the writes
-# that stay uncommitted until a commit.
-_DML = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
-_CTE_DML = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
-
-
-def _is_write(sql: str) -> bool:
-    if _DML.match(sql):
-        return True
-    return sql.lstrip()[:4].upper() == "WITH" and _CTE_DML.search(sql) is not None
-_BACKGROUND: set[asyncio.Task] = set()
-
-
-async def connect(path: str | Path) -> aiosqlite.Connection:
-    """Open the database and bring its schema up to date (running twice is harmless)."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = await UnitOfWorkConnection(lambda: sqlite3.connect(str(path)), 64)
-    conn.row_factory = aiosqlite.Row
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=NORMAL")
-    await conn.execute("PRAGMA foreign_keys=ON")
-    await conn.execute("PRAGMA busy_timeout=5000")
-    await migrate(conn)
-    return conn
-
-
-async def migrate(conn: aiosqlite.Connection) -> list[int]:
-    """Apply the migrations not applied yet, each in its own transaction. Returns the versions applied."""
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
-    async with conn.execute("SELECT version FROM schema_migrations") as cur:
-        done = {row[0] for row in await cur.fetchall()}
-    applied = []
-    for version, sql in _migrations():
-        if version in done:
-            continue
-        await conn.executescript(
-            "BEGIN;\n" + sql + f"\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\nCOMMIT;"
-        )
-        applied.append(version)
-    return applied
+async def connect(path: str | Path) -> Database:
+    """Open the database (see Database.open)."""
+    return await Database.open(path)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from store.db import UnitOfWorkConnection, from_iso, utc_iso
+from store.db import Database, Row, from_iso, utc_iso
 
 
 @dataclass(frozen=True)
@@ -23,7 +21,7 @@ class OtpRow:
     consumed_at: datetime | None
 
 
-def _row(row: aiosqlite.Row) -> OtpRow:
+def _row(row: Row) -> OtpRow:
     return OtpRow(
         row[0], row[1], row[2], row[3], row[4], from_iso(row[5]), from_iso(row[6]), row[7],
         from_iso(row[8]) if row[8] else None,
@@ -34,44 +32,36 @@ _COLUMNS = "id, purpose, ref, phone, code_hash, created_at, expires_at, attempts
 
 
 class OtpRepository:
-    def __init__(self, conn: UnitOfWorkConnection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def add(self, purpose: str, ref: str, phone: str, code_hash: str, now: datetime,
                   expires_at: datetime) -> int:
-        return await self._conn.insert(
-            "INSERT INTO otps (purpose, ref, phone, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        rows = await self._db.write(
+            "INSERT INTO otps (purpose, ref, phone, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (purpose, ref, phone, code_hash, utc_iso(now), utc_iso(expires_at)),
         )
+        return int(rows[0][0])
 
     async def latest(self, purpose: str, ref: str) -> OtpRow | None:
-        rows = await self._conn.execute_fetchall(
+        row = await self._db.fetchone(
             f"SELECT {_COLUMNS} FROM otps WHERE purpose = ? AND ref = ? ORDER BY id DESC LIMIT 1", (purpose, ref))
-        row = next(iter(rows), None)
         return _row(row) if row else None
 
     async def sends_since(self, phone: str, since: datetime) -> int:
-        rows = await self._conn.execute_fetchall(
-            "SELECT count(*) FROM otps WHERE phone = ? AND created_at >= ?", (phone, utc_iso(since)))
-        return next(iter(rows))[0]
-
-    async def sends_for_ref_since(self, purpose: str, ref: str, since: datetime) -> int:
-        rows = await self._conn.execute_fetchall(
-            "SELECT count(*) FROM otps WHERE purpose = ? AND ref = ? AND created_at >= ?",
-            (purpose, ref, utc_iso(since)))
-        return next(iter(rows))[0]
+        return int(await self._db.fetchval(
+            "SELECT count(*) FROM otps WHERE phone = ? AND created_at >= ?", (phone, utc_iso(since)), 0))
 
     async def attempts_for_ref(self, purpose: str, ref: str) -> int:
-        rows = await self._conn.execute_fetchall(
-            "SELECT coalesce(sum(attempts), 0) FROM otps WHERE purpose = ? AND ref = ?", (purpose, ref))
-        return next(iter(rows))[0]
+        return int(await self._db.fetchval(
+            "SELECT coalesce(sum(attempts), 0) FROM otps WHERE purpose = ? AND ref = ?", (purpose, ref), 0))
 
     async def add_attempt(self, otp_id: int) -> None:
-        await self._conn.write("UPDATE otps SET attempts = attempts + 1 WHERE id = ?", (otp_id,))
+        await self._db.write("UPDATE otps SET attempts = attempts + 1 WHERE id = ?", (otp_id,))
 
     async def consume(self, otp_id: int, now: datetime) -> bool:
         """Mark a code used; False if it was used already (single use even under a race)."""
-        changed = await self._conn.write(
-            "UPDATE otps SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL", (utc_iso(now), otp_id)
-        )
-        return changed == 1
+        return bool(await self._db.write(
+            "UPDATE otps SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL RETURNING 1",
+            (utc_iso(now), otp_id)))

@@ -1,9 +1,10 @@
-"""The SMS outbox: every message is written here before any attempt to send it.
+"""The SMS outbox: every message is written here, in the transaction that owes it, before any attempt.
 
-States: queued → sending (claimed by one sender) → sent (the gateway accepted it) → delivered / failed
-(from receipts). A message the gateway refused, or that ran out of retries, or a notice to a phone that
-sent STOP, is failed with a reason. Worker times (next attempt, last attempt) are unix epoch seconds so
-that sub-second backoff compares exactly.
+States: queued → sending (claimed by one sender, with a lease) → sent (the gateway accepted it) → delivered /
+failed (from receipts). A message the gateway refused, that ran out of retries or of time, or a notice to a
+phone that sent STOP, is failed with a reason. A 'sending' row whose lease ran out (its sender died) is due
+again: it is posted with the same id, which the gateway contract makes an idempotency key. Worker times
+(next attempt, last attempt, lease, expiry) are unix epoch seconds so that sub-second backoff compares exactly.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from store.db import UnitOfWorkConnection, utc_iso
+from store.db import Database, utc_iso
 
 
 @dataclass(frozen=True)
@@ -23,118 +24,99 @@ class OutboxMessage:
     status: str
     attempts: int
     last_error: str | None = None
+    expires_at: float | None = None
 
 
-_COLUMNS = "id, to_phone, text, kind, status, attempts, last_error"
+_COLUMNS = "id, to_phone, text, kind, status, attempts, last_error, expires_at"
 # Interactive messages (codes, replies) before notices; oldest first within each kind.
 _PRIORITY = "ORDER BY kind = 'notice', created_at, rowid"
+_DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
+        "OR (status = 'sending' AND coalesce(lease_until, 0) <= ?))")
 
 
 class SmsOutboxRepository:
-    def __init__(self, conn: UnitOfWorkConnection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def add(self, message_id: str, to_phone: str, text: str, kind: str, now: datetime,
-                  status: str = "queued", error: str | None = None) -> None:
-        await self._conn.write(
-            "INSERT INTO sms_outbox (id, to_phone, text, kind, status, created_at, updated_at, last_error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (message_id, to_phone, text, kind, status, utc_iso(now), utc_iso(now), error),
+                  status: str = "queued", error: str | None = None, expires_at: float | None = None) -> None:
+        await self._db.write(
+            "INSERT INTO sms_outbox (id, to_phone, text, kind, status, created_at, updated_at, last_error, "
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (message_id, to_phone, text, kind, status, utc_iso(now), utc_iso(now), error, expires_at),
         )
 
-    async def claim(self, message_id: str, now_ts: float) -> bool:
-        """Take a queued message for one send attempt; False if someone else already has it."""
-        changed = await self._conn.write(
-            "UPDATE sms_outbox SET status = 'sending', last_attempt_at = ? WHERE id = ? AND status = 'queued'",
-            (now_ts, message_id),
-        )
-        return changed == 1
+    async def claim(self, message_id: str, now_ts: float, lease_seconds: float) -> bool:
+        """Take a due message for one send attempt; False if someone else holds it (or it is done)."""
+        return bool(await self._db.write(
+            "UPDATE sms_outbox SET status = 'sending', last_attempt_at = ?, lease_until = ? "
+            f"WHERE id = ? AND {_DUE} RETURNING 1",
+            (now_ts, now_ts + lease_seconds, message_id, now_ts, now_ts),
+        ))
 
     async def mark(self, message_id: str, status: str, now: datetime, error: str | None = None,
                    gateway_id: str | None = None, next_attempt_at: float | None = None) -> None:
         """Record the outcome of one attempt (counts it)."""
-        await self._conn.write(
+        await self._db.write(
             "UPDATE sms_outbox SET status = ?, updated_at = ?, attempts = attempts + 1, last_error = ?, "
-            "gateway_id = coalesce(?, gateway_id), next_attempt_at = ? WHERE id = ?",
+            "gateway_id = coalesce(?, gateway_id), next_attempt_at = ?, lease_until = NULL WHERE id = ?",
             (status, utc_iso(now), error, gateway_id, next_attempt_at, message_id),
         )
 
-    async def release(self, message_id: str) -> None:
-        """Give a claimed message back to the queue without counting an attempt (the global cap was hit)."""
-        await self._conn.write(
-            "UPDATE sms_outbox SET status = 'queued' WHERE id = ? AND status = 'sending'", (message_id,))
-
-    async def requeue_interrupted(self) -> int:
-        """After a crash, a message caught mid-attempt goes back to the queue.
-
-        The gateway may or may not have accepted it; it receives our message id, so it can recognise the
-        rare repeat. Messages marked sent are never touched again.
-        """
-        changed = await self._conn.write("UPDATE sms_outbox SET status = 'queued' WHERE status = 'sending'")
-        return changed
+    async def expire(self, message_id: str, now: datetime) -> None:
+        """A code or reply that nobody can use any more is not sent late."""
+        await self._db.write(
+            "UPDATE sms_outbox SET status = 'failed', last_error = 'expired before it could be sent', "
+            "updated_at = ?, lease_until = NULL WHERE id = ? AND status IN ('queued', 'sending')",
+            (utc_iso(now), message_id))
 
     async def apply_receipt(self, message_id: str, status: str, reason: str | None, now: datetime) -> bool | None:
         """Set delivered / failed from a receipt. None: unknown id; False: already final, nothing changed."""
-        changed = await self._conn.write(
+        changed = await self._db.write(
             "UPDATE sms_outbox SET status = ?, last_error = coalesce(?, last_error), receipt_at = ?, updated_at = ? "
-            "WHERE id = ? AND status IN ('queued', 'sending', 'sent')",
+            "WHERE id = ? AND status IN ('queued', 'sending', 'sent') RETURNING 1",
             (status, reason, utc_iso(now), utc_iso(now), message_id),
         )
-        if changed == 1:
+        if changed:
             return True
         return False if await self.get(message_id) else None
 
     async def get(self, message_id: str) -> OutboxMessage | None:
-        async with self._conn.execute(f"SELECT {_COLUMNS} FROM sms_outbox WHERE id = ?", (message_id,)) as cur:
-            row = await cur.fetchone()
+        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM sms_outbox WHERE id = ?", (message_id,))
         return OutboxMessage(*row) if row else None
 
     async def to_phone(self, phone: str) -> list[OutboxMessage]:
-        async with self._conn.execute(
-            f"SELECT {_COLUMNS} FROM sms_outbox WHERE to_phone = ? ORDER BY created_at, rowid", (phone,)
-        ) as cur:
-            return [OutboxMessage(*r) for r in await cur.fetchall()]
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM sms_outbox WHERE to_phone = ? ORDER BY created_at, rowid", (phone,))
+        return [OutboxMessage(*r) for r in rows]
 
     async def queued(self, limit: int = 100) -> list[OutboxMessage]:
-        async with self._conn.execute(
-            f"SELECT {_COLUMNS} FROM sms_outbox WHERE status = 'queued' {_PRIORITY} LIMIT ?", (limit,)
-        ) as cur:
-            return [OutboxMessage(*r) for r in await cur.fetchall()]
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM sms_outbox WHERE status = 'queued' {_PRIORITY} LIMIT ?", (limit,))
+        return [OutboxMessage(*r) for r in rows]
 
     async def due(self, now_ts: float, limit: int = 100) -> list[OutboxMessage]:
-        """Queued messages whose backoff has run out, interactive first."""
-        async with self._conn.execute(
-            f"SELECT {_COLUMNS} FROM sms_outbox WHERE status = 'queued' AND coalesce(next_attempt_at, 0) <= ? "
-            f"{_PRIORITY} LIMIT ?",
-            (now_ts, limit),
-        ) as cur:
-            return [OutboxMessage(*r) for r in await cur.fetchall()]
+        """Messages whose backoff has run out, or whose sender's lease did, interactive first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM sms_outbox WHERE {_DUE} {_PRIORITY} LIMIT ?", (now_ts, now_ts, limit))
+        return [OutboxMessage(*r) for r in rows]
 
     async def interactive_since(self, phone: str, since: datetime) -> int:
         """Interactive messages (codes, replies) written for one phone since ``since``."""
-        rows = await self._conn.execute_fetchall(
+        return int(await self._db.fetchval(
             "SELECT count(*) FROM sms_outbox WHERE to_phone = ? AND created_at >= ? AND kind != 'notice'",
-            (phone, utc_iso(since)))
-        return next(iter(rows))[0]
-
-    async def interactive_waiting(self, now_ts: float) -> bool:
-        async with self._conn.execute(
-            "SELECT 1 FROM sms_outbox WHERE status = 'queued' AND kind != 'notice' "
-            "AND coalesce(next_attempt_at, 0) <= ? LIMIT 1", (now_ts,)
-        ) as cur:
-            return await cur.fetchone() is not None
+            (phone, utc_iso(since)), 0))
 
     async def next_due_at(self) -> float | None:
-        """When the earliest queued message becomes due (0 = now), or None when nothing is queued."""
-        async with self._conn.execute(
-            "SELECT min(coalesce(next_attempt_at, 0)) FROM sms_outbox WHERE status = 'queued'") as cur:
-            row = await cur.fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+        """When the earliest message becomes due (0 = now), or None when nothing is waiting."""
+        value = await self._db.fetchval(
+            "SELECT min(CASE WHEN status = 'queued' THEN coalesce(next_attempt_at, 0) ELSE lease_until END) "
+            "FROM sms_outbox WHERE status IN ('queued', 'sending')")
+        return None if value is None else float(value)
 
     async def attempts_since(self, since_ts: float) -> tuple[int, float | None]:
         """How many messages had an attempt since `since_ts`, and the oldest such attempt."""
-        async with self._conn.execute(
-            "SELECT count(*), min(last_attempt_at) FROM sms_outbox WHERE last_attempt_at >= ?", (since_ts,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await self._db.fetchone(
+            "SELECT count(*), min(last_attempt_at) FROM sms_outbox WHERE last_attempt_at >= ?", (since_ts,))
+        assert row is not None
         return int(row[0]), (float(row[1]) if row[1] is not None else None)

@@ -1,9 +1,8 @@
-"""Status events from providers' systems and operators, applied to applications in one unit of work.
+"""Status events from providers' systems and operators, applied to applications.
 
-The claim of an event's identity (number, status, at), the read of the application, the decision and the
-writes happen inside one unit (store/db.py UnitOfWorkConnection): no other task writes in between, so two
-deliveries of one event, or two events of one number, cannot interleave. A rejected event is rolled back:
-nothing of it stays.
+``apply`` runs inside the caller's unit of work (bot/core/status_feed.py): the read of the application, the
+duplicate check, the decision and the writes are one transaction, so two deliveries of one event, or two
+events of one number, cannot interleave. A rejected or duplicate event writes nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncio
-
-import aiosqlite
-
-from store.applications import _APP_COLUMNS, Application, _app
-from store.db import from_iso, utc_iso
+from bot.domain.model import Application
+from store.applications import APP_COLUMNS, ApplicationRepository
+from store.db import Database, utc_iso
 
 
 @dataclass(frozen=True)
@@ -34,53 +30,34 @@ Decide = Callable[[Application | None, datetime | None, bool], Decision]
 
 
 class StatusEventRepository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database, apps: ApplicationRepository) -> None:
+        self._db = db
+        self._apps = apps
 
     async def apply(self, number: str, status: str, at: datetime, note: str | None, source: str,
                     now: datetime, decide: Decide) -> Decision:
-        """Claim the event, let ``decide(app, last_at, duplicate)`` rule on it, and write what it says."""
-        conn = self._conn
-        app = None
-        try:
-            # The first write opens the unit: from here on no other task writes until commit / rollback.
-            cur = await conn.execute(
-                "INSERT OR IGNORE INTO status_events (number, status, at, source, received_at) "
-                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM applications WHERE number = ?)",
-                (number, status, utc_iso(at), source, utc_iso(now), number))
-            claimed = cur.rowcount == 1
-            async with conn.execute(f"SELECT {_APP_COLUMNS} FROM applications WHERE number = ?", (number,)) as c:
-                row = await c.fetchone()
-            app = _app(row) if row else None
-            # With the application there, the claim is only ignored when the same event is already stored.
-            duplicate = app is not None and not claimed
-            last_at = None
-            if app is not None:
-                async with conn.execute("SELECT max(at) FROM application_events WHERE number = ?", (number,)) as c:
-                    value = (await c.fetchone())[0]
-                last_at = from_iso(value) if value else None
-            decision = decide(app, last_at, duplicate)
-            if decision.outcome in ("rejected", "duplicate"):
-                await conn.rollback()
-                return decision
-            if decision.create is not None:
-                new = decision.create
-                stamp = utc_iso(new.submitted_at)
-                await conn.execute(
-                    f"INSERT INTO applications ({_APP_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new.number, new.service, new.iin, new.requester_iin, new.requester_user_id, new.channel, stamp,
-                     utc_iso(new.due_at), new.status, new.refusal_ground, stamp))
-                await conn.execute(
-                    "INSERT INTO status_events (number, status, at, source, received_at) VALUES (?, ?, ?, ?, ?)",
-                    (number, status, utc_iso(at), source, utc_iso(now)))
-            elif decision.new_status is not None:
-                await conn.execute("UPDATE applications SET status = ?, updated_at = ? WHERE number = ?",
-                                   (decision.new_status, utc_iso(now), number))
-            await conn.execute("INSERT INTO application_events (number, status, at, note) VALUES (?, ?, ?, ?)",
-                               (number, status, utc_iso(at), note))
-            await conn.commit()
+        """Let ``decide(app, last_at, duplicate)`` rule on the event, and write what it says."""
+        app = await self._apps.get(number)
+        duplicate = app is not None and await self._db.fetchone(
+            "SELECT 1 FROM status_events WHERE number = ? AND status = ? AND at = ?",
+            (number, status, utc_iso(at))) is not None
+        last_at = await self._apps.last_event_at(number) if app is not None else None
+        decision = decide(app, last_at, duplicate)
+        if decision.outcome in ("rejected", "duplicate"):
             return decision
-        except BaseException:
-            if getattr(conn, "_owner", None) is asyncio.current_task():
-                await conn.rollback()
-            raise
+        if decision.create is not None:
+            new = decision.create
+            stamp = utc_iso(new.submitted_at)
+            await self._db.write(
+                f"INSERT INTO applications ({APP_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (new.number, new.service, new.iin, new.requester_iin, new.requester_user_id, new.channel, stamp,
+                 utc_iso(new.due_at), new.status, new.refusal_ground, stamp))
+        elif decision.new_status is not None:
+            await self._db.write("UPDATE applications SET status = ?, updated_at = ? WHERE number = ?",
+                                 (decision.new_status, utc_iso(now), number))
+        await self._db.write(
+            "INSERT INTO status_events (number, status, at, source, received_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (number, status, utc_iso(at), source, utc_iso(now)))
+        await self._apps.add_event(number, status, at, note)
+        return decision

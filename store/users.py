@@ -3,62 +3,37 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from store.db import UnitOfWorkConnection, from_iso, utc_iso
-
-
-@dataclass
-class ChatState:
-    state: str
-    data: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Identity:
-    user_id: int
-    iin: str
-    phone: str
-    verified_at: datetime
-    last_seen_at: datetime
-
-
-@dataclass(frozen=True)
-class UserSnapshot:
-    """Everything a Telegram update needs to know about its sender, read in one query."""
-    lang: str | None
-    state: ChatState
-    identity: Identity | None  # as stored: whether it still holds is IdentityService's rule
-    blocked: bool = False      # Telegram said 403 earlier (users.blocked_at)
-    role: str | None = None    # staff role (operator / admin), None for citizens
+from bot.domain.model import ChatState, Identity, UserSnapshot
+from store.db import Database, from_iso, utc_iso
 
 
 class UserRepository:
-    def __init__(self, conn: UnitOfWorkConnection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def language(self, user_id: int) -> str | None:
-        rows = await self._conn.execute_fetchall("SELECT lang FROM users WHERE user_id = ?", (user_id,))
-        return next((row[0] for row in rows), None)
+        return await self._db.fetchval("SELECT lang FROM users WHERE user_id = ?", (user_id,))
 
     async def set_language(self, user_id: int, lang: str, now: datetime) -> None:
-        await self._conn.write(
+        await self._db.write(
             "INSERT INTO users (user_id, lang, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang",
             (user_id, lang, utc_iso(now)),
         )
 
     async def snapshot(self, user_id: int) -> UserSnapshot:
-        # One round trip to the database thread instead of three (language, state, identity).
-        rows = await self._conn.execute_fetchall(
+        # One round trip instead of three (language, state, identity).
+        row = await self._db.fetchone(
             "SELECT u.lang, s.state, s.data, i.iin, i.phone, i.verified_at, i.last_seen_at, u.blocked_at, f.role "
             "FROM (SELECT ? AS user_id) AS k "
             "LEFT JOIN users AS u ON u.user_id = k.user_id "
             "LEFT JOIN chat_states AS s ON s.user_id = k.user_id "
             "LEFT JOIN identities AS i ON i.user_id = k.user_id "
             "LEFT JOIN staff AS f ON f.user_id = k.user_id", (user_id,))
-        lang, state, data, iin, phone, verified_at, last_seen_at, blocked_at, role = next(iter(rows))
+        assert row is not None
+        lang, state, data, iin, phone, verified_at, last_seen_at, blocked_at, role = row
         return UserSnapshot(
             lang,
             ChatState(state, json.loads(data)) if state is not None else ChatState("menu", {}),
@@ -67,12 +42,11 @@ class UserRepository:
         )
 
     async def state(self, user_id: int) -> ChatState:
-        rows = await self._conn.execute_fetchall("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,))
-        row = next(iter(rows), None)
+        row = await self._db.fetchone("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,))
         return ChatState(row[0], json.loads(row[1])) if row else ChatState("menu", {})
 
     async def set_state(self, user_id: int, state: str, data: dict | None, now: datetime) -> None:
-        await self._conn.write(
+        await self._db.write(
             "INSERT INTO chat_states (user_id, state, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data, "
             "updated_at = excluded.updated_at",
@@ -80,54 +54,47 @@ class UserRepository:
         )
 
     async def identity(self, user_id: int) -> Identity | None:
-        rows = await self._conn.execute_fetchall(
+        row = await self._db.fetchone(
             "SELECT user_id, iin, phone, verified_at, last_seen_at FROM identities WHERE user_id = ?", (user_id,))
-        row = next(iter(rows), None)
         if not row:
             return None
         return Identity(row[0], row[1], row[2], from_iso(row[3]), from_iso(row[4]))
 
     async def save_identity(self, user_id: int, iin: str, phone: str, now: datetime) -> None:
-        await self._conn.execute(
+        await self._db.write(
             "INSERT INTO identities (user_id, iin, phone, verified_at, last_seen_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET iin = excluded.iin, phone = excluded.phone, "
             "verified_at = excluded.verified_at, last_seen_at = excluded.last_seen_at",
             (user_id, iin, phone, utc_iso(now), utc_iso(now)),
         )
-        await self._conn.write(  # commits both: one unit
+        await self._db.write(
             "INSERT INTO telegram_links (iin, user_id, linked_at) VALUES (?, ?, ?) "
             "ON CONFLICT (iin) DO UPDATE SET user_id = excluded.user_id, linked_at = excluded.linked_at",
             (iin, user_id, utc_iso(now)),
         )
 
     async def touch_identity(self, user_id: int, now: datetime) -> None:
-        await self._conn.write(
-            "UPDATE identities SET last_seen_at = ? WHERE user_id = ?", (utc_iso(now), user_id)
-        )
+        await self._db.write("UPDATE identities SET last_seen_at = ? WHERE user_id = ?", (utc_iso(now), user_id))
 
     async def drop_identity(self, user_id: int) -> None:
-        await self._conn.write("DELETE FROM identities WHERE user_id = ?", (user_id,))
+        await self._db.write("DELETE FROM identities WHERE user_id = ?", (user_id,))
 
     async def user_ids_for_iin(self, iin: str) -> list[int]:
-        async with self._conn.execute("SELECT user_id FROM identities WHERE iin = ?", (iin,)) as cur:
-            return [row[0] for row in await cur.fetchall()]
+        rows = await self._db.fetchall("SELECT user_id FROM identities WHERE iin = ?", (iin,))
+        return [row[0] for row in rows]
 
     async def linked_user(self, iin: str) -> int | None:
         """The Telegram user who last verified this IIN (kept after the identity lapses), for notices."""
-        async with self._conn.execute("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,)) as cur:
-            row = await cur.fetchone()
-        return row[0] if row else None
+        return await self._db.fetchval("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,))
 
     async def notice_preferences(self, user_id: int) -> tuple[str | None, bool, bool] | None:
         """(language, status notices on, blocked) of a known user, or None for a user never seen."""
-        async with self._conn.execute(
-            "SELECT lang, status_notices, blocked_at IS NOT NULL FROM users WHERE user_id = ?", (user_id,)
-        ) as cur:
-            row = await cur.fetchone()
+        row = await self._db.fetchone(
+            "SELECT lang, status_notices, blocked_at IS NOT NULL FROM users WHERE user_id = ?", (user_id,))
         return (row[0], bool(row[1]), bool(row[2])) if row else None
 
     async def set_status_notices(self, user_id: int, on: bool, now: datetime) -> None:
-        await self._conn.write(
+        await self._db.write(
             "INSERT INTO users (user_id, status_notices, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET status_notices = excluded.status_notices",
             (user_id, int(on), utc_iso(now)),

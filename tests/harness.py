@@ -8,13 +8,15 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Awaitable
+from typing import Any
 
 from telegram import Update
-from telegram.ext import ContextTypes, TypeHandler
+from telegram.ext import ContextTypes
 
 from bot.clock import ShiftedClock
 from bot.config import Settings
-from bot.core.seed import Seed, load_seed
+from bot.core.seed import Seed
 from bot.gateways.sms import PrintingSmsGateway
 from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator, NoMessageError, SentMessage
@@ -58,11 +60,25 @@ class Harness:
 
     async def start(self) -> None:
         self.services = await Services.open(self.settings, clock=self.clock, sms_gateway=self.gateway)
-        await load_seed(Seed.model_validate(SEED), self.services.citizens, self.services.apps, self.services.calendar)
+        await self.services.load_seed(Seed.model_validate(SEED))
         self.bot = await RunningBot.start(self.services, TOKEN, self.emu.base_url, self.emu.base_file_url,
                                           poll_timeout=1, poll_interval=0)  # tests answer one update at a time
-        # Runs after the real handlers of every update: the test knows when the bot has finished answering.
-        self.bot.application.add_handler(TypeHandler(Update, self._mark_done), group=99)
+        self.watch_updates()
+
+    def watch_updates(self) -> None:
+        """Wrap each update's unit of work and delivery: the test knows when the bot has finished answering."""
+        assert self.bot is not None
+        processor = self.bot.application.update_processor
+        inner = processor.around
+
+        async def around(update: object, coroutine: Awaitable[Any]) -> None:
+            try:
+                await inner(update, coroutine)
+            finally:
+                if isinstance(update, Update):
+                    self._done.setdefault(update.update_id, asyncio.Event()).set()
+
+        processor.around = around  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
         if self.bot:
@@ -75,8 +91,6 @@ class Harness:
         await self.stop()
         await self.start()
 
-    async def _mark_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self._done.setdefault(update.update_id, asyncio.Event()).set()
 
     async def processed(self, update_id: int, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._done.setdefault(update_id, asyncio.Event()).wait(), timeout)

@@ -11,11 +11,9 @@ from typing import Any, Awaitable, Callable
 
 import httpx
 from aiohttp import web
-from telegram import Update
-from telegram.ext import TypeHandler
 
 from bot.config import Settings
-from bot.core.seed import Seed, load_seed
+from bot.core.seed import Seed
 from bot.gateways.sms import SmsGateway
 from bot.http_server import SIGNATURE_HEADER, sign
 from bot.runner import RunningBot
@@ -117,10 +115,10 @@ class SmsHarness(Harness):
         # With a gateway URL, Services.open builds a fresh HttpSmsGateway (the old one is closed on stop).
         gateway: SmsGateway | None = None if self.fake is not None else self.gateway
         self.services = await Services.open(self.settings, clock=self.clock, sms_gateway=gateway)
-        await load_seed(Seed.model_validate(SEED), self.services.citizens, self.services.apps, self.services.calendar)
+        await self.services.load_seed(Seed.model_validate(SEED))
         self.bot = await RunningBot.start(self.services, TOKEN, self.emu.base_url, self.emu.base_file_url,
                                           poll_timeout=1, http=True, http_port=0)
-        self.bot.application.add_handler(TypeHandler(Update, self._mark_done), group=99)
+        self.watch_updates()
 
     async def close(self) -> None:
         await self.stop()

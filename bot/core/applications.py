@@ -7,8 +7,8 @@ import secrets
 from datetime import datetime
 
 from bot.domain.calendar import ALMATY
-from store.applications import Application, ApplicationRepository, Event
-from store.users import Identity
+from bot.domain.model import Application, Event, Identity
+from store.applications import ApplicationRepository
 
 _NUMBER = re.compile(r"QZ-?([0-9]{6})-?([0-9]{7})")
 

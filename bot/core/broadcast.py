@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.core.staff import StaffService
 from bot.domain.catalog import SERVICES
 from store.broadcasts import Broadcast, BroadcastRepository, Recipient
+from store.db import Database
 from store.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,9 @@ class LogReporter:
 
 
 class BroadcastService:
-    def __init__(self, repo: BroadcastRepository, subscriptions: SubscriptionRepository, staff: StaffService,
-                 clock: Clock, settings: Settings) -> None:
+    def __init__(self, db: Database, repo: BroadcastRepository, subscriptions: SubscriptionRepository,
+                 staff: StaffService, clock: Clock, settings: Settings) -> None:
+        self._db = db
         self._repo = repo
         self._subs = subscriptions
         self._staff = staff
@@ -169,19 +171,26 @@ class BroadcastService:
         for text in (text_kk, text_ru):
             if text and len(text) > MAX_TEXT:
                 raise ValueError(f"a broadcast text is limited to {MAX_TEXT} characters")
-        broadcast = await self._repo.create(str(actor), self._clock.now(), text_kk, text_ru, audience.code,
-                                            audience.kind, audience.value, report_chat_id)
-        await self._staff.audit(actor, "broadcast_create", details={
-            "broadcast": broadcast.id, "audience": audience.code, "recipients": broadcast.total,
-            "languages": [lang for lang, t in (("kk", text_kk), ("ru", text_ru)) if t]})
+        async with self._db.unit("broadcast.create"):
+            # A Telegram user must be staff; the command line (a string actor) is the deployer.
+            if isinstance(actor, int) and not await self._staff.is_operator(actor):
+                raise PermissionError("only operators create broadcasts")
+            broadcast = await self._repo.create(str(actor), self._clock.now(), text_kk, text_ru, audience.code,
+                                                audience.kind, audience.value, report_chat_id)
+            await self._staff.audit(actor, "broadcast_create", details={
+                "broadcast": broadcast.id, "audience": audience.code, "recipients": broadcast.total,
+                "languages": [lang for lang, t in (("kk", text_kk), ("ru", text_ru)) if t]})
         self._wake.set()
         return broadcast
 
     async def cancel(self, actor: int | str, broadcast_id: int) -> bool:
-        cancelled = await self._repo.cancel(broadcast_id, self._clock.now())
+        async with self._db.unit("broadcast.cancel"):
+            if isinstance(actor, int) and not await self._staff.is_operator(actor):
+                return False
+            cancelled = await self._repo.cancel(broadcast_id, self._clock.now())
+            await self._staff.audit(actor, "broadcast_cancel", details={"broadcast": broadcast_id,
+                                                                         "cancelled": cancelled})
         self._cancelled.add(broadcast_id)
-        await self._staff.audit(actor, "broadcast_cancel", details={"broadcast": broadcast_id,
-                                                                     "cancelled": cancelled})
         self._wake.set()
         return cancelled
 
@@ -193,6 +202,11 @@ class BroadcastService:
 
     async def counts(self, broadcast_id: int) -> dict[str, int]:
         return await self._repo.counts(broadcast_id)
+
+    async def set_progress_message(self, broadcast_id: int, message_id: int) -> None:
+        """The operator's progress message, edited as the broadcast goes."""
+        async with self._db.unit("broadcast.progress_message"):
+            await self._repo.set_progress_message(broadcast_id, message_id)
 
     # The worker ---------------------------------------------------------------------------------------------
 
@@ -216,7 +230,8 @@ class BroadcastService:
         self._worker = None
 
     async def _loop(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
-        unknown = await self._repo.recover_interrupted(self._clock.now())
+        async with self._db.unit("broadcast.recover"):
+            unknown = await self._repo.recover_interrupted(self._clock.now())
         if unknown:
             log.warning("%s broadcast messages were on their way when the bot stopped: reported as unknown, "
                         "not resent", unknown)
@@ -271,7 +286,8 @@ class BroadcastService:
         if self._stopping:
             return  # resumed on the next start
         if broadcast.id not in self._cancelled:
-            await self._repo.finish(broadcast.id, self._clock.now())
+            async with self._db.unit("broadcast.finish"):
+                await self._repo.finish(broadcast.id, self._clock.now())
         self._cancelled.discard(broadcast.id)
         final = await self._repo.get(broadcast.id)
         assert final is not None
@@ -314,7 +330,8 @@ class BroadcastService:
         repo, user_id, bid = self._repo, recipient.user_id, broadcast.id
 
         async def before_send() -> bool:
-            return await repo.mark_sending(bid, user_id, self._clock.now())
+            async with self._db.unit("broadcast.claim"):
+                return await repo.mark_sending(bid, user_id, self._clock.now())
 
         try:
             outcome = await deliverer.deliver(user_id, text_for(broadcast, recipient.lang), before_send)
@@ -323,7 +340,11 @@ class BroadcastService:
         except Exception as exc:  # a bug or an unexpected error: count it, go on with the others
             log.exception("broadcast %s: delivery raised", bid)
             outcome = Unknown(type(exc).__name__)
-        now = self._clock.now()
+        async with self._db.unit("broadcast.settle"):
+            await self._settle(bid, user_id, outcome)
+
+    async def _settle(self, bid: int, user_id: int, outcome: object) -> None:
+        repo, now = self._repo, self._clock.now()
         if isinstance(outcome, Sent):
             await repo.settle(bid, user_id, "sent", now, message_id=outcome.message_id)
         elif isinstance(outcome, Blocked):
@@ -338,6 +359,7 @@ class BroadcastService:
             await repo.requeue(bid, user_id, now, outcome.error, MAX_ATTEMPTS)
             self._not_sent += 1
         else:
+            assert isinstance(outcome, Unknown)
             await repo.settle(bid, user_id, "unknown", now, error=outcome.error)
 
     async def _report_every(self, broadcast: Broadcast, reporter: Reporter) -> None:

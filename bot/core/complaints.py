@@ -22,9 +22,10 @@ from bot.core.staff import StaffService
 from bot.domain import complaint_status as cs
 from bot.domain.calendar import ALMATY, WorkingCalendar
 from bot.domain.deadlines import complaint_due_at, overdue_working_days
+from bot.domain.model import Complaint, ComplaintEvent, Identity
 from store.citizens import CitizenRepository
-from store.complaints import Complaint, ComplaintEvent, ComplaintRepository
-from store.users import Identity
+from store.complaints import ComplaintRepository
+from store.db import Database
 
 TEXT_LIMIT: Final = 3000
 TEXT_MIN: Final = 10
@@ -90,8 +91,10 @@ class NotMoved:
 
 
 class ComplaintService:
-    def __init__(self, repo: ComplaintRepository, citizens: CitizenRepository, tracking: TrackingService,
-                 staff: StaffService, notices: NoticeService, calendar: WorkingCalendar, clock: Clock) -> None:
+    def __init__(self, db: Database, repo: ComplaintRepository, citizens: CitizenRepository,
+                 tracking: TrackingService, staff: StaffService, notices: NoticeService, calendar: WorkingCalendar,
+                 clock: Clock) -> None:
+        self._db = db
         self.repo = repo
         self._citizens = citizens
         self._tracking = tracking
@@ -121,6 +124,10 @@ class ComplaintService:
             raise ValueError(f"unknown addressee {draft.addressee!r}")
         if not 0 < len(draft.body) <= TEXT_LIMIT:
             raise ValueError("complaint text out of bounds")
+        async with self._db.unit("complaint.file"):
+            return await self._file(identity, user_id, draft)
+
+    async def _file(self, identity: Identity, user_id: int, draft: Draft) -> Complaint:
         now = self._clock.now()
         number = await self._new_number(now)
         complaint = Complaint(
@@ -164,18 +171,24 @@ class ComplaintService:
     # The operator ------------------------------------------------------------------------------------------
 
     async def view_for_operator(self, operator_id: int, text: str) -> View | None:
-        number = normalize_number(text)
-        complaint = await self.repo.get(number) if number else None
-        await self._staff.audit(operator_id, "view_complaint", number or text[:40],
-                                {"found": complaint is not None})
-        return await self._view(complaint) if complaint else None
+        async with self._db.unit("complaint.view"):
+            if not await self._staff.is_operator(operator_id):
+                return None
+            number = normalize_number(text)
+            complaint = await self.repo.get(number) if number else None
+            await self._staff.audit(operator_id, "view_complaint", number or text[:40],
+                                    {"found": complaint is not None})
+            return await self._view(complaint) if complaint else None
 
     async def attachment_for_operator(self, operator_id: int, text: str) -> tuple[str, str] | None:
         """(file id, kind) of the photo or document attached to a complaint, for an operator; audited."""
-        number = normalize_number(text)
-        complaint = await self.repo.get(number) if number else None
-        found = complaint is not None and complaint.file_id is not None
-        await self._staff.audit(operator_id, "view_attachment", number or text[:40], {"found": found})
+        async with self._db.unit("complaint.attachment"):
+            if not await self._staff.is_operator(operator_id):
+                return None
+            number = normalize_number(text)
+            complaint = await self.repo.get(number) if number else None
+            found = complaint is not None and complaint.file_id is not None
+            await self._staff.audit(operator_id, "view_attachment", number or text[:40], {"found": found})
         if not found:
             return None
         assert complaint is not None and complaint.file_id is not None
@@ -183,13 +196,21 @@ class ComplaintService:
 
     async def open_list(self, operator_id: int, offset: int = 0, limit: int = 10) -> tuple[int, list[View]]:
         """Open complaints, the most overdue first; the view is audited."""
-        total, items = await self.repo.open_by_due(cs.FINAL_STATES, limit, max(offset, 0))
-        await self._staff.audit(operator_id, "list_complaints",
-                                details={"offset": offset, "shown": len(items), "total": total})
-        return total, [await self._view(c) for c in items]
+        async with self._db.unit("complaint.list"):
+            if not await self._staff.is_operator(operator_id):
+                return 0, []
+            total, items = await self.repo.open_by_due(cs.FINAL_STATES, limit, max(offset, 0))
+            await self._staff.audit(operator_id, "list_complaints",
+                                    details={"offset": offset, "shown": len(items), "total": total})
+            return total, [await self._view(c) for c in items]
 
     async def move(self, operator_id: int, number: str, to: str, text: str | None = None) -> Moved | NotMoved:
-        """An operator's move: enforced by the life cycle and atomically in SQL, audited, told to the filer."""
+        """An operator's move: enforced by the life cycle and atomically in SQL, audited, told to the filer —
+        one unit of work."""
+        async with self._db.unit("complaint.move"):
+            return await self._move(operator_id, number, to, text)
+
+    async def _move(self, operator_id: int, number: str, to: str, text: str | None) -> Moved | NotMoved:
         if not await self._staff.is_operator(operator_id):
             return NotMoved("not_staff")
         complaint = await self.repo.get(number)

@@ -13,8 +13,10 @@ from bot.core.sms import SmsService
 from bot.domain.iin import InvalidIIN, parse_iin
 from bot.domain.phone import InvalidPhone, mask_phone, normalize_phone
 from bot.i18n import Lang, Texts
+from bot.domain.model import Identity
 from store.citizens import CitizenRepository
-from store.users import Identity, UserRepository
+from store.db import Database
+from store.users import UserRepository
 
 PURPOSE = "identify"
 
@@ -40,8 +42,9 @@ def otp_ref(user_id: int, attempt: str) -> str:
 
 
 class IdentityService:
-    def __init__(self, users: UserRepository, citizens: CitizenRepository, otps: OtpService, sms: SmsService,
-                 texts: Texts, clock: Clock, settings: Settings) -> None:
+    def __init__(self, db: Database, users: UserRepository, citizens: CitizenRepository, otps: OtpService,
+                 sms: SmsService, texts: Texts, clock: Clock, settings: Settings) -> None:
+        self._db = db
         self._users = users
         self._citizens = citizens
         self._otps = otps
@@ -62,11 +65,13 @@ class IdentityService:
         idle = now - identity.last_seen_at > timedelta(seconds=self._s.identity_idle_seconds)
         too_old = now - identity.verified_at > timedelta(seconds=self._s.identity_max_seconds)
         if idle or too_old:
-            await self._users.drop_identity(identity.user_id)
+            async with self._db.unit("identity.lapse"):
+                await self._users.drop_identity(identity.user_id)
             return None
         # One write a minute is enough to keep a 30-minute idle limit: most updates then cost no commit.
         if now - identity.last_seen_at > timedelta(seconds=60):
-            await self._users.touch_identity(identity.user_id, now)
+            async with self._db.unit("identity.touch"):
+                await self._users.touch_identity(identity.user_id, now)
         return identity
 
     @staticmethod
@@ -90,20 +95,24 @@ class IdentityService:
         # One answer for "unknown IIN" and "another phone": the bot must not reveal who is in the directory.
         if citizen is None or citizen.phone != phone:
             return IinRefused("no_match")
-        issued = await self._otps.issue(PURPOSE, otp_ref(user_id, attempt), phone)
-        if not isinstance(issued, otp_.Issued):
-            return issued
-        await self._sms.send(phone, self._texts(lang, "sms.otp", code=issued.code), kind="interactive")
+        async with self._db.unit("identity.code"):
+            issued = await self._otps.issue(PURPOSE, otp_ref(user_id, attempt), phone)
+            if not isinstance(issued, otp_.Issued):
+                return issued
+            await self._sms.send(phone, self._texts(lang, "sms.otp", code=issued.code), kind="interactive",
+                                 expires_at=issued.expires_at.timestamp())
         return CodeSent(iin, mask_phone(phone))
 
     async def confirm(self, user_id: int, attempt: str, phone: str, iin: str, code: str
                       ) -> Identity | otp_.WrongCode | otp_.NoValidCode:
-        result = await self._otps.verify(PURPOSE, otp_ref(user_id, attempt), code)
-        if not isinstance(result, otp_.Verified):
-            return result
-        now = self._clock.now()
-        await self._users.save_identity(user_id, iin, phone, now)
-        return Identity(user_id, iin, phone, now, now)
+        async with self._db.unit("identity.confirm"):
+            result = await self._otps.verify(PURPOSE, otp_ref(user_id, attempt), code)
+            if not isinstance(result, otp_.Verified):
+                return result
+            now = self._clock.now()
+            await self._users.save_identity(user_id, iin, phone, now)
+            return Identity(user_id, iin, phone, now, now)
 
     async def logout(self, user_id: int) -> None:
-        await self._users.drop_identity(user_id)
+        async with self._db.unit("identity.logout"):
+            await self._users.drop_identity(user_id)

@@ -2,8 +2,8 @@
 
 One path for every such notice, whatever caused it (the status feed, an operator, the bot itself):
 - Telegram when the person uses the bot — the user who filed the matter, or the Telegram user who last
-  verified the IIN (store.users.linked_user); the notice is queued and sent by the Telegram notice worker,
-  rendered at send time in the person's current language;
+  verified the IIN (store.users.linked_user); the notice is an envelope of the Telegram outbox, written in the
+  unit of work of the change and rendered at delivery in the person's current language;
 - otherwise, or when Telegram refuses (the bot was blocked), an SMS to the person's registered phone, within
   its segment budget (the text key ``<key>.sms``); STOP suppresses it (SmsService).
 A person who turned status notices off in the bot gets none, by either channel.
@@ -14,17 +14,14 @@ Parameters are plain values, or ``{"text": "<key>"}`` (a localized text, e.g. a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, datetime
 from typing import Literal
 
-from bot.clock import Clock
+from bot.core.outbox import NOTICE, TelegramOutbox
 from bot.core.sms import SmsService
-from bot.i18n import Lang, Texts, as_lang, format_day, format_when
+from bot.i18n import Lang, Texts, format_day, format_when
 from store.citizens import CitizenRepository
-from store.notices import NoticeRepository
-from store.sms_inbound import SmsPhoneRepository
 from store.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -33,20 +30,17 @@ Route = Literal["telegram", "sms", "off", "nobody"]
 
 
 class NoticeService:
-    def __init__(self, repo: NoticeRepository, users: UserRepository, citizens: CitizenRepository,
-                 sms: SmsService, sms_phones: SmsPhoneRepository, texts: Texts, clock: Clock) -> None:
-        self.repo = repo
+    def __init__(self, telegram: TelegramOutbox, users: UserRepository, citizens: CitizenRepository,
+                 sms: SmsService, texts: Texts) -> None:
+        self._telegram = telegram
         self._users = users
         self._citizens = citizens
         self._sms = sms
-        self._sms_phones = sms_phones
         self._texts = texts
-        self._clock = clock
-        self.wake = asyncio.Event()  # the Telegram notice worker sleeps on it
 
     async def notify(self, key: str, params: dict, *, iin: str | None = None, user_id: int | None = None) -> Route:
-        """Queue a notice for the person ``iin`` (and/or the Telegram user ``user_id`` who filed the matter).
-        Returns the way it will go, for the caller's log and tests."""
+        """Owe a notice to the person ``iin`` (and/or the Telegram user ``user_id`` who filed the matter), in the
+        caller's unit of work. Returns the way it will go, for the caller's log and tests."""
         target = user_id if user_id is not None else (await self._users.linked_user(iin) if iin else None)
         prefs = await self._users.notice_preferences(target) if target is not None else None
         if target is not None:
@@ -55,20 +49,17 @@ class NoticeService:
                 if not on:
                     return "off"
                 if not blocked:
-                    await self.repo.add(target, iin, key, params, self._clock.now())
-                    self.wake.set()
+                    await self._telegram.owe(target, NOTICE, {"key": key, "params": params, "iin": iin})
                     return "telegram"
-        lang = as_lang(prefs[0]) if prefs is not None and prefs[0] else None
+        lang = prefs[0] if prefs is not None else None
         return "sms" if await self.by_sms(iin, key, params, lang) else "nobody"
 
-    async def by_sms(self, iin: str | None, key: str, params: dict, lang: Lang | None = None) -> bool:
+    async def by_sms(self, iin: str | None, key: str, params: dict, lang: str | None = None) -> bool:
         """Send the SMS form of a notice to the registered phone of ``iin``; False when there is none."""
         citizen = await self._citizens.get(iin) if iin else None
         if citizen is None or not citizen.phone:
             return False
-        # The language of the person's last SMS keyword, else their bot language, else the state language.
-        sms_lang = await self._sms_phones.language(citizen.phone)
-        chosen = as_lang(sms_lang or lang)
+        chosen = await self._sms.language_for(citizen.phone, iin, lang)
         await self._sms.send(citizen.phone, self.render(chosen, f"{key}.sms", params), kind="notice")
         return True
 

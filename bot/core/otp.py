@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.config import Settings
+from store.db import Database
 from store.otps import OtpRepository
 
 _CODE = re.compile(r"[0-9]{6}")
@@ -56,7 +57,11 @@ def parse_code(text: str) -> str | None:
 
 
 class OtpService:
-    def __init__(self, repo: OtpRepository, key: bytes, clock: Clock, settings: Settings) -> None:
+    """Codes are issued, checked and spent inside the caller's unit of work (each method joins it, or is a
+    unit of its own): a check and the count of a wrong try are one transaction."""
+
+    def __init__(self, db: Database, repo: OtpRepository, key: bytes, clock: Clock, settings: Settings) -> None:
+        self._db = db
         self._repo = repo
         self._key = key
         self._clock = clock
@@ -66,6 +71,10 @@ class OtpService:
         return hmac.new(self._key, f"{purpose}:{ref}:{code}".encode(), hashlib.sha256).hexdigest()
 
     async def issue(self, purpose: str, ref: str, phone: str) -> Issued | TooSoon | TooMany:
+        async with self._db.unit("otp.issue"):
+            return await self._issue(purpose, ref, phone)
+
+    async def _issue(self, purpose: str, ref: str, phone: str) -> Issued | TooSoon | TooMany:
         now = self._clock.now()
         latest = await self._repo.latest(purpose, ref)
         if latest is not None:
@@ -80,6 +89,10 @@ class OtpService:
         return Issued(code, expires_at)
 
     async def verify(self, purpose: str, ref: str, code: str) -> Verified | WrongCode | NoValidCode:
+        async with self._db.unit("otp.verify"):
+            return await self._verify(purpose, ref, code)
+
+    async def _verify(self, purpose: str, ref: str, code: str) -> Verified | WrongCode | NoValidCode:
         now = self._clock.now()
         row = await self._repo.latest(purpose, ref)
         if row is None or row.consumed_at is not None:
@@ -97,6 +110,7 @@ class OtpService:
         return WrongCode(left) if left > 0 else NoValidCode("locked")
 
     async def invalidate(self, purpose: str, ref: str) -> None:
-        row = await self._repo.latest(purpose, ref)
-        if row is not None and row.consumed_at is None:
-            await self._repo.consume(row.id, self._clock.now())
+        async with self._db.unit("otp.invalidate"):
+            row = await self._repo.latest(purpose, ref)
+            if row is not None and row.consumed_at is None:
+                await self._repo.consume(row.id, self._clock.now())

@@ -2,7 +2,9 @@
 
 No registry information leaves the system unless the requester's identity is verified (own request) or the
 subject consented to this very request (third party). Results are shown, never stored: the store keeps
-only that a result was delivered, to whom and when.
+only that a result was delivered, to whom and when; the certificate is rendered from the registry each time
+it is delivered. Each public method is one unit of work: the decision and everything it owes a person (the
+requester's result or refusal, the subject's SMS, the offers in the subject's chats) commit together.
 """
 
 from __future__ import annotations
@@ -14,25 +16,33 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core import otp as otp_
 from bot.core.applications import new_number
+from bot.core.conversation import ConversationService
 from bot.core.identity import IinRefused
 from bot.core.otp import OtpService
+from bot.core.outbox import CONSENT_OFFER, CONSENT_OUTCOME, TelegramOutbox
 from bot.core.sms import SmsService
-from bot.domain.calendar import ALMATY, WorkingCalendar
+from bot.domain.application_status import can_move
+from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import get_service
 from bot.domain.deadlines import due_at
 from bot.domain.iin import InvalidIIN, mask_iin, parse_iin
+from bot.domain.model import Application, Consent, Identity
 from bot.domain.names import mask_name
 from bot.domain.phone import mask_phone
-from bot.i18n import Lang, Texts, as_lang
-from store.applications import Application, ApplicationRepository, Consent
+from bot.i18n import Lang, Texts, format_short
+from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
-from store.users import Identity, UserRepository
+from store.db import Database
+from store.users import UserRepository
 
 CONSENT = "consent"
 NO_CONSENT = "no_consent"  # the seeds' only refusal ground: absence of the subject's consent
 
 # The information systems that answer for each register when a seed record does not name one.
 DEFAULT_SOURCE_SYSTEM = {"tb": "Фтизиатрия", "psychiatry": "Психиатрия", "narcology": "Наркология"}
+
+# Event notes the bot writes (rendered for people by the channel: history.note.<code with : as _>).
+NOTE_NO_PHONE, NOTE_DECLINED, NOTE_EXPIRED, NOTE_WRONG_CODE = "no_phone", "declined", "expired", "wrong_code"
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,6 @@ class ConsentRequested:
     app: Application
     masked_phone: str
     expires_at: datetime
-    subject_user_ids: list[int]  # the subject's own chats with the bot, for the personal-cabinet path
 
 
 @dataclass(frozen=True)
@@ -79,15 +88,24 @@ class NotPending:
     app: Application | None
 
 
+@dataclass(frozen=True)
+class NotAllowed:
+    """Only the identified data subject may decide; anyone else learns nothing about the request."""
+
+
 class RegistryInfoService:
-    def __init__(self, apps: ApplicationRepository, citizens: CitizenRepository, users: UserRepository,
-                 otps: OtpService, sms: SmsService, texts: Texts, clock: Clock, settings: Settings,
+    def __init__(self, db: Database, apps: ApplicationRepository, citizens: CitizenRepository,
+                 users: UserRepository, otps: OtpService, sms: SmsService, telegram: TelegramOutbox,
+                 conversation: ConversationService, texts: Texts, clock: Clock, settings: Settings,
                  calendar: WorkingCalendar) -> None:
+        self._db = db
         self._apps = apps
         self._citizens = citizens
         self._users = users
         self._otps = otps
         self._sms = sms
+        self._telegram = telegram
+        self._conversation = conversation
         self._texts = texts
         self._clock = clock
         self._s = settings
@@ -95,34 +113,55 @@ class RegistryInfoService:
 
     # Own request ----------------------------------------------------------------------------------------
 
-    async def submit_own(self, identity: Identity, user_id: int, service: str) -> Application:
-        """Register the request; the channel acknowledges it with the due time before the result."""
+    async def request_own(self, identity: Identity, user_id: int, service: str) -> Delivered:
+        """Register the request and issue the result to its verified requester, in one unit."""
         get_service(service)
-        now = self._clock.now()
-        app = Application(
-            number=await new_number(self._apps, now), service=service, iin=identity.iin,
-            requester_iin=identity.iin, requester_user_id=user_id, channel="telegram", submitted_at=now,
-            due_at=due_at(service, now, self._calendar), status="accepted", refusal_ground=None,
-        )
-        await self._apps.add(app)
-        return app
+        async with self._db.unit("registry.own"):
+            now = self._clock.now()
+            app = Application(
+                number=await new_number(self._apps, now), service=service, iin=identity.iin,
+                requester_iin=identity.iin, requester_user_id=user_id, channel="telegram", submitted_at=now,
+                due_at=due_at(service, now, self._calendar), status="accepted", refusal_ground=None,
+            )
+            await self._apps.add(app)
+            return Delivered(app, await self._issue(app, identity.iin, user_id))
 
-    async def issue_result(self, app: Application, recipient_iin: str, user_id: int | None) -> Certificate:
-        """Consult the registry for an accepted application and record that the result was delivered."""
+    async def _issue(self, app: Application, recipient_iin: str, user_id: int | None) -> Certificate:
+        """Record that the result of an accepted application was delivered (inside the caller's unit)."""
+        now = self._clock.now()
+        await self._move(app.number, app.status, "result_ready")
+        await self._apps.record_delivery(app.number, recipient_iin, user_id, now)
+        certificate = await self.certificate(app, now)
+        assert certificate is not None
+        return certificate
+
+    async def certificate(self, app: Application, issued_at: datetime) -> Certificate | None:
+        """The certificate of an application whose result was given, read from the registry now."""
         register = get_service(app.service).register
-        assert register is not None, "only S1–S3 have a registry result"
+        if register is None:
+            return None
         citizen = await self._citizens.get(app.iin)
         record = await self._citizens.record(app.iin, register)
-        now = self._clock.now()
-        certificate = Certificate(
-            number=app.number, service=app.service, issued_at=now,
+        return Certificate(
+            number=app.number, service=app.service, issued_at=issued_at,
             full_name=citizen.full_name if citizen else "", birth_date=citizen.birth_date if citizen else "",
             address=citizen.address if citizen else "", observed=bool(record and record.observed),
             source_system=record.source_system if record else DEFAULT_SOURCE_SYSTEM[register],
         )
-        await self._apps.set_status(app.number, "result_ready", now)
-        await self._apps.record_delivery(app.number, recipient_iin, user_id, now)
-        return certificate
+
+    async def certificate_for(self, number: str) -> Certificate | None:
+        """For a delivery after a restart: the certificate of ``number`` if its result was given."""
+        app = await self._apps.get(number)
+        if app is None or app.status != "result_ready":
+            return None
+        return await self.certificate(app, self._clock.now())
+
+    async def _move(self, number: str, current: str, to: str, note: str | None = None,
+                    refusal_ground: str | None = None) -> None:
+        """Every status change of the bot's own applications goes through can_move, as the feed's do."""
+        if not can_move(current, to):
+            raise ValueError(f"{number}: status cannot go from {current} to {to}")
+        await self._apps.set_status(number, to, self._clock.now(), note=note, refusal_ground=refusal_ground)
 
     # Third-party request --------------------------------------------------------------------------------
 
@@ -135,61 +174,66 @@ class RegistryInfoService:
         if subject_iin == identity.iin:
             return OwnIin()
         get_service(service)
-        now = self._clock.now()
-        number = await new_number(self._apps, now)
-        subject = await self._citizens.get(subject_iin)
-        app = Application(
-            number=number, service=service, iin=subject_iin, requester_iin=identity.iin,
-            requester_user_id=user_id, channel="telegram", submitted_at=now,
-            due_at=due_at(service, now, self._calendar), status="awaiting_consent", refusal_ground=None,
-        )
-        if subject is None or not subject.phone:
-            # Consent cannot be asked for, so it is absent: the seeds' ground for refusal.
-            refused = Application(**{**app.__dict__, "status": "refused", "refusal_ground": NO_CONSENT})
-            await self._apps.add(refused, note="no_phone")
-            return Refused(refused, "no_phone")
-        issued = await self._otps.issue(CONSENT, number, subject.phone)
-        if isinstance(issued, otp_.TooMany):
-            return issued  # nothing was registered and nothing sent
-        assert isinstance(issued, otp_.Issued)  # a fresh number cannot be "too soon"
-        await self._apps.add(app)
-        expires_at = now + timedelta(seconds=self._s.consent_ttl_seconds)
-        await self._apps.add_consent(Consent(number, identity.iin, subject_iin, subject.phone, service, "pending",
-                                             now, expires_at))
-        await self._send_consent_request(app, identity, subject.phone, issued.code, lang)
-        return ConsentRequested(app, mask_phone(subject.phone), expires_at,
-                                await self._users.user_ids_for_iin(subject_iin))
+        async with self._db.unit("consent.request"):
+            now = self._clock.now()
+            number = await new_number(self._apps, now)
+            subject = await self._citizens.get(subject_iin)
+            app = Application(
+                number=number, service=service, iin=subject_iin, requester_iin=identity.iin,
+                requester_user_id=user_id, channel="telegram", submitted_at=now,
+                due_at=due_at(service, now, self._calendar), status="awaiting_consent", refusal_ground=None,
+            )
+            if subject is None or not subject.phone:
+                # Consent cannot be asked for, so it is absent: the seeds' ground for refusal.
+                refused = Application(**{**app.__dict__, "status": "refused", "refusal_ground": NO_CONSENT})
+                await self._apps.add(refused, note=NOTE_NO_PHONE)
+                return Refused(refused, NOTE_NO_PHONE)
+            issued = await self._otps.issue(CONSENT, number, subject.phone)
+            if isinstance(issued, otp_.TooMany):
+                return issued  # nothing was registered and nothing sent
+            assert isinstance(issued, otp_.Issued)  # a fresh number cannot be "too soon"
+            await self._apps.add(app)
+            expires_at = now + timedelta(seconds=self._s.consent_ttl_seconds)
+            consent = Consent(number, identity.iin, subject_iin, subject.phone, service, "pending", now, expires_at)
+            await self._apps.add_consent(consent)
+            await self._send_consent_request(app, consent, issued, lang)
+            await self._offer_in_subject_chats(app, consent)
+            return ConsentRequested(app, mask_phone(subject.phone), expires_at)
 
-    async def _subject_lang(self, subject_iin: str, fallback: Lang) -> Lang:
-        for user_id in await self._users.user_ids_for_iin(subject_iin):
-            lang = await self._users.language(user_id)
-            if lang:
-                return as_lang(lang)
-        return fallback
+    async def _requester_label(self, requester_iin: str) -> tuple[str, str]:
+        """The requester as a data subject is told about them: masked name and masked IIN."""
+        requester = await self._citizens.get(requester_iin)
+        return (mask_name(requester.full_name) if requester else ""), mask_iin(requester_iin)
 
-    async def _send_consent_request(self, app: Application, requester: Identity, phone: str, code: str,
+    async def _send_consent_request(self, app: Application, consent: Consent, issued: otp_.Issued,
                                     lang: Lang) -> None:
-        requester_citizen = await self._citizens.get(requester.iin)
-        sms_lang = await self._subject_lang(app.iin, lang)
+        name, iin = await self._requester_label(consent.requester_iin)
+        sms_lang = await self._sms.language_for(consent.subject_phone, consent.subject_iin, lang)
         text = self._texts(
-            sms_lang, "sms.consent_request",
-            name=mask_name(requester_citizen.full_name) if requester_citizen else "",
-            iin=mask_iin(requester.iin),
-            register=self._texts(sms_lang, f"sms.register.{get_service(app.service).register}"),
-            code=code,
+            sms_lang, "sms.consent_request", name=name, iin=iin,
+            register=self._texts(sms_lang, f"sms.register.{get_service(app.service).register}"), code=issued.code,
         )
-        await self._sms.send(phone, text, kind="interactive")
+        await self._sms.send(consent.subject_phone, text, kind="interactive",
+                             expires_at=issued.expires_at.timestamp())
+
+    async def _offer_in_subject_chats(self, app: Application, consent: Consent) -> None:
+        """The subject, if they use the bot, may also decide in their own chat (the seeds' personal cabinet)."""
+        name, iin = await self._requester_label(consent.requester_iin)
+        for subject_user_id in await self._users.user_ids_for_iin(consent.subject_iin):
+            await self._telegram.owe(subject_user_id, CONSENT_OFFER, {
+                "number": app.number, "service": app.service, "requester_name": name, "requester_iin": iin})
 
     async def resend_consent_code(self, identity: Identity, user_id: int, number: str, lang: Lang
                                   ) -> ConsentRequested | NotPending | otp_.TooSoon | otp_.TooMany:
-        consent, app = await self._open_consent(identity, user_id, number)
-        if consent is None or app is None:
-            return NotPending(app)
-        issued = await self._otps.issue(CONSENT, number, consent.subject_phone)
-        if not isinstance(issued, otp_.Issued):
-            return issued
-        await self._send_consent_request(app, identity, consent.subject_phone, issued.code, lang)
-        return ConsentRequested(app, mask_phone(consent.subject_phone), consent.expires_at, [])
+        async with self._db.unit("consent.resend"):
+            consent, app = await self._open_consent(identity, user_id, number)
+            if consent is None or app is None:
+                return NotPending(app)
+            issued = await self._otps.issue(CONSENT, number, consent.subject_phone)
+            if not isinstance(issued, otp_.Issued):
+                return issued
+            await self._send_consent_request(app, consent, issued, lang)
+            return ConsentRequested(app, mask_phone(consent.subject_phone), consent.expires_at)
 
     async def _open_consent(self, identity: Identity, user_id: int, number: str
                             ) -> tuple[Consent | None, Application | None]:
@@ -203,75 +247,111 @@ class RegistryInfoService:
 
     async def confirm_with_code(self, identity: Identity, user_id: int, number: str, code: str
                                 ) -> Delivered | Refused | NotPending | otp_.WrongCode | otp_.NoValidCode:
-        """The requester types the code the subject passed on."""
-        consent, app = await self._open_consent(identity, user_id, number)
-        if consent is None or app is None:
-            return NotPending(app)
-        result = await self._otps.verify(CONSENT, number, code)
-        if isinstance(result, otp_.WrongCode):
-            return result
-        if isinstance(result, otp_.NoValidCode):
-            if result.reason == "locked":
-                return await self.end_after_wrong_codes(consent) or NotPending(app)
-            return NotPending(app) if result.reason == "none" else result
-        return await self.give_consent(number, method="otp") or NotPending(app)
+        """The requester types the code the subject passed on (the result goes back in the same turn)."""
+        async with self._db.unit("consent.code"):
+            consent, app = await self._open_consent(identity, user_id, number)
+            if consent is None or app is None:
+                return NotPending(app)
+            result = await self._otps.verify(CONSENT, number, code)
+            if isinstance(result, otp_.WrongCode):
+                return result
+            if isinstance(result, otp_.NoValidCode):
+                if result.reason == "locked":
+                    return await self._refuse(consent, "failed", NOTE_WRONG_CODE, tell_requester=False) \
+                        or NotPending(app)
+                return NotPending(app) if result.reason == "none" else result
+            return await self._give(consent, "otp", tell_requester=False) or NotPending(app)
 
     async def give_consent(self, number: str, method: str) -> Delivered | None:
-        """Record consent for this one request and issue the result to the requester."""
+        """The subject consented elsewhere than the requester's chat (``sms``, ``cabinet``): record it for this
+        one request; the requester is owed the result in their chat."""
+        async with self._db.unit("consent.give"):
+            consent = await self._apps.consent(number)
+            if consent is None:
+                return None
+            return await self._give(consent, method, tell_requester=True)
+
+    async def decide_as_subject(self, identity: Identity | None, number: str, consents: bool
+                                ) -> Delivered | Refused | NotPending | NotAllowed:
+        """The data subject pressed Consent / Decline in their own chat. Anyone but the identified subject
+        gets NotAllowed, whether the request exists or not."""
+        async with self._db.unit("consent.cabinet"):
+            consent = await self._apps.consent(number) if identity is not None else None
+            if identity is None or consent is None or consent.subject_iin != identity.iin:
+                return NotAllowed()
+            if consents:
+                decided: Delivered | Refused | None = await self._give(consent, "cabinet", tell_requester=True)
+            else:
+                decided = await self._refuse(consent, "declined", NOTE_DECLINED, "cabinet", tell_requester=True)
+            return decided or NotPending(await self._apps.get(number))
+
+    async def _give(self, consent: Consent, method: str, tell_requester: bool) -> Delivered | None:
         now = self._clock.now()
-        consent = await self._apps.consent(number)
-        if consent is None or consent.expires_at <= now:
+        if consent.expires_at <= now:
             return None
-        if not await self._apps.decide_consent(number, "given", method, now):
+        if not await self._apps.decide_consent(consent.number, "given", method, now):
             return None
-        await self._otps.invalidate(CONSENT, number)
-        await self._apps.set_status(number, "accepted", now, note=f"consent:{method}")
-        app = await self._apps.get(number)
+        await self._otps.invalidate(CONSENT, consent.number)
+        await self._move(consent.number, "awaiting_consent", "accepted", note=f"consent:{method}")
+        app = await self._apps.get(consent.number)
         assert app is not None
-        certificate = await self.issue_result(app, consent.requester_iin, app.requester_user_id)
+        certificate = await self._issue(app, consent.requester_iin, app.requester_user_id)
+        app = await self._apps.get(consent.number)
+        assert app is not None
         await self._tell_subject_provided(app, consent, now)
+        if tell_requester:
+            await self._tell_requester(app, "given")
         return Delivered(app, certificate)
 
     async def _tell_subject_provided(self, app: Application, consent: Consent, now: datetime) -> None:
-        requester = await self._citizens.get(consent.requester_iin)
+        name, iin = await self._requester_label(consent.requester_iin)
         requester_lang = (await self._users.language(app.requester_user_id)) if app.requester_user_id else None
-        lang = await self._subject_lang(consent.subject_iin, as_lang(requester_lang))
+        lang = await self._sms.language_for(consent.subject_phone, consent.subject_iin, requester_lang)
         text = self._texts(
             lang, "sms.data_provided",
             register=self._texts(lang, f"sms.register.{get_service(app.service).register}"),
-            name=mask_name(requester.full_name) if requester else "",
-            iin=mask_iin(consent.requester_iin),
-            when=now.astimezone(ALMATY).strftime("%d.%m.%Y %H:%M"),
+            name=name, iin=iin, when=format_short(now),
         )
         await self._sms.send(consent.subject_phone, text, kind="notice")
 
+    async def _tell_requester(self, app: Application, outcome: str) -> None:
+        """The requester is owed the outcome in their chat, and no longer waits for a code."""
+        if app.requester_user_id is None:
+            return
+        await self._telegram.owe(app.requester_user_id, CONSENT_OUTCOME, {"number": app.number, "outcome": outcome})
+        await self._conversation.stop_waiting_for_code(app.requester_user_id, app.number)
+
     async def end_after_wrong_codes(self, consent: Consent) -> Refused | None:
-        """Too many wrong codes end the request, whichever channel they were typed in."""
-        return await self._refuse(consent, "failed", "wrong_code")
+        """Too many wrong codes (typed by SMS) end the request; the requester is told in their chat."""
+        async with self._db.unit("consent.locked"):
+            return await self._refuse(consent, "failed", NOTE_WRONG_CODE, tell_requester=True)
 
     async def decline(self, number: str, method: str) -> Refused | None:
-        consent = await self._apps.consent(number)
-        if consent is None:
-            return None
-        return await self._refuse(consent, "declined", "declined", method)
+        """The subject declined (``sms``): the requester is told in their chat."""
+        async with self._db.unit("consent.decline"):
+            consent = await self._apps.consent(number)
+            if consent is None:
+                return None
+            return await self._refuse(consent, "declined", NOTE_DECLINED, method, tell_requester=True)
 
     async def expire_due(self) -> list[Refused]:
         """Refuse every request whose consent window ran out (run periodically; survives restarts)."""
         refused = []
         for consent in await self._apps.expired_consents(self._clock.now()):
-            result = await self._refuse(consent, "expired", "expired")
+            async with self._db.unit("consent.expire"):
+                result = await self._refuse(consent, "expired", NOTE_EXPIRED, tell_requester=True)
             if result:
                 refused.append(result)
         return refused
 
-    async def _refuse(self, consent: Consent, consent_status: str, note: str, method: str | None = None
-                      ) -> Refused | None:
-        now = self._clock.now()
-        if not await self._apps.decide_consent(consent.number, consent_status, method, now):
+    async def _refuse(self, consent: Consent, consent_status: str, note: str, method: str | None = None, *,
+                      tell_requester: bool) -> Refused | None:
+        if not await self._apps.decide_consent(consent.number, consent_status, method, self._clock.now()):
             return None
         await self._otps.invalidate(CONSENT, consent.number)
-        await self._apps.set_status(consent.number, "refused", now, note=note, refusal_ground=NO_CONSENT)
+        await self._move(consent.number, "awaiting_consent", "refused", note=note, refusal_ground=NO_CONSENT)
         app = await self._apps.get(consent.number)
         assert app is not None
+        if tell_requester:
+            await self._tell_requester(app, note)
         return Refused(app, note)
-

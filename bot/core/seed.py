@@ -14,8 +14,9 @@ from bot.domain.catalog import get_service
 from bot.domain.deadlines import due_at
 from bot.domain.iin import parse_iin
 from bot.domain.phone import normalize_phone
-from store.applications import Application, ApplicationRepository
-from store.citizens import Citizen, CitizenRepository, RegistryRecord
+from bot.domain.model import Application, Citizen, RegistryRecord
+from store.applications import ApplicationRepository
+from store.citizens import CitizenRepository
 
 
 class SeedCitizen(BaseModel):
@@ -112,5 +113,4 @@ async def load_seed(seed: Seed, citizens: CitizenRepository, apps: ApplicationRe
         if a.events and a.events[-1].status != a.status:
             await apps.set_status(a.number, a.status, a.events[-1].at)
         added += 1
-    await citizens.commit()
     return {"citizens": len(seed.citizens), "registry": len(seed.registry), "applications": added}

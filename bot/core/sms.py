@@ -1,11 +1,15 @@
-"""Sending an SMS: written to the outbox first, then handed to the gateway — now, or later by the worker.
+"""Sending an SMS: written to the outbox in the unit of work that owes it, then handed to the gateway by the
+worker, which the commit wakes.
 
-Why an outbox: an SMS is a promise (a code someone waits for, a reply, a legal notice). It is stored before
-any attempt, so a crash or a gateway outage loses nothing; the worker retries 429 / 5xx / timeouts with
+Why an outbox: an SMS is a promise (a code someone waits for, a reply, a legal notice). It is stored in the
+same transaction as the decision, so a crash or a gateway outage loses nothing and nothing is sent for a
+decision that was rolled back; the worker claims a message with a lease, retries 429 / 5xx / timeouts with
 growing backoff, up to a bound, then marks the message failed with the reason. What the gateway accepted
-(status sent) is never sent again. Interactive messages (codes, replies) go before notices, and a global
-per-minute cap makes messages wait in the queue rather than be dropped. Notices to a phone that sent STOP
-are kept as failed ("suppressed") and not sent; interactive messages still are.
+(status sent) is never sent again; a message whose sender died mid-attempt is posted again with the same id
+once its lease runs out (the gateway contract makes the id an idempotency key), unless it expired meanwhile
+(a code nobody can use). Interactive messages (codes, replies) go before notices, and a global per-minute cap
+makes messages wait in the queue rather than be dropped. Notices to a phone that sent STOP are kept as failed
+("suppressed") and not sent; interactive messages still are.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ import uuid
 from datetime import timedelta
 from typing import Literal
 
+from bot import faults
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.phone import mask_phone
 from bot.gateways.sms import PermanentSmsError, SmsGateway, TemporarySmsError
+from bot.i18n import Lang, as_lang
+from store.db import Database
 from store.sms_inbound import SmsPhoneRepository
 from store.sms_outbox import OutboxMessage, SmsOutboxRepository
+from store.users import UserRepository
 
 log = logging.getLogger(__name__)
 
@@ -33,37 +41,61 @@ Outcome = Literal["sent", "retry", "failed", "capped", "taken"]
 
 
 class SmsService:
-    def __init__(self, outbox: SmsOutboxRepository, gateway: SmsGateway, clock: Clock, settings: Settings,
-                 phones: SmsPhoneRepository) -> None:
+    def __init__(self, db: Database, outbox: SmsOutboxRepository, gateway: SmsGateway, clock: Clock,
+                 settings: Settings, phones: SmsPhoneRepository, users: UserRepository) -> None:
+        self._db = db
         self._outbox = outbox
+        self._users = users
         self._gateway = gateway
         self._clock = clock
         self._s = settings
         self._phones = phones
-        self._cap_lock = asyncio.Lock()  # check-the-cap-then-claim must not interleave between senders
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._stopping = False
 
     # Sending -----------------------------------------------------------------------------------------------
 
-    async def send(self, to: str, text: str, kind: str = "interactive") -> str:
-        """Store the message, then try once right away (unless the cap or waiting replies say otherwise).
-
-        The immediate attempt keeps a code's latency at one gateway round trip; anything that does not go
-        through now is left to the worker.
-        """
+    async def send(self, to: str, text: str, kind: str = "interactive", expires_at: float | None = None) -> str:
+        """Write the message in the current unit of work; the worker sends it once the unit has committed.
+        ``expires_at`` (unix seconds): not worth sending after it (a code)."""
         message_id = uuid.uuid4().hex
         now = self._clock.now()
         if kind == "notice" and await self._phones.opted_out(to):
             await self._outbox.add(message_id, to, text, kind, now, status="failed", error=SUPPRESSED)
             log.info("SMS notice %s to %s suppressed (STOP)", message_id, mask_phone(to))
             return message_id
-        await self._outbox.add(message_id, to, text, kind, now)
-        if kind != "notice" or not await self._outbox.interactive_waiting(now.timestamp()):
-            await self._try(OutboxMessage(message_id, to, text, kind, "queued", 0))
-        self._wake.set()
+        await self._outbox.add(message_id, to, text, kind, now, expires_at=expires_at)
+        unit = self._db.current_unit()
+        assert unit is not None  # the add above has raised NoUnitOfWork otherwise
+        if kind == "notice":
+            unit.after_commit(self._wake.set)
+        else:
+            # A code or a reply: its first attempt right after the commit keeps its latency at one gateway round
+            # trip (the worker takes it over if that attempt does not go through).
+            message = OutboxMessage(message_id, to, text, kind, "queued", 0, None, expires_at)
+
+            async def attempt() -> None:
+                await self._try(message)
+                self._wake.set()
+
+            unit.after_commit(attempt)
         return message_id
+
+    async def language_for(self, phone: str, iin: str | None, fallback: str | None) -> Lang:
+        """The one rule for the language of an SMS to a person: the language their phone last wrote a keyword
+        in, else the bot language of their Telegram account (linked to their IIN), else ``fallback``, else the
+        state language."""
+        lang = await self._phones.language(phone)
+        if lang is None and iin is not None:
+            user_id = await self._users.linked_user(iin)
+            lang = await self._users.language(user_id) if user_id is not None else None
+        return as_lang(lang or fallback)
+
+    async def apply_receipt(self, message_id: str, status: str, reason: str | None) -> bool | None:
+        """A delivery receipt from the gateway. None: unknown id; False: already final, nothing changed."""
+        async with self._db.unit("sms.receipt"):
+            return await self._outbox.apply_receipt(message_id, status, reason, self._clock.now())
 
     async def may_reply(self, phone: str) -> bool:
         """Whether an inbound SMS from ``phone`` still gets an answer: at most QYZMET_SMS_REPLIES_PER_PHONE_HOUR
@@ -96,18 +128,21 @@ class SmsService:
 
     async def _try(self, message: OutboxMessage) -> Outcome:
         """One attempt at one message, if the global cap allows and nobody else holds it."""
-        async with self._cap_lock:
+        async with self._db.unit("sms.claim"):  # the cap check and the claim are one transaction
             now_ts = self._clock.now().timestamp()
+            if message.expires_at is not None and message.expires_at <= now_ts:
+                await self._outbox.expire(message.id, self._clock.now())
+                return "failed"
             count, _ = await self._outbox.attempts_since(now_ts - CAP_WINDOW_SECONDS)
             if count >= self._s.sms_global_per_minute:
                 return "capped"
-            if not await self._outbox.claim(message.id, now_ts):
+            if not await self._outbox.claim(message.id, now_ts, self._lease_seconds()):
                 return "taken"
         attempts = message.attempts + 1
         try:
             gateway_id = await self._gateway.send(message.id, message.to_phone, message.text)
         except PermanentSmsError as exc:
-            await self._outbox.mark(message.id, "failed", self._clock.now(), str(exc))
+            await self._mark(message.id, "failed", str(exc))
             log.error("SMS %s to %s refused by the gateway: %s", message.id, mask_phone(message.to_phone), exc)
             return "failed"
         except (TemporarySmsError, OSError, asyncio.TimeoutError) as exc:
@@ -115,14 +150,24 @@ class SmsService:
         except Exception as exc:  # noqa: BLE001 - a gateway bug must not lose the message: retry it
             log.exception("SMS gateway error for %s", message.id)
             return await self._after_temporary(message, attempts, exc)
-        await self._outbox.mark(message.id, "sent", self._clock.now(), None, gateway_id)
+        faults.point("before_settle", ("sms",))
+        await self._mark(message.id, "sent", None, gateway_id)
         return "sent"
+
+    async def _mark(self, message_id: str, status: str, error: str | None, gateway_id: str | None = None,
+                    next_attempt_at: float | None = None) -> None:
+        async with self._db.unit("sms.settle"):
+            await self._outbox.mark(message_id, status, self._clock.now(), error, gateway_id, next_attempt_at)
+
+    def _lease_seconds(self) -> float:
+        """Long enough for one gateway call to end one way or the other."""
+        return self._s.sms_gateway_timeout_seconds * 3 + 5
 
     async def _after_temporary(self, message: OutboxMessage, attempts: int, exc: BaseException) -> Outcome:
         now = self._clock.now()
         reason = str(exc) or type(exc).__name__
         if attempts >= self._s.sms_max_attempts:
-            await self._outbox.mark(message.id, "failed", now, f"gave up after {attempts} attempts: {reason}")
+            await self._mark(message.id, "failed", f"gave up after {attempts} attempts: {reason}")
             log.error("SMS %s to %s failed after %d attempts: %s", message.id, mask_phone(message.to_phone),
                       attempts, reason)
             return "failed"
@@ -130,7 +175,7 @@ class SmsService:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             delay = max(delay, retry_after)
-        await self._outbox.mark(message.id, "queued", now, reason, next_attempt_at=now.timestamp() + delay)
+        await self._mark(message.id, "queued", reason, next_attempt_at=now.timestamp() + delay)
         log.warning("SMS %s to %s not sent yet (%s); retry in %.2fs", message.id, mask_phone(message.to_phone),
                     reason, delay)
         self._wake.set()
@@ -178,9 +223,6 @@ class SmsService:
         self._stopping = False  # retry_queued() still works without the worker
 
     async def _run(self) -> None:
-        requeued = await self._outbox.requeue_interrupted()
-        if requeued:
-            log.warning("%d SMS were interrupted mid-attempt and are queued again", requeued)
         while not self._stopping:
             self._wake.clear()
             try:

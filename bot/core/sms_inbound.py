@@ -8,6 +8,8 @@ only by ``OtpService.verify`` (HMAC, attempts, expiry), consent is recorded only
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,10 +19,12 @@ from bot.core.applications import normalize_number
 from bot.core.complaints import normalize_number as normalize_complaint_number
 from bot.core.otp import OtpService
 from bot.core.registry_info import CONSENT, Delivered, Refused, RegistryInfoService
-from store.applications import Application, ApplicationRepository, Consent
+from bot.domain.model import Application, Complaint, Consent
+from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
-from store.complaints import Complaint, ComplaintRepository
-from store.sms_inbound import SmsPhoneRepository
+from store.complaints import ComplaintRepository
+from store.db import Database
+from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 
 Answer = Literal["yes", "no"]
 
@@ -68,9 +72,11 @@ class ComplaintFound:
 
 
 class SmsInboundService:
-    def __init__(self, apps: ApplicationRepository, citizens: CitizenRepository, otps: OtpService,
-                 registry_info: RegistryInfoService, phones: SmsPhoneRepository, clock: Clock,
-                 complaints: ComplaintRepository) -> None:
+    def __init__(self, db: Database, apps: ApplicationRepository, citizens: CitizenRepository, otps: OtpService,
+                 registry_info: RegistryInfoService, phones: SmsPhoneRepository, inbound_ids: InboundIdRepository,
+                 clock: Clock, complaints: ComplaintRepository) -> None:
+        self._db = db
+        self._ids = inbound_ids
         self._apps = apps
         self._complaints = complaints
         self._citizens = citizens
@@ -78,6 +84,14 @@ class SmsInboundService:
         self._info = registry_info
         self._phones = phones
         self._clock = clock
+
+    @asynccontextmanager
+    async def received(self, gateway_id: str | None) -> AsyncIterator[bool]:
+        """One inbound SMS as one unit of work: its gateway id is marked handled in the same transaction as
+        its effects (and the replies it owes), so a retry after a crash is handled, and a repeat is not.
+        Yields False for a repeat (acknowledge it, do nothing)."""
+        async with self._db.unit("sms.inbound"):
+            yield gateway_id is None or await self._ids.claim(gateway_id, self._clock.now())
 
     # Consent by reply -------------------------------------------------------------------------------------
 
@@ -91,15 +105,16 @@ class SmsInboundService:
         Consent must be bound to its code, so a bare yes always asks for the code. A bare no is taken
         only when exactly one request is open (declining shares nothing, so no harm if it is the one).
         """
-        pending = await self._open_requests(phone)
-        if not pending:
-            return NoPending()
-        if code is None:
-            if answer == "no" and len(pending) == 1:
-                refused = await self._info.decline(pending[0].number, "sms")
-                return Decided(refused) if refused else NoPending()
-            return CodeNeeded(len(pending))
-        return await self._by_code(pending, answer, code)
+        async with self._db.unit("sms.consent_reply"):
+            pending = await self._open_requests(phone)
+            if not pending:
+                return NoPending()
+            if code is None:
+                if answer == "no" and len(pending) == 1:
+                    refused = await self._info.decline(pending[0].number, "sms")
+                    return Decided(refused) if refused else NoPending()
+                return CodeNeeded(len(pending))
+            return await self._by_code(pending, answer, code)
 
     async def _by_code(self, pending: list[Consent], answer: Answer, code: str) -> ConsentReplyResult:
         # Each code is an HMAC bound to one application, so the request is found by verifying against each
@@ -160,16 +175,19 @@ class SmsInboundService:
     # Notices on / off, and the phone's language ------------------------------------------------------------
 
     async def stop(self, phone: str) -> None:
-        await self._phones.set_opted_out(phone, True, self._clock.now())
+        async with self._db.unit("sms.stop"):
+            await self._phones.set_opted_out(phone, True, self._clock.now())
 
     async def start(self, phone: str) -> None:
-        await self._phones.set_opted_out(phone, False, self._clock.now())
+        async with self._db.unit("sms.start"):
+            await self._phones.set_opted_out(phone, False, self._clock.now())
 
     async def opted_out(self, phone: str) -> bool:
         return await self._phones.opted_out(phone)
 
     async def remember_language(self, phone: str, lang: str) -> None:
-        await self._phones.set_language(phone, lang, self._clock.now())
+        async with self._db.unit("sms.language"):
+            await self._phones.set_language(phone, lang, self._clock.now())
 
     async def language(self, phone: str) -> str | None:
         return await self._phones.language(phone)

@@ -18,7 +18,9 @@ from bot.core.applications import normalize_number
 from bot.domain.application_status import FINAL_STATUSES
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.deadlines import overdue_working_days
-from store.applications import Application, ApplicationRepository, Event
+from bot.domain.model import Application, Event
+from store.applications import ApplicationRepository
+from store.db import Database
 from store.audit import AuditRepository
 from store.staff import StaffMember, StaffRepository
 
@@ -74,8 +76,9 @@ class OverduePage:
 
 
 class StaffService:
-    def __init__(self, staff: StaffRepository, audit: AuditRepository, apps: ApplicationRepository,
+    def __init__(self, db: Database, staff: StaffRepository, audit: AuditRepository, apps: ApplicationRepository,
                  calendar: WorkingCalendar, clock: Clock) -> None:
+        self._db = db
         self._staff = staff
         self._audit = audit
         self._apps = apps
@@ -97,14 +100,16 @@ class StaffService:
     async def add(self, actor: str, user_id: int, role: str = OPERATOR) -> None:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        before = await self._staff.role(user_id)
-        await self._staff.put(user_id, role, actor, self._clock.now())
-        await self.audit(actor, "staff_add", details={"user_id": user_id, "role": role, "was": before})
+        async with self._db.unit("staff.add"):
+            before = await self._staff.role(user_id)
+            await self._staff.put(user_id, role, actor, self._clock.now())
+            await self.audit(actor, "staff_add", details={"user_id": user_id, "role": role, "was": before})
 
     async def remove(self, actor: str, user_id: int) -> bool:
-        removed = await self._staff.remove(user_id)
-        await self.audit(actor, "staff_remove", details={"user_id": user_id, "removed": removed})
-        return removed
+        async with self._db.unit("staff.remove"):
+            removed = await self._staff.remove(user_id)
+            await self.audit(actor, "staff_remove", details={"user_id": user_id, "removed": removed})
+            return removed
 
     async def members(self) -> list[StaffMember]:
         return await self._staff.all()
@@ -113,7 +118,10 @@ class StaffService:
         """Make the configured ids operators; an existing role (e.g. admin) is kept. An operator that an earlier
         configuration added and the current one no longer lists loses the role (taking an id out of
         QYZMET_OPERATORS is how a deployer takes the console away); an admin stays. Returns who was added."""
-        wanted = list(dict.fromkeys(user_ids))
+        async with self._db.unit("staff.bootstrap"):
+            return await self._bootstrap(list(dict.fromkeys(user_ids)))
+
+    async def _bootstrap(self, wanted: list[int]) -> list[int]:
         for user_id in await self._staff.config_operators(ACTOR_CONFIG):
             if user_id not in wanted and await self._staff.remove(user_id):
                 await self.audit(ACTOR_CONFIG, "staff_remove", details={"user_id": user_id, "removed": True})
@@ -128,25 +136,35 @@ class StaffService:
 
     async def audit(self, actor: int | str, action: str, number: str | None = None,
                     details: dict | None = None) -> None:
-        await self._audit.add(self._clock.now(), str(actor), action,
-                              scrub(number) if number else None, scrub(details) if details else None)  # type: ignore[arg-type]
+        """One audit row, in the caller's unit of work (or one of its own)."""
+        async with self._db.unit("audit"):
+            await self._audit.add(self._clock.now(), str(actor), action,
+                                  scrub(number) if number else None,
+                                  scrub(details) if details else None)  # type: ignore[arg-type]
 
     # Console use cases -------------------------------------------------------------------------------------
 
     async def view_application(self, operator_id: int, text: str) -> tuple[Application, list[Event]] | None:
         """An application by number, for an operator; every lookup is audited, found or not."""
-        number = normalize_number(text)
-        app = await self._apps.get(number) if number else None
-        await self.audit(operator_id, "view_application", number or text[:40],
-                         {"found": app is not None, **({"service": app.service} if app else {})})
-        if app is None:
-            return None
-        return app, await self._apps.events(app.number)
+        async with self._db.unit("staff.view_application"):
+            if not await self.is_operator(operator_id):
+                return None
+            number = normalize_number(text)
+            app = await self._apps.get(number) if number else None
+            await self.audit(operator_id, "view_application", number or text[:40],
+                             {"found": app is not None, **({"service": app.service} if app else {})})
+            if app is None:
+                return None
+            return app, await self._apps.events(app.number)
 
     async def overdue(self, operator_id: int, offset: int = 0, limit: int = 10) -> OverduePage:
         """Open applications past due, most overdue first; the view is audited."""
         now = self._clock.now()
-        total, apps = await self._apps.overdue(now, FINAL_STATUSES, limit, max(offset, 0))
-        await self.audit(operator_id, "list_overdue", details={"offset": offset, "shown": len(apps), "total": total})
+        async with self._db.unit("staff.overdue"):
+            if not await self.is_operator(operator_id):
+                return OverduePage(0, offset, [])
+            total, apps = await self._apps.overdue(now, FINAL_STATUSES, limit, max(offset, 0))
+            await self.audit(operator_id, "list_overdue",
+                             details={"offset": offset, "shown": len(apps), "total": total})
         return OverduePage(total, offset, [OverdueItem(a, overdue_working_days(a.due_at, now, self._calendar))
                                            for a in apps])

@@ -38,7 +38,9 @@ from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import SERVICES
 from bot.domain.deadlines import due_at
 from bot.domain.iin import InvalidIIN, mask_iin, parse_iin
-from store.applications import Application, ApplicationRepository
+from bot.domain.model import Application
+from store.applications import ApplicationRepository
+from store.db import Database
 from store.status_feed import Decision, StatusEventRepository
 
 log = logging.getLogger(__name__)
@@ -161,8 +163,9 @@ class Recorded:
 
 
 class StatusFeed:
-    def __init__(self, apps: ApplicationRepository, events: StatusEventRepository, notices: NoticeService,
-                 calendar: WorkingCalendar, clock: Clock) -> None:
+    def __init__(self, db: Database, apps: ApplicationRepository, events: StatusEventRepository,
+                 notices: NoticeService, calendar: WorkingCalendar, clock: Clock) -> None:
+        self._db = db
         self._apps = apps
         self._events = events
         self._notices = notices
@@ -196,18 +199,21 @@ class StatusFeed:
                                 code="backwards")
             return Decision("updated", new_status=event.status)
 
-        decision = await self._events.apply(event.number, event.status, event.at, event.note, source,
-                                            self._clock.now(), decide)
+        # The decision, its writes and the notice it owes are one unit of work; a rejected or duplicate
+        # event writes nothing.
+        async with self._db.unit("feed.event"):
+            decision = await self._events.apply(event.number, event.status, event.at, event.note, source,
+                                                self._clock.now(), decide)
+            app = await self._apps.get(event.number)
+            changed = decision.new_status is not None and decision.outcome in ("created", "updated")
+            if changed and app is not None:
+                await self.notify(app, event.note)
         if decision.outcome == "rejected":
             log.info("status event for %s (%s) rejected: %s", event.number, mask_iin(event.iin), decision.reason)
             raise Conflict(decision.reason or "conflict", decision.code or "conflict")
-        app = await self._apps.get(event.number)
         assert app is not None
-        changed = decision.new_status is not None
         log.info("status event %s for %s (%s): %s%s", event.status, event.number, mask_iin(event.iin),
                  decision.outcome, "" if changed else " (status unchanged)")
-        if changed:
-            await self.notify(app, event.note)
         return Recorded(decision.outcome, app, changed)  # type: ignore[arg-type]
 
     async def notify(self, app: Application, note: str | None) -> str:
@@ -220,6 +226,34 @@ class StatusFeed:
             params = {**params, "note": note or "—"}
         return await self._notices.notify(key, params, iin=app.iin, user_id=app.requester_user_id)
 
+    async def application(self, number: str) -> Application | None:
+        """An application by number, for tools that report stages of it (the demo's :feed)."""
+        return await self._apps.get(number)
+
+    async def set_by_operator(self, staff: StaffService, operator_id: int, number_text: str, status: str,
+                              note: str | None) -> "OperatorOutcome":
+        """An operator sets the status of an existing application: the same rules as the feed (source
+        'operator', at = now), audited whatever the outcome; the citizen is notified of a change."""
+        if not await staff.is_operator(operator_id):
+            return OperatorOutcome(number=number_text[:40], result="not_found")
+        number = normalize_number(number_text) or number_text.strip()[:40]
+        app = await self._apps.get(number)
+        if app is None:
+            await staff.audit(operator_id, "set_status", number, {"status": status[:20], "result": "not_found"})
+            return OperatorOutcome(number=number, result="not_found")
+        try:
+            event = parse_event({"number": number, "iin": app.iin, "service": app.service, "status": status,
+                                 "at": self._clock.now().isoformat(), "note": note})
+            recorded = await self.record(event, "operator")
+        except (InvalidEvent, Conflict) as exc:
+            result = "invalid" if isinstance(exc, InvalidEvent) else "rejected"
+            await staff.audit(operator_id, "set_status", number, {"status": status[:20], "result": result})
+            code = exc.code if isinstance(exc, Conflict) else f"invalid_{exc.field or 'event'}"
+            return OperatorOutcome(number=number, result=result, reason=str(exc), reason_code=code)
+        await staff.audit(operator_id, "set_status", number,
+                          {"status": status, "result": recorded.result, "changed": recorded.changed})
+        return OperatorOutcome(number=number, result=recorded.result, changed=recorded.changed)
+
 
 class OperatorOutcome(BaseModel):
     number: str
@@ -229,24 +263,3 @@ class OperatorOutcome(BaseModel):
     reason_code: str | None = None  # Conflict.code, or "invalid_<field>" for a malformed event
 
 
-async def set_by_operator(feed: StatusFeed, staff: StaffService, apps: ApplicationRepository, clock: Clock,
-                          operator_id: int, number_text: str, status: str, note: str | None) -> OperatorOutcome:
-    """An operator sets the status of an existing application: the same rules as the feed (source
-    'operator', at = now), audited whatever the outcome; the citizen is notified of a change."""
-    number = normalize_number(number_text) or number_text.strip()[:40]
-    app = await apps.get(number)
-    if app is None:
-        await staff.audit(operator_id, "set_status", number, {"status": status[:20], "result": "not_found"})
-        return OperatorOutcome(number=number, result="not_found")
-    try:
-        event = parse_event({"number": number, "iin": app.iin, "service": app.service, "status": status,
-                             "at": clock.now().isoformat(), "note": note})
-        recorded = await feed.record(event, "operator")
-    except (InvalidEvent, Conflict) as exc:
-        result = "invalid" if isinstance(exc, InvalidEvent) else "rejected"
-        await staff.audit(operator_id, "set_status", number, {"status": status[:20], "result": result})
-        code = exc.code if isinstance(exc, Conflict) else f"invalid_{exc.field or 'event'}"
-        return OperatorOutcome(number=number, result=result, reason=str(exc), reason_code=code)
-    await staff.audit(operator_id, "set_status", number,
-                      {"status": status, "result": recorded.result, "changed": recorded.changed})
-    return OperatorOutcome(number=number, result=recorded.result, changed=recorded.changed)

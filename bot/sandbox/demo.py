@@ -30,7 +30,7 @@ from telegram import Update
 from telegram.ext import ContextTypes, TypeHandler
 
 from bot.config import Settings
-from bot.core.seed import Seed, load_seed, read_seed
+from bot.core.seed import Seed, read_seed
 from bot.domain.phone import InvalidPhone, normalize_phone
 from bot.gateways.sms import PrintingSmsGateway
 from bot.logging_setup import MaskingFormatter
@@ -253,7 +253,7 @@ class DemoSession:
         settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, feed_token=DEMO_FEED_TOKEN,
                             operators=str(DEMO_OPERATOR_ID), _env_file=None)
         self.services = await Services.open(settings, sms_gateway=self.gateway)
-        await load_seed(self.seed, self.services.citizens, self.services.apps, self.services.calendar)
+        await self.services.load_seed(self.seed)
         self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,
                                           poll_timeout=1, http=True, http_port=0)
         # Runs after the real handlers of every update: the demo knows when the bot has answered a line.
@@ -346,7 +346,7 @@ class DemoSession:
         number, _, rest = arg.partition(" ")
         status, _, note = rest.strip().partition(" ")
         assert self.bot is not None and self.bot.http_port and self.services is not None
-        app = await self.services.apps.get(number.strip().upper()) if number else None
+        app = await self.services.feed.application(number.strip().upper()) if number else None
         if app is None or not status:
             say("⚠ :feed QZ-261120-0000101 result_ready   (:feed НӨМІР/НОМЕР СТАТУС [ескертпе/примечание])\n")
             return

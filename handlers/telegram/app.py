@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import Any
 
 from telegram import BotCommand, CallbackQuery, Update
 from telegram.constants import ParseMode
@@ -16,7 +18,7 @@ from bot.services import Services
 from handlers.telegram import complaints, flows, operator, settings, subscription  # noqa: F401 (feature modules register their routes)
 from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.rate_limit import PriorityRateLimiter
-from handlers.telegram.turn import turn_for
+from handlers.telegram.turn import current_scope, run_update, turn_for
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,7 @@ async def _settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    turn = await turn_for(update, context)
-    await turn.services.identity.logout(turn.user_id)
-    turn.identity_is(None)
-    await flows.show_menu(turn, "id.logged_out")
+    await flows.logout(await turn_for(update, context))
 
 
 async def _cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -105,6 +104,9 @@ async def _answer(query: CallbackQuery) -> None:
 async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Never silence, never a traceback to the person: log it and say something polite."""
     log.error("update failed: %s", type(context.error).__name__, exc_info=context.error)
+    scope = current_scope()
+    if scope is not None:
+        scope.fail()  # nothing of the update's work stays half-done
     if isinstance(update, Update) and update.effective_user is not None:
         try:
             turn = await turn_for(update, context)
@@ -114,10 +116,10 @@ async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Periodic work that must survive restarts: expired consents. (Queued SMS are the outbox worker's.)"""
+    """Periodic work that must survive restarts: expired consents (each refusal and what it owes the requester
+    is one unit of work; the Telegram outbox delivers it)."""
     services: Services = context.application.bot_data["services"]
-    for refused in await services.registry_info.expire_due():
-        await flows.notify_requester(services, context.bot, refused)
+    await services.registry_info.expire_due()
 
 
 async def _post_init(application: Application) -> None:
@@ -130,10 +132,11 @@ async def _post_init(application: Application) -> None:
 
 def build_application(services: Services, token: str, base_url: str | None = None,
                       base_file_url: str | None = None) -> Application:
+    processor = PerChatUpdateProcessor(CONCURRENT_UPDATES)
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
                .request(AiohttpRequest(connection_pool_size=16))
                .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30))
-               .concurrent_updates(PerChatUpdateProcessor(CONCURRENT_UPDATES))
+               .concurrent_updates(processor)
                .rate_limiter(PriorityRateLimiter(services.settings.telegram_rate, services.settings.broadcast_rate,
                                                  services.settings.telegram_per_chat_interval)))
     if base_url:
@@ -142,6 +145,11 @@ def build_application(services: Services, token: str, base_url: str | None = Non
         builder = builder.base_file_url(base_file_url)
     application = builder.build()
     application.bot_data["services"] = services
+
+    async def around(update: object, coroutine: Awaitable[Any]) -> None:
+        await run_update(services, application, coroutine)
+
+    processor.around = around
     application.add_handler(CommandHandler("start", _start))
     application.add_handler(CommandHandler(["language", "lang", "til", "yazyk"], _language))
     application.add_handler(CommandHandler("help", _help))

@@ -17,8 +17,8 @@ from bot.domain.iin import mask_iin
 from bot.domain.phone import mask_phone
 from handlers.telegram import flows, render, routes
 from handlers.telegram.turn import Turn
-from store.complaints import Complaint
-from store.users import ChatState
+from bot.domain.model import Complaint
+from bot.domain.model import ChatState
 
 CP_ADDRESSEE = "cp_addressee"
 CP_SUBJECT = "cp_subject"

@@ -9,14 +9,15 @@ import logging
 import secrets
 from html import escape
 
-from telegram import Bot, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
-from telegram.constants import ParseMode
+from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 
 from bot.core import otp as otp_
 from bot.core.applications import looks_like_number
+from bot.core.conversation import AWAITING_CONSENT_CODE, MENU
 from bot.core.identity import CodeSent, ContactRefused, IinRefused
 from bot.core.otp import parse_code
-from bot.core.registry_info import ConsentRequested, Delivered, NotPending, OwnIin, Refused
+from bot.core.registry_info import (Certificate, ConsentRequested, Delivered, NotAllowed, NotPending, OwnIin,
+                                    Refused)
 from bot.core.guide import service_guide, services_menu_labels
 from bot.domain.application_status import is_open
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
@@ -25,18 +26,17 @@ from bot.i18n import as_lang
 from bot.services import Services
 from handlers.telegram import keyboards, render, routes
 from handlers.telegram.turn import Turn
-from store.users import UserSnapshot
+from bot.domain.model import UserSnapshot
 
 log = logging.getLogger(__name__)
 
-# Conversation states.
+# Conversation states (MENU and TP_CODE are the ones the core itself changes: bot/core/conversation.py).
 LANG = "lang"
-MENU = "menu"
 ID_CONTACT = "id_contact"
 ID_IIN = "id_iin"
 ID_CODE = "id_code"
 TP_IIN = "tp_iin"
-TP_CODE = "tp_code"
+TP_CODE = AWAITING_CONSENT_CODE
 
 
 # Menu and language -----------------------------------------------------------------------------------
@@ -181,21 +181,16 @@ async def own_request(turn: Turn, service: str) -> None:
         return
     identity = await turn.identity()
     assert identity is not None
-    info = turn.services.registry_info
-    app = await info.submit_own(identity, turn.user_id, service)
+    delivered = await turn.services.registry_info.request_own(identity, turn.user_id, service)
     # "Request No. … accepted … Result:" heads the protected result itself: one message, not two.
-    turn.note("request.accepted", number=app.number, due=render.when(app.due_at, turn.lang))
-    try:
-        certificate = await info.issue_result(app, identity.iin, turn.user_id)
-    except Exception:
-        await turn.flush_notes()  # the person keeps the request number even if the result fails
-        raise
-    await deliver(turn, certificate)
+    turn.note("request.accepted", number=delivered.app.number, due=render.when(delivered.app.due_at, turn.lang))
+    await deliver(turn, delivered.certificate)
     await show_menu(turn)
 
 
-async def deliver(turn: Turn, certificate) -> None:  # noqa: ANN001
-    await turn.send(render.certificate(turn.t, turn.lang, certificate), protect=True)
+async def deliver(turn: Turn, certificate: Certificate) -> None:
+    await turn.send(render.certificate(turn.t, turn.lang, certificate), protect=True,
+                    certificate=certificate.number)
 
 
 # Another person's information ---------------------------------------------------------------------------
@@ -232,21 +227,6 @@ async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
         await turn.say("tp.code_sent", number=result.app.number, phone=result.masked_phone,
                        due=render.when(result.expires_at, turn.lang),
                        reply_markup=keyboards.code_entry(turn.t, turn.lang))
-        await offer_cabinet_consent(turn, result)
-
-
-async def offer_cabinet_consent(turn: Turn, requested: ConsentRequested) -> None:
-    """The subject, if they use the bot, may also decide in their own chat (the seeds' personal cabinet)."""
-    for subject_user_id in requested.subject_user_ids:
-        lang = as_lang(await turn.services.users.language(subject_user_id))
-        t = turn.services.texts
-        text = t(lang, "cabinet.request", number=requested.app.number,
-                 service=t(lang, f"service.{requested.app.service}.short"))
-        try:
-            await turn.context.bot.send_message(subject_user_id, escape(text), parse_mode=ParseMode.HTML,
-                                                reply_markup=keyboards.consent_decision(t, lang, requested.app.number))
-        except Exception:  # the subject may have blocked the bot; the SMS path still stands
-            log.warning("could not offer consent in the subject's chat", exc_info=True)
 
 
 async def on_consent_code(turn: Turn, text: str, data: dict) -> None:
@@ -291,58 +271,31 @@ async def resend_consent_code(turn: Turn, data: dict) -> None:
 
 
 async def cabinet_decision(turn: Turn, number: str, consents: bool) -> None:
-    """The data subject pressed Consent / Decline in their own chat."""
-    identity = await turn.identity()
-    consent = await turn.services.apps.consent(number)
-    if identity is None or consent is None or consent.subject_iin != identity.iin:
-        # Only the identified subject may decide; anyone else learns nothing about the request.
-        await show_menu(turn, "cabinet.identify_first" if consent else "stale.button")
+    """The data subject pressed Consent / Decline in their own chat. Anyone else — a stale or forged button,
+    an unverified chat — gets the stale-button answer, whether the request exists or not."""
+    result = await turn.services.registry_info.decide_as_subject(await turn.identity(), number, consents)
+    if isinstance(result, NotAllowed):
+        await show_menu(turn, "stale.button")
         return
-    info = turn.services.registry_info
-    result = await info.give_consent(number, "cabinet") if consents else await info.decline(number, "cabinet")
-    if result is None:
-        await close_offer(turn)
+    close_offer(turn)
+    if isinstance(result, NotPending):
         await show_menu(turn, "tp.not_pending")
         return
-    await close_offer(turn)
     await turn.say("cabinet.given" if consents else "cabinet.declined", number=number)
-    await notify_requester(turn.services, turn.context.bot, result)
     await show_menu(turn)
 
 
-async def close_offer(turn: Turn) -> None:
+def close_offer(turn: Turn) -> None:
     """Take the Consent / Decline buttons off the offer once it is decided, so they cannot be pressed again."""
     query = turn.update.callback_query
     if query is not None and query.message is not None:
-        try:
-            await query.edit_message_reply_markup(reply_markup=None)
-        except Exception:  # an old message may no longer be editable; the decision stands regardless
-            log.info("could not remove the consent buttons")
+        turn.after_commit(lambda: query.edit_message_reply_markup(reply_markup=None))
 
 
-async def notify_requester(services: Services, bot: Bot, result: object) -> None:
-    """Tell the requester about a decision taken elsewhere (the subject's chat, SMS, or expiry)."""
-    app = result.app  # type: ignore[attr-defined]
-    if app.requester_user_id is None:
-        return
-    lang = as_lang(await services.users.language(app.requester_user_id))
-    t = services.texts
-    chat = app.requester_user_id
-    if isinstance(result, Delivered):
-        await bot.send_message(chat, escape(t(lang, "tp.consent_given", number=app.number)),
-                                       parse_mode=ParseMode.HTML)
-        await bot.send_message(chat, render.certificate(t, lang, result.certificate),
-                                       parse_mode=ParseMode.HTML, protect_content=True)
-    elif isinstance(result, Refused):
-        await bot.send_message(
-            chat, escape(t(lang, f"tp.refused_{result.note}", number=app.number, ground=t(lang, "refusal.no_consent"))),
-            parse_mode=ParseMode.HTML)
-    state = await services.users.state(chat)
-    if state.state == TP_CODE and state.data.get("number") == app.number:
-        await services.users.set_state(chat, MENU, None, services.clock.now())
-        identified = await services.identity.current(chat) is not None
-        await bot.send_message(chat, escape(t(lang, "menu.title")), parse_mode=ParseMode.HTML,
-                                       reply_markup=await menu_keyboard(services, chat, lang, identified))
+async def logout(turn: Turn) -> None:
+    await turn.services.identity.logout(turn.user_id)
+    turn.identity_is(None)
+    await show_menu(turn, "id.logged_out")
 
 
 # Status -------------------------------------------------------------------------------------------------
@@ -451,9 +404,7 @@ async def on_button(turn: Turn, data: str) -> None:
     elif action == "app":
         await status_of(turn, arg)
     elif action == "logout":
-        await turn.services.identity.logout(turn.user_id)
-        turn.identity_is(None)
-        await show_menu(turn, "id.logged_out")
+        await logout(turn)
     elif action in ("own", "other") and not arg:
         await turn.say("services.choose", reply_markup=keyboards.services(turn.t, turn.lang, action))
     elif action == "own" and arg in REGISTRY_SERVICES:

@@ -26,7 +26,7 @@ from handlers.telegram.operator import allowed, back_to_console, console_action
 from handlers.telegram.rate_limit import BULK, SendAborted
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast
-from store.users import ChatState
+from bot.domain.model import ChatState
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class TelegramReporter:
         self._message_id: int | None = None
 
     async def _lang(self) -> Lang:
-        return as_lang(await self._services.users.language(self._chat_id))
+        return as_lang(await self._services.conversation.language(self._chat_id))
 
     def _stop_button(self, lang: Lang, broadcast: Broadcast) -> InlineKeyboardMarkup:
         return InlineKeyboardMarkup([[InlineKeyboardButton(self._services.texts(lang, "op.btn.bc_stop"),
@@ -204,7 +204,7 @@ class TelegramReporter:
             message = await self._bot.send_message(self._chat_id, escape(text), parse_mode=ParseMode.HTML,
                                                    reply_markup=self._stop_button(lang, broadcast))
             self._message_id = message.message_id
-            await self._services.broadcasts.repo.set_progress_message(broadcast.id, message.message_id)
+            await self._services.broadcasts.set_progress_message(broadcast.id, message.message_id)
 
     async def progress(self, progress: Progress) -> None:
         lang = await self._lang()

@@ -66,8 +66,9 @@ async def attachment(turn: Turn, arg: str) -> None:
         await turn.say("stale.button", reply_markup=back_to_console(turn))
         return
     file_id, kind = found
-    send = turn.context.bot.send_photo if kind == "photo" else turn.context.bot.send_document
-    await send(turn.user_id, file_id, protect_content=True)
+    bot = turn.context.bot
+    send = bot.send_photo if kind == "photo" else bot.send_document
+    turn.after_commit(lambda: send(turn.user_id, file_id, protect_content=True))  # after the audit row commits
 
 
 @console_action("cpopen", label_key="op.btn.cpopen", command="complaints", order=35)

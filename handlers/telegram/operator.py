@@ -25,13 +25,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.core.staff import ROLES
-from bot.core.status_feed import MAX_NOTE, set_by_operator
+from bot.core.status_feed import MAX_NOTE
 from bot.domain.application_status import FEED_STATUSES, can_move
 from bot.domain.iin import mask_iin
 from bot.services import Services
 from handlers.telegram import flows, render, routes
 from handlers.telegram.turn import Turn, turn_for
-from store.users import ChatState, UserSnapshot
+from bot.domain.model import ChatState, UserSnapshot
 
 ConsoleFn = Callable[[Turn, str], Awaitable[None]]
 CommandFn = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
@@ -233,8 +233,7 @@ async def set_status(turn: Turn, arg: str) -> None:
         return
     note = parts[2][:MAX_NOTE] if len(parts) > 2 else None
     services = turn.services
-    outcome = await set_by_operator(services.feed, services.staff, services.apps, services.clock, turn.user_id,
-                                    parts[0][:60], parts[1][:30], note)
+    outcome = await services.feed.set_by_operator(services.staff, turn.user_id, parts[0][:60], parts[1][:30], note)
     if outcome.result == "not_found":
         await turn.say("op.setstatus.not_found", number=outcome.number, reply_markup=back_to_console(turn))
     elif outcome.result in ("rejected", "invalid"):

@@ -8,7 +8,8 @@ updates of the same user wait for each other (FIFO, in the order they were recei
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
@@ -22,17 +23,27 @@ class _Queue:
         self.users = 0  # updates holding or waiting for the lock
 
 
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    __slots__ = ("_queues",)
+Around = Callable[[object, Awaitable[Any]], Awaitable[None]]
 
-    def __init__(self, max_concurrent_updates: int) -> None:
+
+async def _plain(update: object, coroutine: Awaitable[Any]) -> None:
+    await coroutine
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """``around`` wraps the handling of each update (the update's unit of work, handlers/telegram/turn.py)."""
+
+    __slots__ = ("_queues", "around")
+
+    def __init__(self, max_concurrent_updates: int, around: Around = _plain) -> None:
         super().__init__(max_concurrent_updates)
         self._queues: dict[int, _Queue] = {}
+        self.around = around
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         key = _sender(update)
         if key is None:
-            await coroutine
+            await self.around(update, coroutine)
             return
         entry = self._queues.get(key)
         if entry is None:
@@ -40,7 +51,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         entry.users += 1
         try:
             async with entry.lock:  # asyncio.Lock is FIFO: a person's updates keep their order
-                await coroutine
+                await self.around(update, coroutine)
         finally:
             entry.users -= 1
             if entry.users == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from html import escape
 
@@ -11,7 +12,7 @@ from bot.core.registry_info import Certificate
 from bot.domain.calendar import ALMATY
 from bot.domain.catalog import get_service
 from bot.i18n import Lang, Texts, format_when
-from store.applications import Application, Event
+from bot.domain.model import Application, Event
 
 
 def when(moment: datetime, lang: Lang) -> str:
@@ -71,6 +72,22 @@ def application_card(t: Texts, lang: Lang, app: Application, events: list[Event]
     if events:
         lines.append("")
         lines.append(escape(t(lang, "status.history")))
-        lines.extend(f"• {escape(when(e.at, lang))} — {escape(status_name(t, lang, e.status))}"
-                     + (f" ({escape(e.note)})" if e.note else "") for e in events)
+        for e in events:
+            note = event_note(t, lang, e.note)
+            lines.append(f"• {escape(when(e.at, lang))} — {escape(status_name(t, lang, e.status))}"
+                         + (f" ({escape(note)})" if note else ""))
     return "\n".join(lines)
+
+
+_CODE = re.compile(r"[a-z_]+(:[a-z_]+)?")
+
+
+def event_note(t: Texts, lang: Lang, note: str | None) -> str | None:
+    """What a person reads of a stage's note: the localized text of a note the bot wrote (``consent:otp``,
+    ``expired``…), a provider's own words as they are, and never an internal code."""
+    if not note:
+        return None
+    key = "history.note." + note.replace(":", "_")
+    if t.has(lang, key):
+        return t(lang, key)
+    return None if _CODE.fullmatch(note) else note

@@ -10,16 +10,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.telegram import flows, routes
 from handlers.telegram.turn import Turn
-from store.users import ChatState
+from bot.domain.model import ChatState
 
 routes.menu_entry("btn.settings", "set", order=60)
 
 
 async def show_settings(turn: Turn, note: str | None = None) -> None:
     services = turn.services
-    prefs = await services.users.notice_preferences(turn.user_id)
-    status_on = prefs[1] if prefs is not None else True
-    news_on = await services.subscriptions.subscribed(turn.user_id)
+    prefs = await services.subscriptions.preferences(turn.user_id)
+    status_on, news_on = prefs.status_notices, prefs.news
     text = turn.text("settings.title", status=turn.text("settings.on" if status_on else "settings.off"),
                      news=turn.text("settings.on" if news_on else "settings.off"))
     if note:
@@ -41,9 +40,8 @@ async def on_settings_button(turn: Turn, arg: str, state: ChatState) -> None:
     if what not in ("status", "news", "") or value not in ("on", "off", ""):
         await flows.show_menu(turn, "stale.button")
         return
-    now = turn.services.clock.now()
     if what == "status" and value:
-        await turn.services.users.set_status_notices(turn.user_id, value == "on", now)
+        await turn.services.subscriptions.set_status_notices(turn.user_id, value == "on")
     elif what == "news" and value:
-        await turn.services.subscriptions.set_subscribed(turn.user_id, value == "on", turn.lang, now)
+        await turn.services.subscriptions.set_news(turn.user_id, value == "on", turn.lang)
     await show_settings(turn, "settings.saved" if value else None)

@@ -14,10 +14,10 @@ from handlers.telegram.turn import turn_for
 async def _set(update: Update, context: ContextTypes.DEFAULT_TYPE, subscribed: bool) -> None:
     turn = await turn_for(update, context)
     services = turn.services
-    if await services.users.language(turn.user_id) is None:
+    if await turn.chosen_lang() is None:
         await flows.ask_language(turn)
         return
-    await services.subscriptions.set_subscribed(turn.user_id, subscribed, turn.lang, services.clock.now())
+    await services.subscriptions.set_news(turn.user_id, subscribed, turn.lang)
     await flows.show_menu(turn, "sub.on" if subscribed else "sub.off")
 
 
@@ -37,7 +37,7 @@ async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     services: Services = context.application.bot_data["services"]
     status = change.new_chat_member.status
     if status in (ChatMember.BANNED, ChatMember.LEFT):
-        await services.subscriptions.mark_blocked(change.chat.id, services.clock.now())
+        await services.subscriptions.mark_blocked(change.chat.id)
     elif status == ChatMember.MEMBER:
         await services.subscriptions.clear_blocked(change.chat.id)
 

@@ -1,19 +1,108 @@
-"""One update being answered: who, in which language, and how to reply."""
+"""One update being answered: who, in which language, and how to reply — as one unit of work.
+
+Every Telegram update runs inside an UpdateScope (see ``run_update``): a lazy unit of work that begins at the
+update's first write, and a buffer of the replies. Nothing is sent while the unit is open. When the update's
+work is done, the replies are written to the Telegram outbox in the same transaction as everything else the
+update changed, the unit commits, and the replies are delivered at once from that envelope. A crash after the
+commit leaves the envelope to the outbox worker; a crash or an error before it leaves nothing half-done. An
+update that wrote nothing sends its replies directly (there is nothing to lose).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from html import escape
+from typing import Any
 
-from telegram import Message, Update
-from telegram.constants import ParseMode
-from telegram.ext import ContextTypes
+from telegram import Update
+from telegram.ext import Application, ContextTypes
 
+from bot.core.outbox import MESSAGES
+from bot.domain.model import ChatState, Identity, UserSnapshot
 from bot.i18n import Lang, Texts, as_lang
 from bot.services import Services
-from store.users import ChatState, Identity, UserSnapshot
+from handlers.telegram.delivery import LEASE_SECONDS, Markup, Reply, TelegramDelivery, markup_json
+from store.telegram_outbox import Envelope
+
+log = logging.getLogger(__name__)
 
 _UNREAD = object()
+
+
+class UpdateScope:
+    """The replies and after-commit actions of the update being handled."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.chat_id: int | None = None
+        self.replies: list[Reply] = []
+        self.after: list[Callable[[], Awaitable[Any]]] = []
+        self.envelope: Envelope | None = None
+        self.unit: Any = None
+        self.errored = False
+
+    def fail(self) -> None:
+        """The update's work failed: roll it back and drop what it meant to say (the error handler speaks)."""
+        if self.unit is not None:
+            self.unit.fail()
+        self.errored = True
+        self.replies.clear()
+        self.after.clear()
+
+    async def write_envelope(self) -> None:
+        """Before commit: the replies become an envelope of the outbox, claimed by this process."""
+        if not self.replies or self.chat_id is None:
+            return
+        services = self.services
+        now = services.clock.now()
+        payload = {"messages": [reply.to_json() for reply in self.replies]}
+        envelope_id = await services.telegram_outbox.repo.add(self.chat_id, MESSAGES, payload, now,
+                                                              lease_until=now.timestamp() + LEASE_SECONDS)
+        self.envelope = Envelope(envelope_id, self.chat_id, MESSAGES, payload, 0)
+
+
+_scope: ContextVar[UpdateScope | None] = ContextVar("qyzmet_update_scope", default=None)
+
+
+def current_scope() -> UpdateScope | None:
+    return _scope.get()
+
+
+async def run_update(services: Services, application: Application, coroutine: Awaitable[Any]) -> None:
+    """Handle one update as one unit of work, then deliver its replies (see the module docstring)."""
+    scope = UpdateScope(services)
+    token = _scope.set(scope)
+    try:
+        async with services.db.unit("turn", lazy=True) as unit:
+            scope.unit = unit
+            unit.before_commit(scope.write_envelope)
+            await coroutine
+            if unit.failed and not scope.errored:
+                # A use case failed and the flow went on: its replies may speak of what was rolled back.
+                log.error("an update's unit of work failed; its replies are replaced by the error message")
+                scope.fail()
+                if scope.chat_id is not None:
+                    lang = as_lang(await services.conversation.language(scope.chat_id))
+                    scope.replies.append(Reply(escape(services.texts(lang, "error.generic"))))
+    finally:
+        _scope.reset(token)
+    delivery = TelegramDelivery(services, application.bot)
+    if scope.envelope is not None:
+        await delivery.deliver(scope.envelope, scope.replies)
+    elif scope.replies and scope.chat_id is not None:
+        try:
+            await delivery.send_direct(scope.chat_id, scope.replies)
+        except Exception:  # nothing durable is lost: the update changed nothing
+            log.warning("replies of an update that changed nothing were not delivered", exc_info=True)
+    for action in scope.after:
+        try:
+            await action()
+        except Exception:  # e.g. an old message that can no longer be edited
+            log.info("an after-commit action failed", exc_info=True)
 
 
 @dataclass
@@ -28,23 +117,24 @@ class Turn:
     # What turn_for read about the sender (one query), so the handlers need not read it again.
     known: UserSnapshot | None = None
     _identity: object = field(default=_UNREAD, repr=False)
+    started: float = field(default_factory=time.monotonic)
 
     async def chosen_lang(self) -> str | None:
         """The language the person chose (None: not chosen yet)."""
         if self.known is None:
-            return await self.services.users.language(self.user_id)
+            return await self.services.conversation.language(self.user_id)
         return self.known.lang
 
     async def set_language(self, lang: Lang) -> None:
         self.lang = lang
-        await self.services.users.set_language(self.user_id, lang, self.services.clock.now())
+        await self.services.conversation.set_language(self.user_id, lang)
         if self.known is not None:
             self.known = replace(self.known, lang=lang)
 
     async def chat_state(self) -> ChatState:
         """Where the conversation stands; kept current by set_state."""
         if self.known is None:
-            return await self.services.users.state(self.user_id)
+            return await self.services.conversation.state(self.user_id)
         return self.known.state
 
     async def identity(self) -> Identity | None:
@@ -67,15 +157,36 @@ class Turn:
     def text(self, key: str, **params: object) -> str:
         return self.services.texts(self.lang, key, **params)
 
-    async def say(self, key: str, reply_markup=None, protect: bool = False, **params: object) -> Message:  # noqa: ANN001
-        return await self.send(escape(self.text(key, **params)), reply_markup, protect)
+    async def say(self, key: str, reply_markup: Markup | None = None, protect: bool = False,
+                  **params: object) -> None:
+        await self.send(escape(self.text(key, **params)), reply_markup, protect)
 
-    async def send(self, html: str, reply_markup=None, protect: bool = False) -> Message:  # noqa: ANN001
-        if self.notes:
-            html = "\n\n".join([*(escape(note) for note in self.notes), *([html] if html else [])])
-            self.notes.clear()
-        return await self.context.bot.send_message(self.user_id, html, parse_mode=ParseMode.HTML,
-                                                   reply_markup=reply_markup, protect_content=protect)
+    async def send(self, html: str, reply_markup: Markup | None = None, protect: bool = False,
+                   certificate: str | None = None) -> None:
+        """Add a message to the turn's replies (delivered once the turn's unit of work has committed).
+        ``certificate`` names the application whose certificate ``html`` is: it is rendered again from the
+        registry if the message has to be sent later, and never stored."""
+        prefix = "\n\n".join(escape(note) for note in self.notes)
+        self.notes.clear()
+        if certificate is not None:
+            reply = Reply(prefix, markup_json(reply_markup), protect, certificate, self.lang,
+                          rendered="\n\n".join(part for part in (prefix, html) if part))
+        else:
+            reply = Reply("\n\n".join(part for part in (prefix, html) if part), markup_json(reply_markup), protect)
+        scope = current_scope()
+        if scope is None:  # outside an update (a tool, a test calling a flow directly): send now
+            await TelegramDelivery(self.services, self.context.bot).send_direct(self.user_id, [reply])
+            return
+        scope.chat_id = self.user_id
+        scope.replies.append(reply)
+
+    def after_commit(self, action: Callable[[], Awaitable[Any]]) -> None:
+        """Run a Bot API call that changes nothing a person is owed (edit a keyboard, send a stored file) once
+        the turn has committed."""
+        scope = current_scope()
+        if scope is None:
+            raise RuntimeError("after_commit outside an update")
+        scope.after.append(action)
 
     def note(self, key: str, **params: object) -> None:
         """Put a localized notice at the top of the next message this turn sends (see flush_notes)."""
@@ -87,7 +198,7 @@ class Turn:
             await self.send("")
 
     async def set_state(self, state: str, data: dict | None = None) -> None:
-        await self.services.users.set_state(self.user_id, state, data, self.services.clock.now())
+        await self.services.conversation.set_state(self.user_id, state, data)
         if self.known is not None:
             self.known = replace(self.known, state=ChatState(state, data or {}))
 
@@ -96,5 +207,5 @@ async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     services: Services = context.application.bot_data["services"]
     user = update.effective_user
     assert user is not None
-    known = await services.users.snapshot(user.id)
+    known = await services.conversation.snapshot(user.id)
     return Turn(services, update, context, user.id, as_lang(known.lang or user.language_code), known=known)

@@ -1,0 +1,46 @@
+"""Where a person's Telegram conversation stands, as far as the core must know it.
+
+The conversation's states belong to the Telegram channel (handlers/telegram/); the core names the two it
+changes itself, in the same unit of work as the decision that changes them: a requester who waits for a
+consent code goes back to the menu when the consent is decided elsewhere (the subject's SMS or chat, expiry).
+"""
+
+from __future__ import annotations
+
+from bot.clock import Clock
+from bot.domain.model import ChatState, UserSnapshot
+from store.db import Database
+from store.users import UserRepository
+
+MENU = "menu"
+AWAITING_CONSENT_CODE = "tp_code"
+
+
+class ConversationService:
+    def __init__(self, db: Database, users: UserRepository, clock: Clock) -> None:
+        self._db = db
+        self._users = users
+        self._clock = clock
+
+    async def snapshot(self, user_id: int) -> UserSnapshot:
+        return await self._users.snapshot(user_id)
+
+    async def state(self, user_id: int) -> ChatState:
+        return await self._users.state(user_id)
+
+    async def language(self, user_id: int) -> str | None:
+        return await self._users.language(user_id)
+
+    async def set_state(self, user_id: int, state: str, data: dict | None = None) -> None:
+        async with self._db.unit("conversation.state"):
+            await self._users.set_state(user_id, state, data, self._clock.now())
+
+    async def set_language(self, user_id: int, lang: str) -> None:
+        async with self._db.unit("conversation.language"):
+            await self._users.set_language(user_id, lang, self._clock.now())
+
+    async def stop_waiting_for_code(self, user_id: int, number: str) -> None:
+        """The requester no longer waits for the code of ``number`` (inside the deciding unit)."""
+        state = await self._users.state(user_id)
+        if state.state == AWAITING_CONSENT_CODE and state.data.get("number") == number:
+            await self._users.set_state(user_id, MENU, None, self._clock.now())

@@ -1,0 +1,33 @@
+"""Crash points for fault-injection tests: the process dies at a chosen moment, as under SIGKILL.
+
+``QYZMET_CRASH_AT=<where>:<label>[#n]`` ends the process with ``os._exit`` (no clean-up, no flush, nothing
+committed after it) the n-th time (default: the first) a unit of work that ``label`` joined reaches
+``where``: ``before_commit`` or ``after_commit`` of a unit, or ``before_settle`` of a delivery (the message
+has left, its outbox row is not yet marked). Unset, every point is a no-op costing one comparison.
+The tests restart the bot on the same database afterwards and check that nothing was lost or repeated.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+
+EXIT_CODE = 70
+
+_spec = os.environ.get("QYZMET_CRASH_AT", "")
+_where, _, _rest = _spec.partition(":")
+_label, _, _nth = _rest.partition("#")
+_remaining = int(_nth) if _nth.isdigit() else 1
+
+
+def point(where: str, labels: Iterable[str]) -> None:
+    """Die here if this is the configured crash point."""
+    global _remaining
+    if not _spec or where != _where or _label not in labels:
+        return
+    _remaining -= 1
+    if _remaining == 0:
+        sys.stderr.write(f"crash point reached: {where}:{_label}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_CODE)

@@ -1,0 +1,281 @@
+"""Delivering the Telegram outbox: every envelope a person is owed, rendered by the channel at delivery.
+
+One path for all of it (bot/core/outbox.py names the kinds): a turn's replies, a requester's consent outcome
+(the certificate is rendered from the registry now, never read from storage), a consent offer in the data
+subject's chat, a status notice. The worker claims due envelopes with a lease, and a turn delivers its own
+replies the same way right after its commit. One place for Telegram's answers: a 429 waits for retry_after;
+network trouble is retried with backoff (what already left is not sent again); 403 (blocked, deactivated)
+marks the person blocked, and a notice then goes by SMS instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from telegram import (Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup,
+                      ReplyKeyboardRemove)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+
+from bot import faults
+from bot.core import outbox
+from bot.i18n import Lang, as_lang
+from bot.services import Services
+from handlers.telegram import render
+from handlers.telegram.rate_limit import retry_after_seconds
+from store.telegram_outbox import Envelope
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+POLL_SECONDS = 2.0
+LEASE_SECONDS = 60.0
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
+
+
+@dataclass
+class Reply:
+    """One message of a turn. ``certificate`` names an application whose certificate follows ``html``; it is
+    rendered from the registry when the message is sent (``rendered`` holds it for the turn's own send, and
+    is never stored)."""
+    html: str
+    markup: dict[str, Any] | None = None
+    protect: bool = False
+    certificate: str | None = None
+    lang: str | None = None
+    rendered: str | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"html": self.html, "markup": self.markup, "protect": self.protect,
+                "certificate": self.certificate, "lang": self.lang}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Reply":
+        return cls(data.get("html") or "", data.get("markup"), bool(data.get("protect")), data.get("certificate"),
+                   data.get("lang"))
+
+
+def markup_json(markup: Markup | None) -> dict[str, Any] | None:
+    return markup.to_dict() if markup is not None else None
+
+
+def markup_from_json(data: dict[str, Any] | None) -> Markup | None:
+    if not data:
+        return None
+    if "inline_keyboard" in data:
+        return InlineKeyboardMarkup.de_json(data, None)
+    if "keyboard" in data:
+        return ReplyKeyboardMarkup.de_json(data, None)
+    if "remove_keyboard" in data:
+        return ReplyKeyboardRemove(selective=data.get("selective"))
+    if "force_reply" in data:
+        return ForceReply.de_json(data, None)
+    return None
+
+
+class _Retry(Exception):
+    def __init__(self, delay: float, error: str, left: list[Reply]) -> None:
+        super().__init__(error)
+        self.delay, self.error, self.left = delay, error, left
+
+
+class TelegramDelivery:
+    def __init__(self, services: Services, bot: Bot) -> None:
+        self._services = services
+        self._bot = bot
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # The worker ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="telegram-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            # The flag as well as the cancel: an HTTP client may turn a cancellation into a network error,
+            # which is "retry later" here — the loop must still end.
+            self._stopping = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._task, 10)
+            self._task = None
+
+    async def _run(self) -> None:
+        wake = self._services.telegram_outbox.wake
+        while not self._stopping:
+            try:
+                await self.process_due()
+            except Exception:  # keep the worker alive; the envelopes stay queued
+                log.exception("Telegram outbox pass failed")
+            wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+
+    async def process_due(self) -> int:
+        """Deliver every envelope that is due. Returns how many were attempted."""
+        services = self._services
+        attempted = 0
+        while not self._stopping:
+            async with services.db.unit("telegram.claim"):
+                batch = await services.telegram_outbox.repo.claim_due(services.clock.now().timestamp(),
+                                                                      LEASE_SECONDS)
+            if not batch:
+                break
+            for envelope in batch:
+                await self.deliver(envelope)
+                attempted += 1
+        return attempted
+
+    # One envelope ----------------------------------------------------------------------------------------
+
+    async def deliver(self, envelope: Envelope, replies: list[Reply] | None = None) -> None:
+        """Render and send one claimed envelope, then settle it (or put it back for a retry)."""
+        try:
+            if envelope.kind == outbox.NOTICE:
+                await self._notice(envelope)
+                return
+            if replies is None:
+                replies = await self._render(envelope)
+            await self._send_all(envelope.chat_id, replies)
+        except _Retry as retry:
+            await self._retry(envelope, retry)
+            return
+        except (Forbidden, BadRequest) as exc:
+            await self._unreachable(envelope, exc)
+            return
+        faults.point("before_settle", ("telegram", envelope.kind))
+        await self._settle(envelope, "sent")
+
+    async def send_direct(self, chat_id: int, replies: list[Reply]) -> None:
+        """Send replies that no envelope holds (an update that changed nothing)."""
+        try:
+            await self._send_all(chat_id, replies)
+        except _Retry as retry:
+            log.warning("replies not sent (%s)", retry.error)
+
+    async def _send_all(self, chat_id: int, replies: list[Reply]) -> None:
+        for index, reply in enumerate(replies):
+            html = reply.rendered
+            if html is None and reply.certificate is not None:
+                html = await self._certificate_html(reply)
+            try:
+                await self._bot.send_message(chat_id, html if html is not None else reply.html,
+                                             parse_mode=ParseMode.HTML, reply_markup=markup_from_json(reply.markup),
+                                             protect_content=reply.protect)
+            except RetryAfter as exc:
+                raise _Retry(retry_after_seconds(exc), "429", replies[index:]) from exc
+            except (Forbidden, BadRequest):
+                raise
+            except NetworkError as exc:
+                raise _Retry(0.0, f"network: {type(exc).__name__}", replies[index:]) from exc
+
+    async def _certificate_html(self, reply: Reply) -> str:
+        assert reply.certificate is not None
+        lang = as_lang(reply.lang)
+        certificate = await self._services.registry_info.certificate_for(reply.certificate)
+        body = render.certificate(self._services.texts, lang, certificate) if certificate else ""
+        return "\n\n".join(part for part in (reply.html, body) if part)
+
+    async def _render(self, envelope: Envelope) -> list[Reply]:
+        services, payload = self._services, envelope.payload
+        if envelope.kind == outbox.MESSAGES or "messages" in payload:  # a turn's, or what is left after a retry
+            return [Reply.from_json(item) for item in payload.get("messages", [])]
+        lang = as_lang(await services.conversation.language(envelope.chat_id))
+        t = services.texts
+        if envelope.kind == outbox.CONSENT_OFFER:
+            from handlers.telegram import keyboards
+            text = t(lang, "cabinet.request", number=payload["number"],
+                     service=t(lang, f"service.{payload['service']}.short"),
+                     name=payload.get("requester_name", ""), iin=payload.get("requester_iin", ""))
+            return [Reply(escape(text), markup_json(keyboards.consent_decision(t, lang, payload["number"])))]
+        if envelope.kind == outbox.CONSENT_OUTCOME:
+            return await self._consent_outcome(envelope.chat_id, lang, payload["number"], payload["outcome"])
+        log.error("Telegram outbox envelope %s of unknown kind %s", envelope.id, envelope.kind)
+        return []
+
+    async def _consent_outcome(self, chat_id: int, lang: Lang, number: str, outcome: str) -> list[Reply]:
+        from handlers.telegram.flows import menu_keyboard
+        t = self._services.texts
+        if outcome == "given":
+            first = [Reply(escape(t(lang, "tp.consent_given", number=number))),
+                     Reply("", protect=True, certificate=number, lang=lang)]
+        else:
+            first = [Reply(escape(t(lang, f"tp.refused_{outcome}", number=number,
+                                    ground=t(lang, "refusal.no_consent"))))]
+        identified = await self._services.identity.current(chat_id) is not None
+        menu = await menu_keyboard(self._services, chat_id, lang, identified)
+        return [*first, Reply(escape(t(lang, "menu.title")), markup_json(menu))]
+
+    async def _notice(self, envelope: Envelope) -> None:
+        services, payload = self._services, envelope.payload
+        prefs = await services.subscriptions.preferences(envelope.chat_id)
+        if not prefs.status_notices:  # turned off after the notice was owed
+            await self._settle(envelope, "off")
+            return
+        lang = as_lang(await services.conversation.language(envelope.chat_id))
+        params = payload.get("params", {})
+        markup = None
+        if "_open" in params:  # a button to open the matter the notice is about
+            markup = {"inline_keyboard": [[InlineKeyboardButton(services.texts(lang, "btn.open"),
+                                                                callback_data=str(params["_open"])).to_dict()]]}
+        reply = Reply(escape(services.notices.render(lang, payload["key"], params)), markup)
+        try:
+            await self._send_all(envelope.chat_id, [reply])
+        except _Retry as retry:
+            if envelope.attempts + 1 >= MAX_ATTEMPTS:
+                await self._fallback(envelope, lang, retry.error)
+            else:
+                await self._retry(envelope, retry)
+            return
+        except (Forbidden, BadRequest) as exc:
+            if isinstance(exc, Forbidden):
+                await services.subscriptions.mark_blocked(envelope.chat_id)
+            await self._fallback(envelope, lang, type(exc).__name__)
+            return
+        faults.point("before_settle", ("telegram", envelope.kind))
+        await self._settle(envelope, "sent")
+
+    async def _fallback(self, envelope: Envelope, lang: str, reason: str) -> None:
+        """The notice goes by SMS instead: the SMS and the settled envelope are one unit."""
+        services, payload = self._services, envelope.payload
+        async with services.db.unit("telegram.fallback"):
+            sent = await services.notices.by_sms(payload.get("iin"), payload["key"], payload.get("params", {}),
+                                                 lang)
+            await services.telegram_outbox.repo.settle(envelope.id, "by_sms" if sent else "failed",
+                                                       services.clock.now(), reason)
+        log.info("notice %s not delivered in Telegram (%s); %s", envelope.id, reason,
+                 "sent by SMS" if sent else "no phone to fall back to")
+
+    async def _unreachable(self, envelope: Envelope, exc: Exception) -> None:
+        if isinstance(exc, Forbidden):
+            await self._services.subscriptions.mark_blocked(envelope.chat_id)
+        log.warning("envelope %s (%s) not delivered: %s", envelope.id, envelope.kind, type(exc).__name__)
+        await self._settle(envelope, "failed", type(exc).__name__)
+
+    async def _retry(self, envelope: Envelope, retry: _Retry) -> None:
+        services = self._services
+        if envelope.attempts + 1 >= MAX_ATTEMPTS:
+            log.error("envelope %s (%s) given up after %s attempts: %s", envelope.id, envelope.kind,
+                      envelope.attempts + 1, retry.error)
+            await self._settle(envelope, "failed", retry.error)
+            return
+        delay = retry.delay or min(300.0, 2.0 ** envelope.attempts)
+        # What has not left yet, rendered (never a certificate's content: it stays a reference).
+        left = {"messages": [r.to_json() for r in retry.left]} if envelope.kind != outbox.NOTICE else None
+        async with services.db.unit("telegram.retry"):
+            await services.telegram_outbox.repo.retry_later(envelope.id, services.clock.now().timestamp() + delay,
+                                                            retry.error, left)
+        services.telegram_outbox.wake.set()
+
+    async def _settle(self, envelope: Envelope, status: str, error: str | None = None) -> None:
+        services = self._services
+        async with services.db.unit("telegram.settle"):
+            await services.telegram_outbox.repo.settle(envelope.id, status, services.clock.now(), error)

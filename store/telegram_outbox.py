@@ -1,0 +1,85 @@
+"""The Telegram outbox: what a person must receive in Telegram, until Telegram has accepted it.
+
+A row is one envelope for one chat (see migration 009). Rows are written inside the unit of work that owes
+them; the sender claims them with a lease (a turn delivering its own replies inserts its row already claimed),
+delivers, and settles. A row whose lease ran out is due again (its sender died).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from store.db import Database, utc_iso
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: int
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+_DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
+        "OR (status = 'sending' AND coalesce(lease_until, 0) <= ?))")
+
+
+class TelegramOutboxRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, chat_id: int, kind: str, payload: dict[str, Any], now: datetime,
+                  lease_until: float | None = None) -> int:
+        """Queue an envelope; with ``lease_until`` it is claimed by the caller from the start."""
+        rows = await self._db.write(
+            "INSERT INTO telegram_outbox (chat_id, kind, payload, status, lease_until, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (chat_id, kind, json.dumps(payload, ensure_ascii=False), "sending" if lease_until else "queued",
+             lease_until, utc_iso(now)),
+        )
+        return int(rows[0][0])
+
+    async def claim_due(self, now_ts: float, lease_seconds: float, limit: int = 50) -> list[Envelope]:
+        """Claim the envelopes that are due, oldest first (one chat's envelopes keep their order)."""
+        rows = await self._db.write(
+            "UPDATE telegram_outbox SET status = 'sending', lease_until = ? WHERE id IN ("
+            f"SELECT id FROM telegram_outbox WHERE {_DUE} ORDER BY id LIMIT ?) "
+            "RETURNING id, chat_id, kind, payload, attempts",
+            (now_ts + lease_seconds, now_ts, now_ts, limit),
+        )
+        return sorted((Envelope(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4]) for r in rows),
+                      key=lambda e: e.id)
+
+    async def settle(self, envelope_id: int, status: str, now: datetime, error: str | None = None) -> None:
+        """Final outcome: sent, by_sms, failed or off. The payload is not kept past delivery."""
+        await self._db.write(
+            "UPDATE telegram_outbox SET status = ?, settled_at = ?, last_error = ?, attempts = attempts + 1, "
+            "payload = NULL, lease_until = NULL WHERE id = ?",
+            (status, utc_iso(now), error, envelope_id),
+        )
+
+    async def retry_later(self, envelope_id: int, at_ts: float, error: str, payload: dict[str, Any] | None = None
+                          ) -> None:
+        """Back to the queue until ``at_ts`` (``payload``: what is left to send, when part of it went)."""
+        await self._db.write(
+            "UPDATE telegram_outbox SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
+            "last_error = ?, lease_until = NULL, payload = coalesce(?, payload) WHERE id = ?",
+            (at_ts, error, json.dumps(payload, ensure_ascii=False) if payload is not None else None, envelope_id),
+        )
+
+    async def next_due_at(self) -> float | None:
+        value = await self._db.fetchval(
+            "SELECT min(CASE WHEN status = 'queued' THEN coalesce(next_attempt_at, 0) ELSE lease_until END) "
+            "FROM telegram_outbox WHERE status IN ('queued', 'sending')")
+        return None if value is None else float(value)
+
+    async def statuses(self, chat_id: int, kind: str | None = None) -> list[tuple[str, str]]:
+        """(kind, status) of a chat's envelopes, oldest first — for support and tests."""
+        rows = await self._db.fetchall(
+            "SELECT kind, status FROM telegram_outbox WHERE chat_id = ? AND (? IS NULL OR kind = ?) ORDER BY id",
+            (chat_id, kind, kind))
+        return [(r[0], r[1]) for r in rows]
