@@ -34,7 +34,7 @@ class ControlApi(UserDriver):
                               language_code=body.get("language_code"))
             if "callback" in body:
                 callback = body["callback"]
-                update_id, query_id = self._press(user_id, int(callback["message_id"]), str(callback["data"]))
+                update_id, query_id = self.press_button(user_id, int(callback["message_id"]), str(callback["data"]))
                 return web.json_response({"update_id": update_id, "callback_query_id": query_id})
             if "contact" in body:
                 contact = body["contact"]

@@ -44,12 +44,17 @@ class UserDriver(EmulatorState):
         user.username, user.language_code = username, language_code
         return user
 
-    def block(self, user_id: int) -> None:
-        """The user blocks the bot: sends answer 403 and the bot gets a my_chat_member update."""
+    def block(self, user_id: int, *, notify: bool = True) -> None:
+        """The user blocks the bot: sends answer 403 and the bot gets a my_chat_member update.
+
+        With ``notify=False`` the bot gets no update, as when it missed it (it was down, or
+        the update was dropped): it learns of the block only from a 403 when it next sends.
+        """
         user = self._user_chat(user_id).user
         if not user.blocked:
             user.blocked = True
-            self._member_update(user, "member", "kicked")
+            if notify:
+                self._member_update(user, "member", "kicked")
 
     def unblock(self, user_id: int) -> None:
         """The user unblocks the bot (Telegram clients do this on "Restart")."""
@@ -144,7 +149,35 @@ class UserDriver(EmulatorState):
         Data not on the message's current keyboard is still delivered (users do press
         buttons of old keyboards) and recorded in ``stale_presses``.
         """
-        return self._press(user_id, message_id, data)[1]
+        return self.press_button(user_id, message_id, data)[1]
+
+    def press_button(self, user_id: int, message_id: int, data: str) -> tuple[int, str]:
+        """Like ``press``, but returns (update_id, callback query id).
+
+        The update_id is what a caller waits on to know the bot has handled the press
+        (the test harness and the demo do); it is also what the control API answers.
+        Raises LookupError if the bot never sent ``message_id`` to the chat or deleted it.
+        """
+        chat = self._user_chat(user_id)
+        current = chat.current.get(message_id)
+        if current is None:
+            raise LookupError(f"no bot message {message_id} in chat {user_id} (never sent or deleted)")
+        if data not in [d for _, d in self.inline_buttons(current)]:
+            self.stale_presses.append(StalePress(user_id, message_id, data))
+        self._reactivate(chat.user)
+        query_id = str(next(self._query_ids))
+        self._open_queries[query_id] = (user_id, data)
+        update_id = self._enqueue(
+            "callback_query",
+            {
+                "id": query_id,
+                "from": chat.user.api(),
+                "message": chat.messages[message_id],
+                "chat_instance": str(-abs(hash((self.token, user_id)))),
+                "data": data,
+            },
+        )
+        return update_id, query_id
 
     async def next_message(self, chat_id: int, timeout: float = 5.0) -> SentMessage:
         """Wait for the next bot action (send/edit/delete) in the chat not yet consumed."""
@@ -175,9 +208,52 @@ class UserDriver(EmulatorState):
                 break
         return received
 
+    def drain(self, chat_id: int) -> list[SentMessage]:
+        """The bot actions in the chat not consumed yet, at once and without waiting.
+
+        They count as consumed, as if ``next_message`` had returned each. For callers that
+        already know the bot has finished answering (e.g. its update was processed) and
+        must not spend a ``wait_idle`` quiet period to find out.
+        """
+        chat = self._user_chat(chat_id)
+        new = chat.outbox[chat.cursor:]
+        chat.cursor = len(chat.outbox)
+        return new
+
+    def history(self, chat_id: int) -> list[SentMessage]:
+        """Every bot action in the chat so far, oldest first, consumed or not.
+
+        Sends, edits and deletes alike (see ``SentMessage.kind``); unlike ``messages``,
+        which shows the chat as it is now, this is what happened in it.
+        """
+        return list(self._user_chat(chat_id).outbox)
+
+    def actions(self, after: int = 0) -> list[SentMessage]:
+        """Bot actions in all chats whose ``seq`` is greater than ``after``, in the order made.
+
+        ``seq`` numbers the bot's sends, edits and deletes across chats from 1, so a test
+        can tell what the bot did before or after something else (see ``last_seq``).
+        """
+        return self._events[after:]
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the bot's newest action in any chat; 0 before the first."""
+        return len(self._events)
+
     def messages(self, chat_id: int) -> list[SentMessage]:
         """The bot's messages in the chat as they are now (after edits and deletes)."""
         return list(self._user_chat(chat_id).current.values())
+
+    def message(self, chat_id: int, message_id: int) -> SentMessage:
+        """The bot's message ``message_id`` in the chat as it is now (after edits).
+
+        Raises LookupError if the bot never sent it to that chat or has deleted it.
+        """
+        current = self._user_chat(chat_id).current.get(message_id)
+        if current is None:
+            raise LookupError(f"no bot message {message_id} in chat {chat_id} (never sent or deleted)")
+        return current
 
     def current_keyboard(self, chat_id: int) -> JSONDict | None:
         """The reply keyboard the user currently sees (last ReplyKeyboardMarkup not removed)."""
@@ -228,29 +304,6 @@ class UserDriver(EmulatorState):
         }
         chat.messages[message["message_id"]] = message
         return self._enqueue("message", message)
-
-    def _press(self, user_id: int, message_id: int, data: str) -> tuple[int, str]:
-        """(update_id, callback query id) of a button press; see ``press``."""
-        chat = self._user_chat(user_id)
-        current = chat.current.get(message_id)
-        if current is None:
-            raise LookupError(f"no bot message {message_id} in chat {user_id} (never sent or deleted)")
-        if data not in [d for _, d in self.inline_buttons(current)]:
-            self.stale_presses.append(StalePress(user_id, message_id, data))
-        self._reactivate(chat.user)
-        query_id = str(next(self._query_ids))
-        self._open_queries[query_id] = (user_id, data)
-        update_id = self._enqueue(
-            "callback_query",
-            {
-                "id": query_id,
-                "from": chat.user.api(),
-                "message": chat.messages[message_id],
-                "chat_instance": str(-abs(hash((self.token, user_id)))),
-                "data": data,
-            },
-        )
-        return update_id, query_id
 
     def _member_update(self, user: EmuUser, old: str, new: str) -> None:
         def member(status: str) -> JSONDict:
