@@ -23,9 +23,10 @@ small JSON control API under ``/_emu/`` (used by load generators in another
 process).
 
 Modules: ``model`` (records), ``html`` (parse_mode HTML), ``params`` (request
-parameters), ``state`` (what both sides share), ``server`` (the Bot API),
-``driver`` (the users, for tests and the demo), ``control`` (``/_emu/`` for other
-processes), ``assembly`` (``BotApiEmulator``), ``standalone`` (``main``).
+parameters), ``state`` (what both sides share), ``messages`` and ``server`` (the
+Bot API), ``driver`` (the users: the public API for tests and the demo),
+``control`` (``/_emu/`` for other processes), ``assembly`` (``BotApiEmulator``),
+``standalone`` (``main``).
 """
 
 from .assembly import BotApiEmulator

@@ -42,6 +42,7 @@ def int_param(params: JSONDict, name: str, default: int = 0) -> int:
 
 
 def truthy(value: Any) -> bool:
+    """A boolean parameter, JSON-decoded (``true``) or as a form or query string sends it."""
     return value is True or value in (1, "true", "True", "1")
 
 
