@@ -96,13 +96,8 @@ class Harness:
         await asyncio.wait_for(self._done.setdefault(update_id, asyncio.Event()).wait(), timeout)
 
     def drain(self, chat_id: int) -> list[SentMessage]:
-        out = []
-        while True:
-            try:
-                out.append(self.emu._user_chat(chat_id).outbox[self.emu._user_chat(chat_id).cursor])
-                self.emu._user_chat(chat_id).cursor += 1
-            except IndexError:
-                return out
+        """What the bot did in the chat since the last look, without waiting for more."""
+        return self.emu.drain(chat_id)
 
     async def sweep(self) -> None:
         """Run the periodic job once, as the JobQueue would."""
@@ -122,23 +117,25 @@ class Chat:
         h.emu.add_user(user_id=user_id, first_name=f"User{user_id}", language_code=lang)
         self.last: list[SentMessage] = []
 
-    async def _after(self, update_id: int) -> list[SentMessage]:
+    async def after(self, update_id: int) -> list[SentMessage]:
+        """Wait until the bot has handled ``update_id`` (as returned by an ``emu.send_*``) and
+        return what it sent meanwhile; for user actions ``Chat`` has no shortcut for."""
         await self.h.processed(update_id)
         self.last = self.h.drain(self.user_id)
         return self.last
 
     async def send(self, text: str) -> list[SentMessage]:
         if text.startswith("/"):
-            return await self._after(await self.h.emu.send_command(self.user_id, text))
-        return await self._after(await self.h.emu.send_text(self.user_id, text))
+            return await self.after(await self.h.emu.send_command(self.user_id, text))
+        return await self.after(await self.h.emu.send_text(self.user_id, text))
 
     async def contact(self, phone: str, own: bool = True) -> list[SentMessage]:
         contact_user = self.user_id if own else self.user_id + 1_000_000
-        return await self._after(await self.h.emu.send_contact(self.user_id, phone_number=phone,
-                                                               contact_user_id=contact_user))
+        return await self.after(await self.h.emu.send_contact(self.user_id, phone_number=phone,
+                                                              contact_user_id=contact_user))
 
     async def photo(self) -> list[SentMessage]:
-        return await self._after(await self.h.emu.send_photo(self.user_id))
+        return await self.after(await self.h.emu.send_photo(self.user_id))
 
     async def press(self, label: str) -> list[SentMessage]:
         """Press the inline button whose text contains ``label`` on the newest message that has one."""
@@ -149,8 +146,8 @@ class Chat:
         raise AssertionError(f"no button {label!r}; last messages: {self.texts()}")
 
     async def press_data(self, message_id: int, data: str) -> list[SentMessage]:
-        update_id, _ = self.h.emu._press(self.user_id, message_id, data)
-        return await self._after(update_id)
+        update_id, _ = self.h.emu.press_button(self.user_id, message_id, data)
+        return await self.after(update_id)
 
     def texts(self) -> str:
         return "\n---\n".join((m.plain_text or m.text or "") for m in self.last)

@@ -37,7 +37,7 @@ async def add_subscribers(h: Harness, user_ids: list[int], lang: str) -> None:
 
 def received(h: Harness, user_id: int, text: str | None = None) -> list[str]:
     """New messages (not edits) the bot sent to a chat, optionally only those equal to ``text``."""
-    out = [m.plain_text or m.text or "" for m in h.emu._user_chat(user_id).outbox if m.kind == "message"]
+    out = [m.plain_text or m.text or "" for m in h.emu.history(user_id) if m.kind == "message"]
     return [m for m in out if text is None or m == text]
 
 

@@ -120,7 +120,7 @@ async def test_403_blocked_and_deactivated_and_unsubscribe_at_send_time(h):
     await services.broadcasts.stop_worker()  # the ledger is written while nothing is sending
     broadcast = await services.broadcasts.create("cli", None, "Объявление", Audience("all"))
     h.emu.deactivate(5002)  # Telegram answers 403 "user is deactivated"; the bot hears nothing before
-    h.emu._user_chat(5003).user.blocked = True  # blocked while the bot missed the update: 403 at send time
+    h.emu.block(5003, notify=False)  # blocked while the bot missed the update: 403 at send time
     await Chat(h, 5004, "ru").send("/unsubscribe")  # after the preview, before the send
     services.broadcasts.start_worker(TelegramDeliverer(h.bot.application.bot),
                                      reporter_for(services, h.bot.application.bot))
@@ -181,7 +181,7 @@ async def test_cancel_from_the_progress_message(emu, tmp_path):
         assert 0 < counts["sent"] < len(users) + 1 and counts["skipped"] > 0 and counts["queued"] == 0
         got = sum(len(received(h, uid, "Длинная рассылка")) for uid in users + [OPERATOR])
         assert got == counts["sent"] + counts["unknown"] or got == counts["sent"]
-        progress = h.emu._user_chat(OPERATOR).current[b.progress_message_id]
+        progress = h.emu.message(OPERATOR, b.progress_message_id)
         assert "остановлена" in progress.plain_text and not BotApiEmulator.inline_buttons(progress)
         assert any(e.action == "broadcast_cancel" for e in await h.services.staff._audit.recent())
     finally:
@@ -231,14 +231,14 @@ async def test_citizen_reply_goes_before_queued_broadcast_messages(emu, tmp_path
         async def underway() -> bool:
             return (await h.services.broadcasts.counts(broadcast.id))["sent"] >= 6
         await until(underway, what="broadcast underway")
-        before = len(h.emu._events)
+        before = h.emu.last_seq
         await citizen.send("/start")
         reply = citizen.last[0]
-        bulk_between = [m for m in h.emu._events[before:] if m.seq < reply.seq and m.text == "Массовое"]
+        bulk_between = [m for m in h.emu.actions(before) if m.seq < reply.seq and m.text == "Массовое"]
         # At most the message already on the wire went first; the eight queued behind the limiter waited.
         assert len(bulk_between) <= 1, len(bulk_between)
         await until(lambda: finished(h, broadcast.id), what="broadcast done")
-        bulk_after = [m for m in h.emu._events if m.seq > reply.seq and m.text == "Массовое"]
+        bulk_after = [m for m in h.emu.actions() if m.seq > reply.seq and m.text == "Массовое"]
         assert len(bulk_after) >= 10, "the broadcast should still have been running"
     finally:
         await h.stop()

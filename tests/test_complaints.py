@@ -265,9 +265,9 @@ async def test_a_restart_in_the_middle_of_filing_continues_and_stale_buttons_are
     await chat.send("После перезапуска бот должен помнить, что я пишу жалобу.")
     assert "При необходимости приложите фотографию или документ" in chat.texts()
     await h.restart()
-    await chat._after(await h.emu.send_sticker(6006))
+    await chat.after(await h.emu.send_sticker(6006))
     assert "можно приложить только фотографию или документ" in chat.texts()
-    await chat._after(await h.emu.send_document(6006))  # a scan of a document, after the restart
+    await chat.after(await h.emu.send_document(6006))  # a scan of a document, after the restart
     assert "Файл приложен" in chat.texts()
     await chat.press("Отправить жалобу")
     c = await latest(h, AIGERIM["iin"])

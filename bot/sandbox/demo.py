@@ -377,7 +377,7 @@ class DemoSession:
                 return
             text, data = buttons[number - 1]
             say(f"👆 [{number}] {text}")
-            update_id, _ = self.emu._press(self.user_id, msg.message_id, data)  # the update_id, to wait on
+            update_id, _ = self.emu.press_button(self.user_id, msg.message_id, data)  # the update_id, to wait on
             await self.answered(update_id)
             return
         say(f"⚠ Батырмасы бар хабар жоқ / нет сообщения с кнопками  (как текст: :text {number})\n")
