@@ -33,12 +33,13 @@ class TelegramOutboxRepository:
         self._db = db
 
     async def add(self, chat_id: int, kind: str, payload: dict[str, Any], now: datetime,
-                  lease_until: float | None = None) -> int:
-        """Queue an envelope; with ``lease_until`` it is claimed by the caller from the start."""
+                  lease_until: float | None = None, label: str | None = None) -> int:
+        """Queue an envelope; with ``lease_until`` it is claimed by the caller from the start. ``label`` says
+        what it is (a text key, an outcome) and stays after the payload is cleared."""
         rows = await self._db.write(
-            "INSERT INTO telegram_outbox (chat_id, kind, payload, status, lease_until, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (chat_id, kind, json.dumps(payload, ensure_ascii=False), "sending" if lease_until else "queued",
+            "INSERT INTO telegram_outbox (chat_id, kind, label, payload, status, lease_until, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (chat_id, kind, label, json.dumps(payload, ensure_ascii=False), "sending" if lease_until else "queued",
              lease_until, utc_iso(now)),
         )
         return int(rows[0][0])
@@ -78,8 +79,9 @@ class TelegramOutboxRepository:
         return None if value is None else float(value)
 
     async def statuses(self, chat_id: int, kind: str | None = None) -> list[tuple[str, str]]:
-        """(kind, status) of a chat's envelopes, oldest first — for support and tests."""
+        """(label or kind, status) of a chat's envelopes, oldest first — for support and tests."""
         rows = await self._db.fetchall(
-            "SELECT kind, status FROM telegram_outbox WHERE chat_id = ? AND (? IS NULL OR kind = ?) ORDER BY id",
+            "SELECT coalesce(label, kind), status FROM telegram_outbox WHERE chat_id = ? "
+            "AND (? IS NULL OR kind = ?) ORDER BY id",
             (chat_id, kind, kind))
         return [(r[0], r[1]) for r in rows]

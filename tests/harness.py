@@ -8,8 +8,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Awaitable
-from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -66,19 +64,14 @@ class Harness:
         self.watch_updates()
 
     def watch_updates(self) -> None:
-        """Wrap each update's unit of work and delivery: the test knows when the bot has finished answering."""
+        """The test knows when the bot has finished answering an update (its replies delivered)."""
         assert self.bot is not None
-        processor = self.bot.application.update_processor
-        inner = processor.around
 
-        async def around(update: object, coroutine: Awaitable[Any]) -> None:
-            try:
-                await inner(update, coroutine)
-            finally:
-                if isinstance(update, Update):
-                    self._done.setdefault(update.update_id, asyncio.Event()).set()
+        def answered(update: object) -> None:
+            if isinstance(update, Update):
+                self._done.setdefault(update.update_id, asyncio.Event()).set()
 
-        processor.around = around  # type: ignore[attr-defined]
+        self.bot.application.update_processor.answered.append(answered)  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
         if self.bot:
@@ -94,6 +87,24 @@ class Harness:
 
     async def processed(self, update_id: int, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self._done.setdefault(update_id, asyncio.Event()).wait(), timeout)
+        await self.delivered()
+
+    async def delivered(self, timeout: float = 10.0) -> None:
+        """Wait until the outbox workers have delivered everything that is due (the bot owes nothing now)."""
+        assert self.services is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            now = self.clock.now().timestamp()
+            waiting = await self.services.db.fetchval(
+                "SELECT (SELECT count(*) FROM telegram_outbox WHERE status IN ('queued', 'sending') "
+                "AND coalesce(next_attempt_at, 0) <= ?) + (SELECT count(*) FROM sms_outbox "
+                "WHERE status IN ('queued', 'sending') AND coalesce(next_attempt_at, 0) <= ?)", (now, now))
+            if not waiting:
+                return
+            if loop.time() > deadline:
+                raise AssertionError(f"{waiting} outbox messages still undelivered")
+            await asyncio.sleep(0.01)
 
     def drain(self, chat_id: int) -> list[SentMessage]:
         """What the bot did in the chat since the last look, without waiting for more."""
@@ -105,6 +116,7 @@ class Harness:
         assert self.bot is not None
         context = ContextTypes.DEFAULT_TYPE(application=self.bot.application)
         await _sweep(context)
+        await self.delivered()
 
 
 class Chat:

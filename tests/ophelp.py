@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.sandbox.emulator import BotApiEmulator
 from tests.harness import Harness
+from tests.repos import repos
 
 
 async def harness(emu: BotApiEmulator, path: Path, **settings: object) -> Harness:
@@ -32,7 +33,8 @@ async def add_subscribers(h: Harness, user_ids: list[int], lang: str) -> None:
     """People who chose a language earlier (rows in users) and exist on the emulator's side."""
     for uid in user_ids:
         h.emu.add_user(uid, first_name=f"S{uid}", language_code=lang)
-        await h.services.users.set_language(uid, lang, h.clock.now())
+        async with h.services.db.unit("test"):
+            await repos(h.services).users.set_language(uid, lang, h.clock.now())
 
 
 def received(h: Harness, user_id: int, text: str | None = None) -> list[str]:

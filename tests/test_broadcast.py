@@ -11,6 +11,7 @@ from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
 from store.applications import Application
 from tests.harness import TOKEN, Chat
 from tests.ophelp import add_subscribers, finished, harness, received, until
+from tests.repos import repos
 
 OPERATOR = 7001
 
@@ -93,13 +94,15 @@ async def test_audiences_language_service_unsubscribed_and_blocked(h):
     assert await b.preview(Audience("lang", "ru")) == 3
     now = h.clock.now()
     # 4101 filed an open S5 application; 4002 is linked to the IIN of another open one; 4102's is finished.
-    await h.services.apps.add(Application("QZ-261125-0000001", "drug_provision", "900715300451", "900715300451",
-                                          4101, "telegram", now, now, "accepted", None))
-    await h.services.apps.add(Application("QZ-261125-0000002", "drug_provision", "780203300788", None, None, "feed",
-                                          now, now, "in_progress", None))
-    await h.services.apps.add(Application("QZ-261125-0000003", "drug_provision", "650101400555", None, 4102,
-                                          "telegram", now, now, "result_ready", None))
-    await h.services.users.save_identity(4002, "780203300788", "+77011234567", now)
+    store = repos(h.services)
+    async with store.db.unit("test"):
+        await store.apps.add(Application("QZ-261125-0000001", "drug_provision", "900715300451", "900715300451",
+                                         4101, "telegram", now, now, "accepted", None))
+        await store.apps.add(Application("QZ-261125-0000002", "drug_provision", "780203300788", None, None, "feed",
+                                         now, now, "in_progress", None))
+        await store.apps.add(Application("QZ-261125-0000003", "drug_provision", "650101400555", None, 4102,
+                                         "telegram", now, now, "result_ready", None))
+        await store.users.save_identity(4002, "780203300788", "+77011234567", now)
     assert await b.preview(Audience("service", "drug_provision")) == 2
     assert await b.preview(Audience("service", "tb_info")) == 0
     # /unsubscribe and a block are respected.
@@ -205,7 +208,8 @@ async def test_restart_mid_broadcast_resumes_without_duplicates(emu, tmp_path):
         left = await repo.queued_page(broadcast.id, 0, 1)
         assert left, "the broadcast finished before the crash could be staged"
         crashed = left[0].user_id
-        await repo.mark_sending(broadcast.id, crashed, h.clock.now())
+        async with h.services.db.unit("test"):
+            await repo.mark_sending(broadcast.id, crashed, h.clock.now())
         await h.restart()
         await until(lambda: finished(h, broadcast.id), what="resumed broadcast done")
         repo = h.services.broadcasts.repo

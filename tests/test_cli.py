@@ -44,10 +44,9 @@ def test_seed_with_a_bad_iin_is_refused_clearly(tmp_path):
 
 
 async def test_migrations_twice_are_harmless(tmp_path):
-    conn = await db.connect(tmp_path / "m.sqlite3")
-    assert await db.migrate(conn) == []
-    await conn.close()
-    conn = await db.connect(tmp_path / "m.sqlite3")
-    async with conn.execute("PRAGMA journal_mode") as cur:
-        assert (await cur.fetchone())[0] == "wal"
-    await conn.close()
+    database = await db.connect(tmp_path / "m.sqlite3")
+    assert await database.migrate() == []
+    await database.close()
+    database = await db.connect(tmp_path / "m.sqlite3")
+    assert await database.fetchval("PRAGMA journal_mode") == "wal"
+    await database.close()

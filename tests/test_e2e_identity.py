@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import CITIZENS, Chat
+from tests.repos import repos
 
 
 async def to_contact_step(chat: Chat, lang: str) -> None:
@@ -19,7 +20,7 @@ async def test_a_strangers_contact_is_refused(h, lang):
     await to_contact_step(chat, lang)
     await chat.contact(CITIZENS["Ерлан"]["phone"], own=False)
     assert ("контакт другого человека" in chat.texts()) if lang == "ru" else ("басқа адамның" in chat.texts())
-    assert (await h.services.users.state(3001)).state == "id_contact"
+    assert (await repos(h.services).users.state(3001)).state == "id_contact"
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])

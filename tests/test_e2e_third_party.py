@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness import CITIZENS, Chat
+from tests.repos import repos
 
 L = {
     "ru": {"other": "Сведения о другом", "status": "Статус моих заявок", "own": "Сведения о себе"},
@@ -42,10 +43,10 @@ async def test_consent_by_code_delivers_and_tells_subject(h, lang):
     assert number in certificate.plain_text
     provided = h.phone.last(subject_phone)
     assert provided != request_sms and "Сергей И." in provided
-    consent = await h.services.apps.consent(number)
+    consent = await repos(h.services).apps.consent(number)
     assert consent.status == "given"
     # The code was single use: typing it again changes nothing.
-    app = await h.services.apps.get(number)
+    app = await repos(h.services).apps.get(number)
     assert app.status == "result_ready"
 
 
@@ -61,7 +62,7 @@ async def test_five_wrong_codes_refuse(h, lang):
     await chat.send(wrong)
     text = chat.texts()
     assert ("Отсутствие согласия лица" in text) if lang == "ru" else ("келісімінің болмауы" in text)
-    app = await h.services.apps.get(number)
+    app = await repos(h.services).apps.get(number)
     assert app.status == "refused" and app.refusal_ground == "no_consent"
     # Even the right code is useless now.
     await chat.send(real)
@@ -77,7 +78,7 @@ async def test_consent_window_expires(h, lang):
     text = "\n".join(m.plain_text or "" for m in h.drain(chat.user_id))
     assert number in text
     assert ("не получено в установленное время" in text) if lang == "ru" else ("уақытта берілмеді" in text)
-    app = await h.services.apps.get(number)
+    app = await repos(h.services).apps.get(number)
     assert app.status == "refused"
 
 
@@ -102,7 +103,7 @@ async def test_subject_declines_in_own_chat(h, lang):
     pushed = "\n".join(m.plain_text or "" for m in h.drain(chat.user_id))
     assert number in pushed
     assert ("отказало в согласии" in pushed) if lang == "ru" else ("бас тартты" in pushed)
-    assert (await h.services.apps.get(number)).status == "refused"
+    assert (await repos(h.services).apps.get(number)).status == "refused"
 
 
 async def test_subject_consents_in_own_chat_and_requester_gets_result(h):
@@ -118,7 +119,7 @@ async def test_subject_consents_in_own_chat_and_requester_gets_result(h):
     await subject.press_data(offer.message_id, consent)
     pushed = h.drain(chat.user_id)
     assert any(m.protect_content and "Сейтқали Айгерім" in m.plain_text for m in pushed)
-    assert (await h.services.apps.consent(number)).status == "given"
+    assert (await repos(h.services).apps.consent(number)).status == "given"
 
 
 async def test_a_stranger_cannot_decide_for_the_subject(h):
@@ -128,7 +129,7 @@ async def test_a_stranger_cannot_decide_for_the_subject(h):
     await stranger.start_in("ru")
     menu = stranger.last[-1]
     await stranger.press_data(menu.message_id, f"cy:{number}")
-    assert (await h.services.apps.consent(number)).status == "pending"
+    assert (await repos(h.services).apps.consent(number)).status == "pending"
     assert not any(m.protect_content for m in h.drain(chat.user_id))
 
 

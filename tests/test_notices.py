@@ -11,6 +11,7 @@ import pytest
 from bot.domain.sms_segments import count_segments
 from bot.i18n import LANGS, Texts
 from tests.harness import CITIZENS, Chat
+from tests.repos import notify, repos
 
 TEXTS = Texts.load()
 APP_STATUSES = ("accepted", "awaiting_consent", "in_progress", "result_ready", "refused")
@@ -56,7 +57,7 @@ async def identified(h, user_id: int, lang: str, name: str) -> Chat:
 async def notice_statuses(h, user_id: int, expected: list) -> list:
     """The person's notices once the worker has recorded ``expected`` (or what they are after 5 s)."""
     for _ in range(250):
-        found = await h.services.notices.repo.statuses(user_id)
+        found = await repos(h.services).telegram.statuses(user_id, "notice")
         if found == expected:
             break
         await asyncio.sleep(0.02)
@@ -72,7 +73,7 @@ def _status_params() -> dict:
 @pytest.mark.parametrize("lang", ["ru", "kk"])
 async def test_a_linked_bot_user_gets_the_notice_in_telegram_in_their_language(h, lang):
     await identified(h, 5001, lang, "Айгерім")
-    route = await h.services.notices.notify("notice.app_status", _status_params(), iin=CITIZENS["Айгерім"]["iin"])
+    route = await notify(h.services, "notice.app_status", _status_params(), iin=CITIZENS["Айгерім"]["iin"])
     assert route == "telegram"
     message = await h.emu.next_message(5001)
     if lang == "ru":
@@ -90,17 +91,17 @@ async def test_the_link_outlives_logout_and_the_switch_turns_notices_off(h):
     chat = await identified(h, 5002, "ru", "Айгерім")
     await chat.send("/logout")
     iin = CITIZENS["Айгерім"]["iin"]
-    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=iin) == "telegram"
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=iin) == "telegram"
     await h.emu.next_message(5002)
-    await h.services.users.set_status_notices(5002, False, h.clock.now())
+    await h.services.subscriptions.set_status_notices(5002, False)
     sms_before = len(h.phone.inbox.get(CITIZENS["Айгерім"]["phone"], []))
-    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=iin) == "off"
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=iin) == "off"
     assert len(h.phone.inbox.get(CITIZENS["Айгерім"]["phone"], [])) == sms_before  # no SMS either
 
 
 async def test_without_the_bot_the_notice_goes_by_sms_in_the_phones_language(h):
     citizen = CITIZENS["Сергей"]
-    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
     await h.services.sms.retry_queued()
     assert h.phone.last(citizen["phone"]) == "Qyzmet: QZ-261124-0000102 өтінімінің мәртебесі: орындалуда."
 
@@ -109,13 +110,13 @@ async def test_when_telegram_refuses_the_notice_goes_by_sms(h):
     await identified(h, 5003, "ru", "Сергей")
     h.emu.deactivate(5003)  # no update tells the bot: it learns from the 403
     citizen = CITIZENS["Сергей"]
-    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "telegram"
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=citizen["iin"]) == "telegram"
     expected = [("notice.app_status", "by_sms")]
     assert await notice_statuses(h, 5003, expected) == expected
     await h.services.sms.retry_queued()
     assert h.phone.last(citizen["phone"]) == "Qyzmet: статус заявки QZ-261124-0000102: в работе."
     # Marked blocked now: the next notice goes straight by SMS.
-    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
 
 
 async def test_blocking_the_bot_sends_notices_by_sms_until_the_person_comes_back(h):
@@ -127,9 +128,9 @@ async def test_blocking_the_bot_sends_notices_by_sms_until_the_person_comes_back
         if await h.services.subscriptions.blocked(5004):
             break
         await asyncio.sleep(0.02)
-    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
     h.emu.unblock(5004)
     await chat.send("/start")
-    assert await h.services.notices.notify("notice.app_status", _status_params(), iin=citizen["iin"]) == "telegram"
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=citizen["iin"]) == "telegram"
     message = await h.emu.next_message(5004)
     assert "QZ-261124-0000102 өтінімінің мәртебесі өзгерді" in message.plain_text

@@ -13,6 +13,7 @@ import pytest
 
 from bot.domain.deadlines import overdue_working_days
 from store.applications import Application
+from tests.repos import repos
 from tests.harness import SEED, Chat
 from tests.ophelp import harness
 
@@ -137,7 +138,7 @@ async def test_lookup_shows_the_card_with_a_masked_iin_and_is_audited(emu, tmp_p
         assert [(e.action, e.number, e.details.get("found")) for e in entries] == [
             ("view_application", NUMBER, True), ("view_application", "QZ-000000-0000000", False),
             ("view_application", f"******{IIN[-4:]}", False)]
-        rows = await (await h.services.conn.execute("SELECT * FROM audit_log")).fetchall()
+        rows = await h.services.db.fetchall("SELECT * FROM audit_log")
         assert not any(IIN in str(tuple(r)) for r in rows)
     finally:
         await h.stop()
@@ -147,16 +148,18 @@ async def test_overdue_list_most_overdue_first(emu, tmp_path):
     h = await harness(emu, tmp_path / "q.sqlite3", operators=str(OPERATOR))
     try:
         now = h.clock.now()
-        apps = h.services.apps
+        apps = repos(h.services).apps
         late = {"QZ-261101-0000001": 20, "QZ-261101-0000002": 3, "QZ-261101-0000003": 9}
-        for number, days in late.items():
-            await apps.add(Application(number, "drug_provision", "900715300451", "900715300451", None, "seed",
-                                       now - timedelta(days=days + 1), now - timedelta(days=days), "accepted", None))
-        # Past due but final, and open but not due yet: neither is listed.
-        await apps.add(Application("QZ-261101-0000004", "drug_provision", "900715300451", None, None, "seed",
-                                   now - timedelta(days=40), now - timedelta(days=39), "result_ready", None))
-        await apps.add(Application("QZ-261101-0000005", "drug_provision", "900715300451", None, None, "seed",
-                                   now, now + timedelta(hours=3), "accepted", None))
+        async with h.services.db.unit("test"):
+            for number, days in late.items():
+                await apps.add(Application(number, "drug_provision", "900715300451", "900715300451", None, "seed",
+                                           now - timedelta(days=days + 1), now - timedelta(days=days), "accepted",
+                                           None))
+            # Past due but final, and open but not due yet: neither is listed.
+            await apps.add(Application("QZ-261101-0000004", "drug_provision", "900715300451", None, None, "seed",
+                                       now - timedelta(days=40), now - timedelta(days=39), "result_ready", None))
+            await apps.add(Application("QZ-261101-0000005", "drug_provision", "900715300451", None, None, "seed",
+                                       now, now + timedelta(hours=3), "accepted", None))
         chat = Chat(h, OPERATOR, "ru")
         await chat.start_in("ru")
         await chat.send("/overdue")

@@ -8,6 +8,7 @@ import pytest
 from bot.core.sms import SUPPRESSED
 from bot.domain.calendar import ALMATY
 from tests.test_sms_harness import CITIZENS, W, Chat, SmsHarness, ask_about, pushed_text
+from tests.repos import repos, send_sms
 
 LANGS = ["ru", "kk"]
 ERLAN = CITIZENS["Ерлан"]["phone"]      # no Telegram account: the SMS-only subject
@@ -36,7 +37,7 @@ async def test_consent_by_reply_pushes_result_to_requester(sh, lang):
     text, messages = pushed_text(sh, chat)
     certificate = next(m for m in messages if m.protect_content)
     assert number in text and "Жақсылықов Ерлан Серікұлы" in certificate.plain_text
-    consent = await sh.services.apps.consent(number)
+    consent = await repos(sh.services).apps.consent(number)
     assert consent.status == "given"
     replies = sh.inbox(ERLAN)[sent_before:]
     assert any(W[lang]["given"] in r and number in r for r in replies), replies
@@ -53,12 +54,12 @@ async def test_bad_signature_is_401_and_changes_nothing(sh, lang):
     for secret in ("wrong-secret", None):
         response = await sh.sms_in(ERLAN, f"{W[lang]['yes']} {code}", "in-2", secret=secret)
         assert response.status_code == 401
-    assert (await sh.services.apps.consent(number)).status == "pending"
+    assert (await repos(sh.services).apps.consent(number)).status == "pending"
     assert len(sh.inbox(ERLAN)) == sent_before
     assert not pushed_text(sh, chat)[1]
     # The id of a refused request was not recorded: the genuine message with that id still counts.
     assert (await sh.sms_in(ERLAN, f"{W[lang]['yes']} {code}", "in-2")).status_code == 200
-    assert (await sh.services.apps.consent(number)).status == "given"
+    assert (await repos(sh.services).apps.consent(number)).status == "given"
 
 
 async def test_malformed_bodies_are_400(sh):
@@ -88,8 +89,8 @@ async def test_same_gateway_id_is_acted_on_once(sh, lang):
     await sh.restart()
     again = await sh.sms_in(ERLAN, W[lang]["stop"], "dup-1")
     assert again.json().get("duplicate") is True
-    assert not await sh.services.sms_phones.opted_out(ERLAN)
-    assert (await sh.services.apps.consent(number)).status == "given"
+    assert not await repos(sh.services).sms_phones.opted_out(ERLAN)
+    assert (await repos(sh.services).apps.consent(number)).status == "given"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -101,7 +102,7 @@ async def test_decline_by_reply(sh, lang):
     text, messages = pushed_text(sh, chat)
     assert number in text and W[lang]["pushed_declined"] in text
     assert not any(m.protect_content for m in messages)
-    app = await sh.services.apps.get(number)
+    app = await repos(sh.services).apps.get(number)
     assert app.status == "refused" and app.refusal_ground == "no_consent"
     assert any(W[lang]["declined"] in r for r in sh.inbox(ERLAN)[sent_before:])
 
@@ -113,7 +114,7 @@ async def test_decline_with_code_latin(sh, lang):
     code = sh.phone.code(ERLAN)
     latin_no = "JOQ" if lang == "kk" else "net"
     await sh.sms_in(ERLAN, f"{latin_no} {code}")
-    assert (await sh.services.apps.consent(number)).status == "declined"
+    assert (await repos(sh.services).apps.consent(number)).status == "declined"
     assert W[lang]["pushed_declined"] in pushed_text(sh, chat)[0]
 
 
@@ -125,7 +126,7 @@ async def test_bare_yes_is_never_guessed(sh, lang):
     # One request open: a bare yes still asks for the code.
     await sh.sms_in(ERLAN, W[lang]["yes"])
     assert W[lang]["code_needed"] in sh.phone.last(ERLAN)
-    assert (await sh.services.apps.consent(number_a)).status == "pending"
+    assert (await repos(sh.services).apps.consent(number_a)).status == "pending"
 
     second = Chat(sh, 3007, lang)
     number_b = await ask_about(second, lang, "Ерлан", identify_as="Айгерім")
@@ -134,19 +135,19 @@ async def test_bare_yes_is_never_guessed(sh, lang):
     for word in (W[lang]["yes"], W[lang]["no"]):
         await sh.sms_in(ERLAN, word)
         assert "123456" in sh.phone.last(ERLAN) and "2" in sh.phone.last(ERLAN)
-    assert (await sh.services.apps.consent(number_a)).status == "pending"
-    assert (await sh.services.apps.consent(number_b)).status == "pending"
+    assert (await repos(sh.services).apps.consent(number_a)).status == "pending"
+    assert (await repos(sh.services).apps.consent(number_b)).status == "pending"
     pushed_text(sh, first), pushed_text(sh, second)
 
     # The code picks the request: B consents, A stays open.
     await sh.sms_in(ERLAN, f"{W[lang]['yes']} {code_b}")
-    assert (await sh.services.apps.consent(number_b)).status == "given"
-    assert (await sh.services.apps.consent(number_a)).status == "pending"
+    assert (await repos(sh.services).apps.consent(number_b)).status == "given"
+    assert (await repos(sh.services).apps.consent(number_a)).status == "pending"
     assert any(m.protect_content for m in pushed_text(sh, second)[1])
     assert not pushed_text(sh, first)[1]
     # Now a bare no has exactly one request to decline.
     await sh.sms_in(ERLAN, W[lang]["no"])
-    assert (await sh.services.apps.consent(number_a)).status == "declined"
+    assert (await repos(sh.services).apps.consent(number_a)).status == "declined"
     assert W[lang]["pushed_declined"] in pushed_text(sh, first)[0]
     assert code_a  # (A's code was never needed)
 
@@ -160,17 +161,17 @@ async def test_wrong_codes_then_request_ends(sh, lang):
     for left in (4, 3, 2, 1):
         await sh.sms_in(ERLAN, f"{W[lang]['yes']} {wrong}")
         assert W[lang]["wrong"] in sh.phone.last(ERLAN) and str(left) in sh.phone.last(ERLAN)
-        assert (await sh.services.apps.consent(number)).status == "pending"
+        assert (await repos(sh.services).apps.consent(number)).status == "pending"
     assert not pushed_text(sh, chat)[1]
     await sh.sms_in(ERLAN, f"{W[lang]['yes']} {wrong}")
     assert W[lang]["locked"] in sh.phone.last(ERLAN)
-    app = await sh.services.apps.get(number)
+    app = await repos(sh.services).apps.get(number)
     assert app.status == "refused" and app.refusal_ground == "no_consent"
     assert W[lang]["pushed_wrong"] in pushed_text(sh, chat)[0]
     # The right code is useless now, and the phone has nothing pending.
     await sh.sms_in(ERLAN, f"{W[lang]['yes']} {real}")
     assert W[lang]["no_pending"] in sh.phone.last(ERLAN)
-    assert (await sh.services.apps.get(number)).status == "refused"
+    assert (await repos(sh.services).apps.get(number)).status == "refused"
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -185,7 +186,7 @@ async def test_reply_without_pending_request(sh, lang):
 async def test_stop_then_notice_is_not_sent(sh, lang):
     await sh.sms_in(ERLAN, W[lang]["stop"].lower())
     assert W[lang]["stopped"] in sh.phone.last(ERLAN)
-    assert await sh.services.sms_phones.opted_out(ERLAN)
+    assert await repos(sh.services).sms_phones.opted_out(ERLAN)
 
     # An interactive code still goes; the "your data was provided" notice does not.
     chat = Chat(sh, 3009, lang)
@@ -193,15 +194,16 @@ async def test_stop_then_notice_is_not_sent(sh, lang):
     code = sh.phone.code(ERLAN)
     await sh.sms_in(ERLAN, code)
     assert any(m.protect_content for m in pushed_text(sh, chat)[1])
-    assert (await sh.services.apps.consent(number)).status == "given"
-    rows = await sh.services.outbox.to_phone(ERLAN)
+    assert (await repos(sh.services).apps.consent(number)).status == "given"
+    rows = await repos(sh.services).outbox.to_phone(ERLAN)
     notices = [r for r in rows if r.kind == "notice"]
     assert len(notices) == 1 and notices[0].status == "failed" and notices[0].last_error == SUPPRESSED
     assert notices[0].text not in sh.inbox(ERLAN)
 
     await sh.sms_in(ERLAN, W[lang]["start"])
     assert W[lang]["started"] in sh.phone.last(ERLAN)
-    await sh.services.sms.send(ERLAN, "notice after START", kind="notice")
+    await send_sms(sh.services, ERLAN, "notice after START", kind="notice")
+    await sh.delivered()  # notices go through the worker
     assert sh.phone.last(ERLAN) == "notice after START"
 
 
@@ -275,7 +277,7 @@ async def test_replies_to_one_phone_are_capped_per_hour_but_the_sms_is_still_act
             await sh.sms_in(SERGEI, "HELP")
         assert len(sh.phone.inbox.get(SERGEI, [])) == 3  # the 4th and 5th get no answer
         await sh.sms_in(SERGEI, "STOP")  # not answered, but done
-        assert await sh.services.sms_phones.opted_out(SERGEI)
+        assert await repos(sh.services).sms_phones.opted_out(SERGEI)
         assert len(sh.phone.inbox.get(SERGEI, [])) == 3
         await sh.sms_in(AIGERIM, "HELP")  # another phone is not affected
         assert sh.phone.inbox.get(AIGERIM)

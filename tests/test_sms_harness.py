@@ -135,7 +135,10 @@ class SmsHarness(Harness):
         headers = {"Content-Type": "application/json"}
         if secret is not None:
             headers[SIGNATURE_HEADER] = sign(secret, body)
-        return await self.client.post(self.base + path, content=body, headers=headers)
+        response = await self.client.post(self.base + path, content=body, headers=headers)
+        if response.status_code == 200:
+            await self.delivered()  # what the message owes people (a reply, a result in a chat) has gone out
+        return response
 
     async def sms_in(self, phone: str, text: str, gateway_id: str | None = None, **kwargs: Any) -> httpx.Response:
         payload: dict[str, Any] = {"from": phone, "text": text}

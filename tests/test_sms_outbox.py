@@ -10,6 +10,7 @@ from bot.http_server import InsecureHttpConfig, check_http_config
 from bot.runner import RunningBot
 from tests.harness import TOKEN
 from tests.test_sms_harness import CITIZENS, W, Chat, FakeGateway, SmsHarness, eventually, pushed_text
+from tests.repos import repos, send_sms
 
 ERLAN = CITIZENS["Ерлан"]["phone"]
 SERGEI = CITIZENS["Сергей"]["phone"]
@@ -39,7 +40,7 @@ async def make(emu, tmp_path, gateway):
 
 
 async def status_of(h: SmsHarness, message_id: str) -> str:
-    message = await h.services.outbox.get(message_id)
+    message = await repos(h.services).outbox.get(message_id)
     assert message is not None
     return message.status
 
@@ -47,13 +48,13 @@ async def status_of(h: SmsHarness, message_id: str) -> str:
 async def test_500_twice_then_200_is_one_delivery(make, gateway):
     h = await make()
     gateway.script = [500, 503]
-    message_id = await h.services.sms.send(SERGEI, "Qyzmet: test", kind="interactive")
+    message_id = await send_sms(h.services, SERGEI, "Qyzmet: test", kind="interactive")
     await eventually(lambda: len(gateway.accepted()) == 1)
 
     async def sent() -> bool:
         return await status_of(h, message_id) == "sent"
     await eventually(sent)
-    message = await h.services.outbox.get(message_id)
+    message = await repos(h.services).outbox.get(message_id)
     assert message.status == "sent" and message.attempts == 3
     assert [r["status"] for r in gateway.requests] == [500, 503, 200]
     assert {r["id"] for r in gateway.requests} == {message_id}
@@ -63,12 +64,12 @@ async def test_500_twice_then_200_is_one_delivery(make, gateway):
 async def test_429_and_timeouts_retry_with_growing_backoff_then_fail_with_reason(make, gateway):
     h = await make(sms_max_attempts=3)
     gateway.default = 429
-    message_id = await h.services.sms.send(SERGEI, "never", kind="interactive")
+    message_id = await send_sms(h.services, SERGEI, "never", kind="interactive")
 
     async def failed() -> bool:
         return await status_of(h, message_id) == "failed"
     await eventually(failed)
-    message = await h.services.outbox.get(message_id)
+    message = await repos(h.services).outbox.get(message_id)
     assert len(gateway.requests) == 3 and "gave up after 3 attempts" in message.last_error
     assert "429" in message.last_error
     assert h.inbox(SERGEI) == []
@@ -78,17 +79,17 @@ async def test_429_and_timeouts_retry_with_growing_backoff_then_fail_with_reason
 async def test_a_refused_message_fails_at_once(make, gateway):
     h = await make()
     gateway.script = [400]
-    message_id = await h.services.sms.send(SERGEI, "bad", kind="interactive")
-    message = await h.services.outbox.get(message_id)
+    message_id = await send_sms(h.services, SERGEI, "bad", kind="interactive")
+    message = await repos(h.services).outbox.get(message_id)
     assert message.status == "failed" and message.last_error == "HTTP 400" and len(gateway.requests) == 1
 
 
 async def test_restart_sends_queued_once_and_never_resends_accepted(make, gateway):
     h = await make(sms_backoff_base_seconds=30, sms_backoff_max_seconds=30)
-    sent_id = await h.services.sms.send(SERGEI, "accepted before the restart")
+    sent_id = await send_sms(h.services, SERGEI, "accepted before the restart")
     gateway.default = 503
-    queued = [await h.services.sms.send(SERGEI, f"queued {i}") for i in range(2)]
-    notice = await h.services.sms.send(ERLAN, "a notice", kind="notice")
+    queued = [await send_sms(h.services, SERGEI, f"queued {i}") for i in range(2)]
+    notice = await send_sms(h.services, ERLAN, "a notice", kind="notice")
     assert [await status_of(h, i) for i in queued + [notice]] == ["queued"] * 3
     await h.stop()
 
@@ -111,21 +112,22 @@ async def test_restart_sends_queued_once_and_never_resends_accepted(make, gatewa
 async def test_a_message_interrupted_mid_attempt_is_queued_again(make, gateway):
     h = await make()
     message_id = "interrupted-1"
-    await h.services.outbox.add(message_id, SERGEI, "crashed while sending", "interactive", h.clock.now())
-    assert await h.services.outbox.claim(message_id, h.clock.now().timestamp())
+    async with h.services.db.unit("test"):
+        await repos(h.services).outbox.add(message_id, SERGEI, "crashed while sending", "interactive", h.clock.now())
+        assert await repos(h.services).outbox.claim(message_id, h.clock.now().timestamp(), 0.1)
     await h.restart()
     await eventually(lambda: any(r["id"] == message_id for r in gateway.accepted()))
 
 
 async def test_receipts_update_states(make, gateway):
     h = await make()
-    delivered = await h.services.sms.send(SERGEI, "one")
-    failed = await h.services.sms.send(SERGEI, "two")
+    delivered = await send_sms(h.services, SERGEI, "one")
+    failed = await send_sms(h.services, SERGEI, "two")
     assert (await h.post("/sms/receipts", {"id": delivered, "status": "delivered"})).status_code == 200
     response = await h.post("/sms/receipts", {"id": failed, "status": "failed", "reason": "absent subscriber"})
     assert response.status_code == 200
     assert await status_of(h, delivered) == "delivered"
-    message = await h.services.outbox.get(failed)
+    message = await repos(h.services).outbox.get(failed)
     assert message.status == "failed" and message.last_error == "absent subscriber"
     # A late contradicting receipt does not reopen a final state; unknown ids are acknowledged.
     await h.post("/sms/receipts", {"id": delivered, "status": "failed"})
@@ -141,9 +143,9 @@ async def test_receipts_update_states(make, gateway):
 
 async def test_global_cap_makes_messages_wait_interactive_first(make, gateway):
     h = await make(sms_global_per_minute=2)
-    first = [await h.services.sms.send(SERGEI, f"code {i}") for i in range(2)]
-    notice = await h.services.sms.send(ERLAN, "notice", kind="notice")
-    code = await h.services.sms.send(SERGEI, "code 3")
+    first = [await send_sms(h.services, SERGEI, f"code {i}") for i in range(2)]
+    notice = await send_sms(h.services, ERLAN, "notice", kind="notice")
+    code = await send_sms(h.services, SERGEI, "code 3")
     assert [await status_of(h, i) for i in first] == ["sent", "sent"]
     assert [await status_of(h, i) for i in (notice, code)] == ["queued", "queued"]  # waiting, not dropped
     h.clock.advance(seconds=61)

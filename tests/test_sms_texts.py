@@ -88,7 +88,7 @@ async def test_any_text_gets_a_short_localized_reply(tmp_path):
     services = await Services.open(Settings(database=str(tmp_path / "q.sqlite3"), secret_key="k", _env_file=None))
     sent: list[str] = []
     services.sms_gateway.listeners.append(lambda to, text: sent.append(text))  # type: ignore[attr-defined]
-    handler = SmsHandler(services.sms_inbound, services.sms, services.texts, notify=None)
+    handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
     try:
         odd = ["", " ", "?", "😀" * 50, "x" * 5000, "ДА" * 300, "СТАТУС", "СТАТУС 🙂", "status ' OR 1=1 --",
                "\u202eСТОП", "0" * 6, "ИӘ ИӘ 123456", "NO NO", "МӘРТЕБЕ QZ-999999-9999999", "\x00\x01"]

@@ -14,6 +14,7 @@ from tests.harness import CITIZENS, Chat
 from tests.ophelp import until
 from tests.test_notices import identified
 from tests.test_sms_harness import SmsHarness
+from tests.repos import repos
 
 TOKEN = "feed-token-1"
 PATH = "/api/v1/applications/events"
@@ -45,16 +46,17 @@ async def feed(fh: SmsHarness, payload: object, token: str | None = TOKEN, raw: 
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return await fh.client.post(fh.base + PATH, content=body, headers=headers)
+    response = await fh.client.post(fh.base + PATH, content=body, headers=headers)
+    await fh.delivered()  # the notices the event owes have gone out: the tables are at rest
+    return response
 
 
 async def snapshot(fh: SmsHarness) -> tuple:
     """Everything a feed event may change."""
-    conn = fh.services.conn
+    db = fh.services.db
     out = []
-    for table in ("applications", "application_events", "status_events", "notices", "sms_outbox"):
-        async with conn.execute(f"SELECT * FROM {table} ORDER BY 1") as cur:
-            out.append([tuple(r) for r in await cur.fetchall()])
+    for table in ("applications", "application_events", "status_events", "telegram_outbox", "sms_outbox"):
+        out.append([tuple(r) for r in await db.fetchall(f"SELECT * FROM {table} ORDER BY 1")])
     return tuple(out)
 
 
@@ -95,7 +97,7 @@ async def test_the_same_event_twice_changes_nothing(fh, caplog):
     again = await feed(fh, event(number="qz 261125 0000501", at="2026-11-25T05:00:00Z"))
     assert again.status_code == 200 and again.json() == {"result": "duplicate", "number": NUMBER}
     assert await snapshot(fh) == after_first
-    app = await fh.services.apps.get(NUMBER)
+    app = await repos(fh.services).apps.get(NUMBER)
     assert (app.status, app.channel, app.iin) == ("accepted", "feed", AIGERIM["iin"])
     assert app.submitted_at == datetime.fromisoformat("2026-11-25T10:00:00+05:00")
     assert app.due_at == datetime.fromisoformat("2026-12-21T18:30:00+05:00")  # 17 working days, 16 Dec off
@@ -164,8 +166,8 @@ async def test_an_older_event_goes_to_history_without_rolling_back(fh):
     assert (await feed(fh, event(status="in_progress", at="2026-11-27T10:00:00+05:00"))).status_code == 200
     response = await feed(fh, event(status="in_progress", at="2026-11-26T09:00:00+05:00", note="late delivery"))
     assert response.json() == {"result": "updated", "number": NUMBER}
-    assert (await fh.services.apps.get(NUMBER)).status == "in_progress"
-    events = await fh.services.apps.events(NUMBER)
+    assert (await repos(fh.services).apps.get(NUMBER)).status == "in_progress"
+    events = await repos(fh.services).apps.events(NUMBER)
     assert [(e.status, e.note) for e in events] == [("accepted", None), ("in_progress", "late delivery"),
                                                     ("in_progress", None)]
     # Recorded once: a repeat is a duplicate.
@@ -178,7 +180,7 @@ async def test_concurrent_deliveries_of_one_event_create_one_application(fh):
     responses = await asyncio.gather(*(feed(fh, event()) for _ in range(8)))
     results = sorted(r.json()["result"] for r in responses)
     assert results == ["created"] + ["duplicate"] * 7
-    assert len(await fh.services.apps.events(NUMBER)) == 1
+    assert len(await repos(fh.services).apps.events(NUMBER)) == 1
 
 
 # The citizen in Telegram ------------------------------------------------------------------------------------
@@ -284,10 +286,10 @@ async def test_settings_switch_turns_status_notices_off_and_news(fh, lang):
     await chat.press(t(lang, "settings.btn.status_off"))
     assert t(lang, "settings.saved") in chat.texts()
     assert t(lang, "settings.title", status=off, news=on) in chat.texts()
-    assert (await fh.services.users.notice_preferences(6004))[1] is False
+    assert (await repos(fh.services).users.notice_preferences(6004))[1] is False
     sms_before = len(fh.inbox(AIGERIM["phone"]))
     assert (await feed(fh, event())).status_code == 200
-    assert await fh.services.notices.repo.statuses(6004) == []
+    assert await repos(fh.services).telegram.statuses(6004, "notice") == []
     assert len(fh.inbox(AIGERIM["phone"])) == sms_before
     # News: the switch shows and sets the subscription.
     await chat.send("/start")
@@ -345,7 +347,7 @@ async def test_operator_sets_a_status_audited_and_the_citizen_is_notified(fh, la
     entries = [e for e in await fh.services.staff._audit.recent() if e.action == "set_status"]
     assert [(e.actor, e.details["result"]) for e in reversed(entries)] == [
         ("7101", "updated"), ("7101", "updated"), ("7101", "rejected"), ("7101", "invalid"), ("7101", "not_found")]
-    assert (await fh.services.apps.get(NUMBER)).status == "refused"
+    assert (await repos(fh.services).apps.get(NUMBER)).status == "refused"
     # A citizen cannot use the command.
     await citizen.send(f"/setstatus {NUMBER} accepted")
     assert t(lang, "input.unknown_command") in citizen.texts()
@@ -383,12 +385,12 @@ async def test_import_reads_events_line_by_line(tmp_path, monkeypatch, capsys):
     from bot.services import Services
     services = await Services.open(Settings(_env_file=None, database=str(database), secret_key="k"))
     try:
-        app = await services.apps.get(NUMBER)
+        app = await repos(services).apps.get(NUMBER)
         assert app.status == "in_progress"
-        s5 = await services.apps.get("QZ-261125-0000503")
+        s5 = await repos(services).apps.get("QZ-261125-0000503")
         # S5 after hours: accepted at 9:00 next working day, due 12:00.
         assert s5.due_at == datetime.fromisoformat("2026-11-25T12:00:00+05:00")
-        assert await services.apps.get("QZ-261125-0000502") is None
+        assert await repos(services).apps.get("QZ-261125-0000502") is None
     finally:
         await services.close()
     # All good lines: exit code 0; the same file again is all duplicates.

@@ -171,7 +171,7 @@ class BroadcastService:
         for text in (text_kk, text_ru):
             if text and len(text) > MAX_TEXT:
                 raise ValueError(f"a broadcast text is limited to {MAX_TEXT} characters")
-        async with self._db.unit("broadcast.create"):
+        async with self._db.unit("broadcast/create"):
             # A Telegram user must be staff; the command line (a string actor) is the deployer.
             if isinstance(actor, int) and not await self._staff.is_operator(actor):
                 raise PermissionError("only operators create broadcasts")
@@ -184,7 +184,7 @@ class BroadcastService:
         return broadcast
 
     async def cancel(self, actor: int | str, broadcast_id: int) -> bool:
-        async with self._db.unit("broadcast.cancel"):
+        async with self._db.unit("broadcast/cancel"):
             if isinstance(actor, int) and not await self._staff.is_operator(actor):
                 return False
             cancelled = await self._repo.cancel(broadcast_id, self._clock.now())
@@ -205,7 +205,7 @@ class BroadcastService:
 
     async def set_progress_message(self, broadcast_id: int, message_id: int) -> None:
         """The operator's progress message, edited as the broadcast goes."""
-        async with self._db.unit("broadcast.progress_message"):
+        async with self._db.unit("broadcast/progress_message"):
             await self._repo.set_progress_message(broadcast_id, message_id)
 
     # The worker ---------------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ class BroadcastService:
         self._worker = None
 
     async def _loop(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
-        async with self._db.unit("broadcast.recover"):
+        async with self._db.unit("broadcast/recover"):
             unknown = await self._repo.recover_interrupted(self._clock.now())
         if unknown:
             log.warning("%s broadcast messages were on their way when the bot stopped: reported as unknown, "
@@ -286,7 +286,7 @@ class BroadcastService:
         if self._stopping:
             return  # resumed on the next start
         if broadcast.id not in self._cancelled:
-            async with self._db.unit("broadcast.finish"):
+            async with self._db.unit("broadcast/finish"):
                 await self._repo.finish(broadcast.id, self._clock.now())
         self._cancelled.discard(broadcast.id)
         final = await self._repo.get(broadcast.id)
@@ -330,7 +330,7 @@ class BroadcastService:
         repo, user_id, bid = self._repo, recipient.user_id, broadcast.id
 
         async def before_send() -> bool:
-            async with self._db.unit("broadcast.claim"):
+            async with self._db.unit("broadcast/claim"):
                 return await repo.mark_sending(bid, user_id, self._clock.now())
 
         try:
@@ -340,7 +340,7 @@ class BroadcastService:
         except Exception as exc:  # a bug or an unexpected error: count it, go on with the others
             log.exception("broadcast %s: delivery raised", bid)
             outcome = Unknown(type(exc).__name__)
-        async with self._db.unit("broadcast.settle"):
+        async with self._db.unit("broadcast/settle"):
             await self._settle(bid, user_id, outcome)
 
     async def _settle(self, bid: int, user_id: int, outcome: object) -> None:

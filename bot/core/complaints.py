@@ -124,7 +124,7 @@ class ComplaintService:
             raise ValueError(f"unknown addressee {draft.addressee!r}")
         if not 0 < len(draft.body) <= TEXT_LIMIT:
             raise ValueError("complaint text out of bounds")
-        async with self._db.unit("complaint.file"):
+        async with self._db.unit("complaint/file"):
             return await self._file(identity, user_id, draft)
 
     async def _file(self, identity: Identity, user_id: int, draft: Draft) -> Complaint:
@@ -171,7 +171,7 @@ class ComplaintService:
     # The operator ------------------------------------------------------------------------------------------
 
     async def view_for_operator(self, operator_id: int, text: str) -> View | None:
-        async with self._db.unit("complaint.view"):
+        async with self._db.unit("complaint/view"):
             if not await self._staff.is_operator(operator_id):
                 return None
             number = normalize_number(text)
@@ -182,7 +182,7 @@ class ComplaintService:
 
     async def attachment_for_operator(self, operator_id: int, text: str) -> tuple[str, str] | None:
         """(file id, kind) of the photo or document attached to a complaint, for an operator; audited."""
-        async with self._db.unit("complaint.attachment"):
+        async with self._db.unit("complaint/attachment"):
             if not await self._staff.is_operator(operator_id):
                 return None
             number = normalize_number(text)
@@ -196,7 +196,7 @@ class ComplaintService:
 
     async def open_list(self, operator_id: int, offset: int = 0, limit: int = 10) -> tuple[int, list[View]]:
         """Open complaints, the most overdue first; the view is audited."""
-        async with self._db.unit("complaint.list"):
+        async with self._db.unit("complaint/list"):
             if not await self._staff.is_operator(operator_id):
                 return 0, []
             total, items = await self.repo.open_by_due(cs.FINAL_STATES, limit, max(offset, 0))
@@ -207,7 +207,7 @@ class ComplaintService:
     async def move(self, operator_id: int, number: str, to: str, text: str | None = None) -> Moved | NotMoved:
         """An operator's move: enforced by the life cycle and atomically in SQL, audited, told to the filer —
         one unit of work."""
-        async with self._db.unit("complaint.move"):
+        async with self._db.unit("complaint/move"):
             return await self._move(operator_id, number, to, text)
 
     async def _move(self, operator_id: int, number: str, to: str, text: str | None) -> Moved | NotMoved:

@@ -32,11 +32,11 @@ class ConversationService:
         return await self._users.language(user_id)
 
     async def set_state(self, user_id: int, state: str, data: dict | None = None) -> None:
-        async with self._db.unit("conversation.state"):
+        async with self._db.unit("conversation/state"):
             await self._users.set_state(user_id, state, data, self._clock.now())
 
     async def set_language(self, user_id: int, lang: str) -> None:
-        async with self._db.unit("conversation.language"):
+        async with self._db.unit("conversation/language"):
             await self._users.set_language(user_id, lang, self._clock.now())
 
     async def stop_waiting_for_code(self, user_id: int, number: str) -> None:

@@ -65,12 +65,12 @@ class IdentityService:
         idle = now - identity.last_seen_at > timedelta(seconds=self._s.identity_idle_seconds)
         too_old = now - identity.verified_at > timedelta(seconds=self._s.identity_max_seconds)
         if idle or too_old:
-            async with self._db.unit("identity.lapse"):
+            async with self._db.unit("identity/lapse"):
                 await self._users.drop_identity(identity.user_id)
             return None
         # One write a minute is enough to keep a 30-minute idle limit: most updates then cost no commit.
         if now - identity.last_seen_at > timedelta(seconds=60):
-            async with self._db.unit("identity.touch"):
+            async with self._db.unit("identity/touch"):
                 await self._users.touch_identity(identity.user_id, now)
         return identity
 
@@ -95,7 +95,7 @@ class IdentityService:
         # One answer for "unknown IIN" and "another phone": the bot must not reveal who is in the directory.
         if citizen is None or citizen.phone != phone:
             return IinRefused("no_match")
-        async with self._db.unit("identity.code"):
+        async with self._db.unit("identity/code"):
             issued = await self._otps.issue(PURPOSE, otp_ref(user_id, attempt), phone)
             if not isinstance(issued, otp_.Issued):
                 return issued
@@ -105,7 +105,7 @@ class IdentityService:
 
     async def confirm(self, user_id: int, attempt: str, phone: str, iin: str, code: str
                       ) -> Identity | otp_.WrongCode | otp_.NoValidCode:
-        async with self._db.unit("identity.confirm"):
+        async with self._db.unit("identity/confirm"):
             result = await self._otps.verify(PURPOSE, otp_ref(user_id, attempt), code)
             if not isinstance(result, otp_.Verified):
                 return result
@@ -114,5 +114,5 @@ class IdentityService:
             return Identity(user_id, iin, phone, now, now)
 
     async def logout(self, user_id: int) -> None:
-        async with self._db.unit("identity.logout"):
+        async with self._db.unit("identity/logout"):
             await self._users.drop_identity(user_id)

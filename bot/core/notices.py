@@ -49,7 +49,7 @@ class NoticeService:
                 if not on:
                     return "off"
                 if not blocked:
-                    await self._telegram.owe(target, NOTICE, {"key": key, "params": params, "iin": iin})
+                    await self._telegram.owe(target, NOTICE, {"key": key, "params": params, "iin": iin}, label=key)
                     return "telegram"
         lang = prefs[0] if prefs is not None else None
         return "sms" if await self.by_sms(iin, key, params, lang) else "nobody"

@@ -71,7 +71,7 @@ class OtpService:
         return hmac.new(self._key, f"{purpose}:{ref}:{code}".encode(), hashlib.sha256).hexdigest()
 
     async def issue(self, purpose: str, ref: str, phone: str) -> Issued | TooSoon | TooMany:
-        async with self._db.unit("otp.issue"):
+        async with self._db.unit("otp/issue"):
             return await self._issue(purpose, ref, phone)
 
     async def _issue(self, purpose: str, ref: str, phone: str) -> Issued | TooSoon | TooMany:
@@ -89,7 +89,7 @@ class OtpService:
         return Issued(code, expires_at)
 
     async def verify(self, purpose: str, ref: str, code: str) -> Verified | WrongCode | NoValidCode:
-        async with self._db.unit("otp.verify"):
+        async with self._db.unit("otp/verify"):
             return await self._verify(purpose, ref, code)
 
     async def _verify(self, purpose: str, ref: str, code: str) -> Verified | WrongCode | NoValidCode:
@@ -110,7 +110,7 @@ class OtpService:
         return WrongCode(left) if left > 0 else NoValidCode("locked")
 
     async def invalidate(self, purpose: str, ref: str) -> None:
-        async with self._db.unit("otp.invalidate"):
+        async with self._db.unit("otp/invalidate"):
             row = await self._repo.latest(purpose, ref)
             if row is not None and row.consumed_at is None:
                 await self._repo.consume(row.id, self._clock.now())

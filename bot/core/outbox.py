@@ -29,9 +29,9 @@ class TelegramOutbox:
         self._clock = clock
         self.wake = asyncio.Event()  # the delivery worker sleeps on it
 
-    async def owe(self, chat_id: int, kind: str, payload: dict[str, Any]) -> int:
+    async def owe(self, chat_id: int, kind: str, payload: dict[str, Any], label: str | None = None) -> int:
         """Write an envelope in the current unit of work; the worker is woken once it has committed."""
-        envelope_id = await self.repo.add(chat_id, kind, payload, self._clock.now())
+        envelope_id = await self.repo.add(chat_id, kind, payload, self._clock.now(), label=label)
         unit = self._db.current_unit()
         assert unit is not None  # repo.add has raised NoUnitOfWork otherwise
         unit.after_commit(self.wake.set)

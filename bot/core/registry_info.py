@@ -116,7 +116,7 @@ class RegistryInfoService:
     async def request_own(self, identity: Identity, user_id: int, service: str) -> Delivered:
         """Register the request and issue the result to its verified requester, in one unit."""
         get_service(service)
-        async with self._db.unit("registry.own"):
+        async with self._db.unit("registry/own"):
             now = self._clock.now()
             app = Application(
                 number=await new_number(self._apps, now), service=service, iin=identity.iin,
@@ -174,7 +174,7 @@ class RegistryInfoService:
         if subject_iin == identity.iin:
             return OwnIin()
         get_service(service)
-        async with self._db.unit("consent.request"):
+        async with self._db.unit("consent/request"):
             now = self._clock.now()
             number = await new_number(self._apps, now)
             subject = await self._citizens.get(subject_iin)
@@ -225,7 +225,7 @@ class RegistryInfoService:
 
     async def resend_consent_code(self, identity: Identity, user_id: int, number: str, lang: Lang
                                   ) -> ConsentRequested | NotPending | otp_.TooSoon | otp_.TooMany:
-        async with self._db.unit("consent.resend"):
+        async with self._db.unit("consent/resend"):
             consent, app = await self._open_consent(identity, user_id, number)
             if consent is None or app is None:
                 return NotPending(app)
@@ -248,7 +248,7 @@ class RegistryInfoService:
     async def confirm_with_code(self, identity: Identity, user_id: int, number: str, code: str
                                 ) -> Delivered | Refused | NotPending | otp_.WrongCode | otp_.NoValidCode:
         """The requester types the code the subject passed on (the result goes back in the same turn)."""
-        async with self._db.unit("consent.code"):
+        async with self._db.unit("consent/code"):
             consent, app = await self._open_consent(identity, user_id, number)
             if consent is None or app is None:
                 return NotPending(app)
@@ -265,7 +265,7 @@ class RegistryInfoService:
     async def give_consent(self, number: str, method: str) -> Delivered | None:
         """The subject consented elsewhere than the requester's chat (``sms``, ``cabinet``): record it for this
         one request; the requester is owed the result in their chat."""
-        async with self._db.unit("consent.give"):
+        async with self._db.unit("consent/give"):
             consent = await self._apps.consent(number)
             if consent is None:
                 return None
@@ -275,7 +275,7 @@ class RegistryInfoService:
                                 ) -> Delivered | Refused | NotPending | NotAllowed:
         """The data subject pressed Consent / Decline in their own chat. Anyone but the identified subject
         gets NotAllowed, whether the request exists or not."""
-        async with self._db.unit("consent.cabinet"):
+        async with self._db.unit("consent/cabinet"):
             consent = await self._apps.consent(number) if identity is not None else None
             if identity is None or consent is None or consent.subject_iin != identity.iin:
                 return NotAllowed()
@@ -318,17 +318,18 @@ class RegistryInfoService:
         """The requester is owed the outcome in their chat, and no longer waits for a code."""
         if app.requester_user_id is None:
             return
-        await self._telegram.owe(app.requester_user_id, CONSENT_OUTCOME, {"number": app.number, "outcome": outcome})
+        await self._telegram.owe(app.requester_user_id, CONSENT_OUTCOME, {"number": app.number, "outcome": outcome},
+                                 label=f"consent_{outcome}")
         await self._conversation.stop_waiting_for_code(app.requester_user_id, app.number)
 
     async def end_after_wrong_codes(self, consent: Consent) -> Refused | None:
         """Too many wrong codes (typed by SMS) end the request; the requester is told in their chat."""
-        async with self._db.unit("consent.locked"):
+        async with self._db.unit("consent/locked"):
             return await self._refuse(consent, "failed", NOTE_WRONG_CODE, tell_requester=True)
 
     async def decline(self, number: str, method: str) -> Refused | None:
         """The subject declined (``sms``): the requester is told in their chat."""
-        async with self._db.unit("consent.decline"):
+        async with self._db.unit("consent/decline"):
             consent = await self._apps.consent(number)
             if consent is None:
                 return None
@@ -338,7 +339,7 @@ class RegistryInfoService:
         """Refuse every request whose consent window ran out (run periodically; survives restarts)."""
         refused = []
         for consent in await self._apps.expired_consents(self._clock.now()):
-            async with self._db.unit("consent.expire"):
+            async with self._db.unit("consent/expire"):
                 result = await self._refuse(consent, "expired", NOTE_EXPIRED, tell_requester=True)
             if result:
                 refused.append(result)

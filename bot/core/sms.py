@@ -94,7 +94,7 @@ class SmsService:
 
     async def apply_receipt(self, message_id: str, status: str, reason: str | None) -> bool | None:
         """A delivery receipt from the gateway. None: unknown id; False: already final, nothing changed."""
-        async with self._db.unit("sms.receipt"):
+        async with self._db.unit("sms/receipt"):
             return await self._outbox.apply_receipt(message_id, status, reason, self._clock.now())
 
     async def may_reply(self, phone: str) -> bool:
@@ -128,7 +128,7 @@ class SmsService:
 
     async def _try(self, message: OutboxMessage) -> Outcome:
         """One attempt at one message, if the global cap allows and nobody else holds it."""
-        async with self._db.unit("sms.claim"):  # the cap check and the claim are one transaction
+        async with self._db.unit("sms/claim"):  # the cap check and the claim are one transaction
             now_ts = self._clock.now().timestamp()
             if message.expires_at is not None and message.expires_at <= now_ts:
                 await self._outbox.expire(message.id, self._clock.now())
@@ -156,7 +156,7 @@ class SmsService:
 
     async def _mark(self, message_id: str, status: str, error: str | None, gateway_id: str | None = None,
                     next_attempt_at: float | None = None) -> None:
-        async with self._db.unit("sms.settle"):
+        async with self._db.unit("sms/settle"):
             await self._outbox.mark(message_id, status, self._clock.now(), error, gateway_id, next_attempt_at)
 
     def _lease_seconds(self) -> float:

@@ -90,7 +90,7 @@ class SmsInboundService:
         """One inbound SMS as one unit of work: its gateway id is marked handled in the same transaction as
         its effects (and the replies it owes), so a retry after a crash is handled, and a repeat is not.
         Yields False for a repeat (acknowledge it, do nothing)."""
-        async with self._db.unit("sms.inbound"):
+        async with self._db.unit("sms/inbound"):
             yield gateway_id is None or await self._ids.claim(gateway_id, self._clock.now())
 
     # Consent by reply -------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ class SmsInboundService:
         Consent must be bound to its code, so a bare yes always asks for the code. A bare no is taken
         only when exactly one request is open (declining shares nothing, so no harm if it is the one).
         """
-        async with self._db.unit("sms.consent_reply"):
+        async with self._db.unit("sms/consent_reply"):
             pending = await self._open_requests(phone)
             if not pending:
                 return NoPending()
@@ -175,18 +175,18 @@ class SmsInboundService:
     # Notices on / off, and the phone's language ------------------------------------------------------------
 
     async def stop(self, phone: str) -> None:
-        async with self._db.unit("sms.stop"):
+        async with self._db.unit("sms/stop"):
             await self._phones.set_opted_out(phone, True, self._clock.now())
 
     async def start(self, phone: str) -> None:
-        async with self._db.unit("sms.start"):
+        async with self._db.unit("sms/start"):
             await self._phones.set_opted_out(phone, False, self._clock.now())
 
     async def opted_out(self, phone: str) -> bool:
         return await self._phones.opted_out(phone)
 
     async def remember_language(self, phone: str, lang: str) -> None:
-        async with self._db.unit("sms.language"):
+        async with self._db.unit("sms/language"):
             await self._phones.set_language(phone, lang, self._clock.now())
 
     async def language(self, phone: str) -> str | None:

@@ -100,13 +100,13 @@ class StaffService:
     async def add(self, actor: str, user_id: int, role: str = OPERATOR) -> None:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        async with self._db.unit("staff.add"):
+        async with self._db.unit("staff/add"):
             before = await self._staff.role(user_id)
             await self._staff.put(user_id, role, actor, self._clock.now())
             await self.audit(actor, "staff_add", details={"user_id": user_id, "role": role, "was": before})
 
     async def remove(self, actor: str, user_id: int) -> bool:
-        async with self._db.unit("staff.remove"):
+        async with self._db.unit("staff/remove"):
             removed = await self._staff.remove(user_id)
             await self.audit(actor, "staff_remove", details={"user_id": user_id, "removed": removed})
             return removed
@@ -118,7 +118,7 @@ class StaffService:
         """Make the configured ids operators; an existing role (e.g. admin) is kept. An operator that an earlier
         configuration added and the current one no longer lists loses the role (taking an id out of
         QYZMET_OPERATORS is how a deployer takes the console away); an admin stays. Returns who was added."""
-        async with self._db.unit("staff.bootstrap"):
+        async with self._db.unit("staff/bootstrap"):
             return await self._bootstrap(list(dict.fromkeys(user_ids)))
 
     async def _bootstrap(self, wanted: list[int]) -> list[int]:
@@ -146,7 +146,7 @@ class StaffService:
 
     async def view_application(self, operator_id: int, text: str) -> tuple[Application, list[Event]] | None:
         """An application by number, for an operator; every lookup is audited, found or not."""
-        async with self._db.unit("staff.view_application"):
+        async with self._db.unit("staff/view_application"):
             if not await self.is_operator(operator_id):
                 return None
             number = normalize_number(text)
@@ -160,7 +160,7 @@ class StaffService:
     async def overdue(self, operator_id: int, offset: int = 0, limit: int = 10) -> OverduePage:
         """Open applications past due, most overdue first; the view is audited."""
         now = self._clock.now()
-        async with self._db.unit("staff.overdue"):
+        async with self._db.unit("staff/overdue"):
             if not await self.is_operator(operator_id):
                 return OverduePage(0, offset, [])
             total, apps = await self._apps.overdue(now, FINAL_STATUSES, limit, max(offset, 0))

@@ -201,7 +201,7 @@ class StatusFeed:
 
         # The decision, its writes and the notice it owes are one unit of work; a rejected or duplicate
         # event writes nothing.
-        async with self._db.unit("feed.event"):
+        async with self._db.unit("feed/event"):
             decision = await self._events.apply(event.number, event.status, event.at, event.note, source,
                                                 self._clock.now(), decide)
             app = await self._apps.get(event.number)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 from telegram import Update
-from telegram.ext import ContextTypes, TypeHandler
+from telegram.ext import ContextTypes
 
 from bot.config import Settings
 from bot.core.seed import Seed, read_seed
@@ -256,8 +256,8 @@ class DemoSession:
         await self.services.load_seed(self.seed)
         self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,
                                           poll_timeout=1, http=True, http_port=0)
-        # Runs after the real handlers of every update: the demo knows when the bot has answered a line.
-        self.bot.application.add_handler(TypeHandler(Update, self._mark_done), group=99)
+        # The demo knows when the bot has answered a line (its replies delivered).
+        self.bot.application.update_processor.answered.append(self._mark_done)  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
         if self.bot is not None:
@@ -279,8 +279,9 @@ class DemoSession:
         self.sms.append((to_phone, text))
         say(f"📨 SMS → {to_phone}: {text}\n")
 
-    async def _mark_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self._done.setdefault(update.update_id, asyncio.Event()).set()
+    def _mark_done(self, update: object) -> None:
+        if isinstance(update, Update):
+            self._done.setdefault(update.update_id, asyncio.Event()).set()
 
     async def answered(self, update_id: int) -> None:
         """Wait until the bot has handled the update, then until it has been quiet for a moment."""

@@ -124,7 +124,7 @@ class TelegramDelivery:
         services = self._services
         attempted = 0
         while not self._stopping:
-            async with services.db.unit("telegram.claim"):
+            async with services.db.unit("telegram/claim"):
                 batch = await services.telegram_outbox.repo.claim_due(services.clock.now().timestamp(),
                                                                       LEASE_SECONDS)
             if not batch:
@@ -246,7 +246,7 @@ class TelegramDelivery:
     async def _fallback(self, envelope: Envelope, lang: str, reason: str) -> None:
         """The notice goes by SMS instead: the SMS and the settled envelope are one unit."""
         services, payload = self._services, envelope.payload
-        async with services.db.unit("telegram.fallback"):
+        async with services.db.unit("telegram/fallback"):
             sent = await services.notices.by_sms(payload.get("iin"), payload["key"], payload.get("params", {}),
                                                  lang)
             await services.telegram_outbox.repo.settle(envelope.id, "by_sms" if sent else "failed",
@@ -270,12 +270,12 @@ class TelegramDelivery:
         delay = retry.delay or min(300.0, 2.0 ** envelope.attempts)
         # What has not left yet, rendered (never a certificate's content: it stays a reference).
         left = {"messages": [r.to_json() for r in retry.left]} if envelope.kind != outbox.NOTICE else None
-        async with services.db.unit("telegram.retry"):
+        async with services.db.unit("telegram/retry"):
             await services.telegram_outbox.repo.retry_later(envelope.id, services.clock.now().timestamp() + delay,
                                                             retry.error, left)
         services.telegram_outbox.wake.set()
 
     async def _settle(self, envelope: Envelope, status: str, error: str | None = None) -> None:
         services = self._services
-        async with services.db.unit("telegram.settle"):
+        async with services.db.unit("telegram/settle"):
             await services.telegram_outbox.repo.settle(envelope.id, status, services.clock.now(), error)

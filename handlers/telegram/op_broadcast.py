@@ -137,7 +137,7 @@ async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
             return
         await _preview(turn, data, audience)
     elif action == "go" and state.state == BC_CONFIRM:
-        await flows.close_offer(turn)  # the Send button must not be pressed twice
+        flows.close_offer(turn)  # the Send button must not be pressed twice
         broadcast = await turn.services.broadcasts.create(turn.user_id, data.get("kk"), data.get("ru"),
                                                           parse_audience(data["audience"]), turn.user_id)
         await flows.show_menu(turn, "op.bc.queued")

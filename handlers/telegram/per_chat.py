@@ -31,16 +31,26 @@ async def _plain(update: object, coroutine: Awaitable[Any]) -> None:
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """``around`` wraps the handling of each update (the update's unit of work, handlers/telegram/turn.py)."""
+    """``around`` wraps the handling of each update (the update's unit of work, handlers/telegram/turn.py);
+    ``answered`` listeners hear of each update once it is fully answered (its replies delivered) — the demo
+    and the tests wait on it."""
 
-    __slots__ = ("_queues", "around")
+    __slots__ = ("_queues", "around", "answered")
 
     def __init__(self, max_concurrent_updates: int, around: Around = _plain) -> None:
         super().__init__(max_concurrent_updates)
         self._queues: dict[int, _Queue] = {}
         self.around = around
+        self.answered: list[Callable[[object], None]] = []
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
+        try:
+            await self._process(update, coroutine)
+        finally:
+            for listener in self.answered:
+                listener(update)
+
+    async def _process(self, update: object, coroutine: Awaitable) -> None:
         key = _sender(update)
         if key is None:
             await self.around(update, coroutine)

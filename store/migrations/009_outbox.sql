@@ -7,6 +7,7 @@ CREATE TABLE telegram_outbox (
     id               INTEGER PRIMARY KEY,
     chat_id          INTEGER NOT NULL,
     kind             TEXT NOT NULL,              -- messages, notice, consent_outcome, consent_offer
+    label            TEXT,                       -- what it was, kept after settling (a text key; no personal data)
     payload          TEXT,                       -- JSON, NULL once settled
     status           TEXT NOT NULL DEFAULT 'queued',   -- queued, sending, sent, by_sms, failed, off
     lease_until      REAL,                       -- unix seconds: a 'sending' row past it may be taken over
@@ -19,8 +20,8 @@ CREATE TABLE telegram_outbox (
 CREATE INDEX telegram_outbox_due ON telegram_outbox (status, next_attempt_at);
 CREATE INDEX telegram_outbox_chat ON telegram_outbox (chat_id, id);
 
-INSERT INTO telegram_outbox (chat_id, kind, payload, status, attempts, next_attempt_at, created_at)
-SELECT user_id, 'notice', json_object('key', key, 'params', json(params), 'iin', iin), 'queued', attempts,
+INSERT INTO telegram_outbox (chat_id, kind, label, payload, status, attempts, next_attempt_at, created_at)
+SELECT user_id, 'notice', key, json_object('key', key, 'params', json(params), 'iin', iin), 'queued', attempts,
        next_attempt_at, created_at
 FROM notices WHERE status = 'queued';
 DROP TABLE notices;
