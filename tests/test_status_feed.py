@@ -200,7 +200,7 @@ async def test_citizen_follows_an_s6_application_with_a_notice_at_each_stage(fh,
     card = chat.texts()
     assert t(lang, "status.current", status=t(lang, "status.result_ready")) in card
     if lang == "ru":
-        assert "Срок результата: 21 декабря 2026\u202fг., 18:30" in card
+        assert "Срок оказания услуги: 21 декабря 2026\u202fг., 18:30" in card
         assert "• 25 ноября 2026\u202fг., 10:00 — принята" in card
         assert "• 26 ноября 2026\u202fг., 11:00 — в работе" in card
         assert "• 3 декабря 2026\u202fг., 15:00 — результат предоставлен" in card
