@@ -77,9 +77,9 @@ async def test_complaint_about_an_application_from_filing_to_answer(h, lang):
     assert c.number in chat.texts() and render.when(c.due_at, lang) in chat.texts()
     assert normalize_number(c.number) == c.number and c.number.startswith("CP-261125-")
     if lang == "ru":
-        assert "Жалоба доставлена. Входящий номер: " + c.number in chat.texts()
+        assert "Жалоба доставлена. Номер жалобы: " + c.number in chat.texts()
     else:
-        assert "Шағым жеткізілді. Кіріс нөмірі: " + c.number in chat.texts()
+        assert "Шағым жеткізілді. Шағым нөмірі: " + c.number in chat.texts()
 
     op = await operator(h, lang)
     await op.send(f"/complaint {c.number.lower().replace('-', ' ')}")

@@ -27,7 +27,7 @@ async def answered(chat: Chat, text: str) -> None:
     await chat.send(text)
     assert chat.last, f"silence after {text[:40]!r}"
     body = chat.texts()
-    assert "Traceback" not in body and "Извините, при обработке" not in body and "Кешіріңіз, сұранысты" not in body
+    assert "Traceback" not in body and "Извините, при обработке" not in body and "Кешіріңіз, сұрауыңызды" not in body
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])

@@ -26,9 +26,10 @@ async def test_own_request_observed_and_not(h, lang):
     if lang == "ru":
         assert "На динамическом наблюдении: состоит" in certificate.plain_text
         assert "Иванов Сергей Петрович" in certificate.plain_text
-        assert "Данные предоставлены информационной системой Фтизиатрия" in certificate.plain_text
+        assert "Данные предоставлены информационной системой «Фтизиатрия»" in certificate.plain_text
     else:
         assert "тұрады" in certificate.plain_text and "тұрмайды" not in certificate.plain_text
+        assert "Деректер «Фтизиатрия» ақпараттық жүйесімен берілген" in certificate.plain_text
     assert "Сведения/Мәлімет" in certificate.plain_text
     # One protected message: "identity confirmed", "request No. … accepted … Result:" and the result itself;
     # the menu follows it (unprotected), and nothing else is sent.

@@ -77,7 +77,7 @@ async def test_consent_window_expires(h, lang):
     await h.sweep()
     text = "\n".join(m.plain_text or "" for m in h.drain(chat.user_id))
     assert number in text
-    assert ("не получено в установленное время" in text) if lang == "ru" else ("уақытта берілмеді" in text)
+    assert ("не получено в установленный срок" in text) if lang == "ru" else ("мерзімде берілмеді" in text)
     app = await repos(h.services).apps.get(number)
     assert app.status == "refused"
 
@@ -102,7 +102,7 @@ async def test_subject_declines_in_own_chat(h, lang):
     assert not h.emu.inline_buttons(decided)  # a decided offer cannot be pressed again
     pushed = "\n".join(m.plain_text or "" for m in h.drain(chat.user_id))
     assert number in pushed
-    assert ("отказало в согласии" in pushed) if lang == "ru" else ("бас тартты" in pushed)
+    assert ("отказалось дать согласие" in pushed) if lang == "ru" else ("бас тартты" in pushed)
     assert (await repos(h.services).apps.get(number)).status == "refused"
 
 

@@ -26,13 +26,13 @@ SECRET = "test-sms-secret"
 # Kazakh and Russian words the tests look for in replies.
 W = {
     "ru": {"yes": "ДА", "no": "НЕТ", "status": "СТАТУС", "stop": "СТОП", "start": "СТАРТ", "help": "ПОМОЩЬ",
-           "other": "Сведения о другом", "given": "согласие по заявке", "declined": "отказали в согласии",
+           "other": "Сведения о другом", "given": "согласие по запросу", "declined": "отказались дать согласие",
            "code_needed": "ответьте кодом", "wrong": "неверный код", "no_pending": "нет запросов",
            "stopped": "отключены", "started": "включены", "not_found": "не найдена", "in_progress": "в работе",
-           "pushed_declined": "отказало в согласии", "pushed_wrong": "неверно 5 раз", "locked": "слишком много",
+           "pushed_declined": "отказалось дать согласие", "pushed_wrong": "неверно 5 раз", "locked": "слишком много",
            "help_text": "СТАТУС <номер>"},
     "kk": {"yes": "ИӘ", "no": "ЖОҚ", "status": "МӘРТЕБЕ", "stop": "ТОҚТА", "start": "БАСТА", "help": "КӨМЕК",
-           "other": "Басқа адам", "given": "келісіміңіз қабылданды", "declined": "келісім бермедіңіз",
+           "other": "Басқа адам", "given": "келісіміңіз қабылданды", "declined": "келісім беруден бас тарттыңыз",
            "code_needed": "кодпен жауап", "wrong": "код қате", "no_pending": "сұрауы жоқ",
            "stopped": "өшірілді", "started": "қосылды", "not_found": "табылмады", "in_progress": "орындалуда",
            "pushed_declined": "бас тартты", "pushed_wrong": "5 рет қате", "locked": "тым көп",

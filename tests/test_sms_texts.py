@@ -59,6 +59,18 @@ def test_texts_name_the_keywords_of_their_own_language(lang):
         assert not any(f" {w} " in f" {text} " or f" {w}." in text for w in other), (key, text)
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_consent_sms_suggests_a_reply_the_channel_accepts(lang):
+    """The consent SMS names the reply that consents (yes word and this code) and the code to withhold."""
+    yes = next(w for w, (action, l) in KEYWORDS.items() if action == "yes" and l == lang and not w.isascii())
+    text = TEXTS(lang, "sms.consent_request", name="Сергей И.", iin="******1234", register="фтизиатрия",
+                 code="482913")
+    assert f"{yes} 482913" in text, text
+    command = parse_sms(f"{yes} 482913")
+    assert (command.action, command.lang, command.code) == ("yes", lang, "482913")
+    assert ("кодты" if lang == "kk" else "код") in text.split("482913", 1)[1], text
+
+
 @given(st.text(max_size=600))
 @settings(max_examples=300, deadline=None)
 def test_any_text_parses(text):

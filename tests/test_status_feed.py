@@ -202,7 +202,7 @@ async def test_citizen_follows_an_s6_application_with_a_notice_at_each_stage(fh,
     card = chat.texts()
     assert t(lang, "status.current", status=t(lang, "status.result_ready")) in card
     if lang == "ru":
-        assert "Срок результата: 21 декабря 2026\u202fг., 18:30" in card
+        assert "Срок оказания услуги: 21 декабря 2026\u202fг., 18:30" in card
         assert "• 25 ноября 2026\u202fг., 10:00 — принята" in card
         assert "• 26 ноября 2026\u202fг., 11:00 — в работе" in card
         assert "• 3 декабря 2026\u202fг., 15:00 — результат предоставлен" in card
@@ -219,8 +219,8 @@ async def test_citizen_follows_an_s6_application_with_a_notice_at_each_stage(fh,
     ("ru", "2027-01-05T12:00:00+05:00", "просрочено на 9 рабочих дней"),  # 1, 4 Jan and the weekend not counted
     ("ru", "2026-12-23T12:00:00+05:00", "просрочено на 2 рабочих дня"),
     ("ru", "2026-12-22T12:00:00+05:00", "просрочено на 1 рабочий день"),
-    ("kk", "2027-01-05T12:00:00+05:00", "9 жұмыс күнге кешікті"),
-    ("kk", "2026-12-22T12:00:00+05:00", "1 жұмыс күнге кешікті"),
+    ("kk", "2027-01-05T12:00:00+05:00", "9 жұмыс күніне кешікті"),
+    ("kk", "2026-12-22T12:00:00+05:00", "1 жұмыс күніне кешікті"),
 ])
 async def test_a_late_open_application_shows_working_days_overdue(emu, tmp_path, lang, now, expected):
     # The verified identity must outlive the month the clock jumps (it otherwise expires after a day).
@@ -242,6 +242,9 @@ async def _late(fh: SmsHarness, lang: str, now: str, expected: str) -> None:
     set_now(fh, now)
     await chat.send(NUMBER)
     assert expected in chat.texts()
+    # A late application points to the bot's own complaint button; 1414 only informs about the procedure.
+    complaint_button = fh.services.texts(lang, "cp.btn.file").split(" ", 1)[1]
+    assert f"«{complaint_button}»" in chat.texts()
     # Once final, it is no longer shown as late.
     assert (await feed(fh, event(status="result_ready", at=now))).status_code == 200
     await chat.send(NUMBER)

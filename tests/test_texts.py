@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.iin import parse_iin
 from bot.domain.names import mask_name
 from bot.domain.sms_segments import count_segments
 from bot.i18n import LANGS, Texts
@@ -77,3 +78,36 @@ def test_sms_fits_its_segment_budget(lang, key):
     register = max((TEXTS(lang, f"sms.register.{r}") for r in ("tb", "psychiatry", "narcology")), key=len)
     text = TEXTS(lang, key, **{**WORST, "register": register})
     assert count_segments(text).segments <= BUDGET.get(key, 2), (len(text), text)
+
+
+def test_example_iins_in_texts_pass_the_bots_own_check():
+    """An example IIN a text shows is one the bot accepts (parse_iin raises on a bad check digit)."""
+    examples = []
+    for lang in LANGS:
+        for key in TEXTS.keys(lang):
+            raw = TEXTS.raw(lang, key)
+            for text in raw if isinstance(raw, tuple) else (raw,):
+                examples += re.findall(r"(?<![0-9])[0-9]{12}(?![0-9])", text)
+    assert examples  # iin.format shows one
+    for example in examples:
+        parse_iin(example)
+
+
+# Russian texts write ё, in every file (one spelling for the whole catalog): the е-spellings of words the
+# catalog uses must not come back. Whole words, and stems whose every form takes ё.
+YO_WORDS = ("ещё", "её", "нём", "чём", "трёх", "путём", "подаётся", "введён", "изменён", "уведомлён", "вперёд",
+            "придёт", "произошёл")
+YO_STEMS = ("приём", "туберкулёз", "истёк", "учёт", "отчёт")
+
+
+def test_russian_texts_write_yo():
+    for key in TEXTS.keys("ru"):
+        if key.endswith(".form_title"):
+            continue  # the seed's bilingual form title is Kazakh after «Сведения/Мәлімет»
+        raw = TEXTS.raw("ru", key)
+        for text in raw if isinstance(raw, tuple) else (raw,):
+            low = text.lower()
+            for word in YO_WORDS:
+                assert not re.search(rf"(?<![а-яё]){word.replace('ё', 'е')}(?![а-яё])", low), (key, word)
+            for stem in YO_STEMS:
+                assert not re.search(rf"(?<![а-яё]){stem.replace('ё', 'е')}", low), (key, stem)
