@@ -40,6 +40,7 @@ from store.staff import StaffRepository
 from store.status_feed import StatusEventRepository
 from store.subscriptions import SubscriptionRepository
 from store.telegram_outbox import TelegramOutboxRepository
+from store.telegram_updates import HandledUpdateRepository
 from store.users import UserRepository
 
 
@@ -94,7 +95,7 @@ class Services:
         sms_phones = SmsPhoneRepository(db)
         sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users)
         telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
-        conversation = ConversationService(db, users, clock)
+        conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
         registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
                                             clock, settings, calendar)
         staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)

@@ -7,20 +7,38 @@ consent code goes back to the menu when the consent is decided elsewhere (the su
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.clock import Clock
 from bot.domain.model import ChatState, UserSnapshot
 from store.db import Database
+from store.telegram_updates import HandledUpdateRepository
 from store.users import UserRepository
+
+UPDATES_KEPT = timedelta(days=1)  # far longer than Telegram keeps or retries an update
 
 MENU = "menu"
 AWAITING_CONSENT_CODE = "tp_code"
 
 
 class ConversationService:
-    def __init__(self, db: Database, users: UserRepository, clock: Clock) -> None:
+    def __init__(self, db: Database, users: UserRepository, updates: HandledUpdateRepository, clock: Clock) -> None:
         self._db = db
         self._users = users
+        self._updates = updates
         self._clock = clock
+
+    async def handled(self, update_id: int) -> bool:
+        """Whether an update's effects are already committed (it came again: act on it once)."""
+        return await self._updates.handled(update_id)
+
+    async def mark_handled(self, update_id: int) -> None:
+        """Inside the update's unit of work, with its effects."""
+        await self._updates.mark(update_id, self._clock.now())
+
+    async def forget_old_updates(self) -> int:
+        async with self._db.unit("conversation/forget_updates"):
+            return await self._updates.forget_before(self._clock.now() - UPDATES_KEPT)
 
     async def snapshot(self, user_id: int) -> UserSnapshot:
         return await self._users.snapshot(user_id)

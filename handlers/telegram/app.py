@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 
 from telegram import BotCommand, CallbackQuery, Update
@@ -120,6 +120,7 @@ async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
     is one unit of work; the Telegram outbox delivers it)."""
     services: Services = context.application.bot_data["services"]
     await services.registry_info.expire_due()
+    await services.conversation.forget_old_updates()
 
 
 async def _post_init(application: Application) -> None:
@@ -146,8 +147,8 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application = builder.build()
     application.bot_data["services"] = services
 
-    async def around(update: object, coroutine: Awaitable[Any]) -> None:
-        await run_update(services, application, coroutine)
+    async def around(update: object, coroutine: Coroutine[Any, Any, Any]) -> None:
+        await run_update(services, application, update, coroutine)
 
     processor.around = around
     application.add_handler(CommandHandler("start", _start))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from html import escape
@@ -44,6 +44,7 @@ class UpdateScope:
         self.envelope: Envelope | None = None
         self.unit: Any = None
         self.errored = False
+        self.update_id: int | None = None
 
     def fail(self) -> None:
         """The update's work failed: roll it back and drop what it meant to say (the error handler speaks)."""
@@ -53,8 +54,14 @@ class UpdateScope:
         self.replies.clear()
         self.after.clear()
 
+    async def before_commit(self) -> None:
+        """The update is marked handled, and its replies become an envelope of the outbox, claimed by this
+        process — in the transaction of everything else the update changed."""
+        if self.update_id is not None:
+            await self.services.conversation.mark_handled(self.update_id)
+        await self.write_envelope()
+
     async def write_envelope(self) -> None:
-        """Before commit: the replies become an envelope of the outbox, claimed by this process."""
         if not self.replies or self.chat_id is None:
             return
         services = self.services
@@ -72,14 +79,21 @@ def current_scope() -> UpdateScope | None:
     return _scope.get()
 
 
-async def run_update(services: Services, application: Application, coroutine: Awaitable[Any]) -> None:
+async def run_update(services: Services, application: Application, update: object,
+                     coroutine: Coroutine[Any, Any, Any]) -> None:
     """Handle one update as one unit of work, then deliver its replies (see the module docstring)."""
     scope = UpdateScope(services)
+    if isinstance(update, Update):
+        scope.update_id = update.update_id
+        if await services.conversation.handled(update.update_id):
+            coroutine.close()  # its effects and replies are committed already: act on it once
+            log.info("update %s came again; already handled", update.update_id)
+            return
     token = _scope.set(scope)
     try:
         async with services.db.unit("turn", lazy=True) as unit:
             scope.unit = unit
-            unit.before_commit(scope.write_envelope)
+            unit.before_commit(scope.before_commit)
             await coroutine
             if unit.failed and not scope.errored:
                 # A use case failed and the flow went on: its replies may speak of what was rolled back.

@@ -30,3 +30,11 @@ DROP TABLE notices;
 -- another running worker is sending). An interactive SMS may expire (a code nobody can use any more).
 ALTER TABLE sms_outbox ADD COLUMN lease_until REAL;
 ALTER TABLE sms_outbox ADD COLUMN expires_at REAL;
+
+-- Telegram updates already handled: marked in the same transaction as their effects, so an update delivered
+-- again (a restart before getUpdates confirmed it, a webhook retry) is acted on once. Kept for a day.
+CREATE TABLE telegram_updates (
+    update_id   INTEGER PRIMARY KEY,
+    handled_at  TEXT NOT NULL
+);
+CREATE INDEX telegram_updates_age ON telegram_updates (handled_at);
