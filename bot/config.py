@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies.
     telegram_rate: float = 29.0
     telegram_per_chat_interval: float = 1.0
+    # Telegram outbox (handlers/telegram/delivery.py): how long a sender holds an envelope before another may
+    # take it over (its sender died). Longer than delivering a few messages; short enough to recover quickly.
+    telegram_lease_seconds: float = 30.0
     # Broadcasts (bot/core/broadcast.py).
     broadcast_rate: float = 25.0
     broadcast_concurrency: int = 8

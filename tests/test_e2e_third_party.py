@@ -171,3 +171,26 @@ async def test_resend_waits_a_minute_then_sends_a_new_code(h):
         assert not any(m.protect_content for m in chat.last)
     await chat.send(second)
     assert any(m.protect_content for m in chat.last)
+
+
+@pytest.mark.parametrize("identified", [False, True])
+async def test_a_forged_consent_button_answers_alike_for_real_and_made_up_numbers(h, identified):
+    """From any chat but the identified subject's, `cy:<number>` / `cn:<number>` tell nothing: the same
+    stale-button answer whether the request exists or not, and nothing is decided."""
+    requester = Chat(h, 2300, "ru")
+    number = await ask_about(requester, "ru", "Ерлан")
+    stranger = Chat(h, 2301, "ru")
+    await stranger.start_in("ru")
+    if identified:  # verified, but as someone else than the subject
+        await stranger.press(L["ru"]["own"])
+        await stranger.press("ркология")
+        await stranger.identify("Айгерім")
+    answers = []
+    for data in (f"cy:{number}", "cy:QZ-261201-0000000", f"cn:{number}", "cn:QZ-000000-1234567"):
+        menu = stranger.last[-1]
+        await stranger.press_data(menu.message_id, data)
+        answers.append(stranger.texts())
+    assert answers[0] == answers[1] == answers[2] == answers[3], answers
+    assert h.services.texts("ru", "stale.button") in answers[0]
+    assert (await repos(h.services).apps.consent(number)).status == "pending"
+    assert not h.drain(requester.user_id)

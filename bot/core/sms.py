@@ -160,8 +160,8 @@ class SmsService:
             await self._outbox.mark(message_id, status, self._clock.now(), error, gateway_id, next_attempt_at)
 
     def _lease_seconds(self) -> float:
-        """Long enough for one gateway call to end one way or the other."""
-        return self._s.sms_gateway_timeout_seconds * 3 + 5
+        """Long enough for one gateway call to end one way or the other (its timeout), with a margin."""
+        return self._s.sms_gateway_timeout_seconds * 2 + 1
 
     async def _after_temporary(self, message: OutboxMessage, attempts: int, exc: BaseException) -> Outcome:
         now = self._clock.now()

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 POLL_SECONDS = 2.0
-LEASE_SECONDS = 60.0
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 
@@ -126,7 +125,7 @@ class TelegramDelivery:
         while not self._stopping:
             async with services.db.unit("telegram/claim"):
                 batch = await services.telegram_outbox.repo.claim_due(services.clock.now().timestamp(),
-                                                                      LEASE_SECONDS)
+                                                                      services.settings.telegram_lease_seconds)
             if not batch:
                 break
             for envelope in batch:

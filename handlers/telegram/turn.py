@@ -25,7 +25,7 @@ from bot.core.outbox import MESSAGES
 from bot.domain.model import ChatState, Identity, UserSnapshot
 from bot.i18n import Lang, Texts, as_lang
 from bot.services import Services
-from handlers.telegram.delivery import LEASE_SECONDS, Markup, Reply, TelegramDelivery, markup_json
+from handlers.telegram.delivery import Markup, Reply, TelegramDelivery, markup_json
 from store.telegram_outbox import Envelope
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class UpdateScope:
         now = services.clock.now()
         payload = {"messages": [reply.to_json() for reply in self.replies]}
         envelope_id = await services.telegram_outbox.repo.add(self.chat_id, MESSAGES, payload, now,
-                                                              lease_until=now.timestamp() + LEASE_SECONDS)
+                                                              lease_until=now.timestamp() + services.settings.telegram_lease_seconds)
         self.envelope = Envelope(envelope_id, self.chat_id, MESSAGES, payload, 0)
 
 
