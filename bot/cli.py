@@ -63,7 +63,7 @@ def _fast_loop_factory():  # noqa: ANN202
 
 def _seed(args: argparse.Namespace) -> int:
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
-    from bot.core.seed import load_seed, read_seed
+    from bot.core.seed import read_seed
     from bot.services import Services
     settings = Settings()
     try:

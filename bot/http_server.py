@@ -22,8 +22,8 @@ from aiohttp import web
 
 from bot.core.sms import SmsService
 from bot.core.status_feed import StatusFeed
-from bot.http_feed import add_routes as add_feed_routes
 from bot.domain.phone import InvalidPhone, normalize_phone
+from bot.http_feed import add_routes as add_feed_routes
 from handlers.sms import SmsHandler
 
 log = logging.getLogger(__name__)

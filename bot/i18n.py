@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gettext
 from dataclasses import dataclass, field
-from pathlib import Path
 from datetime import date, datetime
+from pathlib import Path
 from typing import Callable, Literal
 
 from babel.messages.pofile import read_po

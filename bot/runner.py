@@ -16,7 +16,6 @@ from handlers.telegram.app import build_application
 from handlers.telegram.delivery import TelegramDelivery
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
 
-
 # A short pause between getUpdates calls: under load each call then brings a batch of updates instead of one
 # or two (fewer Bot API round trips per update), for at most this much added latency.
 POLL_INTERVAL = 0.01

@@ -100,7 +100,7 @@ class Services:
                                             clock, settings, calendar)
         staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         notices = NoticeService(telegram, users, citizens, sms, the_texts)
-        tracking = TrackingService(apps)
+        tracking = TrackingService(apps, calendar, clock)
         complaint_repo = ComplaintRepository(db)
         return cls(
             settings=settings, db=db, clock=clock, texts=the_texts, calendar=calendar, sms_gateway=sms_gateway,

@@ -9,8 +9,6 @@ Only the filer (the verified IIN) sees a complaint; "not yours" and "no such num
 
 from __future__ import annotations
 
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -20,9 +18,10 @@ from bot.core.applications import TrackingService
 from bot.core.notices import NoticeService
 from bot.core.staff import StaffService
 from bot.domain import complaint_status as cs
-from bot.domain.calendar import ALMATY, WorkingCalendar
-from bot.domain.deadlines import complaint_due_at, overdue_working_days
+from bot.domain.calendar import WorkingCalendar
+from bot.domain.deadlines import complaint_due_at, lateness
 from bot.domain.model import Complaint, ComplaintEvent, Identity
+from bot.domain.numbers import COMPLAINTS
 from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
 from store.db import Database
@@ -34,20 +33,13 @@ ADDRESS_LIMIT: Final = 300
 PROVIDER_NAME_LIMIT: Final = 200
 NOTICE_KEY: Final = "notice.complaint_state"
 
-_NUMBER = re.compile(r"CP-?([0-9]{6})-?([0-9]{7})")
-# People type the prefix in Cyrillic as often as in Latin: С and Р look the same.
-_CYRILLIC = str.maketrans({"С": "C", "Р": "P", "с": "C", "р": "P"})
-
-
 def format_number(day: str, serial: int) -> str:
-    return f"CP-{day}-{serial:07d}"
+    return COMPLAINTS.format(day, serial)
 
 
 def normalize_number(text: str) -> str | None:
     """"cp 261125 0012345", "СР-261125-0012345" (Cyrillic) -> "CP-261125-0012345"; None if not a number."""
-    compact = re.sub(r"[\s\u00a0]", "", text[:60]).translate(_CYRILLIC).upper()
-    match = _NUMBER.fullmatch(compact)
-    return format_number(match.group(1), int(match.group(2))) if match else None
+    return COMPLAINTS.parse(text)
 
 
 @dataclass(frozen=True)
@@ -155,18 +147,14 @@ class ComplaintService:
 
     async def _view(self, complaint: Complaint) -> View:
         now = self._clock.now()
-        late = cs.is_open(complaint.state) and now > complaint.due_at
-        days = overdue_working_days(complaint.due_at, now, self._calendar) if late else 0
+        late_by = lateness(complaint.due_at, now, cs.is_open(complaint.state), self._calendar)
+        late, days = late_by is not None, late_by or 0
         forward_late = (complaint.forward_due_at is not None and complaint.state in cs.BEFORE_FORWARDING
                         and now > complaint.forward_due_at)
         return View(complaint, await self.repo.events(complaint.number), days, late, forward_late)
 
     async def _new_number(self, now: datetime) -> str:
-        day = now.astimezone(ALMATY).strftime("%y%m%d")
-        while True:
-            number = format_number(day, secrets.randbelow(10_000_000))
-            if not await self.repo.exists(number):
-                return number
+        return await COMPLAINTS.fresh(now, self.repo.exists)
 
     # The operator ------------------------------------------------------------------------------------------
 

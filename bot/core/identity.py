@@ -11,9 +11,9 @@ from bot.core import otp as otp_
 from bot.core.otp import OtpService
 from bot.core.sms import SmsService
 from bot.domain.iin import InvalidIIN, parse_iin
+from bot.domain.model import Identity
 from bot.domain.phone import InvalidPhone, mask_phone, normalize_phone
 from bot.i18n import Lang, Texts
-from bot.domain.model import Identity
 from store.citizens import CitizenRepository
 from store.db import Database
 from store.users import UserRepository

@@ -13,8 +13,8 @@ from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import get_service
 from bot.domain.deadlines import due_at
 from bot.domain.iin import parse_iin
-from bot.domain.phone import normalize_phone
 from bot.domain.model import Application, Citizen, RegistryRecord
+from bot.domain.phone import normalize_phone
 from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
 

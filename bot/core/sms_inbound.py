@@ -15,7 +15,7 @@ from typing import Literal
 
 from bot.clock import Clock
 from bot.core import otp as otp_
-from bot.core.applications import normalize_number
+from bot.core.applications import normalize_number, visible_to_phone
 from bot.core.complaints import normalize_number as normalize_complaint_number
 from bot.core.otp import OtpService
 from bot.core.registry_info import CONSENT, Delivered, Refused, RegistryInfoService
@@ -168,7 +168,7 @@ class SmsInboundService:
         if app is None:
             return None
         applicant = await self._citizens.get(app.requester_iin or app.iin)
-        if applicant is None or not applicant.phone or applicant.phone != phone:
+        if not visible_to_phone(app, applicant.phone if applicant else None, phone):
             return None
         return StatusFound(app)
 

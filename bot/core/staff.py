@@ -20,8 +20,8 @@ from bot.domain.calendar import WorkingCalendar
 from bot.domain.deadlines import overdue_working_days
 from bot.domain.model import Application, Event
 from store.applications import ApplicationRepository
-from store.db import Database
 from store.audit import AuditRepository
+from store.db import Database
 from store.staff import StaffMember, StaffRepository
 
 OPERATOR: Final = "operator"

@@ -46,6 +46,7 @@ __all__ = [
     "accepted_at",
     "due_at",
     "complaint_due_at",
+    "lateness",
     "overdue_working_days",
 ]
 
@@ -144,6 +145,14 @@ def complaint_due_at(
         raise ValueError(f"unknown complaint kind: {kind!r}") from None
     day = _accepted_day(_local(registered_at), WORKDAY_END, cal)
     return _at(cal.add_working_days(day, term), WORKDAY_END)
+
+
+def lateness(due: datetime, now: datetime, still_open: bool, cal: WorkingCalendar) -> int | None:
+    """The one rule for "is it late, and by how much": None when the matter is closed or not yet due;
+    otherwise the working days past the due date (0 = late since today, or only days off since)."""
+    if not still_open or now <= due:
+        return None
+    return overdue_working_days(due, now, cal)
 
 
 def overdue_working_days(due: datetime, now: datetime, cal: WorkingCalendar) -> int:

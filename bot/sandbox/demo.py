@@ -27,7 +27,6 @@ from pathlib import Path
 
 import httpx
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot.config import Settings
 from bot.core.seed import Seed, read_seed
