@@ -9,7 +9,8 @@ named by its application number and rendered from the registry when it is delive
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from bot.clock import Clock
 from store.db import Database
@@ -36,3 +37,48 @@ class TelegramOutbox:
         assert unit is not None  # repo.add has raised NoUnitOfWork otherwise
         unit.after_commit(self.wake.set)
         return envelope_id
+
+
+# What to do when a channel could not deliver an envelope: one policy for every kind --------------------------
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a channel failed: ``rate_limited`` (wait ``retry_after``), ``network`` (may succeed later),
+    ``blocked`` (the person blocked the bot or the account is gone), ``unreachable`` (the chat cannot be
+    written to for another reason)."""
+    kind: Literal["rate_limited", "network", "blocked", "unreachable"]
+    retry_after: float = 0.0
+
+
+@dataclass(frozen=True)
+class Retry:
+    delay: float
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Send it another way (a notice: by SMS to the person's registered phone)."""
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    pass
+
+
+def after_failure(kind: str, attempts: int, failure: Failure) -> Retry | Fallback | GiveUp:
+    """The retry and fallback policy. ``attempts``: failed attempts before this one.
+
+    A notice has a second way (SMS): it takes it when Telegram cannot reach the person, or keeps failing.
+    Other envelopes (replies, results, offers) have none; a result is never sent by SMS. Telegram's own
+    429 is waited out; network trouble is retried with growing pauses, up to MAX_ATTEMPTS.
+    """
+    if failure.kind == "rate_limited":
+        return Retry(max(failure.retry_after, 0.05))
+    if failure.kind in ("blocked", "unreachable"):
+        return Fallback() if kind == NOTICE else GiveUp()
+    if attempts + 1 >= MAX_ATTEMPTS:
+        return Fallback() if kind == NOTICE else GiveUp()
+    return Retry(min(300.0, 2.0 ** attempts))

@@ -17,8 +17,14 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
-from telegram import (Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, ReplyKeyboardMarkup,
-                      ReplyKeyboardRemove)
+from telegram import (
+    Bot,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
@@ -32,7 +38,6 @@ from store.telegram_outbox import Envelope
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 POLL_SECONDS = 2.0
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
@@ -78,10 +83,12 @@ def markup_from_json(data: dict[str, Any] | None) -> Markup | None:
     return None
 
 
-class _Retry(Exception):
-    def __init__(self, delay: float, error: str, left: list[Reply]) -> None:
+class _NotDelivered(Exception):
+    """Telegram did not take a message: how it failed, and the replies not sent yet (the earlier ones left)."""
+
+    def __init__(self, failure: outbox.Failure, error: str, left: list[Reply]) -> None:
         super().__init__(error)
-        self.delay, self.error, self.left = delay, error, left
+        self.failure, self.error, self.left = failure, error, left
 
 
 class TelegramDelivery:
@@ -136,19 +143,19 @@ class TelegramDelivery:
     # One envelope ----------------------------------------------------------------------------------------
 
     async def deliver(self, envelope: Envelope, replies: list[Reply] | None = None) -> None:
-        """Render and send one claimed envelope, then settle it (or put it back for a retry)."""
-        try:
-            if envelope.kind == outbox.NOTICE:
-                await self._notice(envelope)
-                return
-            if replies is None:
-                replies = await self._render(envelope)
-            await self._send_all(envelope.chat_id, replies)
-        except _Retry as retry:
-            await self._retry(envelope, retry)
+        """Render and send one claimed envelope, then settle it; on failure, the core's policy
+        (bot.core.outbox.after_failure) says whether to retry, fall back to SMS, or give up."""
+        services = self._services
+        lang = as_lang(await services.conversation.language(envelope.chat_id))
+        if envelope.kind == outbox.NOTICE and not (await services.subscriptions.preferences(envelope.chat_id)
+                                                    ).status_notices:
+            await self._settle(envelope, "off")  # turned off after the notice was owed
             return
-        except (Forbidden, BadRequest) as exc:
-            await self._unreachable(envelope, exc)
+        try:
+            await self._send_all(envelope.chat_id, replies if replies is not None else
+                                 await self._render(envelope, lang))
+        except _NotDelivered as failed:
+            await self._after_failure(envelope, lang, failed)
             return
         faults.point("before_settle", ("telegram", envelope.kind))
         await self._settle(envelope, "sent")
@@ -157,8 +164,10 @@ class TelegramDelivery:
         """Send replies that no envelope holds (an update that changed nothing)."""
         try:
             await self._send_all(chat_id, replies)
-        except _Retry as retry:
-            log.warning("replies not sent (%s)", retry.error)
+        except _NotDelivered as failed:
+            if failed.failure.kind == "blocked":
+                await self._services.subscriptions.mark_blocked(chat_id)
+            log.warning("replies not sent (%s)", failed.error)
 
     async def _send_all(self, chat_id: int, replies: list[Reply]) -> None:
         for index, reply in enumerate(replies):
@@ -170,11 +179,15 @@ class TelegramDelivery:
                                              parse_mode=ParseMode.HTML, reply_markup=markup_from_json(reply.markup),
                                              protect_content=reply.protect)
             except RetryAfter as exc:
-                raise _Retry(retry_after_seconds(exc), "429", replies[index:]) from exc
-            except (Forbidden, BadRequest):
-                raise
+                raise _NotDelivered(outbox.Failure("rate_limited", retry_after_seconds(exc)), "429",
+                                    replies[index:]) from exc
+            except Forbidden as exc:
+                raise _NotDelivered(outbox.Failure("blocked"), type(exc).__name__, replies[index:]) from exc
+            except BadRequest as exc:
+                raise _NotDelivered(outbox.Failure("unreachable"), type(exc).__name__, replies[index:]) from exc
             except NetworkError as exc:
-                raise _Retry(0.0, f"network: {type(exc).__name__}", replies[index:]) from exc
+                raise _NotDelivered(outbox.Failure("network"), f"network: {type(exc).__name__}",
+                                    replies[index:]) from exc
 
     async def _certificate_html(self, reply: Reply) -> str:
         assert reply.certificate is not None
@@ -183,12 +196,18 @@ class TelegramDelivery:
         body = render.certificate(self._services.texts, lang, certificate) if certificate else ""
         return "\n\n".join(part for part in (reply.html, body) if part)
 
-    async def _render(self, envelope: Envelope) -> list[Reply]:
+    async def _render(self, envelope: Envelope, lang: Lang) -> list[Reply]:
         services, payload = self._services, envelope.payload
         if envelope.kind == outbox.MESSAGES or "messages" in payload:  # a turn's, or what is left after a retry
             return [Reply.from_json(item) for item in payload.get("messages", [])]
-        lang = as_lang(await services.conversation.language(envelope.chat_id))
         t = services.texts
+        if envelope.kind == outbox.NOTICE:
+            params = payload.get("params", {})
+            markup = None
+            if "_open" in params:  # a button to open the matter the notice is about
+                markup = {"inline_keyboard": [[InlineKeyboardButton(t(lang, "btn.open"),
+                                                                    callback_data=str(params["_open"])).to_dict()]]}
+            return [Reply(escape(services.notices.render(lang, payload["key"], params)), markup)]
         if envelope.kind == outbox.CONSENT_OFFER:
             from handlers.telegram import keyboards
             text = t(lang, "cabinet.request", number=payload["number"],
@@ -213,34 +232,23 @@ class TelegramDelivery:
         menu = await menu_keyboard(self._services, chat_id, lang, identified)
         return [*first, Reply(escape(t(lang, "menu.title")), markup_json(menu))]
 
-    async def _notice(self, envelope: Envelope) -> None:
-        services, payload = self._services, envelope.payload
-        prefs = await services.subscriptions.preferences(envelope.chat_id)
-        if not prefs.status_notices:  # turned off after the notice was owed
-            await self._settle(envelope, "off")
-            return
-        lang = as_lang(await services.conversation.language(envelope.chat_id))
-        params = payload.get("params", {})
-        markup = None
-        if "_open" in params:  # a button to open the matter the notice is about
-            markup = {"inline_keyboard": [[InlineKeyboardButton(services.texts(lang, "btn.open"),
-                                                                callback_data=str(params["_open"])).to_dict()]]}
-        reply = Reply(escape(services.notices.render(lang, payload["key"], params)), markup)
-        try:
-            await self._send_all(envelope.chat_id, [reply])
-        except _Retry as retry:
-            if envelope.attempts + 1 >= MAX_ATTEMPTS:
-                await self._fallback(envelope, lang, retry.error)
-            else:
-                await self._retry(envelope, retry)
-            return
-        except (Forbidden, BadRequest) as exc:
-            if isinstance(exc, Forbidden):
-                await services.subscriptions.mark_blocked(envelope.chat_id)
-            await self._fallback(envelope, lang, type(exc).__name__)
-            return
-        faults.point("before_settle", ("telegram", envelope.kind))
-        await self._settle(envelope, "sent")
+    async def _after_failure(self, envelope: Envelope, lang: Lang, failed: _NotDelivered) -> None:
+        services = self._services
+        if failed.failure.kind == "blocked":
+            await services.subscriptions.mark_blocked(envelope.chat_id)
+        decision = outbox.after_failure(envelope.kind, envelope.attempts, failed.failure)
+        if isinstance(decision, outbox.Retry):
+            # What has not left yet, rendered (a certificate stays a reference, never its content).
+            left = {"messages": [r.to_json() for r in failed.left]} if envelope.kind != outbox.NOTICE else None
+            async with services.db.unit("telegram/retry"):
+                await services.telegram_outbox.repo.retry_later(
+                    envelope.id, services.clock.now().timestamp() + decision.delay, failed.error, left)
+            services.telegram_outbox.wake.set()
+        elif isinstance(decision, outbox.Fallback):
+            await self._fallback(envelope, lang, failed.error)
+        else:
+            log.warning("envelope %s (%s) not delivered: %s", envelope.id, envelope.kind, failed.error)
+            await self._settle(envelope, "failed", failed.error)
 
     async def _fallback(self, envelope: Envelope, lang: str, reason: str) -> None:
         """The notice goes by SMS instead: the SMS and the settled envelope are one unit."""
@@ -252,27 +260,6 @@ class TelegramDelivery:
                                                        services.clock.now(), reason)
         log.info("notice %s not delivered in Telegram (%s); %s", envelope.id, reason,
                  "sent by SMS" if sent else "no phone to fall back to")
-
-    async def _unreachable(self, envelope: Envelope, exc: Exception) -> None:
-        if isinstance(exc, Forbidden):
-            await self._services.subscriptions.mark_blocked(envelope.chat_id)
-        log.warning("envelope %s (%s) not delivered: %s", envelope.id, envelope.kind, type(exc).__name__)
-        await self._settle(envelope, "failed", type(exc).__name__)
-
-    async def _retry(self, envelope: Envelope, retry: _Retry) -> None:
-        services = self._services
-        if envelope.attempts + 1 >= MAX_ATTEMPTS:
-            log.error("envelope %s (%s) given up after %s attempts: %s", envelope.id, envelope.kind,
-                      envelope.attempts + 1, retry.error)
-            await self._settle(envelope, "failed", retry.error)
-            return
-        delay = retry.delay or min(300.0, 2.0 ** envelope.attempts)
-        # What has not left yet, rendered (never a certificate's content: it stays a reference).
-        left = {"messages": [r.to_json() for r in retry.left]} if envelope.kind != outbox.NOTICE else None
-        async with services.db.unit("telegram/retry"):
-            await services.telegram_outbox.repo.retry_later(envelope.id, services.clock.now().timestamp() + delay,
-                                                            retry.error, left)
-        services.telegram_outbox.wake.set()
 
     async def _settle(self, envelope: Envelope, status: str, error: str | None = None) -> None:
         services = self._services
