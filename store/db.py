@@ -63,9 +63,12 @@ _current: ContextVar["UnitOfWork | None"] = ContextVar("qyzmet_unit", default=No
 class UnitOfWork:
     """One transaction of one use case (see the module docstring). Use ``Database.unit`` to get one."""
 
-    def __init__(self, db: "Database", name: str, lazy: bool) -> None:
+    def __init__(self, db: "Database", name: str, lazy: bool, one_statement: bool = False) -> None:
         self._db = db
         self.name = name
+        # A unit of exactly one write runs it in autocommit: one trip instead of BEGIN, write, COMMIT.
+        self._one_statement = one_statement
+        self._written = False
         self.labels: list[str] = [name]  # the use cases that joined it (for fault points and logs)
         self._lazy = lazy
         self._task: asyncio.Task[Any] | None = None
@@ -89,7 +92,7 @@ class UnitOfWork:
             return self
         self._task = task
         self._token = _current.set(self)
-        if not self._lazy:
+        if not self._lazy and not self._one_statement:
             await self._begin()
         return self
 
@@ -104,7 +107,11 @@ class UnitOfWork:
                 await self._end(exc_type is not None or self._rollback_only)
         finally:
             _current.reset(self._token)
-        if self._begun and exc_type is None and not self._rollback_only:
+        if self._written and not self._begun:  # a one-statement unit: committed by its statement
+            self._db._write_lock.release()
+            if exc_type is None:
+                faults.point("after_commit", self.labels)
+        if (self._begun or self._written) and exc_type is None and not self._rollback_only:
             for callback in self._after_commit:
                 try:
                     result = callback()
@@ -172,6 +179,9 @@ class Database:
         self._reader = reader
         self.path = path
         self._write_lock = asyncio.Lock()  # SQLite has one writer: units take turns
+        # Trips to the database threads and commits, for the benchmark (bench/trips.py): cheap counters.
+        self.trips = 0
+        self.commits = 0
 
     @classmethod
     async def open(cls, path: str | Path) -> "Database":
@@ -209,8 +219,10 @@ class Database:
 
     # Units of work -----------------------------------------------------------------------------------------
 
-    def unit(self, name: str, lazy: bool = False) -> UnitOfWork:
-        return UnitOfWork(self, name, lazy)
+    def unit(self, name: str, lazy: bool = False, one_statement: bool = False) -> UnitOfWork:
+        """A unit of work (module docstring). ``one_statement``: the use case is a single write, run in
+        autocommit in one trip (a second write in it is a bug and raises)."""
+        return UnitOfWork(self, name, lazy, one_statement)
 
     def current_unit(self) -> UnitOfWork | None:
         unit = _current.get()
@@ -220,6 +232,7 @@ class Database:
 
     async def _begin(self) -> None:
         await self._write_lock.acquire()
+        self.trips += 1
         try:
             await self._writer.execute("BEGIN IMMEDIATE")
         except BaseException:
@@ -227,10 +240,13 @@ class Database:
             raise
 
     async def _commit(self) -> None:
+        self.trips += 1
+        self.commits += 1
         await self._writer.execute("COMMIT")
         self._write_lock.release()
 
     async def _rollback(self) -> None:
+        self.trips += 1
         try:
             await self._writer.execute("ROLLBACK")
         except sqlite3.Error:  # e.g. the transaction was already ended by an error
@@ -240,12 +256,20 @@ class Database:
 
     def _connection_for_read(self) -> aiosqlite.Connection:
         unit = self.current_unit()
-        return self._writer if unit is not None and unit.begun else self._reader
+        return self._writer if unit is not None and (unit.begun or unit.root._written) else self._reader
 
     async def _connection_for_write(self) -> aiosqlite.Connection:
         unit = self.current_unit()
         if unit is None:
             raise NoUnitOfWork("a write outside a unit of work")
+        root = unit.root
+        if root._one_statement and not root._begun:
+            if root._written:
+                raise RuntimeError(f"unit {root.name} was declared one statement and writes twice")
+            await self._write_lock.acquire()  # released when the unit ends; the statement commits itself
+            root._written = True
+            faults.point("before_commit", root.labels)
+            return self._writer
         if not unit.begun:
             await unit._begin()
         return self._writer
@@ -253,9 +277,11 @@ class Database:
     # Statements: each one trip to the database thread --------------------------------------------------
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        self.trips += 1
         return list(await self._connection_for_read().execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        self.trips += 1
         rows = await self._connection_for_read().execute_fetchall(sql, params)
         return next(iter(rows), None)
 
@@ -267,17 +293,20 @@ class Database:
         """Run one write in the current unit; returns the rows of its RETURNING clause, if it has one
         (``UPDATE … RETURNING 1`` tells in the same trip whether a row changed)."""
         conn = await self._connection_for_write()
+        self.trips += 1
         return list(await conn.execute_fetchall(sql, params))
 
     async def write_count(self, sql: str, params: Params = ()) -> int:
         """Run one write in the current unit and return how many rows it changed (for bulk statements,
         where RETURNING would bring every row back)."""
         conn = await self._connection_for_write()
+        self.trips += 2  # execute, then close the cursor
         async with conn.execute(sql, params) as cursor:
             return cursor.rowcount
 
     async def write_many(self, sql: str, rows: Iterable[Params]) -> None:
         conn = await self._connection_for_write()
+        self.trips += 1
         await conn.executemany(sql, rows)
 
     # Schema ---------------------------------------------------------------------------------------------------

@@ -23,22 +23,24 @@ class UserRepository:
             (user_id, lang, utc_iso(now)),
         )
 
-    async def snapshot(self, user_id: int) -> UserSnapshot:
-        # One round trip instead of three (language, state, identity).
+    async def snapshot(self, user_id: int, update_id: int | None = None) -> UserSnapshot:
+        """What an update needs about its sender, and whether that update was handled already — one trip
+        instead of five (language, state, identity, role, the update's mark)."""
         row = await self._db.fetchone(
-            "SELECT u.lang, s.state, s.data, i.iin, i.phone, i.verified_at, i.last_seen_at, u.blocked_at, f.role "
-            "FROM (SELECT ? AS user_id) AS k "
+            "SELECT u.lang, s.state, s.data, i.iin, i.phone, i.verified_at, i.last_seen_at, u.blocked_at, f.role, "
+            "EXISTS (SELECT 1 FROM telegram_updates WHERE update_id = k.update_id) "
+            "FROM (SELECT ? AS user_id, ? AS update_id) AS k "
             "LEFT JOIN users AS u ON u.user_id = k.user_id "
             "LEFT JOIN chat_states AS s ON s.user_id = k.user_id "
             "LEFT JOIN identities AS i ON i.user_id = k.user_id "
-            "LEFT JOIN staff AS f ON f.user_id = k.user_id", (user_id,))
+            "LEFT JOIN staff AS f ON f.user_id = k.user_id", (user_id, update_id))
         assert row is not None
-        lang, state, data, iin, phone, verified_at, last_seen_at, blocked_at, role = row
+        lang, state, data, iin, phone, verified_at, last_seen_at, blocked_at, role, handled = row
         return UserSnapshot(
             lang,
             ChatState(state, json.loads(data)) if state is not None else ChatState("menu", {}),
             Identity(user_id, iin, phone, from_iso(verified_at), from_iso(last_seen_at)) if iin is not None else None,
-            blocked_at is not None, role,
+            blocked_at is not None, role, bool(handled),
         )
 
     async def state(self, user_id: int) -> ChatState:

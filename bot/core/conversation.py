@@ -40,8 +40,8 @@ class ConversationService:
         async with self._db.unit("conversation/forget_updates"):
             return await self._updates.forget_before(self._clock.now() - UPDATES_KEPT)
 
-    async def snapshot(self, user_id: int) -> UserSnapshot:
-        return await self._users.snapshot(user_id)
+    async def snapshot(self, user_id: int, update_id: int | None = None) -> UserSnapshot:
+        return await self._users.snapshot(user_id, update_id)
 
     async def state(self, user_id: int) -> ChatState:
         return await self._users.state(user_id)

@@ -156,7 +156,7 @@ class SmsService:
 
     async def _mark(self, message_id: str, status: str, error: str | None, gateway_id: str | None = None,
                     next_attempt_at: float | None = None) -> None:
-        async with self._db.unit("sms/settle"):
+        async with self._db.unit("sms/settle", one_statement=True):
             await self._outbox.mark(message_id, status, self._clock.now(), error, gateway_id, next_attempt_at)
 
     def _lease_seconds(self) -> float:

@@ -68,6 +68,7 @@ class UserSnapshot:
     identity: Identity | None  # as stored: whether it still holds is IdentityService's rule
     blocked: bool = False      # Telegram said 403 earlier (users.blocked_at)
     role: str | None = None    # staff role (operator / admin), None for citizens
+    update_handled: bool = False  # the update being answered was handled already (it came again)
 
 
 @dataclass(frozen=True)

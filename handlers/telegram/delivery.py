@@ -146,14 +146,17 @@ class TelegramDelivery:
         """Render and send one claimed envelope, then settle it; on failure, the core's policy
         (bot.core.outbox.after_failure) says whether to retry, fall back to SMS, or give up."""
         services = self._services
-        lang = as_lang(await services.conversation.language(envelope.chat_id))
+        # A turn's own replies come rendered: no need to read the person's language for them.
+        lang = None if replies is not None else as_lang(await services.conversation.language(envelope.chat_id))
         if envelope.kind == outbox.NOTICE and not (await services.subscriptions.preferences(envelope.chat_id)
                                                     ).status_notices:
             await self._settle(envelope, "off")  # turned off after the notice was owed
             return
         try:
-            await self._send_all(envelope.chat_id, replies if replies is not None else
-                                 await self._render(envelope, lang))
+            if replies is None:
+                assert lang is not None
+                replies = await self._render(envelope, lang)
+            await self._send_all(envelope.chat_id, replies)
         except _NotDelivered as failed:
             await self._after_failure(envelope, lang, failed)
             return
@@ -232,7 +235,7 @@ class TelegramDelivery:
         menu = await menu_keyboard(self._services, chat_id, lang, identified)
         return [*first, Reply(escape(t(lang, "menu.title")), markup_json(menu))]
 
-    async def _after_failure(self, envelope: Envelope, lang: Lang, failed: _NotDelivered) -> None:
+    async def _after_failure(self, envelope: Envelope, lang: Lang | None, failed: _NotDelivered) -> None:
         services = self._services
         if failed.failure.kind == "blocked":
             await services.subscriptions.mark_blocked(envelope.chat_id)
@@ -240,12 +243,13 @@ class TelegramDelivery:
         if isinstance(decision, outbox.Retry):
             # What has not left yet, rendered (a certificate stays a reference, never its content).
             left = {"messages": [r.to_json() for r in failed.left]} if envelope.kind != outbox.NOTICE else None
-            async with services.db.unit("telegram/retry"):
+            async with services.db.unit("telegram/retry", one_statement=True):
                 await services.telegram_outbox.repo.retry_later(
                     envelope.id, services.clock.now().timestamp() + decision.delay, failed.error, left)
             services.telegram_outbox.wake.set()
         elif isinstance(decision, outbox.Fallback):
-            await self._fallback(envelope, lang, failed.error)
+            await self._fallback(envelope, lang or as_lang(await services.conversation.language(envelope.chat_id)),
+                                 failed.error)
         else:
             log.warning("envelope %s (%s) not delivered: %s", envelope.id, envelope.kind, failed.error)
             await self._settle(envelope, "failed", failed.error)
@@ -263,5 +267,5 @@ class TelegramDelivery:
 
     async def _settle(self, envelope: Envelope, status: str, error: str | None = None) -> None:
         services = self._services
-        async with services.db.unit("telegram/settle"):
+        async with services.db.unit("telegram/settle", one_statement=True):
             await services.telegram_outbox.repo.settle(envelope.id, status, services.clock.now(), error)

@@ -45,6 +45,7 @@ class UpdateScope:
         self.unit: Any = None
         self.errored = False
         self.update_id: int | None = None
+        self.known: tuple[int, UserSnapshot] | None = None  # (user id, snapshot) read before the handlers ran
 
     def fail(self) -> None:
         """The update's work failed: roll it back and drop what it meant to say (the error handler speaks)."""
@@ -85,7 +86,13 @@ async def run_update(services: Services, application: Application, update: objec
     scope = UpdateScope(services)
     if isinstance(update, Update):
         scope.update_id = update.update_id
-        if await services.conversation.handled(update.update_id):
+        user = update.effective_user
+        if user is not None:  # one read: the sender, and whether this update was handled already
+            scope.known = (user.id, await services.conversation.snapshot(user.id, update.update_id))
+            handled = scope.known[1].update_handled
+        else:
+            handled = await services.conversation.handled(update.update_id)
+        if handled:
             coroutine.close()  # its effects and replies are committed already: act on it once
             log.info("update %s came again; already handled", update.update_id)
             return
@@ -212,14 +219,22 @@ class Turn:
             await self.send("")
 
     async def set_state(self, state: str, data: dict | None = None) -> None:
+        new = ChatState(state, data or {})
+        if self.known is not None and self.known.state == new:
+            return  # already there: an update that only shows a menu writes nothing
         await self.services.conversation.set_state(self.user_id, state, data)
         if self.known is not None:
-            self.known = replace(self.known, state=ChatState(state, data or {}))
+            self.known = replace(self.known, state=new)
 
 
 async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
     services: Services = context.application.bot_data["services"]
     user = update.effective_user
     assert user is not None
-    known = await services.conversation.snapshot(user.id)
+    scope = current_scope()
+    if scope is not None and scope.known is not None and scope.known[0] == user.id:
+        known = scope.known[1]
+        scope.known = None  # a second turn of the same update (the error handler) reads afresh
+    else:
+        known = await services.conversation.snapshot(user.id)
     return Turn(services, update, context, user.id, as_lang(known.lang or user.language_code), known=known)

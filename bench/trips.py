@@ -1,0 +1,115 @@
+"""Database round trips and commits per update and per use case, counted (not timed).
+
+`python -m bench.trips [N]` runs N citizens through the own-request flow (7 updates each) and N third-party
+requests decided by an SMS reply, in one process: the Bot API emulator, the real Application and a real
+SQLite file. It prints trips to the database threads per update and commits per use case, from the
+counters of store.db.Database. Counts do not depend on the machine's speed, so one run is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.synth import people, write_seed
+from bot.config import Settings
+from bot.core.seed import read_seed
+from bot.gateways.sms import PrintingSmsGateway
+from bot.runner import RunningBot
+from bot.sandbox.emulator import BotApiEmulator
+from bot.services import Services
+
+TOKEN = "123456:TRIPS"
+CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+
+
+class Codes:
+    def __init__(self) -> None:
+        self.last: dict[str, str] = {}
+
+    def __call__(self, to: str, text: str) -> None:
+        match = CODE.search(text)
+        if match:
+            self.last[to] = match.group(1)
+
+
+async def main(n: int) -> None:
+    persons = people(n * 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        seed_path = Path(tmp) / "seed.json"
+        write_seed(seed_path, persons)
+        gateway, codes = PrintingSmsGateway(), Codes()
+        gateway.listeners.append(codes)
+        emu = BotApiEmulator(token=TOKEN)
+        await emu.start()
+        services = await Services.open(Settings(database=str(Path(tmp) / "trips.sqlite3"), secret_key="k",
+                                                sweep_interval_seconds=3600, _env_file=None), sms_gateway=gateway)
+        await services.load_seed(read_seed(seed_path))
+        bot = await RunningBot.start(services, TOKEN, emu.base_url, emu.base_file_url, poll_timeout=1)
+        db = services.db
+        try:
+            async def step(uid: int, send: object) -> None:
+                await send  # type: ignore[misc]
+                await emu.next_message(uid, timeout=10)
+                await emu.wait_idle(uid, quiet=0.05)
+
+            async def press(uid: int, data: str) -> None:
+                message = next(m for m in reversed(emu.messages(uid)) if any(
+                    d == data for _, d in BotApiEmulator.inline_buttons(m)))
+                emu.press_button(uid, message.message_id, data)
+                await emu.next_message(uid, timeout=10)
+                await emu.wait_idle(uid, quiet=0.05)
+
+            async def identify(p: object, whose: str) -> None:
+                uid = p.user_id  # type: ignore[attr-defined]
+                emu.add_user(user_id=uid, first_name=f"U{uid}", language_code="ru")
+                await step(uid, emu.send_command(uid, "/start"))
+                await press(uid, "lang:ru")
+                await press(uid, whose)
+                await press(uid, f"{whose}:tb_info")
+                await step(uid, emu.send_contact(uid, phone_number=p.contact_phone, contact_user_id=uid))  # type: ignore[attr-defined]
+                await step(uid, emu.send_text(uid, p.iin))  # type: ignore[attr-defined]
+                await step(uid, emu.send_text(uid, codes.last[p.phone]))  # type: ignore[attr-defined]
+
+            trips0, commits0 = db.trips, db.commits
+            for p in persons[:n]:
+                await identify(p, "own")
+            own_updates = 7 * n
+            own_trips, own_commits = db.trips - trips0, db.commits - commits0
+
+            subjects = persons[n:]
+            for requester in persons[:n]:
+                await press(requester.user_id, "other")
+                await press(requester.user_id, "other:tb_info")
+            trips0, commits0 = db.trips, db.commits
+            for requester, subject in zip(persons[:n], subjects, strict=True):
+                uid = requester.user_id
+                await step(uid, emu.send_text(uid, subject.iin))
+            ask_trips, ask_commits = db.trips - trips0, db.commits - commits0
+
+            handler_commits = []
+            from handlers.sms import SmsHandler
+            handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
+            for subject in subjects:
+                before = db.commits
+                await handler.handle(subject.phone, f"ДА {codes.last[subject.phone]}", f"gw-{subject.phone}")
+                handler_commits.append(db.commits - before)
+            print(f"own-request flow, {n} citizens × 7 updates:")
+            print(f"  database round trips per update: {own_trips / own_updates:.2f}")
+            print(f"  commits per update: {own_commits / own_updates:.2f}")
+            print(f"third-party request (subject's IIN typed): {ask_trips / n:.1f} trips, "
+                  f"{ask_commits / n:.1f} commits per request")
+            print(f"consent by SMS reply (decision, result owed, subject's SMS, reply): "
+                  f"{sum(handler_commits) / n:.1f} commits per message "
+                  f"(+ the immediate sends' settles: see sms/settle)")
+        finally:
+            await bot.stop()
+            await services.close()
+            await emu.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20))
