@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from bot.config import Settings
 from bot.logging_setup import setup_logging
@@ -63,19 +60,25 @@ def _fast_loop_factory():  # noqa: ANN202
 
 def _seed(args: argparse.Namespace) -> int:
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
-    from bot.core.seed import load_seed, read_seed
+    from bot.core.seed import SeedError, load_seed, read_seed
     from bot.services import Services
     settings = Settings()
     try:
         seed = read_seed(Path(args.file))
-    except (OSError, json.JSONDecodeError, ValidationError) as exc:
-        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 1
+    except SeedError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        print(f"{args.file}: nothing loaded ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}; "
+              "the format is in the README, section \"Seed format\")", file=sys.stderr)
         return 1
 
     async def main() -> dict[str, int]:
         services = await Services.open(settings)
         try:
-            return await load_seed(seed, services.citizens, services.apps, services.calendar)
+            return await load_seed(seed, services.conn, services.calendar)
         finally:
             await services.close()
 

@@ -58,7 +58,7 @@ class Harness:
 
     async def start(self) -> None:
         self.services = await Services.open(self.settings, clock=self.clock, sms_gateway=self.gateway)
-        await load_seed(Seed.model_validate(SEED), self.services.citizens, self.services.apps, self.services.calendar)
+        await load_seed(Seed.model_validate(SEED), self.services.conn, self.services.calendar)
         self.bot = await RunningBot.start(self.services, TOKEN, self.emu.base_url, self.emu.base_file_url,
                                           poll_timeout=1, poll_interval=0)  # tests answer one update at a time
         # Runs after the real handlers of every update: the test knows when the bot has finished answering.

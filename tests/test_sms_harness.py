@@ -117,7 +117,7 @@ class SmsHarness(Harness):
         # With a gateway URL, Services.open builds a fresh HttpSmsGateway (the old one is closed on stop).
         gateway: SmsGateway | None = None if self.fake is not None else self.gateway
         self.services = await Services.open(self.settings, clock=self.clock, sms_gateway=gateway)
-        await load_seed(Seed.model_validate(SEED), self.services.citizens, self.services.apps, self.services.calendar)
+        await load_seed(Seed.model_validate(SEED), self.services.conn, self.services.calendar)
         self.bot = await RunningBot.start(self.services, TOKEN, self.emu.base_url, self.emu.base_file_url,
                                           poll_timeout=1, http=True, http_port=0)
         self.bot.application.add_handler(TypeHandler(Update, self._mark_done), group=99)

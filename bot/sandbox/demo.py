@@ -253,7 +253,7 @@ class DemoSession:
         settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, feed_token=DEMO_FEED_TOKEN,
                             operators=str(DEMO_OPERATOR_ID), _env_file=None)
         self.services = await Services.open(settings, sms_gateway=self.gateway)
-        await load_seed(self.seed, self.services.citizens, self.services.apps, self.services.calendar)
+        await load_seed(self.seed, self.services.conn, self.services.calendar)
         self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,
                                           poll_timeout=1, http=True, http_port=0)
         # Runs after the real handlers of every update: the demo knows when the bot has answered a line.
