@@ -1,26 +1,34 @@
-"""`qyzmet` on the command line: run, demo, seed, import, operators, broadcast."""
+"""`qyzmet` on the command line: run, demo, seed, import, operators, broadcast.
+
+A configuration or start-up problem is one or two lines naming the QYZMET_ variable and what to do, exit
+code 2 (bot/config.py ConfigError); never a traceback, never a secret.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import ConfigError, load_settings
 from bot.logging_setup import setup_logging
+from bot.startup import database_label, open_services
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = load_settings()
     if not settings.telegram_token:
         print("QYZMET_TELEGRAM_TOKEN is not set.\n"
               "  Set it to the token @BotFather gave you, e.g.  QYZMET_TELEGRAM_TOKEN=123456:ABC... qyzmet run\n"
               "  To try the bot without a token or a network, run the demo:  make demo  (or: qyzmet demo)",
               file=sys.stderr)
         return 2
+    from bot.gateways.sms import gateway_for
     from bot.http_server import InsecureHttpConfig, check_http_config
+    from bot.startup import check_files
     try:
         check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
     except InsecureHttpConfig as exc:
@@ -31,16 +39,38 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"QYZMET_OPERATORS: {exc} (expected comma-separated Telegram user ids)", file=sys.stderr)
         return 2
-    setup_logging()
+    gateway = gateway_for(settings, sys.stdout)  # an SMS printed on stdout, or sent; never lost in silence
+    check_files(settings)
+    setup_logging(fmt=settings.log_format, secrets=settings.secret_values())
+    log = logging.getLogger("qyzmet")
+    log.info("database %s", database_label(settings.database))
 
     async def main() -> None:
-        from bot.runner import RunningBot, run_until_signal
-        from bot.services import Services
-        services = await Services.open(settings)
+        from telegram.error import TelegramError
+
+        from bot.runner import RunningBot
+        from bot.startup import listen_error, wait_for_telegram
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        services = await open_services(settings, gateway)
         try:
-            bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True)
-            logging.getLogger("qyzmet").info("bot is running; Ctrl+C stops it")
-            await run_until_signal(bot)
+            if not await wait_for_telegram(settings, stopping):
+                return
+            try:
+                bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True)
+            except OSError as exc:
+                raise listen_error(settings, exc) from None
+            except TelegramError as exc:  # Telegram went away between getMe and the start
+                from bot.logging_setup import redact
+                raise ConfigError(f"Telegram stopped answering while the bot started: {redact(str(exc))[:200]}",
+                                  "  Start it again.") from None
+            log.info("bot is running; Ctrl+C stops it")
+            try:
+                await stopping.wait()
+            finally:
+                await bot.stop()
         finally:
             await services.close()
 
@@ -61,8 +91,9 @@ def _fast_loop_factory():  # noqa: ANN202
 def _seed(args: argparse.Namespace) -> int:
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.seed import SeedError, load_seed, read_seed
-    from bot.services import Services
-    settings = Settings()
+    settings = load_settings()
+    database = database_label(settings.database)
+    print(f"database {database}", file=sys.stderr)
     try:
         seed = read_seed(Path(args.file))
     except (OSError, UnicodeDecodeError) as exc:
@@ -76,14 +107,14 @@ def _seed(args: argparse.Namespace) -> int:
         return 1
 
     async def main() -> dict[str, int]:
-        services = await Services.open(settings)
+        services = await open_services(settings)
         try:
             return await load_seed(seed, services.conn, services.calendar)
         finally:
             await services.close()
 
     counts = asyncio.run(main())
-    print(f"seeded {settings.database}: {counts['citizens']} citizens, {counts['registry']} registry records, "
+    print(f"seeded {database}: {counts['citizens']} citizens, {counts['registry']} registry records, "
           f"{counts['applications']} new applications")
     return 0
 
@@ -97,10 +128,9 @@ def _operators(args: argparse.Namespace) -> int:
     """Add, remove or list operators; every change is audited with actor "cli"."""
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.staff import ACTOR_CLI, ADMIN, OPERATOR
-    from bot.services import Services
 
     async def main() -> int:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             staff = services.staff
             if args.action == "add":
@@ -130,7 +160,6 @@ def _broadcast(args: argparse.Namespace) -> int:
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.broadcast import parse_audience
     from bot.core.staff import ACTOR_CLI
-    from bot.services import Services
     if not (args.kk or "").strip() and not (args.ru or "").strip():
         print("give a text: --kk TEXT and/or --ru TEXT (a missing language gets the other text)", file=sys.stderr)
         return 2
@@ -141,7 +170,7 @@ def _broadcast(args: argparse.Namespace) -> int:
         return 2
 
     async def count() -> int:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             return await services.broadcasts.preview(audience)
         finally:
@@ -164,7 +193,7 @@ def _broadcast(args: argparse.Namespace) -> int:
             return 1
 
     async def create() -> tuple[int, int]:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             b = await services.broadcasts.create(ACTOR_CLI, args.kk, args.ru, audience)
             return b.id, b.total
@@ -184,10 +213,9 @@ def _broadcasts(args: argparse.Namespace) -> int:
     """The latest broadcasts with their ledger counts; ``cancel ID`` stops one (the running bot sees it)."""
     setup_logging(logging.WARNING)
     from bot.core.staff import ACTOR_CLI
-    from bot.services import Services
 
     async def main() -> int:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             if args.cancel is not None:
                 if await services.broadcasts.cancel(ACTOR_CLI, args.cancel):
@@ -211,7 +239,8 @@ def _import(args: argparse.Namespace) -> int:
     """Status feed events from a JSON-lines file; the running bot's workers send the notices it queues."""
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.feed_import import ImportReport, import_events
-    from bot.services import Services
+    settings = load_settings()
+    print(f"database {database_label(settings.database)}", file=sys.stderr)
     try:
         lines = Path(args.file).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -219,7 +248,7 @@ def _import(args: argparse.Namespace) -> int:
         return 1
 
     async def main() -> ImportReport:
-        services = await Services.open(Settings())
+        services = await open_services(settings)
         try:
             return await import_events(services.feed, lines)
         finally:
@@ -232,7 +261,7 @@ def _import(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (polling) with QYZMET_TELEGRAM_TOKEN").set_defaults(func=_run)
@@ -264,8 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     bcs = sub.add_parser("broadcasts", help="the latest broadcasts and their delivery counts; --cancel ID stops one")
     bcs.add_argument("--cancel", type=int, default=None, metavar="ID", help="stop broadcast ID")
     bcs.set_defaults(func=_broadcasts)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:  # one or two lines naming the variable; nothing secret in them
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -50,6 +50,16 @@ class RunningBot:
             check_http_config(settings.http_host, settings.sms_secret)  # refuse before anything starts
         await services.staff.bootstrap(settings.operator_ids())  # QYZMET_OPERATORS
         application = build_application(services, token, base_url, base_file_url)
+        bot = cls(services, application)
+        try:
+            await bot._start(poll_timeout, poll_interval, http, http_port)
+        except BaseException:
+            await bot.stop()  # nothing half-started left running, no HTTP session left open
+            raise
+        return bot
+
+    async def _start(self, poll_timeout: int, poll_interval: float, http: bool, http_port: int | None) -> None:
+        services, application, settings = self.services, self.application, self.services.settings
         await application.initialize()
         if application.post_init:
             await application.post_init(application)
@@ -58,21 +68,19 @@ class RunningBot:
         await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
                                                 drop_pending_updates=False)
         services.sms.start_worker()
-        notices = NoticeWorker(services, application.bot)
-        notices.start()
+        self.notices = NoticeWorker(services, application.bot)
+        self.notices.start()
         # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
         services.broadcasts.start_worker(TelegramDeliverer(application.bot), reporter_for(services, application.bot))
-        server = None
         if http:
             async def notify(result: Delivered | Refused) -> None:
                 await notify_requester(services, application.bot, result)
 
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts, notify)
-            server = SmsHttpServer(handler, services.inbound_ids, services.outbox, services.clock,
-                                   settings.http_host, settings.http_port if http_port is None else http_port,
-                                   settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
-            await server.start()
-        return cls(services, application, server, notices)
+            self.http = SmsHttpServer(handler, services.inbound_ids, services.outbox, services.clock,
+                                      settings.http_host, settings.http_port if http_port is None else http_port,
+                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
+            await self.http.start()
 
     async def stop(self) -> None:
         if self.http is not None:
@@ -87,6 +95,7 @@ class RunningBot:
         if app.running:
             await app.stop()
         await app.shutdown()
+        await app.bot.shutdown()  # after a failed start (never initialized) the Application leaves this to us
 
 
 async def run_until_signal(bot: RunningBot) -> None:
