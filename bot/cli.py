@@ -1,4 +1,4 @@
-"""`qyzmet` on the command line: run, demo, seed, import, operators, broadcast.
+"""`qyzmet` on the command line: run, demo, seed, import, backup, operators, broadcast.
 
 A configuration or start-up problem is one or two lines naming the QYZMET_ variable and what to do, exit
 code 2 (bot/config.py ConfigError); never a traceback, never a secret.
@@ -261,6 +261,24 @@ def _import(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database, taken while the bot runs (SQLite's online backup)."""
+    from bot.backup import BackupError, backup
+    settings = load_settings()
+    source = database_label(settings.database)
+    try:
+        pages, size = backup(Path(source), Path(args.file), overwrite=args.force)
+    except BackupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    target = Path(args.file).resolve()
+    print(f"backed up {source} to {target}: {pages} pages, {size / 1_048_576:.1f} MB, integrity ok")
+    if not settings.secret_key:
+        print(f"  keep a copy of {Path(source).parent / 'secret.key'} too (or set QYZMET_SECRET_KEY): "
+              "it is not in the database", file=sys.stderr)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -271,6 +289,10 @@ def _parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="apply status feed events from a JSON-lines file")
     imp.add_argument("file")
     imp.set_defaults(func=_import)
+    bak = sub.add_parser("backup", help="copy the database safely while the bot runs")
+    bak.add_argument("file", help="where to write the copy (a new file)")
+    bak.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    bak.set_defaults(func=_backup)
     demo = sub.add_parser("demo", help="talk to the bot in this terminal: no token, no network")
     demo.add_argument("--database", default=None, help="SQLite file (default: a fresh one under ./var/demo)")
     demo.add_argument("--script", default=None, help="read the terminal lines from this file instead of the keyboard")
