@@ -13,6 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bot import __version__
 from bot.config import ConfigError, load_settings
 from bot.logging_setup import setup_logging
 from bot.startup import database_label, open_services
@@ -279,17 +280,49 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+FORMATS = "Formats and every QYZMET_ variable: README.md of the project."
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS")
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS",
+                                     epilog="Configuration comes from QYZMET_* environment variables (or .env); "
+                                            + FORMATS)
+    parser.add_argument("--version", action="version", version=f"qyzmet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (polling) with QYZMET_TELEGRAM_TOKEN").set_defaults(func=_run)
-    seed = sub.add_parser("seed", help="load citizens, registries and applications from a JSON file")
-    seed.add_argument("file")
+    sub.add_parser("run", help="run the bot (polling) with QYZMET_TELEGRAM_TOKEN", formatter_class=raw,
+                   description="Run the bot: Telegram long polling, the SMS and notice workers and the HTTP\n"
+                               "server (SMS webhooks, status feed, /health).",
+                   epilog="Needs QYZMET_TELEGRAM_TOKEN, and QYZMET_SMS_GATEWAY_URL (or QYZMET_SMS_GATEWAY=print\n"
+                          "to print every SMS on stdout instead of sending it).\n" + FORMATS).set_defaults(func=_run)
+    seed = sub.add_parser("seed", help="load citizens, registries and applications from a JSON file",
+                          formatter_class=raw,
+                          description="Load the citizen directory, the registries and applications from FILE.json\n"
+                                      "into QYZMET_DATABASE, all or nothing; running it twice changes nothing.",
+                          epilog='FILE.json: {"citizens": [{"iin", "full_name", "birth_date", "address", "phone"}],\n'
+                                 '            "registry": [{"iin", "register": "tb|psychiatry|narcology", "observed", '
+                                 '"source_system"}],\n'
+                                 '            "applications": [{"number", "iin", "service", "submitted_at", "status",\n'
+                                 '                              "events": [{"status", "at", "note"}]}]}\n'
+                                 "Problems are printed as lines like  citizens[1].iin: not a valid IIN (checksum).\n"
+                                 "See the README, section \"Seed format\".")
+    seed.add_argument("file", help="the seed, a JSON file")
     seed.set_defaults(func=_seed)
-    imp = sub.add_parser("import", help="apply status feed events from a JSON-lines file")
-    imp.add_argument("file")
+    imp = sub.add_parser("import", help="apply status feed events from a JSON-lines file", formatter_class=raw,
+                         description="Apply status feed events (a JSON-lines file: one JSON object per line) as the\n"
+                                     "status feed API would; prints per-line errors and a summary (exit code 1 if a\n"
+                                     "line was rejected).",
+                         epilog='each line: {"number", "iin", "service",\n'
+                                '            "status": "accepted|in_progress|result_ready|refused",\n'
+                                '            "at": "ISO 8601 with its offset", "note"}\n'
+                                "See the README, section \"The status feed\".")
+    imp.add_argument("file", help="the events, a JSON-lines file")
     imp.set_defaults(func=_import)
-    bak = sub.add_parser("backup", help="copy the database safely while the bot runs")
+    bak = sub.add_parser("backup", help="copy the database safely while the bot runs", formatter_class=raw,
+                         description="Copy QYZMET_DATABASE to FILE with SQLite's online backup (consistent while\n"
+                                     "the bot writes), then check the copy.",
+                         epilog="Restore: stop the bot, copy FILE over QYZMET_DATABASE (and delete its -wal and\n"
+                                "-shm files), start the bot. See the README, section \"Backups\".")
     bak.add_argument("file", help="where to write the copy (a new file)")
     bak.add_argument("--force", action="store_true", help="replace FILE if it exists")
     bak.set_defaults(func=_backup)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot import __version__
 from bot.sandbox.emulator import BotApiEmulator
 from tests.test_cli import ROOT, SEED, qyzmet
 
@@ -238,7 +239,7 @@ async def test_a_port_in_use_is_named(tmp_path):
     no_traceback(run.stdout + run.stderr)
 
 
-# --- which database ---------------------------------------------------------------------
+# --- which database, version, help ---------------------------------------------------------------------
 
 
 def test_seed_and_import_name_the_absolute_database_path(tmp_path):
@@ -249,3 +250,21 @@ def test_seed_and_import_name_the_absolute_database_path(tmp_path):
     (tmp_path / "events.jsonl").write_text("", encoding="utf-8")
     imported = qyzmet("import", "events.jsonl", cwd=tmp_path, env=env)
     assert imported.returncode == 0 and absolute in imported.stderr
+
+
+def test_version():
+    result = qyzmet("--version", cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.strip() == f"qyzmet {__version__}"
+
+
+@pytest.mark.parametrize("command, words", [
+    ("seed", ("citizens", "registry", "applications", "events", "README")),
+    ("import", ("JSON-lines", "at", "README")),
+    ("backup", ("Restore", "README")),
+    ("run", ("QYZMET_TELEGRAM_TOKEN", "QYZMET_SMS_GATEWAY_URL", "README")),
+])
+def test_help_names_the_file_formats_and_the_readme(command, words):
+    result = qyzmet(command, "--help", cwd=ROOT)
+    assert result.returncode == 0
+    for word in words:
+        assert word in result.stdout, (word, result.stdout)

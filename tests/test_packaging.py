@@ -1,5 +1,5 @@
-"""What a deployer installs: the package (dependencies, data files) and the container recipe. No docker engine
-runs here, so the Dockerfile is checked as text."""
+"""What a deployer installs: the package (dependencies, data files, version), the changelog and the container
+recipe. No docker engine runs here, so the Dockerfile is checked as text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from bot import __version__
 from bot.i18n import LOCALES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,13 @@ def test_a_plain_install_carries_the_catalogs():
     for folder in sorted({p.parent for p in LOCALES_DIR.rglob("*.po")}):
         package = ".".join(folder.relative_to(ROOT).parts)
         assert "*.po" in setuptools["package-data"].get(package, []), package
+
+
+def test_one_version_for_the_package_the_command_and_the_changelog():
+    assert "version" in PYPROJECT["project"]["dynamic"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "bot.__version__"}
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "## [Unreleased]" in changelog and f"## [{__version__}]" in changelog
 
 
 def test_the_dockerfile_runs_the_console_script_as_a_user_with_a_health_check():
