@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -30,6 +31,12 @@ def database_label(database: str) -> str:
     """The database as a person should read it: the absolute path of the SQLite file (two commands started in
     two folders would otherwise silently use two databases)."""
     if database == ":memory:":
+        return database
+    if "://" in database:  # a server URL (PostgreSQL later): shown without its password
+        parts = urlsplit(database)
+        if parts.password is not None:
+            host = parts.netloc.rsplit("@", 1)[1]
+            database = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
         return database
     return str(Path(database).expanduser().resolve())
 
@@ -69,7 +76,7 @@ async def open_services(settings: Settings, sms_gateway: SmsGateway | None = Non
 
 def _probe(database: str) -> None:
     """Open the SQLite file and read its header (creating it if missing, as the store would)."""
-    if database == ":memory:":
+    if database == ":memory:" or "://" in database:
         return
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(database)

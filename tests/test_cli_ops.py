@@ -252,6 +252,13 @@ def test_seed_and_import_name_the_absolute_database_path(tmp_path):
     assert imported.returncode == 0 and absolute in imported.stderr
 
 
+def test_a_database_url_is_named_without_its_password():
+    from bot.startup import database_label
+    assert database_label("postgresql://qyzmet:s3cret@db.example:5432/qyzmet") == \
+        "postgresql://qyzmet:***@db.example:5432/qyzmet"
+    assert database_label(":memory:") == ":memory:"
+
+
 def test_version():
     result = qyzmet("--version", cwd=ROOT)
     assert result.returncode == 0 and result.stdout.strip() == f"qyzmet {__version__}"
