@@ -20,6 +20,7 @@ from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.logging_setup import redact
+from handlers.telegram.rate_limit import retry_after_seconds
 
 log = logging.getLogger("qyzmet")
 
@@ -114,8 +115,7 @@ async def wait_for_telegram(settings: Settings, stopping: asyncio.Event) -> bool
                 raise ConfigError(*lines) from None
             except RetryAfter as exc:
                 reason = "Telegram asks to wait"
-                pause = max(float(exc.retry_after if isinstance(exc.retry_after, (int, float))
-                                  else exc.retry_after.total_seconds()), delay)
+                pause = max(retry_after_seconds(exc), delay)
             except NetworkError as exc:  # no connection, timeouts, 5xx
                 reason = _one_line(exc)
                 pause = delay
