@@ -1,29 +1,35 @@
-"""`qyzmet` on the command line: run, demo, seed, import, operators, broadcast."""
+"""`qyzmet` on the command line: run, demo, seed, import, backup, operators, broadcast.
+
+A configuration or start-up problem is one or two lines naming the QYZMET_ variable and what to do, exit
+code 2 (bot/config.py ConfigError); never a traceback, never a secret.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from bot.config import Settings
+from bot import __version__
+from bot.config import ConfigError, load_settings
 from bot.logging_setup import setup_logging
+from bot.startup import database_label, open_services
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = load_settings()
     if not settings.telegram_token:
         print("QYZMET_TELEGRAM_TOKEN is not set.\n"
               "  Set it to the token @BotFather gave you, e.g.  QYZMET_TELEGRAM_TOKEN=123456:ABC... qyzmet run\n"
               "  To try the bot without a token or a network, run the demo:  make demo  (or: qyzmet demo)",
               file=sys.stderr)
         return 2
+    from bot.gateways.sms import gateway_for
     from bot.http_server import InsecureHttpConfig, check_http_config
+    from bot.startup import check_files
     try:
         check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
     except InsecureHttpConfig as exc:
@@ -34,16 +40,38 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"QYZMET_OPERATORS: {exc} (expected comma-separated Telegram user ids)", file=sys.stderr)
         return 2
-    setup_logging()
+    gateway = gateway_for(settings, sys.stdout)  # an SMS printed on stdout, or sent; never lost in silence
+    check_files(settings)
+    setup_logging(fmt=settings.log_format, secrets=settings.secret_values())
+    log = logging.getLogger("qyzmet")
+    log.info("database %s", database_label(settings.database))
 
     async def main() -> None:
-        from bot.runner import RunningBot, run_until_signal
-        from bot.services import Services
-        services = await Services.open(settings)
+        from telegram.error import TelegramError
+
+        from bot.runner import RunningBot
+        from bot.startup import listen_error, wait_for_telegram
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        services = await open_services(settings, gateway)
         try:
-            bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True)
-            logging.getLogger("qyzmet").info("bot is running; Ctrl+C stops it")
-            await run_until_signal(bot)
+            if not await wait_for_telegram(settings, stopping):
+                return
+            try:
+                bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True)
+            except OSError as exc:
+                raise listen_error(settings, exc) from None
+            except TelegramError as exc:  # Telegram went away between getMe and the start
+                from bot.logging_setup import redact
+                raise ConfigError(f"Telegram stopped answering while the bot started: {redact(str(exc))[:200]}",
+                                  "  Start it again.") from None
+            log.info("bot is running; Ctrl+C stops it")
+            try:
+                await stopping.wait()
+            finally:
+                await bot.stop()
         finally:
             await services.close()
 
@@ -63,24 +91,31 @@ def _fast_loop_factory():  # noqa: ANN202
 
 def _seed(args: argparse.Namespace) -> int:
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
-    from bot.core.seed import read_seed
-    from bot.services import Services
-    settings = Settings()
+    from bot.core.seed import SeedError, read_seed
+    settings = load_settings()
+    database = database_label(settings.database)
+    print(f"database {database}", file=sys.stderr)
     try:
         seed = read_seed(Path(args.file))
-    except (OSError, json.JSONDecodeError, ValidationError) as exc:
-        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {args.file}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return 1
+    except SeedError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        print(f"{args.file}: nothing loaded ({len(exc.problems)} problem{'s' * (len(exc.problems) != 1)}; "
+              "the format is in the README, section \"Seed format\")", file=sys.stderr)
         return 1
 
     async def main() -> dict[str, int]:
-        services = await Services.open(settings)
+        services = await open_services(settings)
         try:
             return await services.load_seed(seed)
         finally:
             await services.close()
 
     counts = asyncio.run(main())
-    print(f"seeded {settings.database}: {counts['citizens']} citizens, {counts['registry']} registry records, "
+    print(f"seeded {database}: {counts['citizens']} citizens, {counts['registry']} registry records, "
           f"{counts['applications']} new applications")
     return 0
 
@@ -94,10 +129,9 @@ def _operators(args: argparse.Namespace) -> int:
     """Add, remove or list operators; every change is audited with actor "cli"."""
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.staff import ACTOR_CLI, ADMIN, OPERATOR
-    from bot.services import Services
 
     async def main() -> int:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             staff = services.staff
             if args.action == "add":
@@ -127,7 +161,6 @@ def _broadcast(args: argparse.Namespace) -> int:
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.broadcast import parse_audience
     from bot.core.staff import ACTOR_CLI
-    from bot.services import Services
     if not (args.kk or "").strip() and not (args.ru or "").strip():
         print("give a text: --kk TEXT and/or --ru TEXT (a missing language gets the other text)", file=sys.stderr)
         return 2
@@ -138,7 +171,7 @@ def _broadcast(args: argparse.Namespace) -> int:
         return 2
 
     async def count() -> int:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             return await services.broadcasts.preview(audience)
         finally:
@@ -161,7 +194,7 @@ def _broadcast(args: argparse.Namespace) -> int:
             return 1
 
     async def create() -> tuple[int, int]:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             b = await services.broadcasts.create(ACTOR_CLI, args.kk, args.ru, audience)
             return b.id, b.total
@@ -181,10 +214,9 @@ def _broadcasts(args: argparse.Namespace) -> int:
     """The latest broadcasts with their ledger counts; ``cancel ID`` stops one (the running bot sees it)."""
     setup_logging(logging.WARNING)
     from bot.core.staff import ACTOR_CLI
-    from bot.services import Services
 
     async def main() -> int:
-        services = await Services.open(Settings())
+        services = await open_services(load_settings())
         try:
             if args.cancel is not None:
                 if await services.broadcasts.cancel(ACTOR_CLI, args.cancel):
@@ -208,7 +240,8 @@ def _import(args: argparse.Namespace) -> int:
     """Status feed events from a JSON-lines file; the running bot's workers send the notices it queues."""
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
     from bot.core.feed_import import ImportReport, import_events
-    from bot.services import Services
+    settings = load_settings()
+    print(f"database {database_label(settings.database)}", file=sys.stderr)
     try:
         lines = Path(args.file).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -216,7 +249,7 @@ def _import(args: argparse.Namespace) -> int:
         return 1
 
     async def main() -> ImportReport:
-        services = await Services.open(Settings())
+        services = await open_services(settings)
         try:
             return await import_events(services.feed, lines)
         finally:
@@ -229,16 +262,70 @@ def _import(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS")
+def _backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database, taken while the bot runs (SQLite's online backup)."""
+    from bot.backup import BackupError, backup
+    settings = load_settings()
+    source = database_label(settings.database)
+    try:
+        pages, size = backup(Path(source), Path(args.file), overwrite=args.force)
+    except BackupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    target = Path(args.file).resolve()
+    print(f"backed up {source} to {target}: {pages} pages, {size / 1_048_576:.1f} MB, integrity ok")
+    if not settings.secret_key:
+        print(f"  keep a copy of {Path(source).parent / 'secret.key'} too (or set QYZMET_SECRET_KEY): "
+              "it is not in the database", file=sys.stderr)
+    return 0
+
+
+FORMATS = "Formats and every QYZMET_ variable: README.md of the project."
+
+
+def _parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="qyzmet", description="Qyzmet: public health services in Telegram and SMS",
+                                     epilog="Configuration comes from QYZMET_* environment variables (or .env); "
+                                            + FORMATS)
+    parser.add_argument("--version", action="version", version=f"qyzmet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (polling) with QYZMET_TELEGRAM_TOKEN").set_defaults(func=_run)
-    seed = sub.add_parser("seed", help="load citizens, registries and applications from a JSON file")
-    seed.add_argument("file")
+    sub.add_parser("run", help="run the bot (polling) with QYZMET_TELEGRAM_TOKEN", formatter_class=raw,
+                   description="Run the bot: Telegram long polling, the SMS and notice workers and the HTTP\n"
+                               "server (SMS webhooks, status feed, /health).",
+                   epilog="Needs QYZMET_TELEGRAM_TOKEN, and QYZMET_SMS_GATEWAY_URL (or QYZMET_SMS_GATEWAY=print\n"
+                          "to print every SMS on stdout instead of sending it).\n" + FORMATS).set_defaults(func=_run)
+    seed = sub.add_parser("seed", help="load citizens, registries and applications from a JSON file",
+                          formatter_class=raw,
+                          description="Load the citizen directory, the registries and applications from FILE.json\n"
+                                      "into QYZMET_DATABASE, all or nothing; running it twice changes nothing.",
+                          epilog='FILE.json: {"citizens": [{"iin", "full_name", "birth_date", "address", "phone"}],\n'
+                                 '            "registry": [{"iin", "register": "tb|psychiatry|narcology", "observed", '
+                                 '"source_system"}],\n'
+                                 '            "applications": [{"number", "iin", "service", "submitted_at", "status",\n'
+                                 '                              "events": [{"status", "at", "note"}]}]}\n'
+                                 "Problems are printed as lines like  citizens[1].iin: not a valid IIN (checksum).\n"
+                                 "See the README, section \"Seed format\".")
+    seed.add_argument("file", help="the seed, a JSON file")
     seed.set_defaults(func=_seed)
-    imp = sub.add_parser("import", help="apply status feed events from a JSON-lines file")
-    imp.add_argument("file")
+    imp = sub.add_parser("import", help="apply status feed events from a JSON-lines file", formatter_class=raw,
+                         description="Apply status feed events (a JSON-lines file: one JSON object per line) as the\n"
+                                     "status feed API would; prints per-line errors and a summary (exit code 1 if a\n"
+                                     "line was rejected).",
+                         epilog='each line: {"number", "iin", "service",\n'
+                                '            "status": "accepted|in_progress|result_ready|refused",\n'
+                                '            "at": "ISO 8601 with its offset", "note"}\n'
+                                "See the README, section \"The status feed\".")
+    imp.add_argument("file", help="the events, a JSON-lines file")
     imp.set_defaults(func=_import)
+    bak = sub.add_parser("backup", help="copy the database safely while the bot runs", formatter_class=raw,
+                         description="Copy QYZMET_DATABASE to FILE with SQLite's online backup (consistent while\n"
+                                     "the bot writes), then check the copy.",
+                         epilog="Restore: stop the bot, copy FILE over QYZMET_DATABASE (and delete its -wal and\n"
+                                "-shm files), start the bot. See the README, section \"Backups\".")
+    bak.add_argument("file", help="where to write the copy (a new file)")
+    bak.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    bak.set_defaults(func=_backup)
     demo = sub.add_parser("demo", help="talk to the bot in this terminal: no token, no network")
     demo.add_argument("--database", default=None, help="SQLite file (default: a fresh one under ./var/demo)")
     demo.add_argument("--script", default=None, help="read the terminal lines from this file instead of the keyboard")
@@ -261,8 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     bcs = sub.add_parser("broadcasts", help="the latest broadcasts and their delivery counts; --cancel ID stops one")
     bcs.add_argument("--cancel", type=int, default=None, metavar="ID", help="stop broadcast ID")
     bcs.set_defaults(func=_broadcasts)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:  # one or two lines naming the variable; nothing secret in them
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

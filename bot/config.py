@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Ranges: a value outside them is refused at start with the variable's name (see ConfigError), instead of a
+# bot that never expires a code, never retries, or divides by a zero rate.
+Positive = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
 
 
 class Settings(BaseSettings):
@@ -15,48 +23,83 @@ class Settings(BaseSettings):
     telegram_api_url: str | None = None  # e.g. http://127.0.0.1:8081/bot ; None = Telegram's
     database: str = "./var/qyzmet.sqlite3"
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    sms_gateway_url: str | None = None  # None = embedded outbox (stored and printed)
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests)
+    sms_gateway_url: str | None = None  # the HTTP gateway of DESIGN.md
+    # "print": no gateway, every SMS is printed on stdout (the demo, a trial run). `run` refuses to start with
+    # neither this nor a gateway URL: codes and notices would silently go nowhere.
+    sms_gateway: Literal["http", "print"] | None = None
     sms_secret: str | None = None
     secret_key: str | None = None
     operators: str = ""
     feed_token: str | None = None
     calendar_overrides: Path | None = None
+    log_format: Literal["text", "json"] = "text"
+    # How long `run` keeps trying to reach Telegram at start before giving up; 0 = until it is stopped.
+    telegram_start_wait_seconds: NonNegative = 0.0
 
     # Rules of DESIGN.md, configurable.
-    otp_ttl_seconds: int = 300
-    otp_max_attempts: int = 5
-    otp_resend_after_seconds: int = 60
-    otp_max_sends_per_hour: int = 5
-    consent_ttl_seconds: int = 600
-    identity_idle_seconds: int = 1800
-    identity_max_seconds: int = 86400
-    sweep_interval_seconds: float = 5.0
+    otp_ttl_seconds: PositiveInt = 300
+    otp_max_attempts: PositiveInt = 5
+    otp_resend_after_seconds: Annotated[int, Field(ge=0)] = 60
+    otp_max_sends_per_hour: PositiveInt = 5
+    consent_ttl_seconds: PositiveInt = 600
+    identity_idle_seconds: PositiveInt = 1800
+    identity_max_seconds: PositiveInt = 86400
+    sweep_interval_seconds: Positive = 5.0
 
     # SMS outbox worker: retries with growing backoff (base · 2^n, capped), then failed with the reason;
     # a global pace on outbound SMS (anti-abuse, money) that makes messages wait, never drops them.
-    sms_max_attempts: int = 6
-    sms_backoff_base_seconds: float = 2.0
-    sms_backoff_max_seconds: float = 300.0
-    sms_global_per_minute: int = 600
-    sms_worker_idle_seconds: float = 5.0
-    sms_gateway_timeout_seconds: float = 10.0
+    sms_max_attempts: PositiveInt = 6
+    sms_backoff_base_seconds: Positive = 2.0
+    sms_backoff_max_seconds: Positive = 300.0
+    sms_global_per_minute: PositiveInt = 600
+    sms_worker_idle_seconds: Positive = 5.0
+    sms_gateway_timeout_seconds: Positive = 10.0
     # Replies to inbound SMS (and codes) to one phone per hour; beyond it the SMS is acted on, not answered.
-    sms_replies_per_phone_hour: int = 20
+    sms_replies_per_phone_hour: PositiveInt = 20
 
     # Telegram pace (handlers/telegram/rate_limit.py): every Bot API call shares one bucket below Telegram's
     # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies.
-    telegram_rate: float = 29.0
-    telegram_per_chat_interval: float = 1.0
+    telegram_rate: Positive = 29.0
+    telegram_per_chat_interval: NonNegative = 1.0
     # Telegram outbox (handlers/telegram/delivery.py): how long a sender holds an envelope before another may
     # take it over (its sender died). Longer than delivering a few messages; short enough to recover quickly.
-    telegram_lease_seconds: float = 30.0
+    telegram_lease_seconds: Positive = 30.0
     # Broadcasts (bot/core/broadcast.py).
-    broadcast_rate: float = 25.0
-    broadcast_concurrency: int = 8
-    broadcast_page_size: int = 500
-    broadcast_progress_seconds: float = 3.0
-    broadcast_poll_seconds: float = 2.0
+    broadcast_rate: Positive = 25.0
+    broadcast_concurrency: PositiveInt = 8
+    broadcast_page_size: PositiveInt = 500
+    broadcast_progress_seconds: Positive = 3.0
+    broadcast_poll_seconds: Positive = 2.0
+
+    @field_validator("telegram_token", "telegram_api_url", "sms_gateway_url", "sms_secret", "secret_key",
+                     "feed_token", "calendar_overrides", "sms_gateway", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``QYZMET_X=`` (set but empty, as .env templates and compose files leave them) means "not set"."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_api_url", "sms_gateway_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("http_host", "database")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.sms_backoff_max_seconds < self.sms_backoff_base_seconds:
+            raise ValueError("QYZMET_SMS_BACKOFF_MAX_SECONDS must be at least QYZMET_SMS_BACKOFF_BASE_SECONDS")
+        if self.identity_max_seconds < self.identity_idle_seconds:
+            raise ValueError("QYZMET_IDENTITY_MAX_SECONDS must be at least QYZMET_IDENTITY_IDLE_SECONDS")
+        return self
 
     def operator_ids(self) -> list[int]:
         """QYZMET_OPERATORS as Telegram user ids (comma-separated); ValueError on anything else."""
@@ -75,3 +118,63 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+    def secret_values(self) -> list[str]:
+        """The configured values that must never appear in any output (logs mask them)."""
+        return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token) if v]
+
+
+# Fields whose value may be shown back in an error message: numbers and choices, never a token, key or URL.
+_SHOWN = {"http_port", "sms_gateway", "log_format", "http_host"} | {
+    name for name, f in Settings.model_fields.items() if f.annotation in (int, float)}
+
+
+class ConfigError(Exception):
+    """A configuration or start-up problem, as one or two lines that name the environment variable and say
+    what to do. The command line prints them and exits with code 2; nothing secret is ever in them."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+def load_settings(**values: object) -> Settings:
+    """Settings from the environment (and .env); ConfigError naming each bad QYZMET_ variable."""
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(*describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """One line per problem: ``QYZMET_HTTP_PORT: must be at most 65535 (got 70000)``."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=True):
+        field = str(error["loc"][0]) if error.get("loc") else ""
+        message = _message(error)
+        if not field:  # a rule across fields: its message names the variables
+            lines.append(message)
+            continue
+        shown = ""
+        if field in _SHOWN and isinstance(error.get("input"), (str, int, float)) and len(str(error["input"])) < 40:
+            shown = f" (got {str(error['input'])!r})"
+        lines.append(f"QYZMET_{field.upper()}: {message}{shown}")
+    return lines
+
+
+def _message(error: dict) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return "must be a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "must be a number"
+    if kind == "greater_than":
+        return f"must be greater than {ctx.get('gt'):g}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx.get('ge'):g} or more"
+    if kind == "less_than_equal":
+        return f"must be {ctx.get('le'):g} or less"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '').replace(chr(39), '')}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message.replace("Input should be", "must be")

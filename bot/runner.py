@@ -47,6 +47,16 @@ class RunningBot:
             check_http_config(settings.http_host, settings.sms_secret)  # refuse before anything starts
         await services.staff.bootstrap(settings.operator_ids())  # QYZMET_OPERATORS
         application = build_application(services, token, base_url, base_file_url)
+        bot = cls(services, application)
+        try:
+            await bot._start(poll_timeout, poll_interval, http, http_port)
+        except BaseException:
+            await bot.stop()  # nothing half-started left running, no HTTP session left open
+            raise
+        return bot
+
+    async def _start(self, poll_timeout: int, poll_interval: float, http: bool, http_port: int | None) -> None:
+        services, application, settings = self.services, self.application, self.services.settings
         await application.initialize()
         if application.post_init:
             await application.post_init(application)
@@ -55,18 +65,16 @@ class RunningBot:
         await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
                                                 drop_pending_updates=False)
         services.sms.start_worker()
-        notices = TelegramDelivery(services, application.bot)  # the Telegram outbox worker
-        notices.start()
+        self.notices = TelegramDelivery(services, application.bot)  # the Telegram outbox worker
+        self.notices.start()
         # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
         services.broadcasts.start_worker(TelegramDeliverer(application.bot), reporter_for(services, application.bot))
-        server = None
         if http:
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
-            server = SmsHttpServer(handler, services.sms, settings.http_host,
-                                   settings.http_port if http_port is None else http_port,
-                                   settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
-            await server.start()
-        return cls(services, application, server, notices)
+            self.http = SmsHttpServer(handler, services.sms, settings.http_host,
+                                      settings.http_port if http_port is None else http_port,
+                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
+            await self.http.start()
 
     async def stop(self) -> None:
         if self.http is not None:
@@ -81,6 +89,7 @@ class RunningBot:
         if app.running:
             await app.stop()
         await app.shutdown()
+        await app.bot.shutdown()  # after a failed start (never initialized) the Application leaves this to us
 
 
 async def run_until_signal(bot: RunningBot) -> None:

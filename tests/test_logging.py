@@ -35,3 +35,67 @@ def test_formatter_masks_tracebacks_too():
         import sys
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
     assert "900715300451" not in MaskingFormatter().format(record)
+
+
+def test_times_keep_their_microseconds_while_codes_are_masked():
+    line = mask_text("23:00:47.123456 at 2026-11-20T10:15:00.654321+05:00 took 0.482913 s; code 482913, "
+                     "code: 482913. iin 900715300451")
+    assert "23:00:47.123456" in line and "10:15:00.654321+05:00" in line and "0.482913" in line
+    assert "482913," not in line and "482913." not in line and "900715300451" not in line
+
+
+def test_the_token_and_other_secrets_are_replaced():
+    from bot.logging_setup import register_secrets
+    register_secrets(["5550001:configured-token-value", "feed-secret-value"])
+    line = mask_text("POST https://api.telegram.org/bot5550001:configured-token-value/getMe; "
+                     "token 7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0; bearer feed-secret-value")
+    assert "configured-token-value" not in line and "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0" not in line
+    assert "feed-secret-value" not in line and line.count("***") == 3
+
+
+def _emit(fmt: str, capsys, *, exc: bool = False) -> str:  # noqa: ANN001
+    import sys
+
+    from bot.logging_setup import setup_logging
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging(fmt=fmt, secrets=["123456:json-test-token-value"])
+        root.handlers[0].setStream(sys.stderr)  # capsys' stderr
+        log = logging.getLogger("qyzmet.test")
+        if exc:
+            try:
+                raise ValueError("bad iin 900715300451 with 123456:json-test-token-value")
+            except ValueError:
+                log.exception("failed for %s", "+77011234567")
+        else:
+            log.info("code %s sent to %s", "482913", "+77011234567")
+        logging.getLogger("apscheduler.scheduler").info("Running job every 5 seconds")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return capsys.readouterr().err
+
+
+def test_json_format_is_one_masked_object_per_line(capsys):
+    import json
+    lines = _emit("json", capsys).strip().splitlines()
+    assert len(lines) == 1  # the scheduler's INFO line is quiet
+    entry = json.loads(lines[0])
+    assert set(entry) == {"time", "level", "logger", "message"}
+    assert entry["level"] == "INFO" and entry["logger"] == "qyzmet.test"
+    assert "482913" not in entry["message"] and "+77011234567" not in entry["message"]
+    assert entry["time"].endswith("+00:00")
+
+
+def test_json_format_carries_the_exception_masked(capsys):
+    import json
+    entry = json.loads(_emit("json", capsys, exc=True).strip().splitlines()[0])
+    assert entry["level"] == "ERROR" and "ValueError" in entry["exception"]
+    text = json.dumps(entry)
+    assert "900715300451" not in text and "json-test-token-value" not in text and "+77011234567" not in text
+
+
+def test_text_format_stays_the_default(capsys):
+    out = _emit("text", capsys)
+    assert out.count("\n") == 1 and " INFO qyzmet.test: code ****** sent to +7*******67" in out

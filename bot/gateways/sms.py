@@ -1,17 +1,19 @@
 """Outbound SMS gateways behind one small Protocol.
 
-``HttpSmsGateway`` speaks the generic HTTP contract of DESIGN.md; ``PrintingSmsGateway`` is the embedded
-default (no gateway configured): messages stay in the outbox table and are shown to whoever listens
-(the terminal demo prints them).
+``HttpSmsGateway`` speaks the generic HTTP contract of DESIGN.md; ``PrintingSmsGateway`` sends nothing:
+messages stay in the outbox table and are shown to whoever listens (the terminal demo, tests) and, under
+``qyzmet run`` with ``QYZMET_SMS_GATEWAY=print``, printed in full on stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Awaitable, Callable, Protocol
+from typing import Awaitable, Callable, Protocol, TextIO
 
 import aiohttp
+
+from bot.config import ConfigError, Settings
 
 
 class TemporarySmsError(Exception):
@@ -35,17 +37,37 @@ SmsListener = Callable[[str, str], Awaitable[None] | None]
 
 
 class PrintingSmsGateway:
-    """Accepts every message and passes it to listeners (the demo's terminal, tests)."""
+    """Accepts every message and passes it to listeners (the demo's terminal, tests); with ``out``, also
+    prints it there, codes included: that is the point of a printing outbox (not the log, which masks them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, out: TextIO | None = None) -> None:
         self.listeners: list[SmsListener] = []
+        self._out = out
 
     async def send(self, message_id: str, to: str, text: str) -> str | None:
+        if self._out is not None:
+            print(f"SMS {message_id} to {to}: {text}", file=self._out, flush=True)
         for listener in self.listeners:
             result = listener(to, text)
             if result is not None:
                 await result
         return None
+
+
+def gateway_for(settings: Settings, out: TextIO) -> SmsGateway:
+    """The outbound gateway ``qyzmet run`` uses: the HTTP gateway, or printing on ``out`` when the deployer
+    chose it. Never silently neither: an SMS that goes nowhere is a code nobody receives."""
+    if settings.sms_gateway == "print":
+        if settings.sms_gateway_url:
+            raise ConfigError("QYZMET_SMS_GATEWAY=print and QYZMET_SMS_GATEWAY_URL are both set: SMS would "
+                              "be printed, not sent.", "  Unset one of them.")
+        return PrintingSmsGateway(out)
+    if not settings.sms_gateway_url:
+        raise ConfigError("QYZMET_SMS_GATEWAY_URL is not set: codes, consent requests and notices by SMS would "
+                          "reach nobody.",
+                          "  Set it to your SMS gateway's URL, or set QYZMET_SMS_GATEWAY=print to print every "
+                          "SMS on stdout instead (a trial run; nothing is sent).")
+    return HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_timeout_seconds)
 
 
 class HttpSmsGateway:

@@ -250,7 +250,7 @@ class DemoSession:
         self.emu.add_user(DEMO_USER_ID, f"User{DEMO_USER_ID}")
         self.users.add(DEMO_USER_ID)
         settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, feed_token=DEMO_FEED_TOKEN,
-                            operators=str(DEMO_OPERATOR_ID), _env_file=None)
+                            operators=str(DEMO_OPERATOR_ID), sms_gateway="print", _env_file=None)
         self.services = await Services.open(settings, sms_gateway=self.gateway)
         await self.services.load_seed(self.seed)
         self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,

@@ -1,0 +1,151 @@
+"""What the command line checks before the bot starts, and how it waits for Telegram.
+
+Every problem a deployer can fix becomes a ``ConfigError``: one or two lines that name the environment variable
+and say what to do (the command line prints them and exits with code 2), never a traceback, never a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from telegram import Bot
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+
+from bot.config import ConfigError, Settings
+from bot.domain.calendar import WorkingCalendar
+from bot.gateways.sms import SmsGateway
+from bot.gateways.telegram_http import AiohttpRequest
+from bot.logging_setup import redact
+from handlers.telegram.rate_limit import retry_after_seconds
+
+log = logging.getLogger("qyzmet")
+
+RETRY_FIRST = 1.0  # seconds before the second try to reach Telegram; doubled after each failure
+RETRY_MAX = 30.0
+
+
+def database_label(database: str) -> str:
+    """The database as a person should read it: the absolute path of the SQLite file (two commands started in
+    two folders would otherwise silently use two databases)."""
+    if database == ":memory:":
+        return database
+    if "://" in database:  # a server URL (PostgreSQL later): shown without its password
+        parts = urlsplit(database)
+        if parts.password is not None:
+            host = parts.netloc.rsplit("@", 1)[1]
+            database = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+        return database
+    return str(Path(database).expanduser().resolve())
+
+
+def check_files(settings: Settings) -> None:
+    """The files the bot reads at start: the calendar overrides and the secret key (generated on first run)."""
+    try:
+        WorkingCalendar.from_file(settings.calendar_overrides)
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError and the calendar's own errors are ValueErrors
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"QYZMET_CALENDAR_OVERRIDES: cannot use {settings.calendar_overrides}: {reason}",
+                          "  Fix the file (format in the README), or unset the variable to use the bundled one.")
+    if not settings.secret_key and settings.database != ":memory:":
+        try:
+            settings.resolved_secret_key()
+        except OSError as exc:
+            path = Path(database_label(settings.database)).parent / "secret.key"
+            raise ConfigError(f"QYZMET_SECRET_KEY is not set and the key file {path} cannot be used: "
+                              f"{exc.strerror or exc}",
+                              "  Make that folder writable (see QYZMET_DATABASE), or set QYZMET_SECRET_KEY.")
+
+
+async def open_services(settings: Settings, sms_gateway: SmsGateway | None = None):  # noqa: ANN201
+    """Services.open, with a database that cannot be opened reported as QYZMET_DATABASE."""
+    from bot.services import Services
+    try:
+        # First plainly: when aiosqlite's own connect fails, its thread may outlive the event loop and print a
+        # traceback of its own after our message.
+        _probe(settings.database)
+        return await Services.open(settings, sms_gateway=sms_gateway)
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"QYZMET_DATABASE: cannot open {database_label(settings.database)}: {reason}",
+                          "  Point it to a SQLite file in a folder this user can write (the folder is created "
+                          "if missing).") from None
+
+
+def _probe(database: str) -> None:
+    """Open the SQLite file and read its header (creating it if missing, as the store would)."""
+    if database == ":memory:" or "://" in database:
+        return
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(database)
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()  # "file is not a database" shows here
+    finally:
+        conn.close()
+
+
+async def wait_for_telegram(settings: Settings, stopping: asyncio.Event) -> bool:
+    """Ask Telegram who the bot is (getMe) until it answers: True then, False if stopped while waiting.
+
+    Unreachable (no network, a timeout, Telegram's 5xx): try again with growing pauses, saying so in the log,
+    until ``QYZMET_TELEGRAM_START_WAIT_SECONDS`` (0: until stopped). A rejected token (401/404): ConfigError.
+    """
+    assert settings.telegram_token
+    bot = Bot(settings.telegram_token, base_url=settings.telegram_api_url or "https://api.telegram.org/bot",
+              request=AiohttpRequest(connection_pool_size=1),
+              get_updates_request=AiohttpRequest(connection_pool_size=1))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    delay = RETRY_FIRST
+    limit = settings.telegram_start_wait_seconds
+    where = "QYZMET_TELEGRAM_API_URL" if settings.telegram_api_url else "Telegram"
+    try:
+        while True:
+            try:
+                await bot.initialize()  # getMe
+                return True
+            except InvalidToken:  # its text quotes the token: never shown
+                lines = ["QYZMET_TELEGRAM_TOKEN: Telegram rejected the token (getMe answered 401/404).",
+                         "  Copy the token again from @BotFather."]
+                if settings.telegram_api_url:
+                    lines[-1] += " Check QYZMET_TELEGRAM_API_URL too (it must end in /bot)."
+                raise ConfigError(*lines) from None
+            except RetryAfter as exc:
+                reason = "Telegram asks to wait"
+                pause = max(retry_after_seconds(exc), delay)
+            except NetworkError as exc:  # no connection, timeouts, 5xx
+                reason = _one_line(exc)
+                pause = delay
+            except TelegramError as exc:
+                raise ConfigError(f"QYZMET_TELEGRAM_TOKEN: Telegram refused getMe: {_one_line(exc)}",
+                                  "  Check the token with @BotFather.") from None
+            waited = loop.time() - started
+            if limit and waited >= limit:
+                raise ConfigError(f"Telegram could not be reached in {limit:g} s ({reason}).",
+                                  f"  Check the network and {where}; QYZMET_TELEGRAM_START_WAIT_SECONDS sets how "
+                                  "long to keep trying (0 = until stopped).")
+            if limit:
+                pause = min(pause, limit - waited)
+            log.warning("Telegram is not reachable (%s); trying again in %.3g s", reason, pause)
+            try:
+                await asyncio.wait_for(stopping.wait(), pause)
+                return False
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 2, RETRY_MAX)
+    finally:
+        await bot.shutdown()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return redact(text)[:200]
+
+
+def listen_error(settings: Settings, exc: OSError) -> ConfigError:
+    return ConfigError(f"QYZMET_HTTP_HOST / QYZMET_HTTP_PORT: cannot listen on {settings.http_host}:"
+                       f"{settings.http_port}: {exc.strerror or exc}",
+                       "  Choose a free port (QYZMET_HTTP_PORT), or stop the program that uses it.")

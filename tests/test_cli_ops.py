@@ -1,0 +1,277 @@
+"""The command line as a deployer meets it: `qyzmet run` refuses what it cannot do (exit 2, a line or two that
+name the variable, no secret), waits for Telegram, prints SMS when told to, and says which database it uses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot import __version__
+from bot.sandbox.emulator import BotApiEmulator
+from tests.test_cli import ROOT, SEED, qyzmet
+
+# A token of the real shape, so that the generic token mask would catch it too; never printed.
+TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+
+
+def env_for(tmp_path: Path, **values: str) -> dict[str, str]:
+    return {"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"), "QYZMET_SECRET_KEY": "test-secret-key",
+            "PYTHONPATH": str(ROOT), **values}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def no_traceback(output: str) -> None:
+    assert "Traceback" not in output and "Logging error" not in output, output
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output, output
+
+
+class Proc:
+    """`qyzmet ARGS` as a child of this event loop (the emulator runs in the same loop), read as it writes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [asyncio.ensure_future(self._read(proc.stdout, self.out)),
+                         asyncio.ensure_future(self._read(proc.stderr, self.err))]
+
+    @classmethod
+    async def start(cls, *args: str, cwd: Path, env: dict[str, str]) -> "Proc":
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *args, cwd=cwd,
+                                                    env={**clean, **env}, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        return cls(proc)
+
+    @staticmethod
+    async def _read(stream: asyncio.StreamReader | None, into: list[str]) -> None:
+        assert stream is not None
+        while line := await stream.readline():
+            into.append(line.decode("utf-8", "replace"))
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+    async def wait_for(self, text: str, where: str = "stderr", timeout: float = 30) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while text not in getattr(self, where):
+            if self.proc.returncode is not None or loop.time() > deadline:
+                raise AssertionError(f"{text!r} not in {where}:\n{self.stdout}\n{self.stderr}")
+            await asyncio.sleep(0.05)
+
+    async def finish(self, timeout: float = 30) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await asyncio.gather(*self._readers)
+        return code
+
+    async def terminate(self) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return await self.finish()
+
+
+# --- no silent loss of SMS ------------------------------------------------------------------------------
+
+
+def test_run_without_an_sms_gateway_refuses_to_start(tmp_path):
+    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN))
+    assert result.returncode == 2
+    assert "QYZMET_SMS_GATEWAY_URL" in result.stderr and "QYZMET_SMS_GATEWAY=print" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+    no_traceback(result.stdout + result.stderr)
+
+
+def test_run_refuses_print_and_a_gateway_url_together(tmp_path):
+    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+                                                      QYZMET_SMS_GATEWAY_URL="http://127.0.0.1:9/sms"))
+    assert result.returncode == 2 and "both set" in result.stderr
+
+
+async def test_run_with_print_prints_every_sms_on_stdout_and_names_the_database(tmp_path):
+    seeded = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(tmp_path, QYZMET_DATABASE="data/q.sqlite3"))
+    assert seeded.returncode == 0, seeded.stderr
+    emu = BotApiEmulator(token=TOKEN)
+    await emu.start()
+    port = free_port()
+    run = await Proc.start("run", cwd=tmp_path, env=env_for(
+        tmp_path, QYZMET_DATABASE="data/q.sqlite3", QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url,
+        QYZMET_SMS_GATEWAY="print", QYZMET_HTTP_PORT=str(port), QYZMET_SWEEP_INTERVAL_SECONDS="0.2"))
+    try:
+        await run.wait_for("bot is running")
+        # The absolute path: a second command started in another folder would otherwise use another database.
+        assert str(tmp_path / "data" / "q.sqlite3") in run.stderr
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(f"http://127.0.0.1:{port}/sms/inbound",
+                                       json={"from": "+77011234567", "text": "HELP"})
+        assert answer.status_code == 200
+        await run.wait_for("to +77011234567: ", where="stdout")
+        assert "1414" in run.stdout  # the text itself, in full
+        await asyncio.sleep(0.6)  # a few sweeps of the job queue
+    finally:
+        code = await run.terminate()
+        await emu.stop()
+    assert code == 0, run.stderr
+    assert "1414" not in run.stderr and "+77011234567" not in run.stderr  # printed on stdout; the log masks
+    assert "apscheduler" not in run.stderr  # the scheduler's INFO lines on every sweep are quiet
+    no_traceback(run.stdout + run.stderr)
+
+
+# --- clear errors instead of tracebacks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("QYZMET_HTTP_PORT", "70000"), ("QYZMET_HTTP_PORT", "-1"), ("QYZMET_HTTP_PORT", "http"),
+    ("QYZMET_OTP_TTL_SECONDS", "0"), ("QYZMET_OTP_TTL_SECONDS", "-300"), ("QYZMET_OTP_MAX_ATTEMPTS", "0"),
+    ("QYZMET_CONSENT_TTL_SECONDS", "-1"), ("QYZMET_TELEGRAM_RATE", "0"), ("QYZMET_BROADCAST_RATE", "-5"),
+    ("QYZMET_SMS_GLOBAL_PER_MINUTE", "0"), ("QYZMET_SMS_MAX_ATTEMPTS", "0"), ("QYZMET_SWEEP_INTERVAL_SECONDS", "0"),
+    ("QYZMET_SMS_GATEWAY_TIMEOUT_SECONDS", "0"), ("QYZMET_BROADCAST_CONCURRENCY", "0"),
+    ("QYZMET_LOG_FORMAT", "xml"), ("QYZMET_SMS_GATEWAY", "smpp"), ("QYZMET_SMS_GATEWAY_URL", "gateway.example"),
+    ("QYZMET_TELEGRAM_START_WAIT_SECONDS", "-1"),
+])
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, variable, value):
+    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, **{"QYZMET_TELEGRAM_TOKEN": TOKEN,
+                                                                   "QYZMET_SMS_GATEWAY": "print", variable: value}))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{variable}: "), result.stderr
+    no_traceback(result.stdout + result.stderr)
+
+
+def test_settings_that_contradict_each_other_are_named(tmp_path):
+    result = qyzmet("run", cwd=tmp_path, env=env_for(
+        tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print", QYZMET_SMS_BACKOFF_BASE_SECONDS="60",
+        QYZMET_SMS_BACKOFF_MAX_SECONDS="10"))
+    assert result.returncode == 2
+    assert "QYZMET_SMS_BACKOFF_MAX_SECONDS" in result.stderr and "QYZMET_SMS_BACKOFF_BASE_SECONDS" in result.stderr
+
+
+def test_every_command_checks_the_settings(tmp_path):
+    result = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(tmp_path, QYZMET_OTP_TTL_SECONDS="-1"))
+    assert result.returncode == 2 and result.stderr.startswith("QYZMET_OTP_TTL_SECONDS: ")
+    assert not (tmp_path / "q.sqlite3").exists()
+
+
+def test_an_unusable_database_or_calendar_file_is_named(tmp_path):
+    (tmp_path / "folder.sqlite3").mkdir()
+    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+                                                      QYZMET_DATABASE="folder.sqlite3"))
+    assert result.returncode == 2 and "QYZMET_DATABASE: cannot open" in result.stderr
+    no_traceback(result.stdout + result.stderr)
+    (tmp_path / "cal.json").write_text("{", encoding="utf-8")
+    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+                                                      QYZMET_CALENDAR_OVERRIDES="cal.json"))
+    assert result.returncode == 2 and result.stderr.startswith("QYZMET_CALENDAR_OVERRIDES: ")
+    no_traceback(result.stdout + result.stderr)
+
+
+async def test_a_wrong_token_is_one_line_and_never_printed(tmp_path):
+    emu = BotApiEmulator(token="111:THE-RIGHT-TOKEN")
+    await emu.start()
+    try:
+        run = await Proc.start("run", cwd=tmp_path, env=env_for(
+            tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url, QYZMET_SMS_GATEWAY="print",
+            QYZMET_HTTP_PORT=str(free_port())))
+        code = await run.finish()
+    finally:
+        await emu.stop()
+    assert code == 2
+    problem = [line for line in run.err if "QYZMET_TELEGRAM_TOKEN" in line]
+    assert problem and "rejected" in problem[0]
+    assert len(run.err) <= 3  # the database line, the problem, what to do
+    no_traceback(run.stdout + run.stderr)
+
+
+async def test_unreachable_telegram_is_retried_then_given_up_plainly(tmp_path):
+    closed = free_port()
+    run = await Proc.start("run", cwd=tmp_path, env=env_for(
+        tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=f"http://127.0.0.1:{closed}/bot",
+        QYZMET_SMS_GATEWAY="print", QYZMET_TELEGRAM_START_WAIT_SECONDS="2.5", QYZMET_HTTP_PORT=str(free_port())))
+    code = await run.finish()
+    assert code == 2
+    assert run.stderr.count("Telegram is not reachable") >= 2 and "trying again in" in run.stderr
+    assert "QYZMET_TELEGRAM_START_WAIT_SECONDS" in run.err[-1]
+    assert len(run.err) < 10
+    no_traceback(run.stdout + run.stderr)
+
+
+async def test_sigterm_while_waiting_for_telegram_stops_quietly(tmp_path):
+    closed = free_port()
+    run = await Proc.start("run", cwd=tmp_path, env=env_for(
+        tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=f"http://127.0.0.1:{closed}/bot",
+        QYZMET_SMS_GATEWAY="print", QYZMET_HTTP_PORT=str(free_port())))
+    await run.wait_for("trying again")
+    assert await run.terminate() == 0
+    no_traceback(run.stdout + run.stderr)
+
+
+async def test_a_port_in_use_is_named(tmp_path):
+    emu = BotApiEmulator(token=TOKEN)
+    await emu.start()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        try:
+            run = await Proc.start("run", cwd=tmp_path, env=env_for(
+                tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url,
+                QYZMET_SMS_GATEWAY="print", QYZMET_HTTP_PORT=str(taken.getsockname()[1])))
+            code = await run.finish()
+        finally:
+            await emu.stop()
+    assert code == 2 and "QYZMET_HTTP_PORT" in run.stderr
+    no_traceback(run.stdout + run.stderr)
+
+
+# --- which database, version, help ---------------------------------------------------------------------
+
+
+def test_seed_and_import_name_the_absolute_database_path(tmp_path):
+    env = env_for(tmp_path, QYZMET_DATABASE="var/rel.sqlite3")
+    absolute = str(tmp_path / "var" / "rel.sqlite3")
+    seeded = qyzmet("seed", str(SEED), cwd=tmp_path, env=env)
+    assert seeded.returncode == 0 and absolute in seeded.stderr and absolute in seeded.stdout
+    (tmp_path / "events.jsonl").write_text("", encoding="utf-8")
+    imported = qyzmet("import", "events.jsonl", cwd=tmp_path, env=env)
+    assert imported.returncode == 0 and absolute in imported.stderr
+
+
+def test_a_database_url_is_named_without_its_password():
+    from bot.startup import database_label
+    assert database_label("postgresql://qyzmet:s3cret@db.example:5432/qyzmet") == \
+        "postgresql://qyzmet:***@db.example:5432/qyzmet"
+    assert database_label(":memory:") == ":memory:"
+
+
+def test_version():
+    result = qyzmet("--version", cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.strip() == f"qyzmet {__version__}"
+
+
+@pytest.mark.parametrize("command, words", [
+    ("seed", ("citizens", "registry", "applications", "events", "README")),
+    ("import", ("JSON-lines", "at", "README")),
+    ("backup", ("Restore", "README")),
+    ("run", ("QYZMET_TELEGRAM_TOKEN", "QYZMET_SMS_GATEWAY_URL", "README")),
+])
+def test_help_names_the_file_formats_and_the_readme(command, words):
+    result = qyzmet(command, "--help", cwd=ROOT)
+    assert result.returncode == 0
+    for word in words:
+        assert word in result.stdout, (word, result.stdout)
