@@ -15,7 +15,9 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
-from handlers.telegram import complaints, flows, operator, settings, subscription  # noqa: F401 (feature modules register their routes)
+# Feature modules register their routes when imported.
+from handlers.telegram import complaints, console, flows, settings, subscription  # noqa: F401
+from handlers.telegram import op_broadcast, op_complaints, operator  # noqa: F401
 from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import current_scope, run_update, turn_for
@@ -159,7 +161,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(CommandHandler(["settings", "notices"], _settings))
     application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
     subscription.add_handlers(application)
-    operator.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
+    console.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))
     application.add_handler(CallbackQueryHandler(_button))

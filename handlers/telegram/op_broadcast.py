@@ -22,7 +22,7 @@ from bot.gateways.telegram_http import RequestNotSent
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.telegram import flows, routes
-from handlers.telegram.operator import allowed, back_to_console, console_action
+from handlers.telegram.console import allowed, back_to_console, console_action
 from handlers.telegram.rate_limit import BULK, SendAborted
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast

@@ -12,7 +12,7 @@ from bot.core.complaints import ANSWER_LIMIT, Moved, normalize_number
 from bot.domain import complaint_status as cs
 from handlers.telegram import flows, render, routes
 from handlers.telegram.complaints import card
-from handlers.telegram.operator import back_to_console, console_action
+from handlers.telegram.console import back_to_console, console_action
 from handlers.telegram.turn import Turn
 
 OP_CP_FIND = "op_cp_find"
