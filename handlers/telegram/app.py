@@ -15,9 +15,8 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
-# Feature modules register their routes when imported.
-from handlers.telegram import complaints, console, flows, settings, subscription  # noqa: F401
-from handlers.telegram import op_broadcast, op_complaints, operator  # noqa: F401
+from handlers.telegram import (complaints, console, flows, op_broadcast, op_complaints, operator, settings,
+                               subscription)
 from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import current_scope, run_update, turn_for
@@ -133,8 +132,21 @@ async def _post_init(application: Application) -> None:
         await application.bot.set_my_commands(commands, language_code=lang)
 
 
+def register_routes() -> None:
+    """What each feature adds to the conversation: menu rows, the chat states it reads, its buttons (routes.py)
+    and the operator console's actions (console.py). The tables are shared by every Application in the process;
+    registering again changes nothing."""
+    complaints.register()     # menu rows "File a complaint", "My complaints"; filing and following
+    settings.register()       # menu row "Notices"
+    console.register()        # menu row "Operator console" (staff only), the "op" buttons
+    operator.register()       # console actions: find, overdue, setstatus
+    op_broadcast.register()   # console action: broadcast
+    op_complaints.register()  # console actions on complaints
+
+
 def build_application(services: Services, token: str, base_url: str | None = None,
                       base_file_url: str | None = None) -> Application:
+    register_routes()
     processor = PerChatUpdateProcessor(CONCURRENT_UPDATES)
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
                .request(AiohttpRequest(connection_pool_size=16))

@@ -5,16 +5,21 @@ Only staff (operator or admin, see bot/core/staff.py) may use it. For anyone els
 answer of an unknown command and the buttons the answer of a stale button, so the console reveals nothing.
 Every console action is re-checked against the database role when it runs, and audited by the core.
 
-Adding an action (e.g. "change status", "answer a complaint") is one function and one registration::
+Adding an action (e.g. "change status", "answer a complaint") is one function and one registration in its
+module's ``register()``::
 
-    @console_action("status", label_key="op.btn.<status>", command="setstatus", order=40)
     async def change_status(turn: Turn, arg: str) -> None:
         ...  # call the core use case (it audits), reply with turn.say(...)
 
+    def register() -> None:
+        console.add_action("status", change_status, label_key="op.btn.<status>", command="setstatus", order=40)
+
 ``arg`` is what follows the command (/setstatus QZ-… in_progress) or the button's data after "op:status:".
-The decorator adds the console button, the /command and the "op:<name>[:arg]" button route. An action that
-reads typed text registers its own chat state with ``routes.text_state`` (see "op_find" in operator.py).
-The actions live in operator.py (applications), op_complaints.py and op_broadcast.py.
+An action gets the console button, the /command and the "op:<name>[:arg]" button route. An action that reads
+typed text registers its own chat state with ``routes.text_state`` (see "op_find" in operator.py). The actions
+live in operator.py (applications), op_broadcast.py and op_complaints.py; app.py registers them after
+``register()`` here, and ``add_handlers`` adds their commands. Registering the same action again changes
+nothing (see routes.py).
 """
 
 from __future__ import annotations
@@ -48,14 +53,13 @@ class ConsoleAction:
 ACTIONS: dict[str, ConsoleAction] = {}
 
 
-def console_action(name: str, *, label_key: str | None = None, command: str | None = None, order: int = 100,
-                   admin_only: bool = False) -> Callable[[ConsoleFn], ConsoleFn]:
+def add_action(name: str, fn: ConsoleFn, *, label_key: str | None = None, command: str | None = None,
+               order: int = 100, admin_only: bool = False) -> None:
     """Register a console action: a console button (``label_key``), a /``command`` and "op:<name>" buttons."""
-    def register(fn: ConsoleFn) -> ConsoleFn:
-        assert name not in ACTIONS and ":" not in name, f"console action {name} registered twice or bad name"
-        ACTIONS[name] = ConsoleAction(name, fn, label_key, command, order, admin_only)
-        return fn
-    return register
+    assert ":" not in name, f"bad console action name {name}"
+    action = ConsoleAction(name, fn, label_key, command, order, admin_only)
+    present = ACTIONS.setdefault(name, action)
+    assert present == action, f"console action {name} registered twice"
 
 
 async def allowed(services: Services, user_id: int, action: ConsoleAction | None = None) -> bool:
@@ -68,9 +72,6 @@ async def _visible(services: Services, user_id: int, identified: bool, known: Us
     if known is not None:  # the turn read the role with everything else (actions check it again when run)
         return known.role in ROLES
     return await services.staff.is_operator(user_id)
-
-
-routes.menu_entry("op.btn.console", "op", order=90, visible=_visible)
 
 
 def console_keyboard(turn: Turn, actions: list[ConsoleAction]) -> InlineKeyboardMarkup:
@@ -91,7 +92,6 @@ async def show_console(turn: Turn) -> None:
     await turn.say("op.console.title", reply_markup=console_keyboard(turn, mine))
 
 
-@routes.button("op")
 async def on_console_button(turn: Turn, arg: str, state: ChatState) -> None:
     name, _, rest = arg.partition(":")
     action = ACTIONS.get(name) if name else None
@@ -125,3 +125,9 @@ def add_handlers(application: Application, unknown_command: CommandFn) -> None:
     for action in ACTIONS.values():
         if action.command:
             application.add_handler(CommandHandler(action.command, guarded(action)))
+
+
+def register() -> None:
+    """The console's menu row (staff only) and its "op" buttons."""
+    routes.menu_entry("op.btn.console", "op", order=90, visible=_visible)
+    routes.button("op", on_console_button)

@@ -21,8 +21,8 @@ from bot.domain.catalog import SERVICES
 from bot.gateways.telegram_http import RequestNotSent
 from bot.i18n import Lang, as_lang
 from bot.services import Services
-from handlers.telegram import flows, routes
-from handlers.telegram.console import allowed, back_to_console, console_action
+from handlers.telegram import console, flows, routes
+from handlers.telegram.console import allowed, back_to_console
 from handlers.telegram.rate_limit import BULK, SendAborted
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast
@@ -43,7 +43,6 @@ def _skip(turn: Turn) -> InlineKeyboardMarkup:
                                  [InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")]])
 
 
-@console_action("broadcast", label_key="op.btn.broadcast", command="broadcast", order=30)
 async def start_broadcast(turn: Turn, arg: str) -> None:
     await turn.set_state(BC_KK, {})
     await turn.say("op.bc.ask_kk", reply_markup=_skip(turn))
@@ -61,7 +60,6 @@ async def _take_text(turn: Turn, message: Message) -> str | None:
     return text
 
 
-@routes.text_state(BC_KK, hint="op.bc.ask_kk")
 async def on_kk_text(turn: Turn, message: Message, data: dict) -> None:
     if (text := await _take_text(turn, message)) is not None:
         await _ask_ru(turn, {"kk": text})
@@ -72,7 +70,6 @@ async def _ask_ru(turn: Turn, data: dict) -> None:
     await turn.say("op.bc.ask_ru", reply_markup=_skip(turn))
 
 
-@routes.text_state(BC_RU, hint="op.bc.ask_ru")
 async def on_ru_text(turn: Turn, message: Message, data: dict) -> None:
     if (text := await _take_text(turn, message)) is not None:
         await _ask_audience(turn, {**data, "ru": text})
@@ -118,7 +115,6 @@ async def _preview(turn: Turn, data: dict, audience: Audience) -> None:
         [InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")]]))
 
 
-@routes.button("opbc")
 async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
     if not await allowed(turn.services, turn.user_id):
         await flows.show_menu(turn, "stale.button")
@@ -234,3 +230,11 @@ def reporter_for(services: Services, bot: Bot):  # noqa: ANN201
             return LogReporter()
         return TelegramReporter(services, bot, broadcast.report_chat_id)
     return make
+
+
+def register() -> None:
+    """The broadcast console action, its composing steps and its buttons (after console.register())."""
+    console.add_action("broadcast", start_broadcast, label_key="op.btn.broadcast", command="broadcast", order=30)
+    routes.text_state(BC_KK, on_kk_text, hint="op.bc.ask_kk")
+    routes.text_state(BC_RU, on_ru_text, hint="op.bc.ask_ru")
+    routes.button("opbc", on_broadcast_button)

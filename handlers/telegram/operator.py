@@ -11,8 +11,8 @@ from telegram import InlineKeyboardButton, Message
 from bot.core.status_feed import MAX_NOTE
 from bot.domain.application_status import FEED_STATUSES, can_move
 from bot.domain.iin import mask_iin
-from handlers.telegram import flows, render, routes
-from handlers.telegram.console import back_to_console, console_action
+from handlers.telegram import console, flows, render, routes
+from handlers.telegram.console import back_to_console
 from handlers.telegram.turn import Turn
 
 OP_FIND = "op_find"
@@ -32,7 +32,6 @@ def operator_card(turn: Turn, app, events) -> str:  # noqa: ANN001
     return "\n".join(lines)
 
 
-@console_action("find", label_key="op.btn.find", command="find", order=10)
 async def find(turn: Turn, arg: str) -> None:
     if not arg.strip():
         await turn.set_state(OP_FIND)
@@ -48,7 +47,6 @@ async def find(turn: Turn, arg: str) -> None:
     await turn.send(operator_card(turn, app, events), back_to_console(turn, status_buttons(turn, app)))
 
 
-@routes.text_state(OP_FIND, hint="op.find.ask")
 async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
         await flows.show_menu(turn, "menu.hint")
@@ -67,7 +65,6 @@ def overdue_line(turn: Turn, item) -> str:  # noqa: ANN001
                             due=render.when(app.due_at, turn.lang), late=late))
 
 
-@console_action("overdue", label_key="op.btn.overdue", command="overdue", order=20)
 async def overdue(turn: Turn, arg: str) -> None:
     offset = int(arg) if arg.strip().isdigit() else 0
     page = await turn.services.staff.overdue(turn.user_id, offset, OVERDUE_PAGE)
@@ -104,7 +101,6 @@ def status_buttons(turn: Turn, app) -> list[list[InlineKeyboardButton]]:  # noqa
     return rows
 
 
-@console_action("setstatus", label_key="op.btn.setstatus", command="setstatus", order=40)
 async def set_status(turn: Turn, arg: str) -> None:
     # "/setstatus NUMBER STATUS [note]" or the button's "NUMBER:STATUS".
     if ":" in arg and " " not in arg.strip():
@@ -134,3 +130,10 @@ async def set_status(turn: Turn, arg: str) -> None:
         await turn.say("op.setstatus.done", number=outcome.number,
                        status=render.status_name(turn.t, turn.lang, parts[1]), reply_markup=back_to_console(turn))
 
+
+def register() -> None:
+    """The console actions on applications (after console.register())."""
+    console.add_action("find", find, label_key="op.btn.find", command="find", order=10)
+    routes.text_state(OP_FIND, on_find_text, hint="op.find.ask")
+    console.add_action("overdue", overdue, label_key="op.btn.overdue", command="overdue", order=20)
+    console.add_action("setstatus", set_status, label_key="op.btn.setstatus", command="setstatus", order=40)

@@ -12,8 +12,6 @@ from handlers.telegram import flows, routes
 from handlers.telegram.turn import Turn
 from bot.domain.model import ChatState
 
-routes.menu_entry("btn.settings", "set", order=60)
-
 
 async def show_settings(turn: Turn, note: str | None = None) -> None:
     services = turn.services
@@ -34,7 +32,6 @@ async def show_settings(turn: Turn, note: str | None = None) -> None:
     await turn.send(escape(text), markup)
 
 
-@routes.button("set")
 async def on_settings_button(turn: Turn, arg: str, state: ChatState) -> None:
     what, _, value = arg.partition(":")
     if what not in ("status", "news", "") or value not in ("on", "off", ""):
@@ -45,3 +42,9 @@ async def on_settings_button(turn: Turn, arg: str, state: ChatState) -> None:
     elif what == "news" and value:
         await turn.services.subscriptions.set_news(turn.user_id, value == "on", turn.lang)
     await show_settings(turn, "settings.saved" if value else None)
+
+
+def register() -> None:
+    """The "Notices" row of the main menu and its buttons."""
+    routes.menu_entry("btn.settings", "set", order=60)
+    routes.button("set", on_settings_button)
