@@ -15,7 +15,10 @@ from bot.core import complaints as core
 from bot.domain import complaint_status as cs
 from bot.domain.iin import mask_iin
 from bot.domain.phone import mask_phone
-from handlers.telegram import flows, render, routes
+from handlers.telegram import render, routes
+from handlers.telegram.identification import require_identity
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
 from bot.domain.model import Complaint
 from bot.domain.model import ChatState
@@ -42,13 +45,13 @@ def _cancel(turn: Turn) -> InlineKeyboardMarkup:
 
 
 async def _stale(turn: Turn) -> None:
-    await flows.show_menu(turn, "stale.button")
+    await show_menu(turn, "stale.button")
 
 
 # Filing: addressee ------------------------------------------------------------------------------------
 
 async def start_filing(turn: Turn, arg: str, state: ChatState) -> None:
-    if not await flows.require_identity(turn, {"action": "complaint"}):
+    if not await require_identity(turn, {"action": "complaint"}):
         return
     await ask_addressee(turn)
 
@@ -106,7 +109,7 @@ async def on_subject(turn: Turn, arg: str, state: ChatState) -> None:
 async def choose_application(turn: Turn, text: str, draft: dict) -> None:
     identity = await turn.identity()
     if identity is None:
-        await flows.require_identity(turn, {"action": "complaint"})
+        await require_identity(turn, {"action": "complaint"})
         return
     number = await turn.services.complaints.own_application(identity, turn.user_id, text)
     if number is None:  # the same answer for someone else's number as for no such number
@@ -132,7 +135,7 @@ async def on_provider(turn: Turn, message: Message, data: dict) -> None:
 async def ask_details(turn: Turn, draft: dict) -> None:
     identity = await turn.identity()
     if identity is None:
-        await flows.require_identity(turn, {"action": "complaint"})
+        await require_identity(turn, {"action": "complaint"})
         return
     if "name" not in draft:
         applicant = await turn.services.complaints.applicant(identity)
@@ -211,14 +214,14 @@ async def on_send(turn: Turn, arg: str, state: ChatState) -> None:
         await _stale(turn)
         return
     if identity is None:
-        await flows.require_identity(turn, {"action": "complaint"})
+        await require_identity(turn, {"action": "complaint"})
         return
     d = state.data
     complaint = await turn.services.complaints.file(identity, turn.user_id, core.Draft(
         addressee=d["addressee"], app_number=d.get("app"), provider_name=d.get("provider"), full_name=d["name"],
         address=d["address"], phone=d.get("phone"), body=d["text"], file_id=d.get("file_id"),
         file_kind=d.get("file_kind")))
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     turn.note("cp.filed", number=complaint.number, due=render.when(complaint.due_at, turn.lang),
               addressee=turn.text(f"cp.addressee.{complaint.addressee}"))
     await show_card(turn, complaint.number)
@@ -227,7 +230,7 @@ async def on_send(turn: Turn, arg: str, state: ChatState) -> None:
 # Following one's complaints ---------------------------------------------------------------------------------
 
 async def list_mine(turn: Turn, arg: str, state: ChatState) -> None:
-    if not await flows.require_identity(turn, {"action": "complaints"}):
+    if not await require_identity(turn, {"action": "complaints"}):
         return
     await show_list(turn)
 
@@ -259,7 +262,7 @@ async def on_lookup(turn: Turn, message: Message, data: dict) -> None:
 
 async def on_view(turn: Turn, arg: str, state: ChatState) -> None:
     if await turn.identity() is None:
-        await flows.require_identity(turn, {"action": "complaints"})
+        await require_identity(turn, {"action": "complaints"})
         return
     await show_card(turn, arg)
 

@@ -32,7 +32,9 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.core.staff import ROLES
 from bot.services import Services
-from handlers.telegram import flows, routes
+from handlers.telegram import routes
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn, turn_for
 from bot.domain.model import ChatState, UserSnapshot
 
@@ -88,7 +90,7 @@ def back_to_console(turn: Turn, extra: list[list[InlineKeyboardButton]] | None =
 
 async def show_console(turn: Turn) -> None:
     mine = [a for a in ACTIONS.values() if await allowed(turn.services, turn.user_id, a)]
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     await turn.say("op.console.title", reply_markup=console_keyboard(turn, mine))
 
 
@@ -96,7 +98,7 @@ async def on_console_button(turn: Turn, arg: str, state: ChatState) -> None:
     name, _, rest = arg.partition(":")
     action = ACTIONS.get(name) if name else None
     if (name and action is None) or not await allowed(turn.services, turn.user_id, action):
-        await flows.show_menu(turn, "stale.button")  # what anyone gets for a button that does not exist
+        await show_menu(turn, "stale.button")  # what anyone gets for a button that does not exist
         return
     if action is None:
         await show_console(turn)

@@ -21,9 +21,11 @@ from bot.domain.catalog import SERVICES
 from bot.gateways.telegram_http import RequestNotSent
 from bot.i18n import Lang, as_lang
 from bot.services import Services
-from handlers.telegram import console, flows, routes
+from handlers.telegram import console, routes
 from handlers.telegram.console import allowed, back_to_console
+from handlers.telegram.menu import show_menu
 from handlers.telegram.rate_limit import BULK, SendAborted
+from handlers.telegram.registry_requests import close_offer
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast
 from bot.domain.model import ChatState
@@ -51,7 +53,7 @@ async def start_broadcast(turn: Turn, arg: str) -> None:
 async def _take_text(turn: Turn, message: Message) -> str | None:
     """The operator's text for one language, or None (refused: not an operator any more, or too long)."""
     if not await allowed(turn.services, turn.user_id):  # the role was taken away mid-flow
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return None
     text = (message.text or "").strip()
     if len(text) > MAX_TEXT:
@@ -117,7 +119,7 @@ async def _preview(turn: Turn, data: dict, audience: Audience) -> None:
 
 async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
     if not await allowed(turn.services, turn.user_id):
-        await flows.show_menu(turn, "stale.button")
+        await show_menu(turn, "stale.button")
         return
     action, _, rest = arg.partition(":")
     data = state.data
@@ -129,21 +131,21 @@ async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
         try:
             audience = parse_audience(rest)
         except ValueError:
-            await flows.show_menu(turn, "stale.button")
+            await show_menu(turn, "stale.button")
             return
         await _preview(turn, data, audience)
     elif action == "go" and state.state == BC_CONFIRM:
-        flows.close_offer(turn)  # the Send button must not be pressed twice
+        close_offer(turn)  # the Send button must not be pressed twice
         broadcast = await turn.services.broadcasts.create(turn.user_id, data.get("kk"), data.get("ru"),
                                                           parse_audience(data["audience"]), turn.user_id)
-        await flows.show_menu(turn, "op.bc.queued")
+        await show_menu(turn, "op.bc.queued")
         log.info("broadcast %s queued by an operator for %s recipients", broadcast.id, broadcast.total)
     elif action == "stop" and rest.isdigit():
         stopped = await turn.services.broadcasts.cancel(turn.user_id, int(rest))
         if not stopped:
             await turn.say("op.bc.not_running", id=rest)
     else:
-        await flows.show_menu(turn, "stale.button")
+        await show_menu(turn, "stale.button")
 
 
 # Delivery and progress -----------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ from telegram import InlineKeyboardButton, Message
 
 from bot.core.complaints import ANSWER_LIMIT, Moved, normalize_number
 from bot.domain import complaint_status as cs
-from handlers.telegram import console, flows, render, routes
+from handlers.telegram import console, render, routes
 from handlers.telegram.complaints import card
 from handlers.telegram.console import back_to_console
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
 
 OP_CP_FIND = "op_cp_find"
@@ -35,7 +37,7 @@ async def _show(turn: Turn, number: str) -> None:
         await turn.set_state(OP_CP_FIND)
         await turn.say("op.cp.not_found", number=number.strip()[:40], reply_markup=back_to_console(turn))
         return
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     c = view.complaint
     await turn.send(card(turn, view, for_operator=True),
                     back_to_console(turn, _card_buttons(turn, c.number, c.addressee, c.state, c.file_id is not None)))
@@ -51,7 +53,7 @@ async def find(turn: Turn, arg: str) -> None:
 
 async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return
     await _show(turn, (message.text or "")[:100])
 
@@ -71,7 +73,7 @@ async def attachment(turn: Turn, arg: str) -> None:
 async def open_list(turn: Turn, arg: str) -> None:
     offset = int(arg) if arg.strip().isdigit() else 0
     total, views = await turn.services.complaints.open_list(turn.user_id, offset, PAGE)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if not views:
         await turn.say("op.cp.none_open", reply_markup=back_to_console(turn))
         return
@@ -111,7 +113,7 @@ async def move(turn: Turn, arg: str) -> None:
 
 async def on_answer_text(turn: Turn, message: Message, data: dict) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return
     text = (message.text or "").strip()
     if len(text) > ANSWER_LIMIT:
@@ -125,7 +127,7 @@ async def on_answer_text(turn: Turn, message: Message, data: dict) -> None:
 
 async def _move(turn: Turn, number: str, to: str, text: str | None) -> None:
     result = await turn.services.complaints.move(turn.user_id, number, to, text)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if isinstance(result, Moved):
         turn.note("op.cp.moved", number=number, state=turn.text(f"complaint.state.{to}"))
         await _show(turn, number)

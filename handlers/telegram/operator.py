@@ -11,8 +11,10 @@ from telegram import InlineKeyboardButton, Message
 from bot.core.status_feed import MAX_NOTE
 from bot.domain.application_status import FEED_STATUSES, can_move
 from bot.domain.iin import mask_iin
-from handlers.telegram import console, flows, render, routes
+from handlers.telegram import console, render, routes
 from handlers.telegram.console import back_to_console
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
 
 OP_FIND = "op_find"
@@ -43,13 +45,13 @@ async def find(turn: Turn, arg: str) -> None:
         await turn.say("op.find.not_found", number=arg.strip()[:40], reply_markup=back_to_console(turn))
         return
     app, events = found
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     await turn.send(operator_card(turn, app, events), back_to_console(turn, status_buttons(turn, app)))
 
 
 async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return
     await find(turn, (message.text or "")[:100])
 
@@ -68,7 +70,7 @@ def overdue_line(turn: Turn, item) -> str:  # noqa: ANN001
 async def overdue(turn: Turn, arg: str) -> None:
     offset = int(arg) if arg.strip().isdigit() else 0
     page = await turn.services.staff.overdue(turn.user_id, offset, OVERDUE_PAGE)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if not page.items:
         await turn.say("op.overdue.none", reply_markup=back_to_console(turn))
         return
@@ -108,7 +110,7 @@ async def set_status(turn: Turn, arg: str) -> None:
         parts = [number, rest]
     else:
         parts = arg.split(maxsplit=2)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if len(parts) < 2:
         await turn.say("op.setstatus.usage", reply_markup=back_to_console(turn))
         return

@@ -1,9 +1,10 @@
 """Where a feature plugs into the conversation.
 
-flows.py holds the core conversation (language, menu, identification, registry requests, status). Other
-features (complaints, notices settings, the operator console, …) live in their own modules and register here:
-the chat states in which they read text or files, the buttons (callback-data prefixes) they own, and their
-menu entry. The dispatcher in flows.py consults these tables, so adding a feature never edits the dispatcher.
+The core conversation is menu.py (language, menu), identification.py, registry_requests.py and status.py, its
+states in states.py. Other features (complaints, notices settings, the operator console, …) live in their own
+modules and register here: the chat states in which they read text or files, the buttons (callback-data
+prefixes) they own, their menu entry, and where the conversation continues after identification. The
+dispatcher (dispatch.py) consults these tables, so adding a feature never edits the dispatcher.
 
 Nothing registers when imported: each feature module has a ``register()`` that build_application (app.py)
 calls. The tables are the same for every Application in a process — they are a function of the code, and the

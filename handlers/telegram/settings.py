@@ -8,7 +8,9 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.telegram import flows, routes
+from handlers.telegram import routes
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
 from bot.domain.model import ChatState
 
@@ -28,14 +30,14 @@ async def show_settings(turn: Turn, note: str | None = None) -> None:
                               callback_data=f"set:news:{'off' if news_on else 'on'}")],
         [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")],
     ])
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     await turn.send(escape(text), markup)
 
 
 async def on_settings_button(turn: Turn, arg: str, state: ChatState) -> None:
     what, _, value = arg.partition(":")
     if what not in ("status", "news", "") or value not in ("on", "off", ""):
-        await flows.show_menu(turn, "stale.button")
+        await show_menu(turn, "stale.button")
         return
     if what == "status" and value:
         await turn.services.subscriptions.set_status_notices(turn.user_id, value == "on")
