@@ -15,7 +15,8 @@ from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler,
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
-from handlers.telegram import complaints, flows, operator, settings, subscription  # noqa: F401 (feature modules register their routes)
+from handlers.telegram import (complaints, console, dispatch, identification, menu, op_broadcast, op_complaints,
+                               operator, registry_requests, settings, status, subscription)
 from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import current_scope, run_update, turn_for
@@ -26,60 +27,60 @@ CONCURRENT_UPDATES = 16  # different people in parallel; one person's updates in
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.start(await turn_for(update, context))
+    await menu.start(await turn_for(update, context))
 
 
 async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.ask_language(await turn_for(update, context))
+    await menu.ask_language(await turn_for(update, context))
 
 
 async def _help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
     if await turn.chosen_lang() is None:
-        await flows.ask_language(turn)
+        await menu.ask_language(turn)
     else:
-        await flows.help_text(turn)
+        await menu.help_text(turn)
 
 
 async def _status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
     if await turn.chosen_lang() is None:
-        await flows.ask_language(turn)
+        await menu.ask_language(turn)
         return
     args = context.args or []
-    await (flows.status_of(turn, " ".join(args)) if args else flows.status_list(turn))
+    await (status.status_of(turn, " ".join(args)) if args else status.status_list(turn))
 
 
 async def _settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
     if await turn.chosen_lang() is None:
-        await flows.ask_language(turn)
+        await menu.ask_language(turn)
     else:
         await settings.show_settings(turn)
 
 
 async def _logout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.logout(await turn_for(update, context))
+    await identification.logout(await turn_for(update, context))
 
 
 async def _cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await flows.show_menu(await turn_for(update, context), "flow.cancelled")
+    await menu.show_menu(await turn_for(update, context), "flow.cancelled")
 
 
 async def _unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     turn = await turn_for(update, context)
     await turn.say("input.unknown_command")
-    await flows.show_menu(turn)
+    await menu.show_menu(turn)
 
 
 async def _text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    await flows.on_text(await turn_for(update, context), update.effective_message)
+    await dispatch.on_text(await turn_for(update, context), update.effective_message)
 
 
 async def _other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_message is not None
-    await flows.on_other_message(await turn_for(update, context), update.effective_message)
+    await dispatch.on_other_message(await turn_for(update, context), update.effective_message)
 
 
 async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -88,7 +89,7 @@ async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # The spinner is stopped while the work is done, not before it: one Bot API round trip less per press.
     answering = asyncio.create_task(_answer(query))
     try:
-        await flows.on_button(await turn_for(update, context), query.data or "")
+        await dispatch.on_button(await turn_for(update, context), query.data or "")
     finally:
         await answering
 
@@ -131,8 +132,23 @@ async def _post_init(application: Application) -> None:
         await application.bot.set_my_commands(commands, language_code=lang)
 
 
+def register_routes() -> None:
+    """What each feature adds to the conversation: menu rows, the chat states it reads, its buttons (routes.py)
+    and the operator console's actions (console.py). The tables are shared by every Application in the process;
+    registering again changes nothing."""
+    registry_requests.register()  # a request asked before identification goes on after it
+    status.register()             # so does the status list
+    complaints.register()         # menu rows "File a complaint", "My complaints"; filing, following
+    settings.register()           # menu row "Notices" and its buttons
+    console.register()            # menu row "Operator console" (staff only), the "op" buttons
+    operator.register()           # console actions on applications: find, overdue, setstatus
+    op_broadcast.register()       # console action: broadcast
+    op_complaints.register()      # console actions on complaints
+
+
 def build_application(services: Services, token: str, base_url: str | None = None,
                       base_file_url: str | None = None) -> Application:
+    register_routes()
     processor = PerChatUpdateProcessor(CONCURRENT_UPDATES)
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
                .request(AiohttpRequest(connection_pool_size=16))
@@ -159,7 +175,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(CommandHandler(["settings", "notices"], _settings))
     application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
     subscription.add_handlers(application)
-    operator.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
+    console.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))
     application.add_handler(CallbackQueryHandler(_button))

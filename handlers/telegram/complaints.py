@@ -15,7 +15,10 @@ from bot.core import complaints as core
 from bot.domain import complaint_status as cs
 from bot.domain.iin import mask_iin
 from bot.domain.phone import mask_phone
-from handlers.telegram import flows, render, routes
+from handlers.telegram import render, routes
+from handlers.telegram.identification import require_identity
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
 from bot.domain.model import Complaint
 from bot.domain.model import ChatState
@@ -28,9 +31,6 @@ CP_ADDRESS = "cp_address"
 CP_TEXT = "cp_text"
 CP_FILE = "cp_file"
 CP_LOOKUP = "cp_lookup"
-
-routes.menu_entry("cp.btn.file", "cpf", order=50)
-routes.menu_entry("cp.btn.mine", "cpl", order=55)
 
 
 def _rows(turn: Turn, rows: list[list[tuple[str, str]]], cancel: bool = True) -> InlineKeyboardMarkup:
@@ -45,19 +45,17 @@ def _cancel(turn: Turn) -> InlineKeyboardMarkup:
 
 
 async def _stale(turn: Turn) -> None:
-    await flows.show_menu(turn, "stale.button")
+    await show_menu(turn, "stale.button")
 
 
 # Filing: addressee ------------------------------------------------------------------------------------
 
-@routes.button("cpf")
 async def start_filing(turn: Turn, arg: str, state: ChatState) -> None:
-    if not await flows.require_identity(turn, {"action": "complaint"}):
+    if not await require_identity(turn, {"action": "complaint"}):
         return
     await ask_addressee(turn)
 
 
-@routes.after_identity("complaint")
 async def after_identity_file(turn: Turn, then: dict) -> None:
     await ask_addressee(turn)
 
@@ -69,13 +67,11 @@ async def ask_addressee(turn: Turn) -> None:
         [(turn.text("cp.btn.to_quality"), "cpa:quality_authority")]]))
 
 
-@routes.text_state(CP_ADDRESSEE, hint="cp.addressee.press")
 async def on_addressee_text(turn: Turn, message: Message, data: dict) -> None:
     await turn.say("cp.addressee.press")
     await ask_addressee(turn)
 
 
-@routes.button("cpa")
 async def on_addressee(turn: Turn, arg: str, state: ChatState) -> None:
     identity = await turn.identity()
     if state.state != CP_ADDRESSEE or arg not in cs.ADDRESSEES or identity is None:
@@ -95,12 +91,10 @@ async def ask_subject(turn: Turn, draft: dict) -> None:
     await turn.say("cp.subject.ask" if apps else "cp.subject.ask_none", reply_markup=_rows(turn, rows))
 
 
-@routes.text_state(CP_SUBJECT, hint="cp.subject.ask")
 async def on_subject_text(turn: Turn, message: Message, data: dict) -> None:
     await choose_application(turn, (message.text or "")[:60], data)
 
 
-@routes.button("cps")
 async def on_subject(turn: Turn, arg: str, state: ChatState) -> None:
     if state.state != CP_SUBJECT or await turn.identity() is None:
         await _stale(turn)
@@ -115,7 +109,7 @@ async def on_subject(turn: Turn, arg: str, state: ChatState) -> None:
 async def choose_application(turn: Turn, text: str, draft: dict) -> None:
     identity = await turn.identity()
     if identity is None:
-        await flows.require_identity(turn, {"action": "complaint"})
+        await require_identity(turn, {"action": "complaint"})
         return
     number = await turn.services.complaints.own_application(identity, turn.user_id, text)
     if number is None:  # the same answer for someone else's number as for no such number
@@ -125,7 +119,6 @@ async def choose_application(turn: Turn, text: str, draft: dict) -> None:
     await ask_details(turn, {**draft, "app": number, "provider": None})
 
 
-@routes.text_state(CP_PROVIDER, hint="cp.provider.ask")
 async def on_provider(turn: Turn, message: Message, data: dict) -> None:
     name = " ".join((message.text or "").split())
     if len(name) < 3:
@@ -142,7 +135,7 @@ async def on_provider(turn: Turn, message: Message, data: dict) -> None:
 async def ask_details(turn: Turn, draft: dict) -> None:
     identity = await turn.identity()
     if identity is None:
-        await flows.require_identity(turn, {"action": "complaint"})
+        await require_identity(turn, {"action": "complaint"})
         return
     if "name" not in draft:
         applicant = await turn.services.complaints.applicant(identity)
@@ -158,13 +151,11 @@ async def ask_details(turn: Turn, draft: dict) -> None:
                                              [(turn.text("cp.btn.change_address"), "cpd:addr")]]))
 
 
-@routes.text_state(CP_DETAILS, hint="cp.details.press")
 async def on_details_text(turn: Turn, message: Message, data: dict) -> None:
     await turn.say("cp.details.press")
     await ask_details(turn, data)
 
 
-@routes.button("cpd")
 async def on_details(turn: Turn, arg: str, state: ChatState) -> None:
     if state.state != CP_DETAILS or arg not in ("ok", "addr"):
         await _stale(turn)
@@ -177,7 +168,6 @@ async def on_details(turn: Turn, arg: str, state: ChatState) -> None:
     await turn.say("cp.text.ask", limit=core.TEXT_LIMIT, reply_markup=_cancel(turn))
 
 
-@routes.text_state(CP_ADDRESS, hint="cp.address.ask")
 async def on_address(turn: Turn, message: Message, data: dict) -> None:
     address = " ".join((message.text or "").split())
     if len(address) < 5 or len(address) > core.ADDRESS_LIMIT:
@@ -188,7 +178,6 @@ async def on_address(turn: Turn, message: Message, data: dict) -> None:
 
 # The text and an optional photo or document ----------------------------------------------------------------
 
-@routes.text_state(CP_TEXT, hint="cp.text.ask_again")
 async def on_text(turn: Turn, message: Message, data: dict) -> None:
     text = (message.text or "").strip()
     if len(text) > core.TEXT_LIMIT:
@@ -205,7 +194,6 @@ async def ask_file(turn: Turn, draft: dict, key: str = "cp.file.ask") -> None:
     await turn.say(key, reply_markup=_rows(turn, [[(turn.text("cp.btn.send"), "cpx:send")]]))
 
 
-@routes.other_state(CP_FILE)
 async def on_file(turn: Turn, message: Message, data: dict) -> None:
     if message.photo:
         await ask_file(turn, {**data, "file_id": message.photo[-1].file_id, "file_kind": "photo"}, "cp.file.attached")
@@ -216,26 +204,24 @@ async def on_file(turn: Turn, message: Message, data: dict) -> None:
         await ask_file(turn, data, "cp.file.only_photo")
 
 
-@routes.text_state(CP_FILE, hint="cp.file.ask")
 async def on_file_text(turn: Turn, message: Message, data: dict) -> None:
     await ask_file(turn, data, "cp.file.only_photo")
 
 
-@routes.button("cpx")
 async def on_send(turn: Turn, arg: str, state: ChatState) -> None:
     identity = await turn.identity()
     if state.state != CP_FILE or arg != "send" or "text" not in state.data:
         await _stale(turn)
         return
     if identity is None:
-        await flows.require_identity(turn, {"action": "complaint"})
+        await require_identity(turn, {"action": "complaint"})
         return
     d = state.data
     complaint = await turn.services.complaints.file(identity, turn.user_id, core.Draft(
         addressee=d["addressee"], app_number=d.get("app"), provider_name=d.get("provider"), full_name=d["name"],
         address=d["address"], phone=d.get("phone"), body=d["text"], file_id=d.get("file_id"),
         file_kind=d.get("file_kind")))
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     turn.note("cp.filed", number=complaint.number, due=render.when(complaint.due_at, turn.lang),
               addressee=turn.text(f"cp.addressee.{complaint.addressee}"))
     await show_card(turn, complaint.number)
@@ -243,14 +229,12 @@ async def on_send(turn: Turn, arg: str, state: ChatState) -> None:
 
 # Following one's complaints ---------------------------------------------------------------------------------
 
-@routes.button("cpl")
 async def list_mine(turn: Turn, arg: str, state: ChatState) -> None:
-    if not await flows.require_identity(turn, {"action": "complaints"}):
+    if not await require_identity(turn, {"action": "complaints"}):
         return
     await show_list(turn)
 
 
-@routes.after_identity("complaints")
 async def after_identity_list(turn: Turn, then: dict) -> None:
     await show_list(turn)
 
@@ -272,15 +256,13 @@ async def show_list(turn: Turn) -> None:
     await turn.send("\n".join(lines), InlineKeyboardMarkup(rows + menu))
 
 
-@routes.text_state(CP_LOOKUP, hint="cp.list.hint")
 async def on_lookup(turn: Turn, message: Message, data: dict) -> None:
     await show_card(turn, (message.text or "")[:60])
 
 
-@routes.button("cpv")
 async def on_view(turn: Turn, arg: str, state: ChatState) -> None:
     if await turn.identity() is None:
-        await flows.require_identity(turn, {"action": "complaints"})
+        await require_identity(turn, {"action": "complaints"})
         return
     await show_card(turn, arg)
 
@@ -332,3 +314,29 @@ def card(turn: Turn, view: core.View, for_operator: bool = False) -> str:
     if not cs.is_open(c.state) and not for_operator:
         lines.append(t("cp.card.court"))
     return escape("\n".join(lines))
+
+
+def register() -> None:
+    """The complaint rows of the main menu, the filing steps (one chat state each) and following one's own."""
+    routes.menu_entry("cp.btn.file", "cpf", order=50)
+    routes.menu_entry("cp.btn.mine", "cpl", order=55)
+    # Filing
+    routes.button("cpf", start_filing)
+    routes.after_identity("complaint", after_identity_file)
+    routes.text_state(CP_ADDRESSEE, on_addressee_text, hint="cp.addressee.press")
+    routes.button("cpa", on_addressee)
+    routes.text_state(CP_SUBJECT, on_subject_text, hint="cp.subject.ask")
+    routes.button("cps", on_subject)
+    routes.text_state(CP_PROVIDER, on_provider, hint="cp.provider.ask")
+    routes.text_state(CP_DETAILS, on_details_text, hint="cp.details.press")
+    routes.button("cpd", on_details)
+    routes.text_state(CP_ADDRESS, on_address, hint="cp.address.ask")
+    routes.text_state(CP_TEXT, on_text, hint="cp.text.ask_again")
+    routes.other_state(CP_FILE, on_file)
+    routes.text_state(CP_FILE, on_file_text, hint="cp.file.ask")
+    routes.button("cpx", on_send)
+    # Following one's complaints
+    routes.button("cpl", list_mine)
+    routes.after_identity("complaints", after_identity_list)
+    routes.text_state(CP_LOOKUP, on_lookup, hint="cp.list.hint")
+    routes.button("cpv", on_view)

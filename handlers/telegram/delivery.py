@@ -223,7 +223,7 @@ class TelegramDelivery:
         return []
 
     async def _consent_outcome(self, chat_id: int, lang: Lang, number: str, outcome: str) -> list[Reply]:
-        from handlers.telegram.flows import menu_keyboard
+        from handlers.telegram.menu import menu_keyboard
         t = self._services.texts
         if outcome == "given":
             first = [Reply(escape(t(lang, "tp.consent_given", number=number))),

@@ -21,9 +21,11 @@ from bot.domain.catalog import SERVICES
 from bot.gateways.telegram_http import RequestNotSent
 from bot.i18n import Lang, as_lang
 from bot.services import Services
-from handlers.telegram import flows, routes
-from handlers.telegram.operator import allowed, back_to_console, console_action
+from handlers.telegram import console, routes
+from handlers.telegram.console import allowed, back_to_console
+from handlers.telegram.menu import show_menu
 from handlers.telegram.rate_limit import BULK, SendAborted
+from handlers.telegram.registry_requests import close_offer
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast
 from bot.domain.model import ChatState
@@ -43,7 +45,6 @@ def _skip(turn: Turn) -> InlineKeyboardMarkup:
                                  [InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")]])
 
 
-@console_action("broadcast", label_key="op.btn.broadcast", command="broadcast", order=30)
 async def start_broadcast(turn: Turn, arg: str) -> None:
     await turn.set_state(BC_KK, {})
     await turn.say("op.bc.ask_kk", reply_markup=_skip(turn))
@@ -52,7 +53,7 @@ async def start_broadcast(turn: Turn, arg: str) -> None:
 async def _take_text(turn: Turn, message: Message) -> str | None:
     """The operator's text for one language, or None (refused: not an operator any more, or too long)."""
     if not await allowed(turn.services, turn.user_id):  # the role was taken away mid-flow
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return None
     text = (message.text or "").strip()
     if len(text) > MAX_TEXT:
@@ -61,7 +62,6 @@ async def _take_text(turn: Turn, message: Message) -> str | None:
     return text
 
 
-@routes.text_state(BC_KK, hint="op.bc.ask_kk")
 async def on_kk_text(turn: Turn, message: Message, data: dict) -> None:
     if (text := await _take_text(turn, message)) is not None:
         await _ask_ru(turn, {"kk": text})
@@ -72,7 +72,6 @@ async def _ask_ru(turn: Turn, data: dict) -> None:
     await turn.say("op.bc.ask_ru", reply_markup=_skip(turn))
 
 
-@routes.text_state(BC_RU, hint="op.bc.ask_ru")
 async def on_ru_text(turn: Turn, message: Message, data: dict) -> None:
     if (text := await _take_text(turn, message)) is not None:
         await _ask_audience(turn, {**data, "ru": text})
@@ -118,10 +117,9 @@ async def _preview(turn: Turn, data: dict, audience: Audience) -> None:
         [InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")]]))
 
 
-@routes.button("opbc")
 async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
     if not await allowed(turn.services, turn.user_id):
-        await flows.show_menu(turn, "stale.button")
+        await show_menu(turn, "stale.button")
         return
     action, _, rest = arg.partition(":")
     data = state.data
@@ -133,21 +131,21 @@ async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
         try:
             audience = parse_audience(rest)
         except ValueError:
-            await flows.show_menu(turn, "stale.button")
+            await show_menu(turn, "stale.button")
             return
         await _preview(turn, data, audience)
     elif action == "go" and state.state == BC_CONFIRM:
-        flows.close_offer(turn)  # the Send button must not be pressed twice
+        close_offer(turn)  # the Send button must not be pressed twice
         broadcast = await turn.services.broadcasts.create(turn.user_id, data.get("kk"), data.get("ru"),
                                                           parse_audience(data["audience"]), turn.user_id)
-        await flows.show_menu(turn, "op.bc.queued")
+        await show_menu(turn, "op.bc.queued")
         log.info("broadcast %s queued by an operator for %s recipients", broadcast.id, broadcast.total)
     elif action == "stop" and rest.isdigit():
         stopped = await turn.services.broadcasts.cancel(turn.user_id, int(rest))
         if not stopped:
             await turn.say("op.bc.not_running", id=rest)
     else:
-        await flows.show_menu(turn, "stale.button")
+        await show_menu(turn, "stale.button")
 
 
 # Delivery and progress -----------------------------------------------------------------------------------
@@ -234,3 +232,11 @@ def reporter_for(services: Services, bot: Bot):  # noqa: ANN201
             return LogReporter()
         return TelegramReporter(services, bot, broadcast.report_chat_id)
     return make
+
+
+def register() -> None:
+    """The broadcast console action, its composing steps and its buttons (after console.register())."""
+    console.add_action("broadcast", start_broadcast, label_key="op.btn.broadcast", command="broadcast", order=30)
+    routes.text_state(BC_KK, on_kk_text, hint="op.bc.ask_kk")
+    routes.text_state(BC_RU, on_ru_text, hint="op.bc.ask_ru")
+    routes.button("opbc", on_broadcast_button)

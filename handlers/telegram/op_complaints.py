@@ -10,9 +10,11 @@ from telegram import InlineKeyboardButton, Message
 
 from bot.core.complaints import ANSWER_LIMIT, Moved, normalize_number
 from bot.domain import complaint_status as cs
-from handlers.telegram import flows, render, routes
+from handlers.telegram import console, render, routes
 from handlers.telegram.complaints import card
-from handlers.telegram.operator import back_to_console, console_action
+from handlers.telegram.console import back_to_console
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
 
 OP_CP_FIND = "op_cp_find"
@@ -35,13 +37,12 @@ async def _show(turn: Turn, number: str) -> None:
         await turn.set_state(OP_CP_FIND)
         await turn.say("op.cp.not_found", number=number.strip()[:40], reply_markup=back_to_console(turn))
         return
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     c = view.complaint
     await turn.send(card(turn, view, for_operator=True),
                     back_to_console(turn, _card_buttons(turn, c.number, c.addressee, c.state, c.file_id is not None)))
 
 
-@console_action("cpfind", label_key="op.btn.cpfind", command="complaint", order=30)
 async def find(turn: Turn, arg: str) -> None:
     if not arg.strip():
         await turn.set_state(OP_CP_FIND)
@@ -50,15 +51,13 @@ async def find(turn: Turn, arg: str) -> None:
     await _show(turn, arg)
 
 
-@routes.text_state(OP_CP_FIND, hint="op.cp.ask")
 async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return
     await _show(turn, (message.text or "")[:100])
 
 
-@console_action("cpfile")
 async def attachment(turn: Turn, arg: str) -> None:
     """The photo or document the filer attached, sent to the operator as it was received (protected)."""
     found = await turn.services.complaints.attachment_for_operator(turn.user_id, arg)
@@ -71,11 +70,10 @@ async def attachment(turn: Turn, arg: str) -> None:
     turn.after_commit(lambda: send(turn.user_id, file_id, protect_content=True))  # after the audit row commits
 
 
-@console_action("cpopen", label_key="op.btn.cpopen", command="complaints", order=35)
 async def open_list(turn: Turn, arg: str) -> None:
     offset = int(arg) if arg.strip().isdigit() else 0
     total, views = await turn.services.complaints.open_list(turn.user_id, offset, PAGE)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if not views:
         await turn.say("op.cp.none_open", reply_markup=back_to_console(turn))
         return
@@ -98,7 +96,6 @@ async def open_list(turn: Turn, arg: str) -> None:
     await turn.send("\n".join(lines), back_to_console(turn, rows))
 
 
-@console_action("cpmove")
 async def move(turn: Turn, arg: str) -> None:
     """arg "<number>:<state>" (a button) or "<number> <state>" (the /cpmove command)."""
     raw_number, _, to = arg.replace(" ", ":", 1).partition(":")
@@ -114,10 +111,9 @@ async def move(turn: Turn, arg: str) -> None:
     await _move(turn, number, to, None)
 
 
-@routes.text_state(OP_CP_TEXT, hint="op.cp.ask_text")
 async def on_answer_text(turn: Turn, message: Message, data: dict) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return
     text = (message.text or "").strip()
     if len(text) > ANSWER_LIMIT:
@@ -131,9 +127,19 @@ async def on_answer_text(turn: Turn, message: Message, data: dict) -> None:
 
 async def _move(turn: Turn, number: str, to: str, text: str | None) -> None:
     result = await turn.services.complaints.move(turn.user_id, number, to, text)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if isinstance(result, Moved):
         turn.note("op.cp.moved", number=number, state=turn.text(f"complaint.state.{to}"))
         await _show(turn, number)
         return
     await turn.say(f"op.cp.not_moved_{result.reason}", number=number, reply_markup=back_to_console(turn))
+
+
+def register() -> None:
+    """The console actions on complaints (after console.register())."""
+    console.add_action("cpfind", find, label_key="op.btn.cpfind", command="complaint", order=30)
+    routes.text_state(OP_CP_FIND, on_find_text, hint="op.cp.ask")
+    console.add_action("cpfile", attachment)
+    console.add_action("cpopen", open_list, label_key="op.btn.cpopen", command="complaints", order=35)
+    console.add_action("cpmove", move)
+    routes.text_state(OP_CP_TEXT, on_answer_text, hint="op.cp.ask_text")

@@ -1,137 +1,24 @@
-"""The operator console in Telegram: /op, /find NUMBER, /overdue, /broadcast and the "Operator console" menu row.
-
-Only staff (operator or admin, see bot/core/staff.py) may use it. For anyone else the commands get exactly the
-answer of an unknown command and the buttons the answer of a stale button, so the console reveals nothing.
-Every console action is re-checked against the database role when it runs, and audited by the core.
-
-Adding an action (e.g. "change status", "answer a complaint") is one function and one registration::
-
-    @console_action("status", label_key="op.btn.<status>", command="setstatus", order=40)
-    async def change_status(turn: Turn, arg: str) -> None:
-        ...  # call the core use case (it audits), reply with turn.say(...)
-
-``arg`` is what follows the command (/setstatus QZ-… in_progress) or the button's data after "op:status:".
-The decorator adds the console button, the /command and the "op:<name>[:arg]" button route. An action that
-reads typed text registers its own chat state with ``routes.text_state`` (see "op_find" below).
+"""Operator console actions on applications: find one by number (/find), what is overdue (/overdue), set
+the status of one (/setstatus). The console itself (the table of actions, who may use it) is console.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.ext import Application, CommandHandler, ContextTypes
+from telegram import InlineKeyboardButton, Message
 
-from bot.core.staff import ROLES
 from bot.core.status_feed import MAX_NOTE
 from bot.domain.application_status import FEED_STATUSES, can_move
 from bot.domain.iin import mask_iin
-from bot.services import Services
-from handlers.telegram import flows, render, routes
-from handlers.telegram.turn import Turn, turn_for
-from bot.domain.model import ChatState, UserSnapshot
-
-ConsoleFn = Callable[[Turn, str], Awaitable[None]]
-CommandFn = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+from handlers.telegram import console, render, routes
+from handlers.telegram.console import back_to_console
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
+from handlers.telegram.turn import Turn
 
 OP_FIND = "op_find"
 OVERDUE_PAGE = 10
-
-
-@dataclass(frozen=True)
-class ConsoleAction:
-    name: str
-    fn: ConsoleFn
-    label_key: str | None
-    command: str | None
-    order: int
-    admin_only: bool
-
-
-ACTIONS: dict[str, ConsoleAction] = {}
-
-
-def console_action(name: str, *, label_key: str | None = None, command: str | None = None, order: int = 100,
-                   admin_only: bool = False) -> Callable[[ConsoleFn], ConsoleFn]:
-    """Register a console action: a console button (``label_key``), a /``command`` and "op:<name>" buttons."""
-    def register(fn: ConsoleFn) -> ConsoleFn:
-        assert name not in ACTIONS and ":" not in name, f"console action {name} registered twice or bad name"
-        ACTIONS[name] = ConsoleAction(name, fn, label_key, command, order, admin_only)
-        return fn
-    return register
-
-
-async def allowed(services: Services, user_id: int, action: ConsoleAction | None = None) -> bool:
-    if action is not None and action.admin_only:
-        return await services.staff.is_admin(user_id)
-    return await services.staff.is_operator(user_id)
-
-
-async def _visible(services: Services, user_id: int, identified: bool, known: UserSnapshot | None) -> bool:
-    if known is not None:  # the turn read the role with everything else (actions check it again when run)
-        return known.role in ROLES
-    return await services.staff.is_operator(user_id)
-
-
-routes.menu_entry("op.btn.console", "op", order=90, visible=_visible)
-
-
-# The console --------------------------------------------------------------------------------------------
-
-def console_keyboard(turn: Turn, actions: list[ConsoleAction]) -> InlineKeyboardMarkup:
-    rows = [[InlineKeyboardButton(turn.text(a.label_key), callback_data=f"op:{a.name}")]
-            for a in sorted(actions, key=lambda a: a.order) if a.label_key]
-    rows.append([InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")])
-    return InlineKeyboardMarkup(rows)
-
-
-def back_to_console(turn: Turn, extra: list[list[InlineKeyboardButton]] | None = None) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([*(extra or []), [InlineKeyboardButton(turn.text("op.btn.console_back"),
-                                                                       callback_data="op")]])
-
-
-async def show_console(turn: Turn) -> None:
-    mine = [a for a in ACTIONS.values() if await allowed(turn.services, turn.user_id, a)]
-    await turn.set_state(flows.MENU)
-    await turn.say("op.console.title", reply_markup=console_keyboard(turn, mine))
-
-
-@routes.button("op")
-async def on_console_button(turn: Turn, arg: str, state: ChatState) -> None:
-    name, _, rest = arg.partition(":")
-    action = ACTIONS.get(name) if name else None
-    if (name and action is None) or not await allowed(turn.services, turn.user_id, action):
-        await flows.show_menu(turn, "stale.button")  # what anyone gets for a button that does not exist
-        return
-    if action is None:
-        await show_console(turn)
-    else:
-        await action.fn(turn, rest)
-
-
-def add_handlers(application: Application, unknown_command: CommandFn) -> None:
-    """The console's commands; must be added before the catch-all unknown-command handler. Anyone who is not
-    staff gets ``unknown_command``'s answer, exactly."""
-    def guarded(action: ConsoleAction | None) -> CommandFn:
-        async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            services: Services = context.application.bot_data["services"]
-            assert update.effective_user is not None
-            if not await allowed(services, update.effective_user.id, action):
-                await unknown_command(update, context)
-                return
-            turn = await turn_for(update, context)
-            if action is None:
-                await show_console(turn)
-            else:
-                await action.fn(turn, " ".join(context.args or []))
-        return handle
-
-    application.add_handler(CommandHandler("op", guarded(None)))
-    for action in ACTIONS.values():
-        if action.command:
-            application.add_handler(CommandHandler(action.command, guarded(action)))
 
 
 # Find an application -------------------------------------------------------------------------------------
@@ -147,7 +34,6 @@ def operator_card(turn: Turn, app, events) -> str:  # noqa: ANN001
     return "\n".join(lines)
 
 
-@console_action("find", label_key="op.btn.find", command="find", order=10)
 async def find(turn: Turn, arg: str) -> None:
     if not arg.strip():
         await turn.set_state(OP_FIND)
@@ -159,14 +45,13 @@ async def find(turn: Turn, arg: str) -> None:
         await turn.say("op.find.not_found", number=arg.strip()[:40], reply_markup=back_to_console(turn))
         return
     app, events = found
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     await turn.send(operator_card(turn, app, events), back_to_console(turn, status_buttons(turn, app)))
 
 
-@routes.text_state(OP_FIND, hint="op.find.ask")
 async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
-        await flows.show_menu(turn, "menu.hint")
+        await show_menu(turn, "menu.hint")
         return
     await find(turn, (message.text or "")[:100])
 
@@ -182,11 +67,10 @@ def overdue_line(turn: Turn, item) -> str:  # noqa: ANN001
                             due=render.when(app.due_at, turn.lang), late=late))
 
 
-@console_action("overdue", label_key="op.btn.overdue", command="overdue", order=20)
 async def overdue(turn: Turn, arg: str) -> None:
     offset = int(arg) if arg.strip().isdigit() else 0
     page = await turn.services.staff.overdue(turn.user_id, offset, OVERDUE_PAGE)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if not page.items:
         await turn.say("op.overdue.none", reply_markup=back_to_console(turn))
         return
@@ -219,7 +103,6 @@ def status_buttons(turn: Turn, app) -> list[list[InlineKeyboardButton]]:  # noqa
     return rows
 
 
-@console_action("setstatus", label_key="op.btn.setstatus", command="setstatus", order=40)
 async def set_status(turn: Turn, arg: str) -> None:
     # "/setstatus NUMBER STATUS [note]" or the button's "NUMBER:STATUS".
     if ":" in arg and " " not in arg.strip():
@@ -227,7 +110,7 @@ async def set_status(turn: Turn, arg: str) -> None:
         parts = [number, rest]
     else:
         parts = arg.split(maxsplit=2)
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     if len(parts) < 2:
         await turn.say("op.setstatus.usage", reply_markup=back_to_console(turn))
         return
@@ -250,6 +133,9 @@ async def set_status(turn: Turn, arg: str) -> None:
                        status=render.status_name(turn.t, turn.lang, parts[1]), reply_markup=back_to_console(turn))
 
 
-# Registers the broadcast action (it imports this module for console_action).
-from handlers.telegram import op_broadcast  # noqa: E402,F401
-from handlers.telegram import op_complaints  # noqa: E402,F401
+def register() -> None:
+    """The console actions on applications (after console.register())."""
+    console.add_action("find", find, label_key="op.btn.find", command="find", order=10)
+    routes.text_state(OP_FIND, on_find_text, hint="op.find.ask")
+    console.add_action("overdue", overdue, label_key="op.btn.overdue", command="overdue", order=20)
+    console.add_action("setstatus", set_status, label_key="op.btn.setstatus", command="setstatus", order=40)

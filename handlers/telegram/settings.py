@@ -8,11 +8,11 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.telegram import flows, routes
+from handlers.telegram import routes
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
 from bot.domain.model import ChatState
-
-routes.menu_entry("btn.settings", "set", order=60)
 
 
 async def show_settings(turn: Turn, note: str | None = None) -> None:
@@ -30,18 +30,23 @@ async def show_settings(turn: Turn, note: str | None = None) -> None:
                               callback_data=f"set:news:{'off' if news_on else 'on'}")],
         [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")],
     ])
-    await turn.set_state(flows.MENU)
+    await turn.set_state(MENU)
     await turn.send(escape(text), markup)
 
 
-@routes.button("set")
 async def on_settings_button(turn: Turn, arg: str, state: ChatState) -> None:
     what, _, value = arg.partition(":")
     if what not in ("status", "news", "") or value not in ("on", "off", ""):
-        await flows.show_menu(turn, "stale.button")
+        await show_menu(turn, "stale.button")
         return
     if what == "status" and value:
         await turn.services.subscriptions.set_status_notices(turn.user_id, value == "on")
     elif what == "news" and value:
         await turn.services.subscriptions.set_news(turn.user_id, value == "on", turn.lang)
     await show_settings(turn, "settings.saved" if value else None)
+
+
+def register() -> None:
+    """The "Notices" row of the main menu and its buttons."""
+    routes.menu_entry("btn.settings", "set", order=60)
+    routes.button("set", on_settings_button)

@@ -7,7 +7,7 @@ from telegram import ChatMember, Update
 from telegram.ext import Application, ChatMemberHandler, CommandHandler, ContextTypes
 
 from bot.services import Services
-from handlers.telegram import flows
+from handlers.telegram.menu import ask_language, show_menu
 from handlers.telegram.turn import turn_for
 
 
@@ -15,10 +15,10 @@ async def _set(update: Update, context: ContextTypes.DEFAULT_TYPE, subscribed: b
     turn = await turn_for(update, context)
     services = turn.services
     if await turn.chosen_lang() is None:
-        await flows.ask_language(turn)
+        await ask_language(turn)
         return
     await services.subscriptions.set_news(turn.user_id, subscribed, turn.lang)
-    await flows.show_menu(turn, "sub.on" if subscribed else "sub.off")
+    await show_menu(turn, "sub.on" if subscribed else "sub.off")
 
 
 async def _subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

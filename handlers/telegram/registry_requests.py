@@ -1,0 +1,157 @@
+"""Registry information requests: one's own (delivered at once), another person's (the data subject consents
+with the code sent to their phone, or in their own chat with the Consent / Decline buttons of the offer).
+"""
+
+from __future__ import annotations
+
+from bot.core import otp as otp_
+from bot.core.identity import IinRefused
+from bot.core.otp import parse_code
+from bot.core.registry_info import (Certificate, ConsentRequested, Delivered, NotAllowed, NotPending, OwnIin,
+                                    Refused)
+from bot.domain.catalog import REGISTRY_SERVICES
+from handlers.telegram import keyboards, render, routes
+from handlers.telegram.identification import answer_resend, require_identity
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import TP_CODE, TP_IIN
+from handlers.telegram.turn import Turn
+
+
+# Own request --------------------------------------------------------------------------------------------
+
+async def own_request(turn: Turn, service: str) -> None:
+    if not await require_identity(turn, {"action": "own", "service": service}):
+        return
+    identity = await turn.identity()
+    assert identity is not None
+    delivered = await turn.services.registry_info.request_own(identity, turn.user_id, service)
+    # "Request No. … accepted … Result:" heads the protected result itself: one message, not two.
+    turn.note("request.accepted", number=delivered.app.number, due=render.when(delivered.app.due_at, turn.lang))
+    await deliver(turn, delivered.certificate)
+    await show_menu(turn)
+
+
+async def deliver(turn: Turn, certificate: Certificate) -> None:
+    await turn.send(render.certificate(turn.t, turn.lang, certificate), protect=True,
+                    certificate=certificate.number)
+
+
+# Another person's information ---------------------------------------------------------------------------
+
+async def ask_subject_iin(turn: Turn, service: str) -> None:
+    if not await require_identity(turn, {"action": "other", "service": service}):
+        return
+    await turn.set_state(TP_IIN, {"service": service})
+    await turn.say("tp.ask_iin", service=turn.text(f"service.{service}.short"),
+                   reply_markup=keyboards.cancel_only(turn.t, turn.lang))
+
+
+async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
+    identity = await turn.identity()
+    if identity is None:
+        await require_identity(turn, {"action": "other", "service": data["service"]})
+        return
+    result = await turn.services.registry_info.submit_third_party(identity, turn.user_id, data["service"], text,
+                                                                 turn.lang)
+    if isinstance(result, IinRefused):
+        await turn.say(f"iin.{result.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
+    elif isinstance(result, OwnIin):
+        await turn.say("tp.own_iin")
+        await own_request(turn, data["service"])
+    elif isinstance(result, otp_.TooMany):
+        await turn.say("tp.too_many")
+        await show_menu(turn)
+    elif isinstance(result, Refused):
+        await turn.say("tp.no_phone", number=result.app.number, ground=turn.text("refusal.no_consent"))
+        await show_menu(turn)
+    else:
+        assert isinstance(result, ConsentRequested)
+        await turn.set_state(TP_CODE, {"number": result.app.number})
+        await turn.say("tp.code_sent", number=result.app.number, phone=result.masked_phone,
+                       due=render.when(result.expires_at, turn.lang),
+                       reply_markup=keyboards.code_entry(turn.t, turn.lang))
+
+
+async def on_consent_code(turn: Turn, text: str, data: dict) -> None:
+    code = parse_code(text)
+    if code is None:
+        await turn.say("otp.format", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+        return
+    identity = await turn.identity()
+    if identity is None:
+        await turn.say("id.expired")
+        await show_menu(turn)
+        return
+    result = await turn.services.registry_info.confirm_with_code(identity, turn.user_id, data["number"], code)
+    await answer_consent_result(turn, result)
+
+
+async def answer_consent_result(turn: Turn, result: object) -> None:
+    if isinstance(result, otp_.WrongCode):
+        await turn.say("otp.wrong", left=result.attempts_left, reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    elif isinstance(result, otp_.NoValidCode):
+        await turn.say("otp.expired", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    elif isinstance(result, Delivered):
+        await turn.say("tp.consent_given", number=result.app.number)
+        await deliver(turn, result.certificate)
+        await show_menu(turn)
+    elif isinstance(result, Refused):
+        await turn.say(f"tp.refused_{result.note}", number=result.app.number, ground=turn.text("refusal.no_consent"))
+        await show_menu(turn)
+    else:
+        assert isinstance(result, NotPending)
+        await show_menu(turn, "tp.not_pending")
+
+
+async def resend_consent_code(turn: Turn, data: dict) -> None:
+    identity = await turn.identity()
+    if identity is None:
+        await turn.say("id.expired")
+        await show_menu(turn)
+        return
+    sent = await turn.services.registry_info.resend_consent_code(identity, turn.user_id, data["number"], turn.lang)
+    await answer_resend(turn, sent)
+
+
+async def cabinet_decision(turn: Turn, number: str, consents: bool) -> None:
+    """The data subject pressed Consent / Decline in their own chat. Anyone else — a stale or forged button,
+    an unverified chat — gets the stale-button answer, whether the request exists or not."""
+    result = await turn.services.registry_info.decide_as_subject(await turn.identity(), number, consents)
+    if isinstance(result, NotAllowed):
+        await show_menu(turn, "stale.button")
+        return
+    close_offer(turn)
+    if isinstance(result, NotPending):
+        await show_menu(turn, "tp.not_pending")
+        return
+    await turn.say("cabinet.given" if consents else "cabinet.declined", number=number)
+    await show_menu(turn)
+
+
+def close_offer(turn: Turn) -> None:
+    """Take the Consent / Decline buttons off the offer once it is decided, so they cannot be pressed again."""
+    query = turn.update.callback_query
+    if query is not None and query.message is not None:
+        turn.after_commit(lambda: query.edit_message_reply_markup(reply_markup=None))
+
+
+# Where the conversation continues once the person has identified ------------------------------------------
+
+async def own_after_identity(turn: Turn, then: dict) -> None:
+    if then.get("service") in REGISTRY_SERVICES:
+        await own_request(turn, then["service"])
+    else:
+        await show_menu(turn)
+
+
+async def other_after_identity(turn: Turn, then: dict) -> None:
+    if then.get("service") in REGISTRY_SERVICES:
+        await ask_subject_iin(turn, then["service"])
+    else:
+        await show_menu(turn)
+
+
+def register() -> None:
+    """A request asked before identification goes on after it."""
+    routes.after_identity("own", own_after_identity)
+    routes.after_identity("other", other_after_identity)
