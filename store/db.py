@@ -268,6 +268,7 @@ class Database:
                 raise RuntimeError(f"unit {root.name} was declared one statement and writes twice")
             await self._write_lock.acquire()  # released when the unit ends; the statement commits itself
             root._written = True
+            self.commits += 1
             faults.point("before_commit", root.labels)
             return self._writer
         if not unit.begun:
