@@ -93,7 +93,7 @@ class CpuMeter:
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self.t0 = time.perf_counter()
         self.c0 = {k: cpu_seconds(p) for k, p in self.pids.items()}
         return self
@@ -197,7 +197,7 @@ async def interactive(args: argparse.Namespace, work: Path, results: dict) -> No
             with CpuMeter(pids) as cpu:
                 wall = await load.open_loop(
                     [lambda p=p, s=s: load.guarded(rec, load.Citizen(emu, sms, p, rec).third_party_flow(s))
-                     for p, s in zip(requesters, subjects)],
+                     for p, s in zip(requesters, subjects, strict=False)],
                     rate_per_s=max(capacity / 2 / 9, 0.1))
             results["third_party"] = phase_summary(rec, wall, cpu.result)
 
@@ -277,7 +277,7 @@ def table(r: dict) -> str:
     if "startup_seconds" in r:
         rows.append(row("start-up: `qyzmet run` -> first getUpdates", f"{r['startup_seconds']:.2f} s"))
     widths = [max(len(x[i]) for x in rows + [("figure", "value", "target", "met?")]) for i in range(4)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False))  # noqa: E731
     out = [f"Qyzmet bench — {r['cpu_count']} CPU cores, Python {r['python']}, {r['when']}",
            line(("figure", "value", "target", "met?")), line(tuple("-" * w for w in widths))]
     out += [line(x) for x in rows]

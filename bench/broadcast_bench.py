@@ -155,7 +155,8 @@ async def main(argv: list[str] | None = None) -> int:
             print(f"subscribers {args.subscribers}, citizens {args.citizens}, speedup ×{s:g} "
                   f"(emulator {emu_rate:g}/s overall, {s:g}/s per chat; bot broadcast rate {bot_rate:g}/s)")
             print(f"achieved broadcast rate before the kill: {rate1:.1f}/s = {rate1 / bot_rate:.2f} of configured "
-                  f"({bc_sent} broadcast messages in {phase1:.1f}s; all sends incl. replies {sent_before_kill / phase1:.1f}/s)")
+                  f"({bc_sent} broadcast messages in {phase1:.1f}s; "
+                  f"all sends incl. replies {sent_before_kill / phase1:.1f}/s)")
             print(f"429 answers: {stats1['rate_limited']} before the kill, {stats['rate_limited']} in total")
             lat = pct(latencies, 1000)
             print(f"citizens' reply latency during the broadcast (ms): p50 {lat['p50']} p99 {lat['p99']} "

@@ -204,14 +204,14 @@ class Citizen:
             self.view.event.clear()
             try:
                 await asyncio.wait_for(self.view.event.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         self.rec.step_done.append(matched[-1][1] - t0)
         self._last_t0 = t0
         return [m for m, _ in matched]
 
     def _matched_at(self, pred: Pred, start_index: int) -> float | None:
-        for m, at in zip(self.view.messages[start_index:], self.view.arrived[start_index:]):
+        for m, at in zip(self.view.messages[start_index:], self.view.arrived[start_index:], strict=False):
             if pred(m):
                 return at
         return None
@@ -242,7 +242,7 @@ class Citizen:
                 raise FlowError(f"user {self.uid}: no SMS code arrived for {phone} within {wait}s")
             try:
                 await asyncio.wait_for(self.sms.arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return code
 
@@ -276,7 +276,7 @@ async def guarded(rec: Recorder, coro) -> None:
     try:
         await coro
         rec.sessions_ok += 1
-    except (FlowError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, FlowError, aiohttp.ClientError) as exc:
         rec.failures.append(str(exc)[:300])
 
 

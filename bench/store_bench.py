@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.stats import pct
@@ -26,7 +26,7 @@ async def run(database: Path, applications: int, lookups: int, per_person: int =
     try:
         repo = ApplicationRepository(conn)
         people = max(1, applications // per_person)
-        base = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        base = datetime(2025, 1, 1, tzinfo=UTC)
         t0 = time.perf_counter()
 
         def rows():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.domain.iin import check_digit
@@ -82,7 +82,7 @@ def add_idle_users(database: Path, users: int, in_progress: int) -> list[int]:
 
     Returns the user ids with a conversation in progress.
     """
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     conn = sqlite3.connect(database)
     try:
         with conn:

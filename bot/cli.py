@@ -60,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
             if not await wait_for_telegram(settings, stopping):
                 return
             try:
+                assert settings.telegram_token  # checked before anything started
                 bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True)
             except OSError as exc:
                 raise listen_error(settings, exc) from None
@@ -80,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fast_loop_factory():  # noqa: ANN202
+def _fast_loop_factory():
     """uvloop's event loop when installed (less CPU per Bot API round trip); the standard one otherwise."""
     try:
         import uvloop

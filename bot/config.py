@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Settings":
+    def _consistent(self) -> Settings:
         if self.sms_backoff_max_seconds < self.sms_backoff_base_seconds:
             raise ValueError("QYZMET_SMS_BACKOFF_MAX_SECONDS must be at least QYZMET_SMS_BACKOFF_BASE_SECONDS")
         if self.identity_max_seconds < self.identity_idle_seconds:
@@ -162,7 +162,7 @@ def describe(exc: ValidationError) -> list[str]:
     return lines
 
 
-def _message(error: dict) -> str:
+def _message(error: Any) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind in ("int_parsing", "int_from_float", "int_type"):
         return "must be a whole number"

@@ -5,8 +5,8 @@ Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex
 body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when
 accepted. A repeated inbound gateway ``id`` is acknowledged and not acted on again: the id is marked handled
 in the same transaction as the message's effects, so this holds across restarts, and a message whose handling
-was cut short by a crash is handled when the gateway retries it. Without a secret the server only listens on loopback: a webhook
-that anyone on the network could forge would let them consent on someone else's behalf.
+was cut short by a crash is handled when the gateway retries it. Without a secret the server only listens on
+loopback: a webhook that anyone on the network could forge would let them consent on someone else's behalf.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class SmsHttpServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        server = site._server  # noqa: SLF001 - the only way aiohttp exposes the port chosen for port 0
+        server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self._port
         log.info("HTTP server on %s:%s", self._host, self.port)

@@ -10,10 +10,11 @@ compiled ``.mo`` files are needed.
 from __future__ import annotations
 
 import gettext
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from babel.messages.pofile import read_po
 
@@ -28,7 +29,7 @@ def as_lang(value: str | None) -> Lang:
     if value:
         code = value.split("-")[0].split("_")[0].lower()
         if code in LANGS:
-            return code  # type: ignore[return-value]
+            return "kk" if code == "kk" else "ru"
     return DEFAULT_LANG
 
 
@@ -46,7 +47,7 @@ class Texts:
         self._catalogs = catalogs
 
     @classmethod
-    def load(cls, directory: Path = LOCALES_DIR) -> "Texts":
+    def load(cls, directory: Path = LOCALES_DIR) -> Texts:
         catalogs: dict[str, _Catalog] = {}
         for lang in LANGS:
             cat = _Catalog()
@@ -58,10 +59,10 @@ class Texts:
                 for message in po:
                     if not message.id:
                         continue
-                    if isinstance(message.id, tuple):
-                        cat.plural[message.id[0]] = tuple(message.string)
+                    if isinstance(message.id, (tuple, list)):
+                        cat.plural[str(message.id[0])] = tuple(message.string or ())
                     else:
-                        cat.singular[message.id] = message.string
+                        cat.singular[str(message.id)] = str(message.string or "")
             catalogs[lang] = cat
         return cls(catalogs)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 # 12-digit IINs, phone numbers and 6-digit codes, wherever they appear in a log line.
 _IIN = re.compile(r"(?<!\d)\d{8}(\d{4})(?!\d)")
@@ -68,7 +68,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ISO 8601), level, logger, message and, if any, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                  "level": record.levelname, "logger": record.name, "message": _masked(record.getMessage())}
         if record.exc_info:
             entry["exception"] = _masked(self.formatException(record.exc_info))

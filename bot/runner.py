@@ -39,7 +39,7 @@ class RunningBot:
     @classmethod
     async def start(cls, services: Services, token: str, base_url: str | None = None,
                     base_file_url: str | None = None, poll_timeout: int = 10, http: bool = False,
-                    http_port: int | None = None, poll_interval: float = POLL_INTERVAL) -> "RunningBot":
+                    http_port: int | None = None, poll_interval: float = POLL_INTERVAL) -> RunningBot:
         """Start polling and the SMS worker; with ``http``, also the webhook server (``http_port`` overrides
         QYZMET_HTTP_PORT; 0 picks a free port, read it back from ``http_port``)."""
         settings = services.settings

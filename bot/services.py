@@ -71,7 +71,7 @@ class Services:
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
-                   sms_gateway: SmsGateway | None = None) -> "Services":
+                   sms_gateway: SmsGateway | None = None) -> Services:
         clock = clock or Clock()
         db = await Database.open(settings.database)
         try:
@@ -81,7 +81,7 @@ class Services:
             raise
 
     @classmethod
-    def _wire(cls, settings: Settings, clock: Clock, db: Database, sms_gateway: SmsGateway | None) -> "Services":
+    def _wire(cls, settings: Settings, clock: Clock, db: Database, sms_gateway: SmsGateway | None) -> Services:
         if sms_gateway is None:
             sms_gateway = (HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_timeout_seconds)
                            if settings.sms_gateway_url else PrintingSmsGateway())

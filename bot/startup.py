@@ -49,7 +49,8 @@ def check_files(settings: Settings) -> None:
     except (OSError, ValueError) as exc:  # json.JSONDecodeError and the calendar's own errors are ValueErrors
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"QYZMET_CALENDAR_OVERRIDES: cannot use {settings.calendar_overrides}: {reason}",
-                          "  Fix the file (format in the README), or unset the variable to use the bundled one.")
+                          "  Fix the file (format in the README), or unset the variable to use the bundled one."
+                          ) from None
     if not settings.secret_key and settings.database != ":memory:":
         try:
             settings.resolved_secret_key()
@@ -57,10 +58,10 @@ def check_files(settings: Settings) -> None:
             path = Path(database_label(settings.database)).parent / "secret.key"
             raise ConfigError(f"QYZMET_SECRET_KEY is not set and the key file {path} cannot be used: "
                               f"{exc.strerror or exc}",
-                              "  Make that folder writable (see QYZMET_DATABASE), or set QYZMET_SECRET_KEY.")
+                              "  Make that folder writable (see QYZMET_DATABASE), or set QYZMET_SECRET_KEY.") from None
 
 
-async def open_services(settings: Settings, sms_gateway: SmsGateway | None = None):  # noqa: ANN201
+async def open_services(settings: Settings, sms_gateway: SmsGateway | None = None):
     """Services.open, with a database that cannot be opened reported as QYZMET_DATABASE."""
     from bot.services import Services
     try:
@@ -133,7 +134,7 @@ async def wait_for_telegram(settings: Settings, stopping: asyncio.Event) -> bool
             try:
                 await asyncio.wait_for(stopping.wait(), pause)
                 return False
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             delay = min(delay * 2, RETRY_MAX)
     finally:

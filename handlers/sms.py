@@ -17,8 +17,17 @@ from typing import Literal
 from bot.core.otp import parse_code
 from bot.core.registry_info import Delivered
 from bot.core.sms import SmsService
-from bot.core.sms_inbound import (CodeExpired, CodeNeeded, ComplaintFound, Decided, NoPending, SmsInboundService,
-                                  StatusFound, WrongCode)
+from bot.core.sms_inbound import (
+    Answer,
+    CodeExpired,
+    CodeNeeded,
+    ComplaintFound,
+    Decided,
+    NoPending,
+    SmsInboundService,
+    StatusFound,
+    WrongCode,
+)
 from bot.domain.phone import mask_phone
 from bot.i18n import DEFAULT_LANG, Lang, Texts, format_short
 
@@ -166,7 +175,8 @@ class SmsHandler:
     async def _consent(self, phone: str, command: Command, lang: Lang) -> str:
         t = self._t
         assert command.action in ("yes", "no")
-        result = await self._inbound.consent_reply(phone, command.action, command.code)  # type: ignore[arg-type]
+        answer: Answer = "yes" if command.action == "yes" else "no"
+        result = await self._inbound.consent_reply(phone, answer, command.code)
         if isinstance(result, NoPending):
             return t(lang, "smsin.no_pending")
         if isinstance(result, CodeNeeded):

@@ -7,7 +7,6 @@ from datetime import datetime
 from bot.domain.model import Complaint, ComplaintEvent
 from store.db import Database, Row, from_iso, utc_iso
 
-
 _COLUMNS = ("number, user_id, iin, full_name, address, phone, addressee, app_number, provider_name, body, file_id, "
             "file_kind, state, filed_at, registered_at, forward_due_at, due_at, answer, updated_at")
 

@@ -24,7 +24,7 @@ import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -46,7 +46,7 @@ def utc_iso(moment: datetime) -> str:
     """Times are stored as ISO 8601 UTC text, which sorts and compares correctly."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def from_iso(text: str) -> datetime:
@@ -57,13 +57,13 @@ class NoUnitOfWork(RuntimeError):
     """A write was attempted outside a unit of work: every write belongs to a use case's transaction."""
 
 
-_current: ContextVar["UnitOfWork | None"] = ContextVar("qyzmet_unit", default=None)
+_current: ContextVar[UnitOfWork | None] = ContextVar("qyzmet_unit", default=None)
 
 
 class UnitOfWork:
     """One transaction of one use case (see the module docstring). Use ``Database.unit`` to get one."""
 
-    def __init__(self, db: "Database", name: str, lazy: bool, one_statement: bool = False) -> None:
+    def __init__(self, db: Database, name: str, lazy: bool, one_statement: bool = False) -> None:
         self._db = db
         self.name = name
         # A unit of exactly one write runs it in autocommit: one trip instead of BEGIN, write, COMMIT.
@@ -81,7 +81,7 @@ class UnitOfWork:
 
     # Entering and leaving ---------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         outer = _current.get()
         task = asyncio.current_task()
         if outer is not None and outer._db is self._db and outer._task is task:
@@ -144,7 +144,7 @@ class UnitOfWork:
             root._begun = True
 
     @property
-    def root(self) -> "UnitOfWork":
+    def root(self) -> UnitOfWork:
         return self._outer or self
 
     @property
@@ -184,7 +184,7 @@ class Database:
         self.commits = 0
 
     @classmethod
-    async def open(cls, path: str | Path) -> "Database":
+    async def open(cls, path: str | Path) -> Database:
         """Open the database and bring its schema up to date (running twice is harmless)."""
         path = str(path)
         if path == ":memory:":

@@ -179,4 +179,4 @@ class Chat:
         await self.send(self.h.phone.code(citizen["phone"]))
 
 
-__all__ = ["Harness", "Chat", "CITIZENS", "NoMessageError"]
+__all__ = ["CITIZENS", "Chat", "Harness", "NoMessageError"]

@@ -223,7 +223,7 @@ class BroadcastService:
         self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._worker), grace)
-        except (asyncio.TimeoutError, Exception):
+        except (TimeoutError, Exception):
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._worker

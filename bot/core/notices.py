@@ -43,14 +43,13 @@ class NoticeService:
         caller's unit of work. Returns the way it will go, for the caller's log and tests."""
         target = user_id if user_id is not None else (await self._users.linked_user(iin) if iin else None)
         prefs = await self._users.notice_preferences(target) if target is not None else None
-        if target is not None:
-            if prefs is not None:
-                _, on, blocked = prefs
-                if not on:
-                    return "off"
-                if not blocked:
-                    await self._telegram.owe(target, NOTICE, {"key": key, "params": params, "iin": iin}, label=key)
-                    return "telegram"
+        if target is not None and prefs is not None:
+            _, on, blocked = prefs
+            if not on:
+                return "off"
+            if not blocked:
+                await self._telegram.owe(target, NOTICE, {"key": key, "params": params, "iin": iin}, label=key)
+                return "telegram"
         lang = prefs[0] if prefs is not None else None
         return "sms" if await self.by_sms(iin, key, params, lang) else "nobody"
 

@@ -145,9 +145,9 @@ class SmsService:
             await self._mark(message.id, "failed", str(exc))
             log.error("SMS %s to %s refused by the gateway: %s", message.id, mask_phone(message.to_phone), exc)
             return "failed"
-        except (TemporarySmsError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, TemporarySmsError, OSError) as exc:
             return await self._after_temporary(message, attempts, exc)
-        except Exception as exc:  # noqa: BLE001 - a gateway bug must not lose the message: retry it
+        except Exception as exc:
             log.exception("SMS gateway error for %s", message.id)
             return await self._after_temporary(message, attempts, exc)
         faults.point("before_settle", ("sms",))
@@ -216,7 +216,7 @@ class SmsService:
         self._wake.set()
         try:
             await asyncio.wait_for(task, timeout)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -227,7 +227,7 @@ class SmsService:
             self._wake.clear()
             try:
                 _, wait = await self.process_due()
-            except Exception:  # noqa: BLE001 - the worker must outlive one bad pass (a locked database…)
+            except Exception:
                 log.exception("SMS worker pass failed")
                 wait = self._s.sms_worker_idle_seconds
             if self._stopping:

@@ -139,7 +139,7 @@ class StaffService:
         """One audit row, in the caller's unit of work (or one of its own)."""
         async with self._db.unit("audit"):
             await self._audit.add(self._clock.now(), str(actor), action,
-                                  scrub(number) if number else None,
+                                  str(scrub(number)) if number else None,
                                   scrub(details) if details else None)  # type: ignore[arg-type]
 
     # Console use cases -------------------------------------------------------------------------------------

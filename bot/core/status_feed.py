@@ -237,7 +237,7 @@ class StatusFeed:
         return await self._apps.get(number)
 
     async def set_by_operator(self, staff: StaffService, operator_id: int, number_text: str, status: str,
-                              note: str | None) -> "OperatorOutcome":
+                              note: str | None) -> OperatorOutcome:
         """An operator sets the status of an existing application: the same rules as the feed (source
         'operator', at = now), audited whatever the outcome; the citizen is notified of a change."""
         if not await staff.is_operator(operator_id):

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-__all__ = ["ALMATY", "WorkingCalendar", "DEFAULT_OVERRIDES_FILE"]
+__all__ = ["ALMATY", "DEFAULT_OVERRIDES_FILE", "WorkingCalendar"]
 
 # All of Kazakhstan is UTC+5 since 1 March 2024; tzdata keeps this right on every machine.
 ALMATY = ZoneInfo("Asia/Almaty")

@@ -36,16 +36,16 @@ from bot.domain import catalog as _catalog
 from bot.domain.calendar import ALMATY, WorkingCalendar
 
 __all__ = [
-    "UnknownService",
-    "SERVICES",
-    "REGISTRY_SERVICES",
     "COMPLAINT_TERMS",
-    "WORKDAY_START",
-    "WORKDAY_END",
+    "REGISTRY_SERVICES",
     "S4_CUTOFF",
+    "SERVICES",
+    "WORKDAY_END",
+    "WORKDAY_START",
+    "UnknownService",
     "accepted_at",
-    "due_at",
     "complaint_due_at",
+    "due_at",
     "lateness",
     "overdue_working_days",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-__all__ = ["InvalidIIN", "parse_iin", "is_valid_iin", "check_digit", "mask_iin"]
+__all__ = ["InvalidIIN", "check_digit", "is_valid_iin", "mask_iin", "parse_iin"]
 
 IINErrorReason = Literal["format", "non_ascii", "checksum"]
 
@@ -46,9 +46,9 @@ def check_digit(prefix11: str) -> int | None:
     if not _PREFIX_RE.fullmatch(prefix11):
         raise ValueError("prefix must be exactly 11 ASCII digits")
     digits = [ord(ch) - 48 for ch in prefix11]
-    c = sum(d * w for d, w in zip(digits, _WEIGHTS_1)) % 11
+    c = sum(d * w for d, w in zip(digits, _WEIGHTS_1, strict=False)) % 11
     if c == 10:
-        c = sum(d * w for d, w in zip(digits, _WEIGHTS_2)) % 11
+        c = sum(d * w for d, w in zip(digits, _WEIGHTS_2, strict=False)) % 11
         if c == 10:
             return None
     return c

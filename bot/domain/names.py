@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["mask_name", "MAX_GIVEN_NAME"]
+__all__ = ["MAX_GIVEN_NAME", "mask_name"]
 
 # A given name longer than this is cut (with "…"), so that an SMS naming the requester keeps its budget.
 MAX_GIVEN_NAME = 16

@@ -13,7 +13,7 @@ from typing import Literal
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-__all__ = ["InvalidPhone", "normalize_phone", "mask_phone"]
+__all__ = ["InvalidPhone", "mask_phone", "normalize_phone"]
 
 PhoneErrorReason = Literal["format", "not_kz_mobile"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Segments", "count_segments", "GSM7_BASIC", "GSM7_EXTENSION"]
+__all__ = ["GSM7_BASIC", "GSM7_EXTENSION", "Segments", "count_segments"]
 
 # GSM 03.38 default alphabet (one septet each), LF and CR included.
 GSM7_BASIC = frozenset(

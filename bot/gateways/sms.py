@@ -7,9 +7,9 @@ messages stay in the outbox table and are shown to whoever listens (the terminal
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Awaitable, Callable, Protocol, TextIO
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TextIO
 
 import aiohttp
 
@@ -86,7 +86,7 @@ class HttpSmsGateway:
                 status = response.status
                 retry_after = _retry_after(response.headers.get("retry-after", ""))
                 raw = await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:  # timeouts and connection errors
+        except (TimeoutError, aiohttp.ClientError) as exc:  # timeouts and connection errors
             raise TemporarySmsError(type(exc).__name__) from exc
         if status == 429 or status >= 500:
             raise TemporarySmsError(f"HTTP {status}", retry_after)

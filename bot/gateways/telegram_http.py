@@ -8,8 +8,6 @@ attached, PTB's timeouts and error types.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
@@ -97,7 +95,7 @@ class AiohttpRequest(BaseRequest):
                 return response.status, await response.read()
         except aiohttp.ClientConnectorError as err:  # before anything was sent (refused, DNS, TLS handshake)
             raise RequestNotSent(f"aiohttp.{err.__class__.__name__}: {err}") from err
-        except asyncio.TimeoutError as err:
+        except TimeoutError as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err

@@ -180,7 +180,7 @@ class LineSource:
         self.interrupted = False
 
     @classmethod
-    def from_script(cls, path: Path) -> "LineSource":
+    def from_script(cls, path: Path) -> LineSource:
         source = cls()
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.lstrip().startswith("#"):
@@ -189,7 +189,7 @@ class LineSource:
         return source
 
     @classmethod
-    def from_stdin(cls) -> "LineSource":
+    def from_stdin(cls) -> LineSource:
         """A daemon thread reads stdin, so the event loop never blocks and exit never waits for a key."""
         source = cls()
         loop = asyncio.get_running_loop()
@@ -250,7 +250,8 @@ class DemoSession:
         self.emu.add_user(DEMO_USER_ID, f"User{DEMO_USER_ID}")
         self.users.add(DEMO_USER_ID)
         settings = Settings(database=str(self.database), secret_key=DEMO_SECRET_KEY, feed_token=DEMO_FEED_TOKEN,
-                            operators=str(DEMO_OPERATOR_ID), sms_gateway="print", _env_file=None)
+                            operators=str(DEMO_OPERATOR_ID), sms_gateway="print",
+                            _env_file=None)  # type: ignore[call-arg]  # pydantic-settings' own keyword
         self.services = await Services.open(settings, sms_gateway=self.gateway)
         await self.services.load_seed(self.seed)
         self.bot = await RunningBot.start(self.services, DEMO_TOKEN, self.emu.base_url, self.emu.base_file_url,
@@ -464,7 +465,7 @@ def default_database() -> Path:
 
 
 @contextlib.contextmanager
-def logs_to(path: Path):  # noqa: ANN201 - a context manager
+def logs_to(path: Path):
     """The bot's logs go to a file, so the terminal shows only the conversation."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -481,13 +482,13 @@ def logs_to(path: Path):  # noqa: ANN201 - a context manager
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
-        for logger, level in zip(noisy, saved[2]):
+        for logger, level in zip(noisy, saved[2], strict=False):
             logger.setLevel(level)
         handler.close()
 
 
 @contextlib.contextmanager
-def ctrl_c_ends(source: LineSource):  # noqa: ANN201 - a context manager
+def ctrl_c_ends(source: LineSource):
     """Ctrl+C ends the demo like :quit, without a traceback."""
     loop = asyncio.get_running_loop()
     try:

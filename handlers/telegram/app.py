@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from typing import Any
 
 from telegram import BotCommand, CallbackQuery, Update
-from telegram.constants import ParseMode
-from telegram.ext import (Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
-                          MessageHandler, filters)
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
-from handlers.telegram import (complaints, console, dispatch, identification, menu, op_broadcast, op_complaints,
-                               operator, registry_requests, settings, status, subscription)
+from handlers.telegram import (
+    complaints,
+    console,
+    dispatch,
+    identification,
+    menu,
+    op_broadcast,
+    op_complaints,
+    operator,
+    registry_requests,
+    settings,
+    status,
+    subscription,
+)
 from handlers.telegram.per_chat import PerChatUpdateProcessor
 from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import current_scope, run_update, turn_for
@@ -163,7 +182,8 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application = builder.build()
     application.bot_data["services"] = services
 
-    async def around(update: object, coroutine: Coroutine[Any, Any, Any]) -> None:
+    async def around(update: object, coroutine: Awaitable[Any]) -> None:
+        assert inspect.iscoroutine(coroutine)  # python-telegram-bot hands over Application.process_update(...)
         await run_update(services, application, update, coroutine)
 
     processor.around = around
@@ -179,7 +199,8 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))
     application.add_handler(CallbackQueryHandler(_button))
-    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL, _other))
+    other_messages = filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL
+    application.add_handler(MessageHandler(other_messages, _other))
     application.add_error_handler(_error)
     assert application.job_queue is not None
     application.job_queue.run_repeating(_sweep, interval=services.settings.sweep_interval_seconds, first=1)

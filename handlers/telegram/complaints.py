@@ -14,14 +14,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from bot.core import complaints as core
 from bot.domain import complaint_status as cs
 from bot.domain.iin import mask_iin
+from bot.domain.model import ChatState, Complaint
 from bot.domain.phone import mask_phone
 from handlers.telegram import render, routes
 from handlers.telegram.identification import require_identity
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
-from bot.domain.model import Complaint
-from bot.domain.model import ChatState
 
 CP_ADDRESSEE = "cp_addressee"
 CP_SUBJECT = "cp_subject"
@@ -304,7 +303,8 @@ def card(turn: Turn, view: core.View, for_operator: bool = False) -> str:
         lines.append(turn.t.plural(lang, "cp.card.overdue", view.overdue_days) if view.overdue_days
                      else t("cp.card.overdue_today"))
     if for_operator:
-        lines += [t("cp.card.filer", name=c.full_name, iin=mask_iin(c.iin)), t("cp.card.text", text=_clip(c.body, 1500))]
+        lines += [t("cp.card.filer", name=c.full_name, iin=mask_iin(c.iin)),
+                  t("cp.card.text", text=_clip(c.body, 1500))]
     if c.state == cs.ANSWERED:
         lines.append(t("cp.card.answer", text=c.answer or ""))
     elif c.state == cs.REFUSED:

@@ -24,22 +24,23 @@ nothing (see routes.py).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.core.staff import ROLES
+from bot.domain.model import ChatState, UserSnapshot
 from bot.services import Services
 from handlers.telegram import routes
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn, turn_for
-from bot.domain.model import ChatState, UserSnapshot
 
 ConsoleFn = Callable[[Turn, str], Awaitable[None]]
-CommandFn = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+CommandFn = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)

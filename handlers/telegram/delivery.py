@@ -60,7 +60,7 @@ class Reply:
                 "certificate": self.certificate, "lang": self.lang}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Reply":
+    def from_json(cls, data: dict[str, Any]) -> Reply:
         return cls(data.get("html") or "", data.get("markup"), bool(data.get("protect")), data.get("certificate"),
                    data.get("lang"))
 

@@ -13,11 +13,16 @@ from bot.core.applications import looks_like_number
 from bot.core.guide import service_guide, services_menu_labels
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
 from handlers.telegram import keyboards, routes
-from handlers.telegram.identification import (logout, on_contact, on_identity_code, on_iin,
-                                              resend_identity_code)
+from handlers.telegram.identification import logout, on_contact, on_identity_code, on_iin, resend_identity_code
 from handlers.telegram.menu import ask_language, choose_language, help_text, show_menu
-from handlers.telegram.registry_requests import (ask_subject_iin, cabinet_decision, on_consent_code,
-                                                 on_subject_iin, own_request, resend_consent_code)
+from handlers.telegram.registry_requests import (
+    ask_subject_iin,
+    cabinet_decision,
+    on_consent_code,
+    on_subject_iin,
+    own_request,
+    resend_consent_code,
+)
 from handlers.telegram.states import ID_CODE, ID_CONTACT, ID_IIN, LANG, MENU, TP_CODE, TP_IIN
 from handlers.telegram.status import status_list, status_of
 from handlers.telegram.turn import Turn

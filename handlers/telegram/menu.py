@@ -11,7 +11,7 @@ from html import escape
 from telegram import InlineKeyboardMarkup
 
 from bot.domain.model import UserSnapshot
-from bot.i18n import as_lang
+from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.telegram import keyboards, routes
 from handlers.telegram.states import LANG, MENU
@@ -25,7 +25,7 @@ async def show_menu(turn: Turn, intro_key: str = "menu.title") -> None:
                                                                turn.known))
 
 
-async def menu_keyboard(services: Services, user_id: int, lang: str, identified: bool,
+async def menu_keyboard(services: Services, user_id: int, lang: Lang, identified: bool,
                         known: UserSnapshot | None = None) -> InlineKeyboardMarkup:
     """The main menu with the rows registered by feature modules that this person may see."""
     extra = [(entry.order, services.texts(lang, entry.label_key), entry.callback_data) for entry in routes.MENU

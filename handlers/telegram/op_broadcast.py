@@ -14,10 +14,25 @@ from html import escape
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import ExtBot
 
-from bot.core.broadcast import (MAX_TEXT, Audience, Blocked, BeforeSend, Failed, NotSent, Outcome, Progress,
-                                Reporter, Sent, Skipped, Unknown, parse_audience)
+from bot.core.broadcast import (
+    MAX_TEXT,
+    Audience,
+    BeforeSend,
+    Blocked,
+    Failed,
+    NotSent,
+    Outcome,
+    Progress,
+    Reporter,
+    Sent,
+    Skipped,
+    Unknown,
+    parse_audience,
+)
 from bot.domain.catalog import SERVICES
+from bot.domain.model import ChatState
 from bot.gateways.telegram_http import RequestNotSent
 from bot.i18n import Lang, as_lang
 from bot.services import Services
@@ -28,7 +43,6 @@ from handlers.telegram.rate_limit import BULK, SendAborted
 from handlers.telegram.registry_requests import close_offer
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast
-from bot.domain.model import ChatState
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +96,7 @@ def _audiences() -> list[Audience]:
             *(Audience("service", code) for code in SERVICES)]
 
 
-def audience_name(turn_text, audience: Audience) -> str:  # noqa: ANN001
+def audience_name(turn_text, audience: Audience) -> str:
     if audience.kind == "service":
         return turn_text("op.aud.service", service=turn_text(f"service.{audience.value}.short"))
     return turn_text("op.aud.all" if audience.kind == "all" else f"op.aud.lang_{audience.value}")
@@ -154,6 +168,7 @@ class TelegramDeliverer:
     """One broadcast message: bulk priority (waits behind replies), 'sending' marked at the last moment."""
 
     def __init__(self, bot: Bot) -> None:
+        assert isinstance(bot, ExtBot)  # the Application's bot: rate_limit_args reach the shared pace
         self._bot = bot
 
     async def deliver(self, user_id: int, text: str, before_send: BeforeSend) -> Outcome:
@@ -224,7 +239,7 @@ class TelegramReporter:
                 await self._bot.send_message(self._chat_id, escape(text), parse_mode=ParseMode.HTML)
 
 
-def reporter_for(services: Services, bot: Bot):  # noqa: ANN201
+def reporter_for(services: Services, bot: Bot):
     from bot.core.broadcast import LogReporter
 
     def make(broadcast: Broadcast) -> Reporter:

@@ -23,7 +23,7 @@ OVERDUE_PAGE = 10
 
 # Find an application -------------------------------------------------------------------------------------
 
-def operator_card(turn: Turn, app, events) -> str:  # noqa: ANN001
+def operator_card(turn: Turn, app, events) -> str:
     lines = [render.application_card(turn.t, turn.lang, app, events), "",
              escape(turn.text("op.card.applicant", iin=mask_iin(app.iin)))]
     if app.third_party and app.requester_iin:
@@ -58,7 +58,7 @@ async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
 
 # What is overdue ------------------------------------------------------------------------------------------
 
-def overdue_line(turn: Turn, item) -> str:  # noqa: ANN001
+def overdue_line(turn: Turn, item) -> str:
     app = item.app
     late = (turn.t.plural(turn.lang, "op.overdue.days", item.working_days) if item.working_days
             else turn.text("op.overdue.today"))
@@ -92,7 +92,7 @@ async def overdue(turn: Turn, arg: str) -> None:
 
 # Set the status of an application -------------------------------------------------------------------------
 
-def status_buttons(turn: Turn, app) -> list[list[InlineKeyboardButton]]:  # noqa: ANN001
+def status_buttons(turn: Turn, app) -> list[list[InlineKeyboardButton]]:
     """One button per status the application may move to (none once it is final)."""
     rows = []
     for status in FEED_STATUSES:

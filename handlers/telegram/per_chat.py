@@ -35,7 +35,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     ``answered`` listeners hear of each update once it is fully answered (its replies delivered) — the demo
     and the tests wait on it."""
 
-    __slots__ = ("_queues", "around", "answered")
+    __slots__ = ("_queues", "answered", "around")
 
     def __init__(self, max_concurrent_updates: int, around: Around = _plain) -> None:
         super().__init__(max_concurrent_updates)

@@ -5,7 +5,8 @@ the bot sends takes a token from ONE global bucket set below that limit (QYZMET_
 reply never waits for a token — it takes one on credit, and the debt is what broadcast traffic then waits
 out (a burst of replies pauses the broadcast instead of queueing the replies; if replies alone exceed the
 limit, Telegram's 429 says so and is honoured per chat). Calls that are not messages (answerCallbackQuery,
-getMe, setMyCommands, …) take no token. Broadcast messages are marked ``rate_limit_args={"priority": "bulk"}``: they also
+getMe, setMyCommands, …) take no token. Broadcast messages are marked ``rate_limit_args={"priority": "bulk"}``:
+they also
 take a token from their own bucket (QYZMET_BROADCAST_RATE), keep one second between two messages to the same
 chat, and — the point of the design — wait while any interactive call is waiting, so a citizen's reply
 always goes out before the next broadcast message (replies before bulk, as in courier).

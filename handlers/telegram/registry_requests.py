@@ -7,15 +7,13 @@ from __future__ import annotations
 from bot.core import otp as otp_
 from bot.core.identity import IinRefused
 from bot.core.otp import parse_code
-from bot.core.registry_info import (Certificate, ConsentRequested, Delivered, NotAllowed, NotPending, OwnIin,
-                                    Refused)
+from bot.core.registry_info import Certificate, ConsentRequested, Delivered, NotAllowed, NotPending, OwnIin, Refused
 from bot.domain.catalog import REGISTRY_SERVICES
 from handlers.telegram import keyboards, render, routes
 from handlers.telegram.identification import answer_resend, require_identity
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import TP_CODE, TP_IIN
 from handlers.telegram.turn import Turn
-
 
 # Own request --------------------------------------------------------------------------------------------
 

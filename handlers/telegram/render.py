@@ -11,8 +11,8 @@ from babel.dates import format_date
 from bot.core.registry_info import Certificate
 from bot.domain.calendar import ALMATY
 from bot.domain.catalog import get_service
-from bot.i18n import Lang, Texts, format_when
 from bot.domain.model import Application, Event
+from bot.i18n import Lang, Texts, format_when
 
 
 def when(moment: datetime, lang: Lang) -> str:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from telegram import Message
 
+from bot.domain.model import ChatState, UserSnapshot
 from bot.services import Services
 from handlers.telegram.turn import Turn
-from bot.domain.model import ChatState, UserSnapshot
 
 # fn(turn, message, state data) — a text (or, for file states, any message) in a state the feature owns.
 MessageHandlerFn = Callable[[Turn, Message, dict], Awaitable[None]]

@@ -8,11 +8,11 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.domain.model import ChatState
 from handlers.telegram import routes
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import MENU
 from handlers.telegram.turn import Turn
-from bot.domain.model import ChatState
 
 
 async def show_settings(turn: Turn, note: str | None = None) -> None:

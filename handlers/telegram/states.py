@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.core.conversation import AWAITING_CONSENT_CODE, MENU
 
-__all__ = ["MENU", "LANG", "ID_CONTACT", "ID_IIN", "ID_CODE", "TP_IIN", "TP_CODE"]
+__all__ = ["ID_CODE", "ID_CONTACT", "ID_IIN", "LANG", "MENU", "TP_CODE", "TP_IIN"]
 
 LANG = "lang"
 ID_CONTACT = "id_contact"

@@ -68,8 +68,9 @@ class UpdateScope:
         services = self.services
         now = services.clock.now()
         payload = {"messages": [reply.to_json() for reply in self.replies]}
+        lease_until = now.timestamp() + services.settings.telegram_lease_seconds
         envelope_id = await services.telegram_outbox.repo.add(self.chat_id, MESSAGES, payload, now,
-                                                              lease_until=now.timestamp() + services.settings.telegram_lease_seconds)
+                                                              lease_until=lease_until)
         self.envelope = Envelope(envelope_id, self.chat_id, MESSAGES, payload, 0)
 
 

@@ -85,7 +85,7 @@ class UserDriver(EmulatorState):
         self,
         user_id: int,
         phone_number: str,
-        contact_user_id: int | None | object = _OWN,
+        contact_user_id: int | object | None = _OWN,
         first_name: str | None = None,
         last_name: str | None = None,
     ) -> int:

@@ -8,6 +8,7 @@ with a "<" in their name does. Offsets are counted in UTF-16 code units, as Tele
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 from .model import ApiError, JSONDict
 
@@ -56,7 +57,7 @@ def parse_html(text: str, strict: bool = True) -> tuple[str, list[JSONDict]]:
     unescaped user-supplied string is a bug that breaks as soon as it has a ``<``.
     """
 
-    def fail(message: str) -> None:
+    def fail(message: str) -> NoReturn:
         raise ApiError(400, f"Bad Request: can't parse entities: {message}")
 
     def at(index: int) -> str:
@@ -89,22 +90,22 @@ def parse_html(text: str, strict: bool = True) -> tuple[str, list[JSONDict]]:
                     a.group(1).lower(): _unescape(a.group(2) or a.group(3) or a.group(4) or "")
                     for a in _ATTR_RE.finditer(attr_text)
                 }
-                entity: JSONDict | None = {"type": _HTML_TAGS[name]}
+                opened: JSONDict | None = {"type": _HTML_TAGS[name]}
                 if name == "span" and attrs.get("class") != "tg-spoiler":
                     fail(f'Tag "span" must have class "tg-spoiler" {at(i)}')
                 if name == "a":
-                    entity = {"type": "text_link", "url": attrs["href"]} if attrs.get("href") else None
+                    opened = {"type": "text_link", "url": attrs["href"]} if attrs.get("href") else None
                 elif name == "blockquote" and "expandable" in attrs:
-                    entity = {"type": "expandable_blockquote"}
+                    opened = {"type": "expandable_blockquote"}
                 elif name == "tg-emoji":
-                    entity = {"type": "custom_emoji", "custom_emoji_id": attrs.get("emoji-id", "")}
+                    opened = {"type": "custom_emoji", "custom_emoji_id": attrs.get("emoji-id", "")}
                 elif name == "code" and stack and stack[-1][0] == "pre":
                     # <pre><code class="language-x"> is one pre entity with a language.
                     language = attrs.get("class", "")
                     if language.startswith("language-") and stack[-1][2] is not None:
                         stack[-1][2]["language"] = language.removeprefix("language-")
-                    entity = None
-                stack.append((name, pos, entity))
+                    opened = None
+                stack.append((name, pos, opened))
             i = m.end()
             continue
         if ch == "&":

@@ -15,7 +15,7 @@ import pytest
 
 from bot import __version__
 from bot.sandbox.emulator import BotApiEmulator
-from tests.test_cli import ROOT, SEED, qyzmet
+from tests.integration.test_cli import ROOT, SEED, qyzmet
 
 # A token of the real shape, so that the generic token mask would catch it too; never printed.
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
@@ -48,7 +48,7 @@ class Proc:
                          asyncio.ensure_future(self._read(proc.stderr, self.err))]
 
     @classmethod
-    async def start(cls, *args: str, cwd: Path, env: dict[str, str]) -> "Proc":
+    async def start(cls, *args: str, cwd: Path, env: dict[str, str]) -> Proc:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *args, cwd=cwd,
                                                     env={**clean, **env}, stdout=asyncio.subprocess.PIPE,

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot import __version__
 from bot.i18n import LOCALES_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 SOURCES = [p for folder in ("bot", "handlers", "store", "bench") for p in (ROOT / folder).rglob("*.py")]
 

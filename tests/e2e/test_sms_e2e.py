@@ -7,8 +7,8 @@ import pytest
 
 from bot.core.sms import SUPPRESSED
 from bot.domain.calendar import ALMATY
-from tests.test_sms_harness import CITIZENS, W, Chat, SmsHarness, ask_about, pushed_text
 from tests.repos import repos, send_sms
+from tests.sms_harness import CITIZENS, Chat, SmsHarness, W, ask_about, pushed_text
 
 LANGS = ["ru", "kk"]
 ERLAN = CITIZENS["Ерлан"]["phone"]      # no Telegram account: the SMS-only subject

@@ -61,7 +61,7 @@ async def _has(chat: Chat, fragment: str) -> bool:
     return any(fragment in m for m in received(chat.h, chat.user_id))
 
 
-async def _all_received(h, user_ids, text) -> bool:  # noqa: ANN001
+async def _all_received(h, user_ids, text) -> bool:
     return all(received(h, uid, text) for uid in user_ids)
 
 

@@ -3,7 +3,7 @@ languages, and an unknown code is left out, while a provider's own words are sho
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from bot.i18n import texts
 from handlers.telegram import render
 
 T = texts()
-AT = datetime(2026, 11, 25, 5, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 APP = Application("QZ-261125-0000001", "tb_info", "900715300451", "850412400121", 1, "telegram", AT, AT,
                   "refused", "no_consent")
 # Every note the bot itself writes (bot/core/registry_info.py).

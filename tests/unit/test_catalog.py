@@ -71,7 +71,7 @@ def placeholders(template: str) -> set[str]:
 def test_services_in_order():
     assert [s.number for s in SERVICES.values()] == ["S1", "S2", "S3", "S4", "S5", "S6"]
     assert all(code == s.code for code, s in SERVICES.items())
-    assert REGISTRY_SERVICES == tuple(c for c, s in SERVICES.items() if s.register is not None)
+    assert tuple(c for c, s in SERVICES.items() if s.register is not None) == REGISTRY_SERVICES
     assert all(s.free for s in SERVICES.values())
 
 
@@ -138,7 +138,7 @@ def test_expected_placeholders(po):
         assert placeholders(po[lang]["guide.title"]) == {"name"}
         assert placeholders(po[lang]["form.source_system"]) == {"system"}
         assert placeholders(po[lang]["form.application_number"]) == {"number"}
-        for key, value in po[lang].items():
+        for value in po[lang].values():
             value.format(**{name: "x" for name in placeholders(value)})  # no stray braces
 
 

@@ -9,8 +9,8 @@ from bot.core.sms import SmsService
 from bot.http_server import InsecureHttpConfig, check_http_config
 from bot.runner import RunningBot
 from tests.harness import TOKEN
-from tests.test_sms_harness import CITIZENS, W, Chat, FakeGateway, SmsHarness, eventually, pushed_text
 from tests.repos import repos, send_sms
+from tests.sms_harness import CITIZENS, Chat, FakeGateway, SmsHarness, W, eventually, pushed_text
 
 ERLAN = CITIZENS["Ерлан"]["phone"]
 SERGEI = CITIZENS["Сергей"]["phone"]

@@ -4,17 +4,17 @@ in Telegram: notices at each stage, the card with its history, due date and late
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from bot.cli import main as cli_main
+from tests.e2e.test_notices import identified
 from tests.harness import CITIZENS, Chat
 from tests.ophelp import until
-from tests.test_notices import identified
-from tests.test_sms_harness import SmsHarness
 from tests.repos import repos
+from tests.sms_harness import SmsHarness
 
 TOKEN = "feed-token-1"
 PATH = "/api/v1/applications/events"
@@ -61,7 +61,7 @@ async def snapshot(fh: SmsHarness) -> tuple:
 
 
 def set_now(fh: SmsHarness, moment: str) -> None:
-    fh.clock.offset = datetime.fromisoformat(moment) - datetime.now(timezone.utc)
+    fh.clock.offset = datetime.fromisoformat(moment) - datetime.now(UTC)
 
 
 # The HTTP contract ----------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -158,7 +158,7 @@ _SHARED = WorkingCalendar()
 
 
 def test_bundled_overrides_file_is_empty_with_comment() -> None:
-    path = Path(__file__).parents[1] / "bot" / "domain" / "calendar_overrides.json"
+    path = Path(__file__).parents[2] / "bot" / "domain" / "calendar_overrides.json"
     data = json.loads(path.read_text("utf-8"))
     assert data["_comment"]
     assert data["days_off"] == {} and data["working_days"] == []
@@ -223,7 +223,7 @@ def test_30_minutes_across_midnight_and_year(cal: WorkingCalendar) -> None:
 
 
 def test_utc_input_gives_almaty_due(cal: WorkingCalendar) -> None:
-    submitted = datetime(2026, 12, 31, 18, 45, tzinfo=timezone.utc)  # 23:45 in Almaty
+    submitted = datetime(2026, 12, 31, 18, 45, tzinfo=UTC)  # 23:45 in Almaty
     due = due_at("tb_info", submitted, cal)
     assert due == at(2027, 1, 1, 0, 15)
     assert due.tzinfo == ALMATY
@@ -269,8 +269,8 @@ def test_s4_before_holidays(cal: WorkingCalendar) -> None:
 
 def test_s4_utc_input(cal: WorkingCalendar) -> None:
     # 12:59 UTC = 17:59 Almaty (same day); 13:01 UTC = 18:01 Almaty
-    assert due_at(S4, datetime(2026, 11, 23, 12, 59, tzinfo=timezone.utc), cal) == at(2026, 11, 24, 18, 30)
-    assert due_at(S4, datetime(2026, 11, 23, 13, 1, tzinfo=timezone.utc), cal) == at(2026, 11, 25, 18, 30)
+    assert due_at(S4, datetime(2026, 11, 23, 12, 59, tzinfo=UTC), cal) == at(2026, 11, 24, 18, 30)
+    assert due_at(S4, datetime(2026, 11, 23, 13, 1, tzinfo=UTC), cal) == at(2026, 11, 25, 18, 30)
 
 
 # ---------------------------------------------------------------- S5: 3 hours, working hours 9:00-18:30
@@ -299,7 +299,7 @@ def test_s5_night_and_weekend(cal: WorkingCalendar) -> None:
 
 def test_s5_utc_input(cal: WorkingCalendar) -> None:
     # 2026-11-24 05:00 UTC = 10:00 Almaty
-    due = due_at(S5, datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc), cal)
+    due = due_at(S5, datetime(2026, 11, 24, 5, 0, tzinfo=UTC), cal)
     assert due == at(2026, 11, 24, 13, 0) and due.tzinfo == ALMATY
 
 
@@ -368,7 +368,7 @@ def test_overdue_working_days(cal: WorkingCalendar) -> None:
     assert overdue_working_days(due, at(2026, 3, 25, 12, 0), cal) == 0  # only days off since
     assert overdue_working_days(due, at(2026, 3, 26, 9, 0), cal) == 1
     assert overdue_working_days(due, at(2026, 3, 30, 9, 0), cal) == 3
-    utc_now = datetime(2026, 3, 26, 3, 0, tzinfo=timezone.utc)  # 08:00 Almaty
+    utc_now = datetime(2026, 3, 26, 3, 0, tzinfo=UTC)  # 08:00 Almaty
     assert overdue_working_days(due, utc_now, cal) == 1
 
 

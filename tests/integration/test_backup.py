@@ -3,13 +3,14 @@ holds the data; a failed or refused backup leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import threading
 import time
 
 from store import db
-from tests.test_cli import ROOT, SEED, qyzmet
+from tests.integration.test_cli import ROOT, SEED, qyzmet
 
 
 def _env(tmp_path, name: str = "live.sqlite3") -> dict[str, str]:
@@ -19,7 +20,7 @@ def _env(tmp_path, name: str = "live.sqlite3") -> dict[str, str]:
 class Writer(threading.Thread):
     """Another connection that keeps writing (as the running bot does), one small transaction at a time."""
 
-    def __init__(self, path) -> None:  # noqa: ANN001
+    def __init__(self, path) -> None:
         super().__init__(daemon=True)
         self.path = path
         self.stop = threading.Event()
@@ -46,7 +47,7 @@ async def test_a_backup_taken_during_writes_restores_to_a_working_database(tmp_p
         deadline = time.monotonic() + 20
         while writer.written < 50:
             assert writer.is_alive() and time.monotonic() < deadline
-            time.sleep(0.01)
+            await asyncio.sleep(0.01)
         before = writer.written
         result = qyzmet("backup", "copy.sqlite3", cwd=tmp_path, env=env)
         during = writer.written

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from telegram import Chat, Message, Update, User
 
@@ -12,7 +12,7 @@ from handlers.telegram.per_chat import PerChatUpdateProcessor
 
 def update(update_id: int, user_id: int) -> Update:
     user = User(user_id, f"U{user_id}", False)
-    return Update(update_id, message=Message(update_id, datetime.now(timezone.utc), Chat(user_id, "private"),
+    return Update(update_id, message=Message(update_id, datetime.now(UTC), Chat(user_id, "private"),
                                              from_user=user, text="x"))
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEMO_SEED = json.loads((ROOT / "bot" / "sandbox" / "demo_seed.json").read_text(encoding="utf-8"))
 
 

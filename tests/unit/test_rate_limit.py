@@ -76,7 +76,7 @@ async def test_replies_never_queue_for_the_pace_they_put_the_broadcast_in_debt_i
         return limiter.process_request(callback, (), {}, endpoint, {"chat_id": chat},
                                        {"priority": BULK} if bulk else None)
 
-    for i in range(20):  # the burst is spent: the next token comes in 50 ms
+    for _ in range(20):  # the burst is spent: the next token comes in 50 ms
         await call("warm", 1, False)
     broadcast = asyncio.create_task(call("bulk", 100, True))
     for i in range(10):  # ten replies over ~0.1 s: each goes at once, on credit …

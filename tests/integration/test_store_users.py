@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from store.db import connect
 from bot.domain.model import ChatState
+from store.db import connect
 from store.users import UserRepository
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 async def test_snapshot_matches_the_separate_reads(tmp_path):

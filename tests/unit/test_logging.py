@@ -53,7 +53,7 @@ def test_the_token_and_other_secrets_are_replaced():
     assert "feed-secret-value" not in line and line.count("***") == 3
 
 
-def _emit(fmt: str, capsys, *, exc: bool = False) -> str:  # noqa: ANN001
+def _emit(fmt: str, capsys, *, exc: bool = False) -> str:
     import sys
 
     from bot.logging_setup import setup_logging

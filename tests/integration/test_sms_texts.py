@@ -51,18 +51,19 @@ def test_smsin_text_fits_two_segments(lang, key):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_texts_name_the_keywords_of_their_own_language(lang):
-    words = {w for w, (_, l) in KEYWORDS.items() if l == lang}
+    words = {w for w, (_, kw_lang) in KEYWORDS.items() if kw_lang == lang}
     for key in ("smsin.help", "smsin.stopped", "smsin.started", "smsin.code_needed", "smsin.not_found"):
         text = TEXTS(lang, key)
         assert any(w in text for w in words), (key, text)
-        other = {w for w, (_, l) in KEYWORDS.items() if l not in (lang, None) and len(w) > 2}
+        other = {w for w, (_, kw_lang) in KEYWORDS.items() if kw_lang not in (lang, None) and len(w) > 2}
         assert not any(f" {w} " in f" {text} " or f" {w}." in text for w in other), (key, text)
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_consent_sms_suggests_a_reply_the_channel_accepts(lang):
     """The consent SMS names the reply that consents (yes word and this code) and the code to withhold."""
-    yes = next(w for w, (action, l) in KEYWORDS.items() if action == "yes" and l == lang and not w.isascii())
+    yes = next(w for w, (action, kw_lang) in KEYWORDS.items()
+               if action == "yes" and kw_lang == lang and not w.isascii())
     text = TEXTS(lang, "sms.consent_request", name="Сергей И.", iin="******1234", register="фтизиатрия",
                  code="482913")
     assert f"{yes} 482913" in text, text

@@ -13,11 +13,11 @@ import pytest
 
 from bot.domain.deadlines import overdue_working_days
 from store.applications import Application
-from tests.repos import repos
 from tests.harness import SEED, Chat
 from tests.ophelp import harness
+from tests.repos import repos
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OPERATOR = 7001
 NUMBER = SEED["applications"][0]["number"]
 IIN = SEED["applications"][0]["iin"]

@@ -28,7 +28,7 @@ from bot.http_server import SIGNATURE_HEADER, sign
 from bot.sandbox.emulator import BotApiEmulator, NoMessageError, SentMessage
 from bot.services import Services
 from tests.harness import CITIZENS, SEED, TOKEN
-from tests.test_sms_harness import FakeGateway
+from tests.sms_harness import FakeGateway
 
 SECRET = "crash-test-secret"
 QYZMET = str(Path(sys.executable).parent / "qyzmet")
@@ -102,7 +102,7 @@ class BotProcess:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
         self.proc = None
@@ -285,7 +285,7 @@ async def test_a_result_owed_in_the_requesters_chat_is_sent_after_a_crash_before
     await bot.stop()
 
     await bot.start(crash_at="after_commit:consent/cabinet")
-    consent = [d for _, d in BotApiEmulator.inline_buttons(offer) if d.startswith("cy:")][0]
+    consent = next(d for _, d in BotApiEmulator.inline_buttons(offer) if d.startswith("cy:"))
     bot.emu.press_button(subject.user_id, offer.message_id, consent)
     await bot.crashed()
     with pytest.raises(NoMessageError):
@@ -388,7 +388,7 @@ async def test_a_complaint_filed_when_the_bot_died_after_the_commit_is_confirmed
         await store.close()
 
 
-def texts_ru():  # noqa: ANN201
+def texts_ru():
     from bot.i18n import texts
     catalog = texts()
     return lambda key, **params: catalog("ru", key, **params)

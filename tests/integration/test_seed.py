@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.core.seed import Seed, SeedError, load_seed, parse_seed
-from store.citizens import CitizenRepository
 from bot.core.status_feed import InvalidEvent, parse_event
 from bot.domain.calendar import WorkingCalendar
 from store import db
 from store.applications import ApplicationRepository
-from tests.test_cli import ROOT, SEED, qyzmet
+from store.citizens import CitizenRepository
+from tests.integration.test_cli import ROOT, SEED, qyzmet
 
 GOOD = json.loads(SEED.read_text(encoding="utf-8"))
 SOMEONE_ELSE = "040101500217"  # a valid IIN that is not among the file's citizens
@@ -35,7 +35,7 @@ def count(tmp_path: Path, table: str) -> int:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
-def changed(edit) -> dict:  # noqa: ANN001
+def changed(edit) -> dict:
     data = copy.deepcopy(GOOD)
     edit(data)
     return data
@@ -141,7 +141,7 @@ async def test_without_events_the_history_is_the_status_at_submission(tmp_path):
 
 
 async def test_a_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
-    async def broken(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+    async def broken(self, *args, **kwargs):
         raise RuntimeError("disk gone")
 
     monkeypatch.setattr(ApplicationRepository, "set_status", broken)

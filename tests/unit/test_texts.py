@@ -13,7 +13,7 @@ from bot.domain.names import mask_name
 from bot.domain.sms_segments import count_segments
 from bot.i18n import LANGS, Texts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = Texts.load()
 
 
@@ -73,7 +73,8 @@ BUDGET = {"sms.otp": 1, "sms.consent_request": 2}
 
 
 @pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("key", sorted(k for k in TEXTS.keys("kk") if k.startswith("sms.") and not k.startswith("sms.register")))
+@pytest.mark.parametrize("key", sorted(k for k in TEXTS.keys("kk")
+                                       if k.startswith("sms.") and not k.startswith("sms.register")))
 def test_sms_fits_its_segment_budget(lang, key):
     register = max((TEXTS(lang, f"sms.register.{r}") for r in ("tb", "psychiatry", "narcology")), key=len)
     text = TEXTS(lang, key, **{**WORST, "register": register})

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -71,7 +72,7 @@ class FakeGateway:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        port = site._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/send"
 
     async def stop(self) -> None:
@@ -168,4 +169,4 @@ def pushed_text(h: Harness, chat: Chat) -> tuple[str, list]:
     return "\n".join(m.plain_text or m.text or "" for m in messages), messages
 
 
-__all__ = ["SECRET", "W", "eventually", "FakeGateway", "SmsHarness", "ask_about", "pushed_text", "CITIZENS", "Chat"]
+__all__ = ["CITIZENS", "SECRET", "Chat", "FakeGateway", "SmsHarness", "W", "ask_about", "eventually", "pushed_text"]

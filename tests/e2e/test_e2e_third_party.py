@@ -96,7 +96,7 @@ async def test_subject_declines_in_own_chat(h, lang):
     number = await ask_about(chat, lang, "Айгерім")
     offer = h.drain(subject.user_id)
     assert offer and number in offer[-1].plain_text
-    decline = [d for _, d in h.emu.inline_buttons(offer[-1]) if d.startswith("cn:")][0]
+    decline = next(d for _, d in h.emu.inline_buttons(offer[-1]) if d.startswith("cn:"))
     await subject.press_data(offer[-1].message_id, decline)
     decided = next(m for m in h.emu.messages(subject.user_id) if m.message_id == offer[-1].message_id)
     assert not h.emu.inline_buttons(decided)  # a decided offer cannot be pressed again
@@ -115,7 +115,7 @@ async def test_subject_consents_in_own_chat_and_requester_gets_result(h):
     chat = Chat(h, 2005, "ru")
     number = await ask_about(chat, "ru", "Айгерім")
     offer = h.drain(subject.user_id)[-1]
-    consent = [d for _, d in h.emu.inline_buttons(offer) if d.startswith("cy:")][0]
+    consent = next(d for _, d in h.emu.inline_buttons(offer) if d.startswith("cy:"))
     await subject.press_data(offer.message_id, consent)
     pushed = h.drain(chat.user_id)
     assert any(m.protect_content and "Сейтқали Айгерім" in m.plain_text for m in pushed)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from store import db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "data" / "seed.json"
 
 
