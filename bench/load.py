@@ -28,7 +28,7 @@ class FlowError(Exception):
     pass
 
 
-# --- fake SMS gateway (the HTTP contract of bot.gateways.sms.HttpSmsGateway) -------------------------------
+# --- fake SMS gateway (the HTTP contract of bot.gateways.sms_gateway.HttpSmsGateway) -------------------------------
 
 class SmsSink:
     """POST {"id","to","text"} -> 200; keeps the last 6-digit code per phone."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.synth import people, write_seed
 from bot.config import Settings
 from bot.core.seed import read_seed
-from bot.gateways.sms import PrintingSmsGateway
+from bot.gateways.sms_gateway import PrintingSmsGateway
 from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
@@ -91,7 +91,7 @@ async def main(n: int) -> None:
             ask_trips, ask_commits = db.trips - trips0, db.commits - commits0
 
             handler_commits = []
-            from handlers.sms import SmsHandler
+            from handlers.sms_commands import SmsHandler
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
             for subject in subjects:
                 before = db.commits

@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
               "  To try the bot without a token or a network, run the demo:  make demo  (or: qyzmet demo)",
               file=sys.stderr)
         return 2
-    from bot.gateways.sms import gateway_for
+    from bot.gateways.sms_gateway import gateway_for
     from bot.http_server import InsecureHttpConfig, check_http_config
     from bot.startup import check_files
     try:

@@ -20,11 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.core.sms import SmsService
+from bot.core.sms_sending import SmsService
 from bot.core.status_feed import StatusFeed
 from bot.domain.phone import InvalidPhone, normalize_phone
 from bot.http_feed import add_routes as add_feed_routes
-from handlers.sms import SmsHandler
+from handlers.sms_commands import SmsHandler
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from telegram.ext import Application
 
 from bot.http_server import SmsHttpServer, check_http_config
 from bot.services import Services
-from handlers.sms import SmsHandler
+from handlers.sms_commands import SmsHandler
 from handlers.telegram.app import build_application
 from handlers.telegram.delivery import TelegramDelivery
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for

@@ -19,13 +19,13 @@ from bot.core.otp import OtpService
 from bot.core.outbox import TelegramOutbox
 from bot.core.registry_info import RegistryInfoService
 from bot.core.seed import Seed, load_seed
-from bot.core.sms import SmsService
 from bot.core.sms_inbound import SmsInboundService
+from bot.core.sms_sending import SmsService
 from bot.core.staff import StaffService
 from bot.core.status_feed import StatusFeed
 from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
-from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
+from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.i18n import Texts, texts
 from store.applications import ApplicationRepository
 from store.audit import AuditRepository

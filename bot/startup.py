@@ -17,7 +17,7 @@ from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.config import ConfigError, Settings
 from bot.domain.calendar import WorkingCalendar
-from bot.gateways.sms import SmsGateway
+from bot.gateways.sms_gateway import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.logging_setup import redact
 from handlers.telegram.rate_limit import retry_after_seconds

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.core.seed import Seed
-from bot.gateways.sms import SmsGateway
+from bot.gateways.sms_gateway import SmsGateway
 from bot.http_server import SIGNATURE_HEADER, sign
 from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator

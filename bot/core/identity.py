@@ -9,7 +9,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core import otp as otp_
 from bot.core.otp import OtpService
-from bot.core.sms import SmsService
+from bot.core.sms_sending import SmsService
 from bot.domain.iin import InvalidIIN, parse_iin
 from bot.domain.model import Identity
 from bot.domain.phone import InvalidPhone, mask_phone, normalize_phone

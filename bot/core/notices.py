@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from bot.core.outbox import NOTICE, TelegramOutbox
-from bot.core.sms import SmsService
+from bot.core.sms_sending import SmsService
 from bot.i18n import Lang, Texts, format_day, format_when
 from store.citizens import CitizenRepository
 from store.users import UserRepository

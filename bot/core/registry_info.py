@@ -20,7 +20,7 @@ from bot.core.conversation import ConversationService
 from bot.core.identity import IinRefused
 from bot.core.otp import OtpService
 from bot.core.outbox import CONSENT_OFFER, CONSENT_OUTCOME, TelegramOutbox
-from bot.core.sms import SmsService
+from bot.core.sms_sending import SmsService
 from bot.domain.application_status import can_move
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import get_service

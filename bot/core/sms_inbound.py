@@ -3,7 +3,7 @@
 These are the same rules the Telegram channel uses, reached from another door: a consent code is checked
 only by ``OtpService.verify`` (HMAC, attempts, expiry), consent is recorded only by
 ``RegistryInfoService.give_consent`` / ``decline``, application numbers are parsed by
-``normalize_number``. Nothing here knows about keywords or languages (that is handlers/sms.py).
+``normalize_number``. Nothing here knows about keywords or languages (that is handlers/sms_commands.py).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from telegram import Update
 from bot.config import Settings
 from bot.core.seed import Seed, read_seed
 from bot.domain.phone import InvalidPhone, normalize_phone
-from bot.gateways.sms import PrintingSmsGateway
+from bot.gateways.sms_gateway import PrintingSmsGateway
 from bot.logging_setup import MaskingFormatter
 from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator, SentMessage

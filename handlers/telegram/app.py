@@ -23,7 +23,7 @@ from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import (
-    complaints,
+    citizen_complaints,
     console,
     dispatch,
     identification,
@@ -157,7 +157,7 @@ def register_routes() -> None:
     registering again changes nothing."""
     registry_requests.register()  # a request asked before identification goes on after it
     status.register()             # so does the status list
-    complaints.register()         # menu rows "File a complaint", "My complaints"; filing, following
+    citizen_complaints.register()  # menu rows "File a complaint", "My complaints"; filing, following
     settings.register()           # menu row "Notices" and its buttons
     console.register()            # menu row "Operator console" (staff only), the "op" buttons
     operator.register()           # console actions on applications: find, overdue, setstatus

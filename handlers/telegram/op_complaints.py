@@ -11,7 +11,7 @@ from telegram import InlineKeyboardButton, Message
 from bot.core.complaints import ANSWER_LIMIT, Moved, normalize_number
 from bot.domain import complaint_status as cs
 from handlers.telegram import console, render, routes
-from handlers.telegram.complaints import card
+from handlers.telegram.citizen_complaints import card
 from handlers.telegram.console import back_to_console
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import MENU

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.sms import SUPPRESSED
+from bot.core.sms_sending import SUPPRESSED
 from bot.domain.calendar import ALMATY
 from tests.repos import repos, send_sms
 from tests.sms_harness import CITIZENS, Chat, SmsHarness, W, ask_about, pushed_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.sms import SmsService
+from bot.core.sms_sending import SmsService
 from bot.http_server import InsecureHttpConfig, check_http_config
 from bot.runner import RunningBot
 from tests.harness import TOKEN

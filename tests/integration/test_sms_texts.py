@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.domain.sms_segments import count_segments
 from bot.i18n import LANGS, Texts
 from bot.services import Services
-from handlers.sms import KEYWORDS, SmsHandler, parse_sms
+from handlers.sms_commands import KEYWORDS, SmsHandler, parse_sms
 
 TEXTS = Texts.load()
 STATUSES = ("accepted", "awaiting_consent", "in_progress", "result_ready", "refused")

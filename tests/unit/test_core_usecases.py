@@ -19,7 +19,7 @@ from bot.core.registry_info import ConsentRequested, Delivered, NotAllowed, Refu
 from bot.core.seed import Seed
 from bot.core.status_feed import Conflict, parse_event
 from bot.domain.model import Identity
-from bot.gateways.sms import PrintingSmsGateway
+from bot.gateways.sms_gateway import PrintingSmsGateway
 from bot.services import Services
 from tests.harness import CITIZENS, SEED
 from tests.repos import repos

@@ -25,7 +25,7 @@ from bot import faults
 from bot.clock import Clock
 from bot.config import Settings
 from bot.domain.phone import mask_phone
-from bot.gateways.sms import PermanentSmsError, SmsGateway, TemporarySmsError
+from bot.gateways.sms_gateway import PermanentSmsError, SmsGateway, TemporarySmsError
 from bot.i18n import Lang, as_lang
 from store.db import Database
 from store.sms_inbound import SmsPhoneRepository

@@ -16,7 +16,6 @@ from typing import Literal
 
 from bot.core.otp import parse_code
 from bot.core.registry_info import Delivered
-from bot.core.sms import SmsService
 from bot.core.sms_inbound import (
     Answer,
     CodeExpired,
@@ -28,6 +27,7 @@ from bot.core.sms_inbound import (
     StatusFound,
     WrongCode,
 )
+from bot.core.sms_sending import SmsService
 from bot.domain.phone import mask_phone
 from bot.i18n import DEFAULT_LANG, Lang, Texts, format_short
 
