@@ -187,24 +187,24 @@ class Database:
     async def open(cls, path: str | Path) -> Database:
         """Open the database and bring its schema up to date (running twice is harmless)."""
         path = str(path)
-        if path == ":memory:":
-            # Two connections cannot share a private in-memory database: a named shared-cache one instead.
-            path = f"file:qyzmet-{id(object())}?mode=memory&cache=shared"
-        else:
+        in_memory = path == ":memory:"
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        uri = path.startswith("file:")
-        writer = await aiosqlite.connect(path, uri=uri, isolation_level=None)
+        writer = await aiosqlite.connect(path, isolation_level=None)
         try:
             writer.row_factory = sqlite3.Row
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
                 await writer.execute(f"PRAGMA {pragma}")
-            db_reader = await aiosqlite.connect(path, uri=uri, isolation_level=None)
+            # A private in-memory database has one connection: its reads outside a unit may see a unit's writes
+            # in flight (a throwaway database for tools, never the bot's).
+            db_reader = writer if in_memory else await aiosqlite.connect(path, isolation_level=None)
         except BaseException:
             await writer.close()
             raise
-        db_reader.row_factory = sqlite3.Row
-        await db_reader.execute("PRAGMA busy_timeout=5000")
-        await db_reader.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
+        if db_reader is not writer:
+            db_reader.row_factory = sqlite3.Row
+            await db_reader.execute("PRAGMA busy_timeout=5000")
+            await db_reader.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
         db = cls(writer, db_reader, path)
         try:
             await db.migrate()
@@ -214,7 +214,8 @@ class Database:
         return db
 
     async def close(self) -> None:
-        await self._reader.close()
+        if self._reader is not self._writer:
+            await self._reader.close()
         await self._writer.close()
 
     # Units of work -----------------------------------------------------------------------------------------

@@ -152,3 +152,14 @@ async def test_migrations_twice_are_harmless(tmp_path):
     second = await Database.open(path)
     assert await second.migrate() == []
     await second.close()
+
+
+async def test_an_in_memory_database_works_with_one_connection():
+    database = await Database.open(":memory:")
+    try:
+        async with database.unit("u"):
+            await database.write("CREATE TABLE t (x INTEGER)")
+            await database.write("INSERT INTO t VALUES (1)")
+        assert await database.fetchval("SELECT count(*) FROM t") == 1
+    finally:
+        await database.close()
