@@ -29,6 +29,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.staff import StaffService
 from bot.domain.catalog import SERVICES
+from bot.metrics import Metrics, on_commit
 from store.broadcasts import Broadcast, BroadcastRepository, Recipient
 from store.db import Database
 from store.subscriptions import SubscriptionRepository
@@ -101,6 +102,8 @@ class Skipped:
 
 
 Outcome = Sent | Blocked | Failed | Unknown | NotSent | Skipped
+_OUTCOME_NAMES: dict[type, str] = {Sent: "sent", Blocked: "blocked", Failed: "failed", Unknown: "unknown",
+                                   NotSent: "not_sent", Skipped: "skipped"}  # the metrics' labels
 MAX_ATTEMPTS = 5  # tries of a recipient whose messages never left, before it is marked failed
 BeforeSend = Callable[[], Awaitable[bool]]
 
@@ -141,8 +144,9 @@ class LogReporter:
 
 class BroadcastService:
     def __init__(self, db: Database, repo: BroadcastRepository, subscriptions: SubscriptionRepository,
-                 staff: StaffService, clock: Clock, settings: Settings) -> None:
+                 staff: StaffService, clock: Clock, settings: Settings, metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
         self._repo = repo
         self._subs = subscriptions
         self._staff = staff
@@ -345,6 +349,8 @@ class BroadcastService:
 
     async def _settle(self, bid: int, user_id: int, outcome: object) -> None:
         repo, now = self._repo, self._clock.now()
+        name = _OUTCOME_NAMES.get(type(outcome), "unknown")
+        on_commit(self._db, lambda: self._metrics.broadcast_message(name))
         if isinstance(outcome, Sent):
             await repo.settle(bid, user_id, "sent", now, message_id=outcome.message_id)
         elif isinstance(outcome, Blocked):
