@@ -241,7 +241,12 @@ class BroadcastService:
                         "not resent", unknown)
         resuming = True
         while not self._stopping:
-            broadcast = await self._repo.next_sending()
+            try:
+                broadcast = await self._repo.next_sending()
+            except Exception:  # the database did not answer: the worker must outlive it, not end silently
+                log.exception("broadcast worker: could not look for broadcasts to send; retrying shortly")
+                await asyncio.sleep(self._settings.broadcast_poll_seconds)
+                continue
             if broadcast is None:
                 resuming = False
                 self._wake.clear()
