@@ -13,6 +13,7 @@ from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
 from bot.core.complaints import ComplaintService
 from bot.core.conversation import ConversationService
+from bot.core.health import HealthService
 from bot.core.identity import IdentityService
 from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
@@ -35,6 +36,7 @@ from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
 from store.db import Database
 from store.otps import OtpRepository
+from store.outbox_depth import OutboxDepthRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
@@ -68,6 +70,7 @@ class Services:
     complaints: ComplaintService
     feed: StatusFeed
     metrics: Metrics  # this process's counters (GET /metrics); one registry per Services
+    health: HealthService
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -119,7 +122,7 @@ class Services:
                                         metrics),
             complaints=ComplaintService(db, complaint_repo, citizens, tracking, staff, notices, calendar, clock),
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
-            metrics=metrics,
+            metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
             _citizens=citizens, _apps=apps,
         )
 

@@ -214,6 +214,11 @@ class BroadcastService:
 
     # The worker ---------------------------------------------------------------------------------------------
 
+    @property
+    def worker_running(self) -> bool:
+        """The worker was started and has not ended (readiness)."""
+        return self._worker is not None and not self._worker.done()
+
     def start_worker(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
         if self._worker is None:
             self._stopping = False

@@ -209,6 +209,11 @@ class SmsService:
 
     # Worker ------------------------------------------------------------------------------------------------
 
+    @property
+    def worker_running(self) -> bool:
+        """The worker was started and has not ended (readiness)."""
+        return self._worker is not None and not self._worker.done()
+
     def wake(self) -> None:
         self._wake.set()
 
