@@ -34,7 +34,8 @@ ENV QYZMET_DATABASE=/data/qyzmet.sqlite3 \
 VOLUME ["/data"]
 EXPOSE 8080
 
-# /health answers 200 once the HTTP server is up (after Telegram answered getMe).
+# /health is readiness (README, Operating): 200 while the database answers, updates are fetched and the
+# outbox workers run; 503 otherwise. The HTTP server is up once Telegram has answered getMe.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('QYZMET_HTTP_PORT', '8080'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/health', timeout=4).status == 200 else 1)"]
 

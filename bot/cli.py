@@ -293,7 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (polling) with QYZMET_TELEGRAM_TOKEN", formatter_class=raw,
                    description="Run the bot: Telegram long polling, the SMS and notice workers and the HTTP\n"
-                               "server (SMS webhooks, status feed, /health).",
+                               "server (SMS webhooks, status feed, /metrics, /health).",
                    epilog="Needs QYZMET_TELEGRAM_TOKEN, and QYZMET_SMS_GATEWAY_URL (or QYZMET_SMS_GATEWAY=print\n"
                           "to print every SMS on stdout instead of sending it).\n" + FORMATS).set_defaults(func=_run)
     seed = sub.add_parser("seed", help="load citizens, registries and applications from a JSON file",

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     broadcast_page_size: PositiveInt = 500
     broadcast_progress_seconds: Positive = 3.0
     broadcast_poll_seconds: Positive = 2.0
+    # Readiness (GET /health/ready): how long the database may take to answer, and how old the last successful
+    # getUpdates may be (a long poll returns at least every poll timeout, 10 s, even when nobody writes).
+    health_db_timeout_seconds: Positive = 2.0
+    health_poll_max_age_seconds: Positive = 60.0
 
     @field_validator("telegram_token", "telegram_api_url", "sms_gateway_url", "sms_secret", "secret_key",
                      "feed_token", "calendar_overrides", "sms_gateway", mode="before")

@@ -1,5 +1,5 @@
 """The bot's own HTTP server: inbound SMS, delivery receipts, the status feed (bot/http_feed.py, on when
-QYZMET_FEED_TOKEN is set) and a health check (aiohttp.web).
+QYZMET_FEED_TOKEN is set), metrics and health (bot/http_ops.py) (aiohttp.web).
 
 Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw
 body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when
@@ -24,6 +24,8 @@ from bot.core.sms_sending import SmsService
 from bot.core.status_feed import StatusFeed
 from bot.domain.phone import InvalidPhone, normalize_phone
 from bot.http_feed import add_routes as add_feed_routes
+from bot.http_ops import Operations
+from bot.http_ops import add_routes as add_ops_routes
 from handlers.sms_commands import SmsHandler
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,8 @@ def _optional_id(data: dict[str, Any]) -> str | None:
 
 class SmsHttpServer:
     def __init__(self, handler: SmsHandler, sms: SmsService, host: str, port: int, secret: str | None,
-                 feed: StatusFeed | None = None, feed_token: str | None = None) -> None:
+                 feed: StatusFeed | None = None, feed_token: str | None = None, ops: Operations | None = None
+                 ) -> None:
         check_http_config(host, secret)
         self._handler = handler
         self._sms = sms
@@ -94,6 +97,7 @@ class SmsHttpServer:
         self._secret = secret
         self._feed = feed
         self._feed_token = feed_token
+        self._ops = ops
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
 
@@ -101,7 +105,10 @@ class SmsHttpServer:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/sms/inbound", self._inbound)
         app.router.add_post("/sms/receipts", self._receipt)
-        app.router.add_get("/health", self._health)
+        if self._ops is not None:
+            add_ops_routes(app, self._ops)  # /metrics, /health/live, /health/ready, /health (bot/http_ops.py)
+        else:
+            app.router.add_get("/health", self._health)
         if self._feed is not None:
             add_feed_routes(app, self._feed, self._feed_token)  # status feed (bot/http_feed.py)
         return app
@@ -167,4 +174,5 @@ class SmsHttpServer:
         return web.json_response({"ok": True, "known": applied is not None})
 
     async def _health(self, request: web.Request) -> web.Response:
+        """Without the operating routes (a server built on its own): the process answers."""
         return web.json_response({"status": "ok"})

@@ -1,14 +1,17 @@
 """Running the bot: python-telegram-bot's Application, the SMS outbox worker and (optionally) the HTTP server
-for SMS webhooks, all on one Services, started and stopped together."""
+for SMS webhooks, metrics and health, all on one Services, started and stopped together."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import time
 
 from telegram.ext import Application
 
+from bot.core.health import Check
+from bot.http_ops import Operations
 from bot.http_server import SmsHttpServer, check_http_config
 from bot.services import Services
 from handlers.sms_commands import SmsHandler
@@ -30,6 +33,7 @@ class RunningBot:
         self.application = application
         self.http = http
         self.notices = notices
+        self._polling_since: float | None = None  # monotonic time polling started (readiness)
 
     @property
     def http_port(self) -> int | None:
@@ -64,6 +68,7 @@ class RunningBot:
         assert application.updater is not None
         await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
                                                 drop_pending_updates=False)
+        self._polling_since = time.monotonic()
         services.sms.start_worker()
         self.notices = TelegramDelivery(services, application.bot)  # the Telegram outbox worker
         self.notices.start()
@@ -73,8 +78,28 @@ class RunningBot:
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
             self.http = SmsHttpServer(handler, services.sms, settings.http_host,
                                       settings.http_port if http_port is None else http_port,
-                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
+                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token,
+                                      ops=Operations(services.metrics, services.health,
+                                                     settings.health_db_timeout_seconds, self.readiness_checks()))
             await self.http.start()
+
+    def readiness_checks(self) -> dict[str, Check]:
+        """What this process must keep doing to be ready, besides its database answering (bot/core/health.py)."""
+        return {
+            "telegram_polling": self._polling_fresh,
+            "sms_worker": lambda: self.services.sms.worker_running,
+            "telegram_worker": lambda: self.notices is not None and self.notices.running,
+            "broadcast_worker": lambda: self.services.broadcasts.worker_running,
+        }
+
+    def _polling_fresh(self) -> bool:
+        """Updates are being fetched: polling runs and the last getUpdates that succeeded (or the start of
+        polling) is recent. A long poll returns every poll timeout even when nobody writes to the bot."""
+        updater = self.application.updater
+        if updater is None or not updater.running or self._polling_since is None:
+            return False
+        last = max(self.services.metrics.last_poll_ok or 0.0, self._polling_since)
+        return time.monotonic() - last <= self.services.settings.health_poll_max_age_seconds
 
     async def stop(self) -> None:
         if self.http is not None:

@@ -13,6 +13,7 @@ from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
 from bot.core.complaints import ComplaintService
 from bot.core.conversation import ConversationService
+from bot.core.health import HealthService
 from bot.core.identity import IdentityService
 from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
@@ -27,6 +28,7 @@ from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.i18n import Texts, texts
+from bot.metrics import Metrics
 from store.applications import ApplicationRepository
 from store.audit import AuditRepository
 from store.broadcasts import BroadcastRepository
@@ -34,6 +36,7 @@ from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
 from store.db import Database
 from store.otps import OtpRepository
+from store.outbox_depth import OutboxDepthRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
@@ -66,6 +69,8 @@ class Services:
     broadcasts: BroadcastService
     complaints: ComplaintService
     feed: StatusFeed
+    metrics: Metrics  # this process's counters (GET /metrics); one registry per Services
+    health: HealthService
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -87,17 +92,18 @@ class Services:
                            if settings.sms_gateway_url else PrintingSmsGateway())
         calendar = WorkingCalendar.from_file(settings.calendar_overrides)
         the_texts = texts()
+        metrics = Metrics()
         users = UserRepository(db)
         citizens = CitizenRepository(db)
         apps = ApplicationRepository(db)
         subscription_repo = SubscriptionRepository(db)
-        otps = OtpService(db, OtpRepository(db), settings.resolved_secret_key(), clock, settings)
+        otps = OtpService(db, OtpRepository(db), settings.resolved_secret_key(), clock, settings, metrics)
         sms_phones = SmsPhoneRepository(db)
-        sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users)
+        sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users, metrics)
         telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
         conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
         registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
-                                            clock, settings, calendar)
+                                            clock, settings, calendar, metrics)
         staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         notices = NoticeService(telegram, users, citizens, sms, the_texts)
         tracking = TrackingService(apps, calendar, clock)
@@ -112,9 +118,11 @@ class Services:
             notices=notices,
             subscriptions=SubscriptionService(db, subscription_repo, users, clock),
             staff=staff,
-            broadcasts=BroadcastService(db, BroadcastRepository(db), subscription_repo, staff, clock, settings),
+            broadcasts=BroadcastService(db, BroadcastRepository(db), subscription_repo, staff, clock, settings,
+                                        metrics),
             complaints=ComplaintService(db, complaint_repo, citizens, tracking, staff, notices, calendar, clock),
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
+            metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
             _citizens=citizens, _apps=apps,
         )
 

@@ -29,6 +29,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.staff import StaffService
 from bot.domain.catalog import SERVICES
+from bot.metrics import Metrics, on_commit
 from store.broadcasts import Broadcast, BroadcastRepository, Recipient
 from store.db import Database
 from store.subscriptions import SubscriptionRepository
@@ -101,6 +102,8 @@ class Skipped:
 
 
 Outcome = Sent | Blocked | Failed | Unknown | NotSent | Skipped
+_OUTCOME_NAMES: dict[type, str] = {Sent: "sent", Blocked: "blocked", Failed: "failed", Unknown: "unknown",
+                                   NotSent: "not_sent", Skipped: "skipped"}  # the metrics' labels
 MAX_ATTEMPTS = 5  # tries of a recipient whose messages never left, before it is marked failed
 BeforeSend = Callable[[], Awaitable[bool]]
 
@@ -141,8 +144,9 @@ class LogReporter:
 
 class BroadcastService:
     def __init__(self, db: Database, repo: BroadcastRepository, subscriptions: SubscriptionRepository,
-                 staff: StaffService, clock: Clock, settings: Settings) -> None:
+                 staff: StaffService, clock: Clock, settings: Settings, metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
         self._repo = repo
         self._subs = subscriptions
         self._staff = staff
@@ -210,6 +214,11 @@ class BroadcastService:
 
     # The worker ---------------------------------------------------------------------------------------------
 
+    @property
+    def worker_running(self) -> bool:
+        """The worker was started and has not ended (readiness)."""
+        return self._worker is not None and not self._worker.done()
+
     def start_worker(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
         if self._worker is None:
             self._stopping = False
@@ -237,7 +246,12 @@ class BroadcastService:
                         "not resent", unknown)
         resuming = True
         while not self._stopping:
-            broadcast = await self._repo.next_sending()
+            try:
+                broadcast = await self._repo.next_sending()
+            except Exception:  # the database did not answer: the worker must outlive it, not end silently
+                log.exception("broadcast worker: could not look for broadcasts to send; retrying shortly")
+                await asyncio.sleep(self._settings.broadcast_poll_seconds)
+                continue
             if broadcast is None:
                 resuming = False
                 self._wake.clear()
@@ -345,6 +359,8 @@ class BroadcastService:
 
     async def _settle(self, bid: int, user_id: int, outcome: object) -> None:
         repo, now = self._repo, self._clock.now()
+        name = _OUTCOME_NAMES.get(type(outcome), "unknown")
+        on_commit(self._db, lambda: self._metrics.broadcast_message(name))
         if isinstance(outcome, Sent):
             await repo.settle(bid, user_id, "sent", now, message_id=outcome.message_id)
         elif isinstance(outcome, Blocked):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.metrics import Metrics, on_commit
 from store.db import Database
 from store.otps import OtpRepository
 
@@ -60,8 +61,10 @@ class OtpService:
     """Codes are issued, checked and spent inside the caller's unit of work (each method joins it, or is a
     unit of its own): a check and the count of a wrong try are one transaction."""
 
-    def __init__(self, db: Database, repo: OtpRepository, key: bytes, clock: Clock, settings: Settings) -> None:
+    def __init__(self, db: Database, repo: OtpRepository, key: bytes, clock: Clock, settings: Settings,
+                 metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
         self._repo = repo
         self._key = key
         self._clock = clock
@@ -80,12 +83,15 @@ class OtpService:
         if latest is not None:
             ready_at = latest.created_at + timedelta(seconds=self._s.otp_resend_after_seconds)
             if ready_at > now:
+                self._metrics.otp_not_issued(purpose, "too_soon")  # refused now, whatever the caller's unit does
                 return TooSoon(max(1, int((ready_at - now).total_seconds() + 0.999)))
         if await self._repo.sends_since(phone, now - timedelta(hours=1)) >= self._s.otp_max_sends_per_hour:
+            self._metrics.otp_not_issued(purpose, "hourly_limit")
             return TooMany()
         code = f"{secrets.randbelow(1_000_000):06d}"
         expires_at = now + timedelta(seconds=self._s.otp_ttl_seconds)
         await self._repo.add(purpose, ref, phone, self._hash(purpose, ref, code), now, expires_at)
+        on_commit(self._db, lambda: self._metrics.otp_issued(purpose))
         return Issued(code, expires_at)
 
     async def verify(self, purpose: str, ref: str, code: str) -> Verified | WrongCode | NoValidCode:
@@ -107,7 +113,10 @@ class OtpService:
             return Verified() if await self._repo.consume(row.id, now) else NoValidCode("none")
         await self._repo.add_attempt(row.id)
         left = self._s.otp_max_attempts - tries - 1
-        return WrongCode(left) if left > 0 else NoValidCode("locked")
+        if left > 0:
+            return WrongCode(left)
+        on_commit(self._db, lambda: self._metrics.otp_locked(purpose))  # this wrong try locked the code
+        return NoValidCode("locked")
 
     async def invalidate(self, purpose: str, ref: str) -> None:
         async with self._db.unit("otp/invalidate"):

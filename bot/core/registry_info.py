@@ -30,6 +30,7 @@ from bot.domain.model import Application, Consent, Identity
 from bot.domain.names import mask_name
 from bot.domain.phone import mask_phone
 from bot.i18n import Lang, Texts, format_short
+from bot.metrics import Metrics, on_commit
 from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
 from store.db import Database
@@ -97,8 +98,9 @@ class RegistryInfoService:
     def __init__(self, db: Database, apps: ApplicationRepository, citizens: CitizenRepository,
                  users: UserRepository, otps: OtpService, sms: SmsService, telegram: TelegramOutbox,
                  conversation: ConversationService, texts: Texts, clock: Clock, settings: Settings,
-                 calendar: WorkingCalendar) -> None:
+                 calendar: WorkingCalendar, metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
         self._apps = apps
         self._citizens = citizens
         self._users = users
@@ -187,6 +189,7 @@ class RegistryInfoService:
                 # Consent cannot be asked for, so it is absent: the seeds' ground for refusal.
                 refused = Application(**{**app.__dict__, "status": "refused", "refusal_ground": NO_CONSENT})
                 await self._apps.add(refused, note=NOTE_NO_PHONE)
+                on_commit(self._db, lambda: self._metrics.refusal(NO_CONSENT, NOTE_NO_PHONE))
                 return Refused(refused, NOTE_NO_PHONE)
             issued = await self._otps.issue(CONSENT, number, subject.phone)
             if isinstance(issued, otp_.TooMany):
@@ -257,8 +260,8 @@ class RegistryInfoService:
                 return result
             if isinstance(result, otp_.NoValidCode):
                 if result.reason == "locked":
-                    return await self._refuse(consent, "failed", NOTE_WRONG_CODE, tell_requester=False) \
-                        or NotPending(app)
+                    return await self._refuse(consent, "failed", NOTE_WRONG_CODE, tell_requester=False,
+                                              way="otp") or NotPending(app)
                 return NotPending(app) if result.reason == "none" else result
             return await self._give(consent, "otp", tell_requester=False) or NotPending(app)
 
@@ -301,6 +304,7 @@ class RegistryInfoService:
         await self._tell_subject_provided(app, consent, now)
         if tell_requester:
             await self._tell_requester(app, "given")
+        on_commit(self._db, lambda: self._metrics.consent(method, "given"))
         return Delivered(app, certificate)
 
     async def _tell_subject_provided(self, app: Application, consent: Consent, now: datetime) -> None:
@@ -325,7 +329,7 @@ class RegistryInfoService:
     async def end_after_wrong_codes(self, consent: Consent) -> Refused | None:
         """Too many wrong codes (typed by SMS) end the request; the requester is told in their chat."""
         async with self._db.unit("consent/locked"):
-            return await self._refuse(consent, "failed", NOTE_WRONG_CODE, tell_requester=True)
+            return await self._refuse(consent, "failed", NOTE_WRONG_CODE, tell_requester=True, way="sms")
 
     async def decline(self, number: str, method: str) -> Refused | None:
         """The subject declined (``sms``): the requester is told in their chat."""
@@ -340,13 +344,15 @@ class RegistryInfoService:
         refused = []
         for consent in await self._apps.expired_consents(self._clock.now()):
             async with self._db.unit("consent/expire"):
-                result = await self._refuse(consent, "expired", NOTE_EXPIRED, tell_requester=True)
+                result = await self._refuse(consent, "expired", NOTE_EXPIRED, tell_requester=True, way="timeout")
             if result:
                 refused.append(result)
         return refused
 
     async def _refuse(self, consent: Consent, consent_status: str, note: str, method: str | None = None, *,
-                      tell_requester: bool) -> Refused | None:
+                      tell_requester: bool, way: str | None = None) -> Refused | None:
+        """``method``: how the subject decided (stored); ``way``: how the outcome came about when the subject did
+        not decide (too many wrong codes typed in the bot or by SMS, the time ran out), for the metrics."""
         if not await self._apps.decide_consent(consent.number, consent_status, method, self._clock.now()):
             return None
         await self._otps.invalidate(CONSENT, consent.number)
@@ -355,4 +361,11 @@ class RegistryInfoService:
         assert app is not None
         if tell_requester:
             await self._tell_requester(app, note)
+        outcome_way = way or method or "other"
+
+        def count() -> None:
+            self._metrics.consent(outcome_way, consent_status)
+            self._metrics.refusal(NO_CONSENT, note)
+
+        on_commit(self._db, count)
         return Refused(app, note)

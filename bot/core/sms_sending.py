@@ -27,6 +27,7 @@ from bot.config import Settings
 from bot.domain.phone import mask_phone
 from bot.gateways.sms_gateway import PermanentSmsError, SmsGateway, TemporarySmsError
 from bot.i18n import Lang, as_lang
+from bot.metrics import Metrics, on_commit
 from store.db import Database
 from store.sms_inbound import SmsPhoneRepository
 from store.sms_outbox import OutboxMessage, SmsOutboxRepository
@@ -42,8 +43,10 @@ Outcome = Literal["sent", "retry", "failed", "capped", "taken"]
 
 class SmsService:
     def __init__(self, db: Database, outbox: SmsOutboxRepository, gateway: SmsGateway, clock: Clock,
-                 settings: Settings, phones: SmsPhoneRepository, users: UserRepository) -> None:
+                 settings: Settings, phones: SmsPhoneRepository, users: UserRepository,
+                 metrics: Metrics | None = None) -> None:
         self._db = db
+        self._metrics = metrics or Metrics()
         self._outbox = outbox
         self._users = users
         self._gateway = gateway
@@ -63,6 +66,7 @@ class SmsService:
         now = self._clock.now()
         if kind == "notice" and await self._phones.opted_out(to):
             await self._outbox.add(message_id, to, text, kind, now, status="failed", error=SUPPRESSED)
+            on_commit(self._db, lambda: self._metrics.sms_reached("suppressed"))
             log.info("SMS notice %s to %s suppressed (STOP)", message_id, mask_phone(to))
             return message_id
         await self._outbox.add(message_id, to, text, kind, now, expires_at=expires_at)
@@ -95,7 +99,10 @@ class SmsService:
     async def apply_receipt(self, message_id: str, status: str, reason: str | None) -> bool | None:
         """A delivery receipt from the gateway. None: unknown id; False: already final, nothing changed."""
         async with self._db.unit("sms/receipt"):
-            return await self._outbox.apply_receipt(message_id, status, reason, self._clock.now())
+            applied = await self._outbox.apply_receipt(message_id, status, reason, self._clock.now())
+            if applied:
+                on_commit(self._db, lambda: self._metrics.sms_reached(status))
+            return applied
 
     async def may_reply(self, phone: str) -> bool:
         """Whether an inbound SMS from ``phone`` still gets an answer: at most QYZMET_SMS_REPLIES_PER_PHONE_HOUR
@@ -132,6 +139,7 @@ class SmsService:
             now_ts = self._clock.now().timestamp()
             if message.expires_at is not None and message.expires_at <= now_ts:
                 await self._outbox.expire(message.id, self._clock.now())
+                on_commit(self._db, lambda: self._metrics.sms_reached("failed"))
                 return "failed"
             count, _ = await self._outbox.attempts_since(now_ts - CAP_WINDOW_SECONDS)
             if count >= self._s.sms_global_per_minute:
@@ -158,6 +166,8 @@ class SmsService:
                     next_attempt_at: float | None = None) -> None:
         async with self._db.unit("sms/settle", one_statement=True):
             await self._outbox.mark(message_id, status, self._clock.now(), error, gateway_id, next_attempt_at)
+            if status != "queued":  # sent or failed; back in the queue is not an outcome
+                on_commit(self._db, lambda: self._metrics.sms_reached(status))
 
     def _lease_seconds(self) -> float:
         """Long enough for one gateway call to end one way or the other (its timeout), with a margin."""
@@ -198,6 +208,11 @@ class SmsService:
         return min(max(next_due - self._clock.now().timestamp(), 0.01), self._s.sms_worker_idle_seconds)
 
     # Worker ------------------------------------------------------------------------------------------------
+
+    @property
+    def worker_running(self) -> bool:
+        """The worker was started and has not ended (readiness)."""
+        return self._worker is not None and not self._worker.done()
 
     def wake(self) -> None:
         self._wake.set()

@@ -4,15 +4,24 @@ Why: every answer of the bot is one or more Bot API calls, and profiling showed 
 httpx/httpcore request machinery; aiohttp (already a dependency for the SMS webhooks) does the same request for
 a fraction of the CPU. PTB's contract (BaseRequest) stays: form-encoded parameters, multipart when files are
 attached, PTB's timeouts and error types.
+
+Every call is also reported to ``observe(method, outcome)`` (the metrics, bot/metrics.py): the one place every
+Bot API call of the process passes through, replies, broadcasts and getUpdates alike.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.metrics import api_method, api_outcome
+
+Observe = Callable[[str, str], None]  # (Bot API method, outcome: ok | 429 | 403 | error)
 
 
 class RequestNotSent(NetworkError):
@@ -23,13 +32,15 @@ class RequestNotSent(NetworkError):
 class AiohttpRequest(BaseRequest):
     """A PTB request backend on one aiohttp session with a bounded keep-alive connection pool."""
 
-    __slots__ = ("_connect_timeout", "_media_write_timeout", "_pool_size", "_pool_timeout", "_read_timeout",
-                 "_session", "_write_timeout")
+    __slots__ = ("_connect_timeout", "_media_write_timeout", "_observe", "_pool_size", "_pool_timeout",
+                 "_read_timeout", "_session", "_write_timeout")
 
     def __init__(self, connection_pool_size: int = 16, read_timeout: float | None = 5.0,
                  write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
-                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0) -> None:
+                 pool_timeout: float | None = 1.0, media_write_timeout: float | None = 20.0,
+                 observe: Observe | None = None) -> None:
         self._pool_size = connection_pool_size
+        self._observe = observe
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
@@ -92,10 +103,19 @@ class AiohttpRequest(BaseRequest):
                 data = form
         try:
             async with self._session.request(method, url, data=data, timeout=timeout) as response:
-                return response.status, await response.read()
+                answer = response.status, await response.read()
         except aiohttp.ClientConnectorError as err:  # before anything was sent (refused, DNS, TLS handshake)
+            self._report(url, "error")
             raise RequestNotSent(f"aiohttp.{err.__class__.__name__}: {err}") from err
         except TimeoutError as err:
+            self._report(url, "error")
             raise TimedOut from err
         except aiohttp.ClientError as err:
+            self._report(url, "error")
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        self._report(url, api_outcome(answer[0]))
+        return answer
+
+    def _report(self, url: str, outcome: str) -> None:
+        if self._observe is not None:
+            self._observe(api_method(url), outcome)

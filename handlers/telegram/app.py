@@ -36,7 +36,7 @@ from handlers.telegram import (
     status,
     subscription,
 )
-from handlers.telegram.per_chat import PerChatUpdateProcessor
+from handlers.telegram.per_chat import PerChatUpdateProcessor, update_kind
 from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import current_scope, run_update, turn_for
 
@@ -169,9 +169,11 @@ def build_application(services: Services, token: str, base_url: str | None = Non
                       base_file_url: str | None = None) -> Application:
     register_routes()
     processor = PerChatUpdateProcessor(CONCURRENT_UPDATES)
+    metrics = services.metrics
+    processor.timed.append(lambda update, seconds: metrics.update_answered(update_kind(update), seconds))
     builder = (ApplicationBuilder().token(token).post_init(_post_init)
-               .request(AiohttpRequest(connection_pool_size=16))
-               .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30))
+               .request(AiohttpRequest(connection_pool_size=16, observe=metrics.api_call))
+               .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30, observe=metrics.api_call))
                .concurrent_updates(processor)
                .rate_limiter(PriorityRateLimiter(services.settings.telegram_rate, services.settings.broadcast_rate,
                                                  services.settings.telegram_per_chat_interval)))

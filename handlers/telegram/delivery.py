@@ -100,8 +100,14 @@ class TelegramDelivery:
 
     # The worker ------------------------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        """The worker was started and has not ended (readiness)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False  # started again after a stop
             self._task = asyncio.create_task(self._run(), name="telegram-outbox")
 
     async def stop(self) -> None:

@@ -8,10 +8,11 @@ updates of the same user wait for each other (FIFO, in the order they were recei
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Update
+from telegram import MessageEntity, Update
 from telegram.ext import BaseUpdateProcessor
 
 
@@ -33,20 +34,26 @@ async def _plain(update: object, coroutine: Awaitable[Any]) -> None:
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """``around`` wraps the handling of each update (the update's unit of work, handlers/telegram/turn.py);
     ``answered`` listeners hear of each update once it is fully answered (its replies delivered) — the demo
-    and the tests wait on it."""
+    and the tests wait on it; ``timed`` listeners hear how long that took from the update's arrival here,
+    waiting behind the same person's earlier updates included (the metrics)."""
 
-    __slots__ = ("_queues", "answered", "around")
+    __slots__ = ("_queues", "answered", "around", "timed")
 
     def __init__(self, max_concurrent_updates: int, around: Around = _plain) -> None:
         super().__init__(max_concurrent_updates)
         self._queues: dict[int, _Queue] = {}
         self.around = around
         self.answered: list[Callable[[object], None]] = []
+        self.timed: list[Callable[[object, float], None]] = []
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
+        arrived = time.monotonic()
         try:
             await self._process(update, coroutine)
         finally:
+            seconds = time.monotonic() - arrived
+            for timer in self.timed:
+                timer(update, seconds)
             for listener in self.answered:
                 listener(update)
 
@@ -81,3 +88,17 @@ def _sender(update: object) -> int | None:
         if update.effective_chat is not None:
             return update.effective_chat.id
     return None
+
+
+def update_kind(update: object) -> str:
+    """What kind of update it is, for the metrics: ``command``, ``message``, ``button`` or ``other``."""
+    if not isinstance(update, Update):
+        return "other"
+    if update.callback_query is not None:
+        return "button"
+    message = update.message
+    if message is None:
+        return "other"  # edited messages, member updates, …
+    if any(e.type == MessageEntity.BOT_COMMAND and e.offset == 0 for e in message.entities):
+        return "command"
+    return "message"
