@@ -23,6 +23,7 @@ from bot.core.sms import SmsService
 from bot.core.sms_inbound import SmsInboundService
 from bot.core.staff import StaffService
 from bot.core.status_feed import StatusFeed
+from bot.core.subject_requests import SubjectRequestsService
 from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms import HttpSmsGateway, PrintingSmsGateway, SmsGateway
@@ -38,6 +39,7 @@ from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
 from store.status_feed import StatusEventRepository
+from store.subject_requests import SubjectRequestRepository
 from store.subscriptions import SubscriptionRepository
 from store.telegram_outbox import TelegramOutboxRepository
 from store.telegram_updates import HandledUpdateRepository
@@ -66,6 +68,7 @@ class Services:
     broadcasts: BroadcastService
     complaints: ComplaintService
     feed: StatusFeed
+    subject_requests: SubjectRequestsService
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -115,6 +118,7 @@ class Services:
             broadcasts=BroadcastService(db, BroadcastRepository(db), subscription_repo, staff, clock, settings),
             complaints=ComplaintService(db, complaint_repo, citizens, tracking, staff, notices, calendar, clock),
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
+            subject_requests=SubjectRequestsService(SubjectRequestRepository(db), registry_info, clock),
             _citizens=citizens, _apps=apps,
         )
 
