@@ -144,6 +144,25 @@ async def test_a_bare_code_by_sms_gets_one_reply_in_the_subjects_language_naming
     assert not [r for r in rows if r.kind == "notice"]  # no second, overlapping SMS
 
 
+async def test_when_the_reply_is_capped_the_subject_still_learns_to_whom_by_the_notice(emu, tmp_path):
+    """Past the hourly cap of replies to one phone the consenting SMS is acted on but not answered: then the
+    "your data was provided" notice goes as before, so the subject is told all the same."""
+    sh = SmsHarness(emu, tmp_path / "cap.sqlite3", sms_replies_per_phone_hour=1)  # the consent code is the one
+    await sh.start()
+    try:
+        requester = Chat(sh, 2442, "ru")
+        number = await ask_about(requester, "ru", "Ерлан")
+        phone = CITIZENS["Ерлан"]["phone"]
+        before = len(sh.inbox(phone))
+        await sh.sms_in(phone, f"ДА {sh.phone.code(phone)}")
+        assert (await repos(sh.services).apps.consent(number)).status == "given"
+        told = sh.inbox(phone)[before:]
+        assert len(told) == 1 and "Сергей И." in told[0], told
+        assert [r.kind for r in await repos(sh.services).outbox.to_phone(phone)] == ["interactive", "notice"]
+    finally:
+        await sh.close()
+
+
 # Requests about me ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
