@@ -24,6 +24,7 @@ from bot.core.sms_inbound import SmsInboundService
 from bot.core.sms_sending import SmsService
 from bot.core.staff import StaffService
 from bot.core.status_feed import StatusFeed
+from bot.core.subject_requests import SubjectRequestsService
 from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
@@ -41,6 +42,7 @@ from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
 from store.status_feed import StatusEventRepository
+from store.subject_requests import SubjectRequestRepository
 from store.subscriptions import SubscriptionRepository
 from store.telegram_outbox import TelegramOutboxRepository
 from store.telegram_updates import HandledUpdateRepository
@@ -71,6 +73,7 @@ class Services:
     feed: StatusFeed
     metrics: Metrics  # this process's counters (GET /metrics); one registry per Services
     health: HealthService
+    subject_requests: SubjectRequestsService
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -123,6 +126,7 @@ class Services:
             complaints=ComplaintService(db, complaint_repo, citizens, tracking, staff, notices, calendar, clock),
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
             metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
+            subject_requests=SubjectRequestsService(SubjectRequestRepository(db), registry_info, clock),
             _citizens=citizens, _apps=apps,
         )
 

@@ -1,8 +1,9 @@
 """The SMS channel adapter: a keyword command becomes a core call, the result a short localized reply.
 
 Commands are case-insensitive and answered in the language of the keyword. Kazakh and Russian keywords
-have Latin spellings too; a Latin word shared by both languages ("STOP", "NO") is answered in the language
-the phone last used, else Kazakh. No business rule lives here (see bot/core/sms_inbound.py), and no registry
+have Latin spellings too; a message that names no language (a word both languages share, "STOP", "NO"; a bare
+code; a bare application number) is answered in the language the phone last used (SmsInboundService.language),
+else Kazakh. No business rule lives here (see bot/core/sms_inbound.py), and no registry
 result or medical status is ever put in an SMS: status replies carry only the application's stage.
 """
 
@@ -28,6 +29,8 @@ from bot.core.sms_inbound import (
     WrongCode,
 )
 from bot.core.sms_sending import SmsService
+from bot.domain.catalog import get_service
+from bot.domain.numbers import APPLICATIONS, COMPLAINTS
 from bot.domain.phone import mask_phone
 from bot.i18n import DEFAULT_LANG, Lang, Texts, format_short
 
@@ -98,6 +101,9 @@ def parse_sms(text: str) -> Command:
     tokens = [t for t in _TOKEN_SPLIT.split(normal) if t]
     if not tokens:
         return Command("help", None)
+    # A bare application or complaint number ("QZ-261125-0482913", "cp 261125 0012345") asks for its status.
+    if APPLICATIONS.parse(normal) or COMPLAINTS.parse(normal):
+        return Command("status", None, argument=normal)
     words = [t for t in tokens if not _DIGITS.fullmatch(t)]
     digits = "".join(t.replace("-", "") for t in tokens if _DIGITS.fullmatch(t))
     # A consent reply: the code alone, or one yes/no word with or without the code ("ДА 482 913").
@@ -138,19 +144,20 @@ class SmsHandler:
             await self._inbound.remember_language(phone, command.lang)
             lang: Lang = command.lang
         else:
-            stored = await self._inbound.language(phone)
-            lang = stored if stored in ("kk", "ru") else (command.hint or DEFAULT_LANG)  # type: ignore[assignment]
+            known = await self._inbound.language(phone, command.hint)
+            lang = known if known in ("kk", "ru") else DEFAULT_LANG  # type: ignore[assignment]
         log.info("SMS from %s: %s", mask_phone(phone), command.action)
-        reply = await self._answer(phone, command, lang)
-        if reply and await self._sms.may_reply(phone):
+        may_reply = await self._sms.may_reply(phone)  # read before acting: what the reply will carry depends on it
+        reply = await self._answer(phone, command, lang, may_reply)
+        if reply and may_reply:
             await self._sms.send(phone, reply, kind="interactive")
         elif reply:
             log.warning("SMS from %s acted on, not answered: the per-phone hourly cap on replies", mask_phone(phone))
 
-    async def _answer(self, phone: str, command: Command, lang: Lang) -> str | None:
+    async def _answer(self, phone: str, command: Command, lang: Lang, may_reply: bool) -> str | None:
         t = self._t
         if command.action in ("yes", "no"):
-            return await self._consent(phone, command, lang)
+            return await self._consent(phone, command, lang, may_reply)
         if command.action == "status":
             found = await self._inbound.status(phone, command.argument)
             if isinstance(found, ComplaintFound):
@@ -172,11 +179,12 @@ class SmsHandler:
             return t(lang, "smsin.started")
         return t(lang, "smsin.help")
 
-    async def _consent(self, phone: str, command: Command, lang: Lang) -> str:
+    async def _consent(self, phone: str, command: Command, lang: Lang, may_reply: bool) -> str:
         t = self._t
         assert command.action in ("yes", "no")
         answer: Answer = "yes" if command.action == "yes" else "no"
-        result = await self._inbound.consent_reply(phone, answer, command.code)
+        # When the reply goes out, it tells the subject to whom and when their data went (one SMS, not two).
+        result = await self._inbound.consent_reply(phone, answer, command.code, reply_tells=may_reply)
         if isinstance(result, NoPending):
             return t(lang, "smsin.no_pending")
         if isinstance(result, CodeNeeded):
@@ -190,5 +198,10 @@ class SmsHandler:
                 return t(lang, "smsin.locked") if result.ended else t(lang, "smsin.no_pending")
             return t(lang, "smsin.wrong_code", left=result.attempts_left)
         assert isinstance(result, Decided)
+        if result.provided is not None:
+            given = result.provided
+            register = get_service(given.service).register
+            return t(lang, "smsin.consent_provided", when=format_short(given.at), name=given.requester_name,
+                     iin=given.requester_iin, register=t(lang, f"sms.register.{register}"))
         key = "smsin.consent_given" if isinstance(result.result, Delivered) else "smsin.consent_declined"
         return t(lang, key, number=result.result.app.number)

@@ -72,6 +72,11 @@ class BroadcastRepository:
         sql, params = audience_query(kind, value)
         return int(await self._db.fetchval(f"SELECT count(*) FROM ({sql}) AS audience", params, 0))
 
+    async def in_audience(self, kind: str, value: str | None, user_id: int) -> bool:
+        sql, params = audience_query(kind, value)
+        return await self._db.fetchval(f"SELECT 1 FROM ({sql}) AS audience WHERE audience.user_id = ?",
+                                       (*params, user_id)) is not None
+
     async def create(self, created_by: str, now: datetime, text_kk: str | None, text_ru: str | None,
                      audience: str, kind: str, value: str | None, report_chat_id: int | None) -> Broadcast:
         """The broadcast and its ledger (in the caller's unit: either both exist or neither does)."""

@@ -49,3 +49,11 @@ class SmsPhoneRepository:
 
     async def language(self, phone: str) -> str | None:
         return await self._db.fetchval("SELECT lang FROM sms_phones WHERE phone = ?", (phone,))
+
+    async def telegram_language(self, phone: str) -> str | None:
+        """The bot language of the Telegram account linked to a person whose registered phone this is (the
+        latest link first), or None."""
+        return await self._db.fetchval(
+            "SELECT u.lang FROM citizens AS c JOIN telegram_links AS l ON l.iin = c.iin "
+            "JOIN users AS u ON u.user_id = l.user_id WHERE c.phone = ? AND u.lang IS NOT NULL "
+            "ORDER BY l.linked_at DESC LIMIT 1", (phone,))

@@ -81,8 +81,12 @@ class UserRepository:
     async def drop_identity(self, user_id: int) -> None:
         await self._db.write("DELETE FROM identities WHERE user_id = ?", (user_id,))
 
-    async def user_ids_for_iin(self, iin: str) -> list[int]:
-        rows = await self._db.fetchall("SELECT user_id FROM identities WHERE iin = ?", (iin,))
+    async def linked_chats(self, iin: str) -> list[int]:
+        """Every Telegram chat linked to this IIN: the one that last verified it (the link outlives the
+        identity's lapse and /logout) and any chat verified as it right now."""
+        rows = await self._db.fetchall(
+            "SELECT user_id FROM telegram_links WHERE iin = ? UNION SELECT user_id FROM identities WHERE iin = ? "
+            "ORDER BY user_id", (iin, iin))
         return [row[0] for row in rows]
 
     async def linked_user(self, iin: str) -> int | None:

@@ -27,7 +27,7 @@ SECRET = "test-sms-secret"
 # Kazakh and Russian words the tests look for in replies.
 W = {
     "ru": {"yes": "ДА", "no": "НЕТ", "status": "СТАТУС", "stop": "СТОП", "start": "СТАРТ", "help": "ПОМОЩЬ",
-           "other": "Сведения о другом", "given": "согласие по запросу", "declined": "отказались дать согласие",
+           "other": "Сведения о другом", "given": "согласие принято", "declined": "отказались дать согласие",
            "code_needed": "ответьте кодом", "wrong": "неверный код", "no_pending": "нет запросов",
            "stopped": "отключены", "started": "включены", "not_found": "не найдена", "in_progress": "в работе",
            "pushed_declined": "отказалось дать согласие", "pushed_wrong": "неверно 5 раз", "locked": "слишком много",

@@ -167,6 +167,11 @@ class BroadcastService:
     async def preview(self, audience: Audience) -> int:
         return await self._repo.count_audience(audience.kind, audience.value)
 
+    async def includes(self, audience: Audience, user_id: int) -> bool:
+        """Whether ``user_id`` (e.g. the operator sending it) is one of the audience's recipients: staff are
+        citizens too, subscribed like anyone, so they receive (and are counted in) what they send."""
+        return await self._repo.in_audience(audience.kind, audience.value, user_id)
+
     async def create(self, actor: int | str, text_kk: str | None, text_ru: str | None, audience: Audience,
                      report_chat_id: int | None = None) -> Broadcast:
         text_kk, text_ru = (text_kk or "").strip() or None, (text_ru or "").strip() or None

@@ -21,6 +21,7 @@ from bot.core.identity import IinRefused
 from bot.core.otp import OtpService
 from bot.core.outbox import CONSENT_OFFER, CONSENT_OUTCOME, TelegramOutbox
 from bot.core.sms_sending import SmsService
+from bot.domain import tags
 from bot.domain.application_status import can_move
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import get_service
@@ -112,6 +113,7 @@ class RegistryInfoService:
         self._clock = clock
         self._s = settings
         self._calendar = calendar
+        self._tag_key = settings.resolved_secret_key()
 
     # Own request ----------------------------------------------------------------------------------------
 
@@ -203,14 +205,14 @@ class RegistryInfoService:
             await self._offer_in_subject_chats(app, consent)
             return ConsentRequested(app, mask_phone(subject.phone), expires_at)
 
-    async def _requester_label(self, requester_iin: str) -> tuple[str, str]:
+    async def requester_label(self, requester_iin: str) -> tuple[str, str]:
         """The requester as a data subject is told about them: masked name and masked IIN."""
         requester = await self._citizens.get(requester_iin)
         return (mask_name(requester.full_name) if requester else ""), mask_iin(requester_iin)
 
     async def _send_consent_request(self, app: Application, consent: Consent, issued: otp_.Issued,
                                     lang: Lang) -> None:
-        name, iin = await self._requester_label(consent.requester_iin)
+        name, iin = await self.requester_label(consent.requester_iin)
         sms_lang = await self._sms.language_for(consent.subject_phone, consent.subject_iin, lang)
         text = self._texts(
             sms_lang, "sms.consent_request", name=name, iin=iin,
@@ -220,11 +222,24 @@ class RegistryInfoService:
                              expires_at=issued.expires_at.timestamp())
 
     async def _offer_in_subject_chats(self, app: Application, consent: Consent) -> None:
-        """The subject, if they use the bot, may also decide in their own chat (the seeds' personal cabinet)."""
-        name, iin = await self._requester_label(consent.requester_iin)
-        for subject_user_id in await self._users.user_ids_for_iin(consent.subject_iin):
-            await self._telegram.owe(subject_user_id, CONSENT_OFFER, {
+        """The subject, if they use the bot, may also decide in their own chat (the seeds' personal cabinet):
+        every chat linked to the subject's IIN is offered the request, verified right now or not (deciding
+        asks for a fresh identity: decide_as_subject). Not the requester's own chat, even if it was once
+        verified as the subject: the decision is the subject's."""
+        name, iin = await self.requester_label(consent.requester_iin)
+        for chat_id in await self._users.linked_chats(consent.subject_iin):
+            if chat_id == app.requester_user_id:
+                continue
+            await self._telegram.owe(chat_id, CONSENT_OFFER, {
                 "number": app.number, "service": app.service, "requester_name": name, "requester_iin": iin})
+
+    def offer_tag(self, number: str, chat_id: int) -> str:
+        """The tag the Consent / Decline buttons of an offer carry: it proves that this chat was offered this
+        request (a chat that was not gets exactly the answer to a made-up button)."""
+        return tags.tag(self._tag_key, "consent-offer", number, chat_id)
+
+    def offered(self, number: str, chat_id: int, tag: str) -> bool:
+        return bool(tag) and tags.valid(self._tag_key, tag, "consent-offer", number, chat_id)
 
     async def resend_consent_code(self, identity: Identity, user_id: int, number: str, lang: Lang
                                   ) -> ConsentRequested | NotPending | otp_.TooSoon | otp_.TooMany:
@@ -265,14 +280,15 @@ class RegistryInfoService:
                 return NotPending(app) if result.reason == "none" else result
             return await self._give(consent, "otp", tell_requester=False) or NotPending(app)
 
-    async def give_consent(self, number: str, method: str) -> Delivered | None:
+    async def give_consent(self, number: str, method: str, tell_subject: bool = True) -> Delivered | None:
         """The subject consented elsewhere than the requester's chat (``sms``, ``cabinet``): record it for this
-        one request; the requester is owed the result in their chat."""
+        one request; the requester is owed the result in their chat. ``tell_subject=False``: the caller's own
+        reply to the subject says to whom and when the data went (one SMS, not two overlapping ones)."""
         async with self._db.unit("consent/give"):
             consent = await self._apps.consent(number)
             if consent is None:
                 return None
-            return await self._give(consent, method, tell_requester=True)
+            return await self._give(consent, method, tell_requester=True, tell_subject=tell_subject)
 
     async def decide_as_subject(self, identity: Identity | None, number: str, consents: bool
                                 ) -> Delivered | Refused | NotPending | NotAllowed:
@@ -288,7 +304,8 @@ class RegistryInfoService:
                 decided = await self._refuse(consent, "declined", NOTE_DECLINED, "cabinet", tell_requester=True)
             return decided or NotPending(await self._apps.get(number))
 
-    async def _give(self, consent: Consent, method: str, tell_requester: bool) -> Delivered | None:
+    async def _give(self, consent: Consent, method: str, tell_requester: bool, tell_subject: bool = True
+                    ) -> Delivered | None:
         now = self._clock.now()
         if consent.expires_at <= now:
             return None
@@ -301,14 +318,15 @@ class RegistryInfoService:
         certificate = await self._issue(app, consent.requester_iin, app.requester_user_id)
         app = await self._apps.get(consent.number)
         assert app is not None
-        await self._tell_subject_provided(app, consent, now)
+        if tell_subject:
+            await self._tell_subject_provided(app, consent, now)
         if tell_requester:
             await self._tell_requester(app, "given")
         on_commit(self._db, lambda: self._metrics.consent(method, "given"))
         return Delivered(app, certificate)
 
     async def _tell_subject_provided(self, app: Application, consent: Consent, now: datetime) -> None:
-        name, iin = await self._requester_label(consent.requester_iin)
+        name, iin = await self.requester_label(consent.requester_iin)
         requester_lang = (await self._users.language(app.requester_user_id)) if app.requester_user_id else None
         lang = await self._sms.language_for(consent.subject_phone, consent.subject_iin, requester_lang)
         text = self._texts(

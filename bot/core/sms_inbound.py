@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from bot.clock import Clock
@@ -41,9 +42,20 @@ class CodeNeeded:
 
 
 @dataclass(frozen=True)
+class Provided:
+    """What the reply to a consenting SMS tells the subject: to whom (masked) and when their data was given."""
+    requester_name: str
+    requester_iin: str
+    service: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Decided:
-    """Consent given (Delivered) or declined (Refused) for exactly one request."""
+    """Consent given (Delivered) or declined (Refused) for exactly one request. ``provided``: the consent was
+    given and the reply, not a separate notice, tells the subject to whom and when."""
     result: Delivered | Refused
+    provided: Provided | None = None
 
 
 @dataclass(frozen=True)
@@ -99,11 +111,15 @@ class SmsInboundService:
         now = self._clock.now()
         return [c for c in await self._apps.pending_consents_for_phone(phone) if c.expires_at > now]
 
-    async def consent_reply(self, phone: str, answer: Answer, code: str | None) -> ConsentReplyResult:
+    async def consent_reply(self, phone: str, answer: Answer, code: str | None,
+                            reply_tells: bool = False) -> ConsentReplyResult:
         """A reply to a consent SMS: "482913" / "ДА 482913" (yes), "НЕТ" / "НЕТ 482913" (no).
 
         Consent must be bound to its code, so a bare yes always asks for the code. A bare no is taken
         only when exactly one request is open (declining shares nothing, so no harm if it is the one).
+        ``reply_tells``: the answer to this SMS will be sent, and it says to whom and when the data was given
+        (Decided.provided) — then no separate "your data was provided" notice goes to the same phone. A reply
+        to the person's own SMS is not a notice: STOP does not hold it back.
         """
         async with self._db.unit("sms/consent_reply"):
             pending = await self._open_requests(phone)
@@ -114,9 +130,10 @@ class SmsInboundService:
                     refused = await self._info.decline(pending[0].number, "sms")
                     return Decided(refused) if refused else NoPending()
                 return CodeNeeded(len(pending))
-            return await self._by_code(pending, answer, code)
+            return await self._by_code(pending, answer, code, reply_tells)
 
-    async def _by_code(self, pending: list[Consent], answer: Answer, code: str) -> ConsentReplyResult:
+    async def _by_code(self, pending: list[Consent], answer: Answer, code: str,
+                       reply_tells: bool) -> ConsentReplyResult:
         # Each code is an HMAC bound to one application, so the request is found by verifying against each
         # open one. A wrong code thus counts as a wrong try on every open request of this phone — as it
         # should, since a guess has a chance against each of them.
@@ -126,11 +143,16 @@ class SmsInboundService:
         for consent in pending:
             checked = await self._otps.verify(CONSENT, consent.number, code)
             if isinstance(checked, otp_.Verified):
-                if answer == "yes":
-                    decided: Delivered | Refused | None = await self._info.give_consent(consent.number, "sms")
-                else:
-                    decided = await self._info.decline(consent.number, "sms")
-                return Decided(decided) if decided else NoPending()
+                if answer == "no":
+                    refused = await self._info.decline(consent.number, "sms")
+                    return Decided(refused) if refused else NoPending()
+                given = await self._info.give_consent(consent.number, "sms", tell_subject=not reply_tells)
+                if given is None:
+                    return NoPending()
+                if not reply_tells:
+                    return Decided(given)
+                name, iin = await self._info.requester_label(consent.requester_iin)
+                return Decided(given, Provided(name, iin, consent.service, self._clock.now()))
             if isinstance(checked, otp_.WrongCode):
                 left.append(checked.attempts_left)
             elif checked.reason == "locked":
@@ -189,5 +211,10 @@ class SmsInboundService:
         async with self._db.unit("sms/language"):
             await self._phones.set_language(phone, lang, self._clock.now())
 
-    async def language(self, phone: str) -> str | None:
-        return await self._phones.language(phone)
+    async def language(self, phone: str, hint: str | None = None) -> str | None:
+        """The language to answer an SMS that names none (a bare number or code, a word both languages
+        share): the one the phone last wrote a keyword in, else ``hint`` (the channel's guess from the
+        message's own script), else the bot language of the Telegram account of the person whose registered
+        phone it is, else None."""
+        return (await self._phones.language(phone) or hint
+                or await self._phones.telegram_language(phone))

@@ -36,7 +36,7 @@ from bot.core.staff import StaffService
 from bot.domain.application_status import FEED_STATUSES, can_move, is_open
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import SERVICES
-from bot.domain.deadlines import due_at
+from bot.domain.deadlines import due_at, lateness
 from bot.domain.iin import InvalidIIN, mask_iin, parse_iin
 from bot.domain.model import Application
 from store.applications import ApplicationRepository
@@ -223,13 +223,19 @@ class StatusFeed:
         return Recorded(decision.outcome, app, changed)  # type: ignore[arg-type]
 
     async def notify(self, app: Application, note: str | None) -> str:
+        """The applicant's notice of a status change. A refusal says how to appeal it (a complaint, filed from
+        the notice's button with the application filled in; the court); a change of an application past its
+        due time says that it is overdue."""
         params: dict = {"number": app.number, "status": {"text": f"status.{app.status}"},
                         "service": {"text": f"service.{app.service}.short"}, "due": {"when": app.due_at.isoformat()},
                         "_open": f"app:{app.number}"}
         key = "notice.app_status"
         if app.status == "refused":
             key = "notice.app_refused"
-            params = {**params, "note": note or "—"}
+            params = {**params, "note": note or "—", "_complain": f"cpf:{app.number}"}
+        elif lateness(app.due_at, self._clock.now(), is_open(app.status), self._calendar) is not None:
+            key = "notice.app_overdue"
+            params = {**params, "_complain": f"cpf:{app.number}"}
         return await self._notices.notify(key, params, iin=app.iin, user_id=app.requester_user_id)
 
     async def application(self, number: str) -> Application | None:

@@ -23,6 +23,9 @@ from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import (
+    about_me,
+    cards,
+    citizen_commands,
     citizen_complaints,
     console,
     dispatch,
@@ -46,7 +49,11 @@ CONCURRENT_UPDATES = 16  # different people in parallel; one person's updates in
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await menu.start(await turn_for(update, context))
+    turn = await turn_for(update, context)
+    if context.args:  # a deep link: t.me/<bot>?start=QZ-261125-0482913 opens that card
+        await cards.deep_link(turn, context.args[0])
+    else:
+        await menu.start(turn)
 
 
 async def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -146,8 +153,7 @@ async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _post_init(application: Application) -> None:
     services: Services = application.bot_data["services"]
     for lang in LANGS:
-        commands = [BotCommand(name, services.texts(lang, f"command.{name}"))
-                    for name in ("start", "status", "settings", "language", "help", "logout")]
+        commands = [BotCommand(name, services.texts(lang, f"command.{name}")) for name in citizen_commands.COMMANDS]
         await application.bot.set_my_commands(commands, language_code=lang)
 
 
@@ -159,6 +165,8 @@ def register_routes() -> None:
     status.register()             # so does the status list
     citizen_complaints.register()  # menu rows "File a complaint", "My complaints"; filing, following
     settings.register()           # menu row "Notices" and its buttons
+    about_me.register()           # menu row "Requests about me", its Decline buttons
+    cards.register()              # the identity step offered by the status list and cards
     console.register()            # menu row "Operator console" (staff only), the "op" buttons
     operator.register()           # console actions on applications: find, overdue, setstatus
     op_broadcast.register()       # console action: broadcast
@@ -197,6 +205,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(CommandHandler(["settings", "notices"], _settings))
     application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
     subscription.add_handlers(application)
+    citizen_commands.add_handlers(application)  # /about_me, /new_complaint, /my_complaints
     console.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))

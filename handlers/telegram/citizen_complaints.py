@@ -50,17 +50,20 @@ async def _stale(turn: Turn) -> None:
 # Filing: addressee ------------------------------------------------------------------------------------
 
 async def start_filing(turn: Turn, arg: str, state: ChatState) -> None:
-    if not await require_identity(turn, {"action": "complaint"}):
+    """"cpf", or "cpf:<application number>" from an application's card: a complaint about that application
+    (its subject is filled in once the addressee is chosen, if the application is still the person's)."""
+    about = {"app": arg} if arg else {}
+    if not await require_identity(turn, {"action": "complaint", **about}):
         return
-    await ask_addressee(turn)
+    await ask_addressee(turn, about)
 
 
 async def after_identity_file(turn: Turn, then: dict) -> None:
-    await ask_addressee(turn)
+    await ask_addressee(turn, {"app": then["app"]} if then.get("app") else {})
 
 
-async def ask_addressee(turn: Turn) -> None:
-    await turn.set_state(CP_ADDRESSEE, {})
+async def ask_addressee(turn: Turn, draft: dict | None = None) -> None:
+    await turn.set_state(CP_ADDRESSEE, draft or {})
     await turn.say("cp.addressee.ask", reply_markup=_rows(turn, [
         [(turn.text("cp.btn.to_provider"), "cpa:provider")],
         [(turn.text("cp.btn.to_quality"), "cpa:quality_authority")]]))
@@ -68,7 +71,7 @@ async def ask_addressee(turn: Turn) -> None:
 
 async def on_addressee_text(turn: Turn, message: Message, data: dict) -> None:
     await turn.say("cp.addressee.press")
-    await ask_addressee(turn)
+    await ask_addressee(turn, data)
 
 
 async def on_addressee(turn: Turn, arg: str, state: ChatState) -> None:
@@ -76,6 +79,11 @@ async def on_addressee(turn: Turn, arg: str, state: ChatState) -> None:
     if state.state != CP_ADDRESSEE or arg not in cs.ADDRESSEES or identity is None:
         await _stale(turn)
         return
+    if state.data.get("app"):  # filed from the application's card: its subject is that application
+        number = await turn.services.complaints.own_application(identity, turn.user_id, str(state.data["app"]))
+        if number is not None:
+            await ask_details(turn, {"addressee": arg, "app": number, "provider": None})
+            return
     await ask_subject(turn, {"addressee": arg})
 
 

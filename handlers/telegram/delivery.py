@@ -213,16 +213,22 @@ class TelegramDelivery:
         if envelope.kind == outbox.NOTICE:
             params = payload.get("params", {})
             markup = None
+            rows = []
             if "_open" in params:  # a button to open the matter the notice is about
-                markup = {"inline_keyboard": [[InlineKeyboardButton(t(lang, "btn.open"),
-                                                                    callback_data=str(params["_open"])).to_dict()]]}
+                rows.append([InlineKeyboardButton(t(lang, "btn.open"), callback_data=str(params["_open"])).to_dict()])
+            if "_complain" in params:  # a refusal: a complaint about it, the application filled in
+                rows.append([InlineKeyboardButton(t(lang, "cp.btn.file"),
+                                                  callback_data=str(params["_complain"])[:64]).to_dict()])
+            if rows:
+                markup = {"inline_keyboard": rows}
             return [Reply(escape(services.notices.render(lang, payload["key"], params)), markup)]
         if envelope.kind == outbox.CONSENT_OFFER:
             from handlers.telegram import keyboards
             text = t(lang, "cabinet.request", number=payload["number"],
                      service=t(lang, f"service.{payload['service']}.short"),
                      name=payload.get("requester_name", ""), iin=payload.get("requester_iin", ""))
-            return [Reply(escape(text), markup_json(keyboards.consent_decision(t, lang, payload["number"])))]
+            tag = services.registry_info.offer_tag(payload["number"], envelope.chat_id)
+            return [Reply(escape(text), markup_json(keyboards.consent_decision(t, lang, payload["number"], tag)))]
         if envelope.kind == outbox.CONSENT_OUTCOME:
             return await self._consent_outcome(envelope.chat_id, lang, payload["number"], payload["outcome"])
         log.error("Telegram outbox envelope %s of unknown kind %s", envelope.id, envelope.kind)

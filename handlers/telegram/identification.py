@@ -5,6 +5,7 @@ conversation goes on with what they had asked for (registered with routes.after_
 from __future__ import annotations
 
 import secrets
+from html import escape
 
 from telegram import Message, ReplyKeyboardRemove
 
@@ -18,12 +19,13 @@ from handlers.telegram.states import ID_CODE, ID_CONTACT, ID_IIN
 from handlers.telegram.turn import Turn
 
 
-async def require_identity(turn: Turn, then: dict) -> bool:
-    """True when the citizen is identified; otherwise starts identification and remembers what was asked."""
+async def require_identity(turn: Turn, then: dict, intro: str = "id.intro", **params: object) -> bool:
+    """True when the citizen is identified; otherwise starts identification and remembers what was asked.
+    ``intro`` (with ``params``) says why identification is asked for."""
     if await turn.identity() is not None:
         return True
     await turn.set_state(ID_CONTACT, {"then": then})
-    await turn.say("id.intro", reply_markup=keyboards.share_contact(turn.t, turn.lang))
+    await turn.send(escape(turn.text(intro, **params)), keyboards.share_contact(turn.t, turn.lang))
     return False
 
 

@@ -62,9 +62,11 @@ def applications(t: Texts, lang: Lang, numbers: list[str]) -> InlineKeyboardMark
     return InlineKeyboardMarkup(rows)
 
 
-def consent_decision(t: Texts, lang: Lang, number: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.consent_yes"), callback_data=f"cy:{number}"),
-                                  InlineKeyboardButton(t(lang, "btn.consent_no"), callback_data=f"cn:{number}")]])
+def consent_decision(t: Texts, lang: Lang, number: str, tag: str) -> InlineKeyboardMarkup:
+    """The offer's Consent / Decline; ``tag`` proves the offer was made to this chat (RegistryInfoService)."""
+    return InlineKeyboardMarkup([[
+        InlineKeyboardButton(t(lang, "btn.consent_yes"), callback_data=f"cy:{number}:{tag}"),
+        InlineKeyboardButton(t(lang, "btn.consent_no"), callback_data=f"cn:{number}:{tag}")]])
 
 
 def guide(t: Texts, lang: Lang, labels: list[tuple[str, str]]) -> InlineKeyboardMarkup:

@@ -2,13 +2,18 @@
 
 The menu shows the built-in rows (keyboards.menu) and the rows features register (routes.menu_entry) that this
 person may see; the outbox worker (delivery.py) draws it too, for the menu that follows a consent outcome.
+
+The language prompt interrupts whatever a person without a language does (a command, a button, a step of a
+flow such as an operator's broadcast); the interrupted update is kept in the prompt's chat state and handled
+again once the language is chosen, in the state the conversation was in — so nothing they started is lost.
 """
 
 from __future__ import annotations
 
 from html import escape
+from typing import Any, Literal
 
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.domain.model import UserSnapshot
 from bot.i18n import Lang, as_lang
@@ -34,9 +39,38 @@ async def menu_keyboard(services: Services, user_id: int, lang: Lang, identified
 
 
 async def ask_language(turn: Turn) -> None:
-    await turn.set_state(LANG)
+    state = await turn.chat_state()
+    # Where the conversation stood before the prompt (the prompt may be asked again while it is shown).
+    before, before_data = ((str(state.data.get("state") or MENU), state.data.get("data") or {})
+                           if state.state == LANG else (state.state, state.data))
+    what = _interruption(turn.update, before) if await turn.chosen_lang() is None else "drop"
+    if what == "resume":  # this update is handled again once the language is chosen
+        data = {"resume": turn.update.to_dict(), "state": before, "data": before_data}
+    elif what == "keep" and state.state == LANG:
+        data = state.data  # something typed at the prompt: what it interrupted stays remembered
+    else:
+        data = {}
+    await turn.set_state(LANG, data)
     await turn.send(escape(turn.services.texts("kk", "lang.choose") + "\n" + turn.services.texts("ru", "lang.choose")),
                     keyboards.language())
+
+
+def _interruption(update: Update, state: str) -> Literal["resume", "keep", "drop"]:
+    """What the language prompt does with the update it interrupts: a command (but a bare /start or
+    /language), a button, or anything sent in the middle of a flow is taken up again afterwards; other text
+    leaves an earlier interruption as it is; a bare /start or /language starts afresh."""
+    if update.callback_query is not None:
+        return "keep" if (update.callback_query.data or "").startswith(("lang", "language")) else "resume"
+    message = update.effective_message
+    if message is None:
+        return "keep"
+    text = (message.text or "").strip()
+    if text.startswith("/"):
+        command, _, payload = text.partition(" ")
+        name = command[1:].split("@")[0].lower()
+        bare = name in ("start", "language", "lang", "til", "yazyk") and not payload.strip()
+        return "drop" if bare else "resume"
+    return "keep" if state in (MENU, LANG) else "resume"
 
 
 async def start(turn: Turn) -> None:
@@ -49,10 +83,24 @@ async def start(turn: Turn) -> None:
 
 
 async def choose_language(turn: Turn, lang: str) -> None:
+    state = await turn.chat_state()
+    interrupted = state.data if state.state == LANG else {}
     await turn.set_language(as_lang(lang))
+    if interrupted.get("resume"):
+        await turn.set_state(str(interrupted.get("state") or MENU), interrupted.get("data") or {})
+        await turn.say("lang.set")
+        await _handle_again(turn, interrupted["resume"])
+        return
     turn.note("lang.set")
     await show_menu(turn, "menu.welcome")
 
 
+async def _handle_again(turn: Turn, update_json: dict[str, Any]) -> None:
+    """The update the language prompt interrupted, through the same handlers (in this update's unit of work)."""
+    application = turn.context.application
+    await application.process_update(Update.de_json(update_json, application.bot))
+
+
 async def help_text(turn: Turn) -> None:
-    await turn.say("help.text", reply_markup=keyboards.back_to_menu(turn.t, turn.lang))
+    text = turn.text("help.text") + "\n\n" + turn.text("help.commands")
+    await turn.send(escape(text), keyboards.back_to_menu(turn.t, turn.lang))

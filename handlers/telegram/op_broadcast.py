@@ -121,6 +121,8 @@ async def _preview(turn: Turn, data: dict, audience: Audience) -> None:
     missing = turn.text("op.bc.missing")
     text = turn.text("op.bc.preview", count=count, audience=audience_name(turn.text, audience),
                      kk=data.get("kk") or missing, ru=data.get("ru") or missing)
+    if await turn.services.broadcasts.includes(audience, turn.user_id):
+        text += "\n\n" + turn.text("op.bc.you_included")  # the count is no surprise: the sender is in it
     if count == 0:
         await turn.set_state(BC_AUDIENCE, data)
         await turn.say("op.bc.empty", reply_markup=back_to_console(turn))

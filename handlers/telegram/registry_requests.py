@@ -4,11 +4,14 @@ with the code sent to their phone, or in their own chat with the Consent / Decli
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.core import otp as otp_
 from bot.core.identity import IinRefused
 from bot.core.otp import parse_code
 from bot.core.registry_info import Certificate, ConsentRequested, Delivered, NotAllowed, NotPending, OwnIin, Refused
 from bot.domain.catalog import REGISTRY_SERVICES
+from bot.domain.model import Identity
 from handlers.telegram import keyboards, render, routes
 from handlers.telegram.identification import answer_resend, require_identity
 from handlers.telegram.menu import show_menu
@@ -111,14 +114,30 @@ async def resend_consent_code(turn: Turn, data: dict) -> None:
     await answer_resend(turn, sent)
 
 
-async def cabinet_decision(turn: Turn, number: str, consents: bool) -> None:
-    """The data subject pressed Consent / Decline in their own chat. Anyone else — a stale or forged button,
-    an unverified chat — gets the stale-button answer, whether the request exists or not."""
-    result = await turn.services.registry_info.decide_as_subject(await turn.identity(), number, consents)
+async def cabinet_decision(turn: Turn, arg: str, consents: bool) -> None:
+    """The data subject pressed Consent / Decline (``arg`` = "<number>:<tag>") in their own chat.
+
+    Deciding needs a fresh identity. A chat the offer was made to (the tag proves it) that is not verified
+    right now is led through identification and then back to the decision. Anyone else — a stale or forged
+    button, a chat verified as someone else — gets the stale-button answer, whether the request exists or not."""
+    number, _, tag = arg.partition(":")
+    identity = await turn.identity()
+    if identity is None and turn.services.registry_info.offered(number, turn.user_id, tag):
+        query = turn.update.callback_query
+        offer = query.message.message_id if query is not None and query.message is not None else None
+        await require_identity(turn, {"action": "consent", "number": number, "tag": tag, "yes": consents,
+                                      "offer": offer}, "consent.identify", number=number)
+        return
+    await decide_as_subject(turn, identity, number, consents, close_offer)
+
+
+async def decide_as_subject(turn: Turn, identity: Identity | None, number: str, consents: bool,
+                            close: Callable[[Turn], None]) -> None:
+    result = await turn.services.registry_info.decide_as_subject(identity, number, consents)
     if isinstance(result, NotAllowed):
         await show_menu(turn, "stale.button")
         return
-    close_offer(turn)
+    close(turn)
     if isinstance(result, NotPending):
         await show_menu(turn, "tp.not_pending")
         return
@@ -131,6 +150,24 @@ def close_offer(turn: Turn) -> None:
     query = turn.update.callback_query
     if query is not None and query.message is not None:
         turn.after_commit(lambda: query.edit_message_reply_markup(reply_markup=None))
+
+
+async def consent_after_identity(turn: Turn, then: dict) -> None:
+    """Back to the decision the offer's button asked for, now that the chat is verified: as the subject it is
+    taken; as anyone else, the stale-button answer."""
+    number, tag = str(then.get("number") or ""), str(then.get("tag") or "")
+    if not turn.services.registry_info.offered(number, turn.user_id, tag):
+        await show_menu(turn, "stale.button")
+        return
+    offer = then.get("offer")
+
+    def close(turn: Turn) -> None:
+        if isinstance(offer, int):  # the offer is an earlier message of this chat
+            bot = turn.context.bot
+            turn.after_commit(lambda: bot.edit_message_reply_markup(chat_id=turn.user_id, message_id=offer,
+                                                                    reply_markup=None))
+
+    await decide_as_subject(turn, await turn.identity(), number, bool(then.get("yes")), close)
 
 
 # Where the conversation continues once the person has identified ------------------------------------------
@@ -153,3 +190,4 @@ def register() -> None:
     """A request asked before identification goes on after it."""
     routes.after_identity("own", own_after_identity)
     routes.after_identity("other", other_after_identity)
+    routes.after_identity("consent", consent_after_identity)

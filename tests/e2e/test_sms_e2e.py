@@ -40,7 +40,8 @@ async def test_consent_by_reply_pushes_result_to_requester(sh, lang):
     consent = await repos(sh.services).apps.consent(number)
     assert consent.status == "given"
     replies = sh.inbox(ERLAN)[sent_before:]
-    assert any(W[lang]["given"] in r and number in r for r in replies), replies
+    # One SMS, the reply: consent taken, to whom (masked) and when the data went — no second notice.
+    assert len(replies) == 1 and W[lang]["given"] in replies[0] and "Сергей И." in replies[0], replies
     # The reply carries no registry result: nothing about observation goes by SMS.
     assert not any("наблюд" in r or "бақылау" in r for r in replies)
 
@@ -188,17 +189,23 @@ async def test_stop_then_notice_is_not_sent(sh, lang):
     assert W[lang]["stopped"] in sh.phone.last(ERLAN)
     assert await repos(sh.services).sms_phones.opted_out(ERLAN)
 
-    # An interactive code still goes; the "your data was provided" notice does not.
+    # An interactive code still goes; the "your data was provided" notice does not (the requester typed the
+    # code the subject passed on).
     chat = Chat(sh, 3009, lang)
     number = await ask_about(chat, lang, "Ерлан")
-    code = sh.phone.code(ERLAN)
-    await sh.sms_in(ERLAN, code)
-    assert any(m.protect_content for m in pushed_text(sh, chat)[1])
+    await chat.send(sh.phone.code(ERLAN))
+    assert any(m.protect_content for m in chat.last)
     assert (await repos(sh.services).apps.consent(number)).status == "given"
     rows = await repos(sh.services).outbox.to_phone(ERLAN)
     notices = [r for r in rows if r.kind == "notice"]
     assert len(notices) == 1 and notices[0].status == "failed" and notices[0].last_error == SUPPRESSED
     assert notices[0].text not in sh.inbox(ERLAN)
+    # A reply to the subject's own consenting SMS is no notice: it goes, and says to whom the data went.
+    second = Chat(sh, 3019, lang)
+    await ask_about(second, lang, "Ерлан")
+    await sh.sms_in(ERLAN, sh.phone.code(ERLAN))
+    assert W[lang]["given"] in sh.phone.last(ERLAN) and "Сергей И." in sh.phone.last(ERLAN)
+    assert len([r for r in await repos(sh.services).outbox.to_phone(ERLAN) if r.kind == "notice"]) == 1
 
     await sh.sms_in(ERLAN, W[lang]["start"])
     assert W[lang]["started"] in sh.phone.last(ERLAN)

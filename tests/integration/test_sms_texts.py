@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import Settings
+from bot.domain.names import mask_name
 from bot.domain.sms_segments import count_segments
 from bot.i18n import LANGS, Texts
 from bot.services import Services
@@ -27,6 +28,10 @@ def worst(lang: str) -> dict[str, object]:
         "status": max([*(TEXTS(lang, f"status.{s}") for s in STATUSES),
                        *(TEXTS(lang, k) for k in TEXTS.keys(lang) if k.startswith("complaint.state."))], key=len),
         "due": "31.12.2026 23:59",
+        # The reply to a consenting SMS names the requester (masked) and when the data went.
+        "when": "31.12.2026 23:59", "iin": "******1234",
+        "name": mask_name("Жұмабаева Нұрсұлтанбекова-Әлихан Серікқызы"),  # the longest a mask can be
+        "register": max((TEXTS(lang, f"sms.register.{r}") for r in ("tb", "psychiatry", "narcology")), key=len),
     }
 
 

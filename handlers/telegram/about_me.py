@@ -1,0 +1,92 @@
+"""Requests about me: the data subject's list of the requests other people made for their information, with a
+Decline button for the ones still waiting for consent (menu row and /about_me; identity required)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.core.registry_info import NotAllowed, NotPending
+from bot.core.subject_requests import RequestAboutMe
+from bot.domain.model import ChatState
+from handlers.telegram import render, routes
+from handlers.telegram.identification import require_identity
+from handlers.telegram.menu import show_menu
+from handlers.telegram.states import MENU
+from handlers.telegram.turn import Turn
+
+BUTTON = "abm"  # "abm" shows the list, "abm:no:<number>" declines one request
+
+
+async def show(turn: Turn) -> None:
+    """The list, once the person is verified (otherwise the identity step first, then the list)."""
+    if not await require_identity(turn, {"action": "about_me"}, "about.identify"):
+        return
+    identity = await turn.identity()
+    assert identity is not None
+    requests = await turn.services.subject_requests.about_me(identity)
+    await turn.set_state(MENU)
+    menu_row = [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")]
+    if not requests:
+        await turn.say("about.none", reply_markup=InlineKeyboardMarkup([menu_row]))
+        return
+    blocks = [escape(turn.text("about.title"))] + [escape(describe(turn, r)) for r in requests]
+    rows = [[InlineKeyboardButton(turn.text("about.btn.decline", number=r.number),
+                                  callback_data=f"{BUTTON}:no:{r.number}")] for r in requests if r.can_decline]
+    await turn.send("\n\n".join(blocks), InlineKeyboardMarkup([*rows, menu_row]))
+
+
+def describe(turn: Turn, r: RequestAboutMe) -> str:
+    """One request: when, who asked, which register, what was decided (and when), when the result was given."""
+    lang = turn.lang
+    decided = render.when(r.decided_at, lang) if r.decided_at else ""
+    if r.decision == "pending" and r.waits_until is not None:
+        decision = turn.text("about.decision.pending", until=render.when(r.waits_until, lang))
+    elif decided:
+        decision = turn.text("about.decided_at", decision=turn.text(f"about.decision.{r.decision}"), when=decided)
+    else:
+        decision = turn.text(f"about.decision.{r.decision}")
+    lines = [
+        turn.text("about.item.head", number=r.number, when=render.when(r.asked_at, lang)),
+        turn.text("about.item.requester", name=r.requester_name, iin=r.requester_iin),
+        turn.text("about.item.register", service=turn.text(f"service.{r.service}.short")),
+        turn.text("about.item.decision", decision=decision),
+    ]
+    if r.delivered_at is not None:
+        lines.append(turn.text("about.item.delivered", when=render.when(r.delivered_at, lang)))
+    return "\n".join(lines)
+
+
+async def on_button(turn: Turn, arg: str, state: ChatState) -> None:
+    what, _, number = arg.partition(":")
+    if not what:
+        await show(turn)
+        return
+    identity = await turn.identity()
+    if what != "no" or not number:
+        await show_menu(turn, "stale.button")
+        return
+    if identity is None:  # the identity lapsed since the list was shown: verify, then see the list again
+        await require_identity(turn, {"action": "about_me"}, "about.identify")
+        return
+    result = await turn.services.subject_requests.decline(identity, number)
+    if isinstance(result, NotAllowed):
+        await show_menu(turn, "stale.button")
+        return
+    if isinstance(result, NotPending):
+        await turn.say("tp.not_pending")
+    else:
+        await turn.say("cabinet.declined", number=number)
+    await show(turn)
+
+
+async def after_identity(turn: Turn, then: dict) -> None:
+    await show(turn)
+
+
+def register() -> None:
+    """The "Requests about me" row of the main menu, its buttons, and the list after identification."""
+    routes.menu_entry("about.btn.menu", BUTTON, order=35)
+    routes.button(BUTTON, on_button)
+    routes.after_identity("about_me", after_identity)
