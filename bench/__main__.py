@@ -71,13 +71,15 @@ def load_average() -> str:
 
 
 def sms_pace(summary: dict) -> dict:
-    """What the lifted SMS pace hides: the own-flow rate the default QYZMET_SMS_GLOBAL_PER_MINUTE would allow."""
+    """What the lifted SMS pace hides: the rates the default QYZMET_SMS_GLOBAL_PER_MINUTE would allow."""
     default = Settings.model_fields["sms_global_per_minute"].default
     per_flow = summary.get("sms_per_own_flow", {}).get("median")
+    per_request = summary.get("sms_per_third_party", {}).get("median")
     per_second = default / 60
     return {"in_run_per_minute": procs.SMS_GLOBAL_PER_MINUTE_IN_RUN, "default_per_minute": default,
-            "default_per_second": per_second, "sms_per_own_flow": per_flow,
-            "default_cap_own_updates_per_s": per_second / per_flow * 7 if per_flow else None}
+            "default_per_second": per_second, "sms_per_own_flow": per_flow, "sms_per_third_party": per_request,
+            "default_cap_own_updates_per_s": per_second / per_flow * 7 if per_flow else None,
+            "default_cap_third_party_per_s": per_second / per_request if per_request else None}
 
 
 def render_profile(session: Path, out: Path) -> None:

@@ -57,5 +57,7 @@ def table(r: dict) -> str:
         out.append(f"SMS pace: lifted to {pace['in_run_per_minute']:,}/min for the run (QYZMET_SMS_GLOBAL_PER_MINUTE);"
                    f" the default {pace['default_per_minute']}/min allows {pace['default_per_second']:g} SMS/s, i.e. "
                    f"about {_fmt(pace['default_cap_own_updates_per_s'], 0)} updates/s of own flows at the "
-                   f"{_fmt(pace['sms_per_own_flow'], 2)} SMS per flow measured.")
+                   f"{_fmt(pace['sms_per_own_flow'], 2)} SMS per flow measured, or about "
+                   f"{_fmt(pace['default_cap_third_party_per_s'], 1)} third-party requests/s at "
+                   f"{_fmt(pace['sms_per_third_party'], 2)} SMS each.")
     return "\n".join(out)
