@@ -7,7 +7,9 @@ from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filte
 
 
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await update.effective_message.reply_text(update.effective_message.text)
+    message = update.effective_message
+    assert message is not None and message.text is not None  # filters.TEXT
+    await message.reply_text(message.text)
 
 
 if __name__ == "__main__":

@@ -2,22 +2,27 @@
 
 One long poll of GET /_emu/messages (all chats) feeds every chat's view; each citizen sends one update,
 waits for the bot's answer, and goes on. Latency of an update = from just before POST /_emu/send to the
-arrival here of the first bot message in that chat after it.
+arrival here of the first bot message in that chat after it. A certificate counts only when its text is the
+seed's truth about the person it concerns (full name, «состоит» / «не состоит»); otherwise the session fails.
+A data subject who consents by SMS posts a signed reply to the bot's own inbound SMS webhook.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bench.synth import Person
+from bot.http_server import SIGNATURE_HEADER, sign
 
 CODE_RE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 Msg = dict
@@ -152,28 +157,66 @@ def protected(m: Msg) -> bool:
     return bool(m.get("protect_content"))
 
 
+# The certificate's registry line, e.g. "Состоит на диспансерном учёте …: не состоит" (form.observed_yes/_no).
+OBSERVED_LINE = re.compile(r"^.*: (не )?состоит$", re.MULTILINE)
+
+
+def check_certificate(m: Msg, person: Person) -> None:
+    """The protected message must be the certificate about `person` and say what the seed's registry says."""
+    text = m.get("plain_text") or ""
+    if not any(line.endswith(f": {person.full_name}") for line in text.splitlines()):
+        raise FlowError(f"certificate for citizen #{person.index}: the seed's full name is not on it: {text[:160]!r}")
+    lines = OBSERVED_LINE.findall(text)
+    if len(lines) != 1:
+        raise FlowError(f"certificate for citizen #{person.index}: {len(lines)} «состоит» lines: {text[:160]!r}")
+    says_observed = lines[0] == ""
+    if says_observed != person.tb_observed:
+        raise FlowError(f"certificate for citizen #{person.index}: says {'' if says_observed else 'не '}состоит, "
+                        f"the registry says {'' if person.tb_observed else 'не '}состоит")
+
+
 # --- one simulated citizen -----------------------------------------------------------------------------------
+
+class SmsInbound:
+    """The SMS gateway's side of the bot's inbound webhook (POST /sms/inbound, signed as bot/http_server.py says)."""
+
+    def __init__(self, url: str, secret: str, session: aiohttp.ClientSession) -> None:
+        self.url = url
+        self.secret = secret
+        self.s = session
+
+    async def post(self, phone: str, text: str, gateway_id: str) -> None:
+        body = json.dumps({"id": gateway_id, "from": phone, "text": text}, ensure_ascii=False).encode()
+        async with self.s.post(self.url, data=body, headers={SIGNATURE_HEADER: sign(self.secret, body),
+                                                             "Content-Type": "application/json"}) as r:
+            if r.status != 200:
+                raise FlowError(f"/sms/inbound {r.status}: {(await r.text())[:200]}")
+
 
 @dataclass
 class Recorder:
     """Per-update latencies (first answer), per-step completion times and failures of one phase."""
     first_reply: list[float] = field(default_factory=list)
     step_done: list[float] = field(default_factory=list)
-    to_result: list[float] = field(default_factory=list)  # third party: code typed -> certificate
+    to_result: list[float] = field(default_factory=list)  # third party: consent code typed -> certificate
+    sms_to_result: list[float] = field(default_factory=list)  # third party: consent SMS posted -> certificate
     updates: int = 0
     sessions_ok: int = 0
     failures: list[str] = field(default_factory=list)
 
 
 class Citizen:
-    def __init__(self, emu: Emu, sms: SmsSink, person: Person, rec: Recorder, timeout: float = 60.0) -> None:
+    def __init__(self, emu: Emu, sms: SmsSink, person: Person, rec: Recorder, timeout: float = 60.0,
+                 sms_inbound: SmsInbound | None = None) -> None:
         self.emu = emu
         self.sms = sms
+        self.sms_inbound = sms_inbound
         self.p = person
         self.rec = rec
         self.timeout = timeout
         self.view = emu.chat(person.user_id)
         self.uid = person.user_id
+        self._last: list[tuple[Msg, float]] = []  # the last step's matched messages with their arrival times
 
     async def _step(self, body: dict, *preds: Pred) -> list[Msg]:
         """Send one update, then wait until messages matching preds (in order) have arrived."""
@@ -182,8 +225,17 @@ class Citizen:
         await self.emu.send({"user_id": self.uid, "first_name": f"Bench{self.p.index}", "language_code": "ru",
                              **body})
         self.rec.updates += 1
+        matched = await self._await(start_index, t0, preds, f"{body!r}", first_reply=True)
+        self.rec.step_done.append(matched[-1][1] - t0)
+        self._last_t0 = t0
+        self._last = matched
+        return [m for m, _ in matched]
+
+    async def _await(self, start_index: int, t0: float, preds: tuple[Pred, ...], what: str,
+                     first_reply: bool = False) -> list[tuple[Msg, float]]:
+        """Messages matching preds (in order) after `start_index`, with their arrival times."""
         deadline = t0 + self.timeout
-        i, first_seen, matched = start_index, False, []
+        i, first_seen, matched = start_index, not first_reply, []
         want = list(preds)
         while want:
             while i < len(self.view.messages):
@@ -200,21 +252,13 @@ class Citizen:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 texts = [(m.get("plain_text") or "")[:80] for m in self.view.messages[start_index:]]
-                raise FlowError(f"user {self.uid}: no expected answer to {body!r} within {self.timeout}s; got {texts}")
+                raise FlowError(f"user {self.uid}: no expected answer to {what} within {self.timeout}s; got {texts}")
             self.view.event.clear()
             try:
                 await asyncio.wait_for(self.view.event.wait(), remaining)
             except TimeoutError:
                 pass
-        self.rec.step_done.append(matched[-1][1] - t0)
-        self._last_t0 = t0
-        return [m for m, _ in matched]
-
-    def _matched_at(self, pred: Pred, start_index: int) -> float | None:
-        for m, at in zip(self.view.messages[start_index:], self.view.arrived[start_index:], strict=False):
-            if pred(m):
-                return at
-        return None
+        return matched
 
     async def text(self, text: str, *preds: Pred) -> list[Msg]:
         return await self._step({"text": text}, *preds)
@@ -247,22 +291,33 @@ class Citizen:
         return code
 
     async def own_flow(self) -> None:
-        """The own-request flow of tests/test_e2e_own.py: 7 updates, ends with the protected certificate."""
+        """The own-request flow of tests/e2e/test_e2e_own.py: 7 updates, ends with the protected certificate,
+        which must carry the citizen's name and the registry's answer."""
         await self.identify_via("own")
-        await self.text(await self.code_for(self.p.phone), protected, has_button("own"))
+        certificate, _ = await self.text(await self.code_for(self.p.phone), protected, has_button("own"))
+        check_certificate(certificate, self.p)
 
-    async def third_party_flow(self, subject: Person) -> None:
-        """Identify, ask about `subject`, type the consent code from the subject's SMS: 9 updates."""
+    async def third_party_flow(self, subject: Person, by_sms: bool = False) -> None:
+        """Identify, ask about `subject`, then the subject consents: the requester types the code from the
+        subject's SMS (9 updates), or, `by_sms`, the subject replies «ДА <code>» by SMS and the certificate is
+        pushed to the requester's chat (8 updates). Either way the certificate must be the subject's."""
         await self.identify_via("other")
         await self.text(await self.code_for(self.p.phone), cancel_only)
         self.sms.codes.pop(subject.phone, None)
         await self.text(subject.iin, has_button("resend"))
         code = await self.code_for(subject.phone)
-        start_index = len(self.view.messages)
-        await self.text(code, protected, has_button("own"))
-        at = self._matched_at(protected, start_index)
-        assert at is not None
-        self.rec.to_result.append(at - self._last_t0)
+        if by_sms:
+            assert self.sms_inbound is not None
+            start_index = len(self.view.messages)
+            t0 = time.perf_counter()
+            await self.sms_inbound.post(subject.phone, f"ДА {code}", f"bench-consent-{self.uid}")
+            ((certificate, at),) = await self._await(start_index, t0, (protected,), "the consent SMS")
+            self.rec.sms_to_result.append(at - t0)
+        else:
+            await self.text(code, protected, has_button("own"))
+            certificate, at = self._last[0]
+            self.rec.to_result.append(at - self._last_t0)
+        check_certificate(certificate, subject)
 
     async def echo_flow(self, n: int) -> None:
         for i in range(n):
@@ -272,7 +327,7 @@ class Citizen:
         await self.text(text, anything)
 
 
-async def guarded(rec: Recorder, coro) -> None:
+async def guarded(rec: Recorder, coro: Awaitable[None]) -> None:
     try:
         await coro
         rec.sessions_ok += 1
@@ -280,18 +335,19 @@ async def guarded(rec: Recorder, coro) -> None:
         rec.failures.append(str(exc)[:300])
 
 
-async def closed_loop(sessions: list) -> float:
+async def closed_loop(sessions: list[Coroutine[Any, Any, None]]) -> float:
     """Run all sessions at once (each citizen waits for each answer); returns the wall time."""
     t0 = time.perf_counter()
     await asyncio.gather(*sessions)
     return time.perf_counter() - t0
 
 
-async def open_loop(make_sessions: list[Callable[[], object]], rate_per_s: float, seed: int = 7) -> float:
+async def open_loop(make_sessions: list[Callable[[], Coroutine[Any, Any, None]]], rate_per_s: float,
+                    seed: int = 7) -> float:
     """Start sessions as a Poisson process of `rate_per_s` arrivals per second; returns the wall time."""
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
     next_at = t0
     for make in make_sessions:
         delay = next_at - time.perf_counter()

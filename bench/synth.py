@@ -22,6 +22,16 @@ class Person:
     def contact_phone(self) -> str:
         return self.phone.lstrip("+")  # Telegram contacts come without "+"
 
+    @property
+    def full_name(self) -> str:
+        """The name the seed gives this citizen (and the certificate must show)."""
+        return f"Тестов{self.index} Бенч Бенчұлы"
+
+    @property
+    def tb_observed(self) -> bool:
+        """What the seed's TB registry says of this citizen (and the certificate must say)."""
+        return self.index % 3 == 0
+
 
 def people(count: int, first_user_id: int = 1_000_001) -> list[Person]:
     out: list[Person] = []
@@ -60,12 +70,12 @@ def write_seed(path: Path, persons: list[Person]) -> None:
     """The `qyzmet seed` format: citizens with phones and one TB registry record each."""
     seed = {
         "citizens": [
-            {"iin": p.iin, "full_name": f"Тестов{p.index} Бенч Бенчұлы", "birth_date": "1985-01-01",
+            {"iin": p.iin, "full_name": p.full_name, "birth_date": "1985-01-01",
              "address": f"Алматы қ., Бенч к., {p.index}", "phone": p.phone}
             for p in persons
         ],
         "registry": [
-            {"iin": p.iin, "register": "tb", "observed": p.index % 3 == 0, "source_system": "Фтизиатрия"}
+            {"iin": p.iin, "register": "tb", "observed": p.tb_observed, "source_system": "Фтизиатрия"}
             for p in persons
         ],
     }

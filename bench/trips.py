@@ -46,7 +46,8 @@ async def main(n: int) -> None:
         emu = BotApiEmulator(token=TOKEN)
         await emu.start()
         services = await Services.open(Settings(database=str(Path(tmp) / "trips.sqlite3"), secret_key="k",
-                                                sweep_interval_seconds=3600, _env_file=None), sms_gateway=gateway)
+                                                sweep_interval_seconds=3600, _env_file=None),  # type: ignore[call-arg]
+                                       sms_gateway=gateway)
         await services.load_seed(read_seed(seed_path))
         bot = await RunningBot.start(services, TOKEN, emu.base_url, emu.base_file_url, poll_timeout=1)
         db = services.db
