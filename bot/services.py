@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
+from bot.core.certificates import CertificateService
 from bot.core.complaints import ComplaintService
 from bot.core.conversation import ConversationService
 from bot.core.identity import IdentityService
@@ -30,6 +31,7 @@ from bot.i18n import Texts, texts
 from store.applications import ApplicationRepository
 from store.audit import AuditRepository
 from store.broadcasts import BroadcastRepository
+from store.certificates import CertificateRepository
 from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
 from store.db import Database
@@ -66,6 +68,7 @@ class Services:
     broadcasts: BroadcastService
     complaints: ComplaintService
     feed: StatusFeed
+    certificates: CertificateService
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -91,15 +94,17 @@ class Services:
         citizens = CitizenRepository(db)
         apps = ApplicationRepository(db)
         subscription_repo = SubscriptionRepository(db)
-        otps = OtpService(db, OtpRepository(db), settings.resolved_secret_key(), clock, settings)
+        key = settings.resolved_secret_key()  # once: for an in-memory database each call makes a new one
+        otps = OtpService(db, OtpRepository(db), key, clock, settings)
         sms_phones = SmsPhoneRepository(db)
         sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users)
         telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
         conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
-        registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
-                                            clock, settings, calendar)
-        staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         notices = NoticeService(telegram, users, citizens, sms, the_texts)
+        certificates = CertificateService(db, CertificateRepository(db), apps, notices, telegram, clock, key, settings)
+        registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
+                                            clock, settings, calendar, certificates)
+        staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         tracking = TrackingService(apps, calendar, clock)
         complaint_repo = ComplaintRepository(db)
         return cls(
@@ -115,6 +120,7 @@ class Services:
             broadcasts=BroadcastService(db, BroadcastRepository(db), subscription_repo, staff, clock, settings),
             complaints=ComplaintService(db, complaint_repo, citizens, tracking, staff, notices, calendar, clock),
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
+            certificates=certificates,
             _citizens=citizens, _apps=apps,
         )
 
