@@ -23,6 +23,7 @@ from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import (
+    certificates,
     complaints,
     console,
     dispatch,
@@ -147,7 +148,7 @@ async def _post_init(application: Application) -> None:
     services: Services = application.bot_data["services"]
     for lang in LANGS:
         commands = [BotCommand(name, services.texts(lang, f"command.{name}"))
-                    for name in ("start", "status", "settings", "language", "help", "logout")]
+                    for name in ("start", "status", "verify", "settings", "language", "help", "logout")]
         await application.bot.set_my_commands(commands, language_code=lang)
 
 
@@ -163,6 +164,7 @@ def register_routes() -> None:
     operator.register()           # console actions on applications: find, overdue, setstatus
     op_broadcast.register()       # console action: broadcast
     op_complaints.register()      # console actions on complaints
+    certificates.register()       # the PDF button under a certificate; /verify's states, buttons, menu row
 
 
 def build_application(services: Services, token: str, base_url: str | None = None,
@@ -195,6 +197,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(CommandHandler(["settings", "notices"], _settings))
     application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
     subscription.add_handlers(application)
+    certificates.add_handlers(application)  # /verify
     console.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))
