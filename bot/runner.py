@@ -11,6 +11,7 @@ from telegram.ext import Application
 
 from bot.http_server import SmsHttpServer, check_http_config
 from bot.services import Services
+from handlers.http.verify import VerifyPage
 from handlers.sms import SmsHandler
 from handlers.telegram.app import build_application
 from handlers.telegram.delivery import TelegramDelivery
@@ -73,8 +74,11 @@ class RunningBot:
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
             self.http = SmsHttpServer(handler, services.sms, settings.http_host,
                                       settings.http_port if http_port is None else http_port,
-                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
+                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token,
+                                      verify=VerifyPage(services.certificates, services.texts))
             await self.http.start()
+            assert self.http.port is not None
+            services.certificates.listening_on(settings.http_host, self.http.port)  # the links certificates carry
 
     async def stop(self) -> None:
         if self.http is not None:
