@@ -131,6 +131,9 @@ class CertificateService:
         QYZMET_PUBLIC_URL says where the page is reached from outside."""
         if not self._base_configured:
             self._base_url = f"http://{host}:{port}"
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                log.warning("QYZMET_PUBLIC_URL is not set: certificates link to %s, which people outside may not "
+                            "reach", self._base_url)
 
     # Checking ------------------------------------------------------------------------------------------------
 
