@@ -304,3 +304,19 @@ async def test_the_web_page_limits_wrong_codes_per_address(sh):
     limited = await sh.client.post(f"{sh.base}/verify", data={"lang": "ru", "number": number, "code": code,
                                                                "status": "yes"})
     assert limited.status_code == 429 and escape(says(sh, "ru", "verify.limited")) in limited.text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_result_pushed_after_consent_by_sms_carries_the_code_and_the_pdf_button(sh, lang):
+    chat = Chat(sh, 6091, lang)
+    number = await ask_about(chat, lang, "Ерлан")
+    erlan = CITIZENS["Ерлан"]["phone"]
+    response = await sh.sms_in(erlan, sh.phone.code(erlan), "cert-in-1")
+    assert response.status_code == 200
+    pushed = sh.drain(chat.user_id)
+    certificate = next(m for m in pushed if m.protect_content)
+    code = code_on(sh, lang, certificate.plain_text or "")
+    assert says(sh, lang, "btn.pdf") in [b for b, _ in sh.emu.inline_buttons(certificate)]
+    chat.last = pushed
+    _, pdf = await pdf_of(sh, chat)
+    assert number in pdf and code in pdf and "Жақсылықов Ерлан Серікұлы" in pdf
