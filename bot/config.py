@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     operators: str = ""
     feed_token: str | None = None
+    # Where people reach the HTTP server from outside (the certificate verification page the PDF's QR code
+    # links to), e.g. https://qyzmet.example.kz; None: http://QYZMET_HTTP_HOST:QYZMET_HTTP_PORT.
+    public_url: str | None = None
     calendar_overrides: Path | None = None
     log_format: Literal["text", "json"] = "text"
     # How long `run` keeps trying to reach Telegram at start before giving up; 0 = until it is stopped.
@@ -77,13 +80,13 @@ class Settings(BaseSettings):
     health_poll_max_age_seconds: Positive = 60.0
 
     @field_validator("telegram_token", "telegram_api_url", "sms_gateway_url", "sms_secret", "secret_key",
-                     "feed_token", "calendar_overrides", "sms_gateway", mode="before")
+                     "feed_token", "calendar_overrides", "sms_gateway", "public_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``QYZMET_X=`` (set but empty, as .env templates and compose files leave them) means "not set"."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("telegram_api_url", "sms_gateway_url")
+    @field_validator("telegram_api_url", "sms_gateway_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -1,5 +1,6 @@
 """The bot's own HTTP server: inbound SMS, delivery receipts, the status feed (bot/http_feed.py, on when
-QYZMET_FEED_TOKEN is set), metrics and health (bot/http_ops.py) (aiohttp.web).
+QYZMET_FEED_TOKEN is set), the certificate verification page (handlers/http/verify.py), metrics and health
+(bot/http_ops.py) (aiohttp.web).
 
 Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw
 body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when
@@ -26,6 +27,7 @@ from bot.domain.phone import InvalidPhone, normalize_phone
 from bot.http_feed import add_routes as add_feed_routes
 from bot.http_ops import Operations
 from bot.http_ops import add_routes as add_ops_routes
+from handlers.http.verify import VerifyPage
 from handlers.sms_commands import SmsHandler
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,8 @@ def _optional_id(data: dict[str, Any]) -> str | None:
 
 class SmsHttpServer:
     def __init__(self, handler: SmsHandler, sms: SmsService, host: str, port: int, secret: str | None,
-                 feed: StatusFeed | None = None, feed_token: str | None = None, ops: Operations | None = None
-                 ) -> None:
+                 feed: StatusFeed | None = None, feed_token: str | None = None, ops: Operations | None = None,
+                 verify: VerifyPage | None = None) -> None:
         check_http_config(host, secret)
         self._handler = handler
         self._sms = sms
@@ -98,6 +100,7 @@ class SmsHttpServer:
         self._feed = feed
         self._feed_token = feed_token
         self._ops = ops
+        self._verify = verify
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
 
@@ -111,6 +114,8 @@ class SmsHttpServer:
             app.router.add_get("/health", self._health)
         if self._feed is not None:
             add_feed_routes(app, self._feed, self._feed_token)  # status feed (bot/http_feed.py)
+        if self._verify is not None:
+            self._verify.add_routes(app)  # the certificate verification page (handlers/http/verify.py)
         return app
 
     async def start(self) -> None:

@@ -14,6 +14,7 @@ from bot.core.health import Check
 from bot.http_ops import Operations
 from bot.http_server import SmsHttpServer, check_http_config
 from bot.services import Services
+from handlers.http.verify import VerifyPage
 from handlers.sms_commands import SmsHandler
 from handlers.telegram.app import build_application
 from handlers.telegram.delivery import TelegramDelivery
@@ -80,8 +81,11 @@ class RunningBot:
                                       settings.http_port if http_port is None else http_port,
                                       settings.sms_secret, feed=services.feed, feed_token=settings.feed_token,
                                       ops=Operations(services.metrics, services.health,
-                                                     settings.health_db_timeout_seconds, self.readiness_checks()))
+                                                     settings.health_db_timeout_seconds, self.readiness_checks()),
+                                      verify=VerifyPage(services.certificates, services.texts))
             await self.http.start()
+            assert self.http.port is not None
+            services.certificates.listening_on(settings.http_host, self.http.port)  # the links certificates carry
 
     def readiness_checks(self) -> dict[str, Check]:
         """What this process must keep doing to be ready, besides its database answering (bot/core/health.py)."""

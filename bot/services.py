@@ -11,6 +11,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
+from bot.core.certificates import CertificateService
 from bot.core.complaints import ComplaintService
 from bot.core.conversation import ConversationService
 from bot.core.health import HealthService
@@ -33,6 +34,7 @@ from bot.metrics import Metrics
 from store.applications import ApplicationRepository
 from store.audit import AuditRepository
 from store.broadcasts import BroadcastRepository
+from store.certificates import CertificateRepository
 from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
 from store.db import Database
@@ -74,6 +76,7 @@ class Services:
     metrics: Metrics  # this process's counters (GET /metrics); one registry per Services
     health: HealthService
     subject_requests: SubjectRequestsService
+    certificates: CertificateService
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -100,15 +103,17 @@ class Services:
         citizens = CitizenRepository(db)
         apps = ApplicationRepository(db)
         subscription_repo = SubscriptionRepository(db)
-        otps = OtpService(db, OtpRepository(db), settings.resolved_secret_key(), clock, settings, metrics)
+        key = settings.resolved_secret_key()  # once: for an in-memory database each call makes a new one
+        otps = OtpService(db, OtpRepository(db), key, clock, settings, metrics)
         sms_phones = SmsPhoneRepository(db)
         sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users, metrics)
         telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
         conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
-        registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
-                                            clock, settings, calendar, metrics)
-        staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         notices = NoticeService(telegram, users, citizens, sms, the_texts)
+        certificates = CertificateService(db, CertificateRepository(db), apps, notices, telegram, clock, key, settings)
+        registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
+                                            clock, settings, calendar, certificates, metrics)
+        staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         tracking = TrackingService(apps, calendar, clock)
         complaint_repo = ComplaintRepository(db)
         return cls(
@@ -127,6 +132,7 @@ class Services:
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
             metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
             subject_requests=SubjectRequestsService(SubjectRequestRepository(db), registry_info, clock),
+            certificates=certificates,
             _citizens=citizens, _apps=apps,
         )
 

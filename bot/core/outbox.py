@@ -21,6 +21,7 @@ MESSAGES = "messages"                # a turn's replies, rendered already (no me
 NOTICE = "notice"                    # {key, params, iin}: rendered at delivery in the person's language
 CONSENT_OUTCOME = "consent_outcome"  # {number, outcome}: result (certificate) or refusal for the requester
 CONSENT_OFFER = "consent_offer"      # {number, service, requester_name, requester_iin}: the subject may decide
+CERTIFICATE_PDF = "certificate_pdf"  # {number}: the certificate as a PDF, rendered from the registry at delivery
 
 
 class TelegramOutbox:

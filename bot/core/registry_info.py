@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core import otp as otp_
 from bot.core.applications import new_number
+from bot.core.certificates import CertificateService
 from bot.core.conversation import ConversationService
 from bot.core.identity import IinRefused
 from bot.core.otp import OtpService
@@ -30,6 +31,7 @@ from bot.domain.iin import InvalidIIN, mask_iin, parse_iin
 from bot.domain.model import Application, Consent, Identity
 from bot.domain.names import mask_name
 from bot.domain.phone import mask_phone
+from bot.domain.verification import CodeFields, valid_until
 from bot.i18n import Lang, Texts, format_short
 from bot.metrics import Metrics, on_commit
 from store.applications import ApplicationRepository
@@ -58,6 +60,12 @@ class Certificate:
     address: str
     observed: bool
     source_system: str
+    code: str = ""        # the verification code (bot/core/certificates.py): a keyed hash, never stored
+    verify_url: str = ""  # the verification page with the number and code filled in
+
+    @property
+    def valid_until(self) -> datetime:
+        return valid_until(self.issued_at)
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,8 @@ class RegistryInfoService:
     def __init__(self, db: Database, apps: ApplicationRepository, citizens: CitizenRepository,
                  users: UserRepository, otps: OtpService, sms: SmsService, telegram: TelegramOutbox,
                  conversation: ConversationService, texts: Texts, clock: Clock, settings: Settings,
-                 calendar: WorkingCalendar, metrics: Metrics | None = None) -> None:
+                 calendar: WorkingCalendar, certificates: CertificateService, metrics: Metrics | None = None
+                 ) -> None:
         self._db = db
         self._metrics = metrics or Metrics()
         self._apps = apps
@@ -114,6 +123,7 @@ class RegistryInfoService:
         self._s = settings
         self._calendar = calendar
         self._tag_key = settings.resolved_secret_key()
+        self._certificates = certificates
 
     # Own request ----------------------------------------------------------------------------------------
 
@@ -137,24 +147,35 @@ class RegistryInfoService:
         await self._apps.record_delivery(app.number, recipient_iin, user_id, now)
         certificate = await self.certificate(app, now)
         assert certificate is not None
+        await self._certificates.record(app.number, app.iin, app.service, certificate.source_system,
+                                        certificate.full_name, certificate.issued_at)
         return certificate
 
     async def certificate(self, app: Application, issued_at: datetime) -> Certificate | None:
-        """The certificate of an application whose result was given, read from the registry now."""
+        """The certificate of an application whose result was given, read from the registry now. Once it is
+        recorded as issued, its issue time and source system are the recorded ones: its verification code
+        (over those fields and the status) stays the same each time it is rendered."""
         register = get_service(app.service).register
         if register is None:
             return None
         citizen = await self._citizens.get(app.iin)
         record = await self._citizens.record(app.iin, register)
+        issued = await self._certificates.issued(app.number)
+        source_system = record.source_system if record else DEFAULT_SOURCE_SYSTEM[register]
+        if issued is not None:
+            issued_at, source_system = issued.issued_at, issued.source_system
+        observed = bool(record and record.observed)
+        code = self._certificates.code(CodeFields(app.number, app.iin, issued_at, observed, app.service,
+                                                  source_system))
         return Certificate(
             number=app.number, service=app.service, issued_at=issued_at,
             full_name=citizen.full_name if citizen else "", birth_date=citizen.birth_date if citizen else "",
-            address=citizen.address if citizen else "", observed=bool(record and record.observed),
-            source_system=record.source_system if record else DEFAULT_SOURCE_SYSTEM[register],
+            address=citizen.address if citizen else "", observed=observed, source_system=source_system,
+            code=code, verify_url=self._certificates.verify_url(app.number, code),
         )
 
     async def certificate_for(self, number: str) -> Certificate | None:
-        """For a delivery after a restart: the certificate of ``number`` if its result was given."""
+        """For a delivery after a restart (or a PDF): the certificate of ``number`` if its result was given."""
         app = await self._apps.get(number)
         if app is None or app.status != "result_ready":
             return None

@@ -25,6 +25,7 @@ from bot.services import Services
 from handlers.telegram import (
     about_me,
     cards,
+    certificates,
     citizen_commands,
     citizen_complaints,
     console,
@@ -171,6 +172,7 @@ def register_routes() -> None:
     operator.register()           # console actions on applications: find, overdue, setstatus
     op_broadcast.register()       # console action: broadcast
     op_complaints.register()      # console actions on complaints
+    certificates.register()       # the PDF button under a certificate; /verify's states, buttons, menu row
 
 
 def build_application(services: Services, token: str, base_url: str | None = None,
@@ -206,6 +208,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(CommandHandler(["cancel", "menu"], _cancel))
     subscription.add_handlers(application)
     citizen_commands.add_handlers(application)  # /about_me, /new_complaint, /my_complaints
+    certificates.add_handlers(application)  # /verify
     console.add_handlers(application, _unknown_command)  # staff only; anyone else gets _unknown_command
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, _unknown_command))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, _text))

@@ -16,7 +16,7 @@ from handlers.telegram.menu import ask_language
 from handlers.telegram.turn import Turn, turn_for
 
 # The commands /help lists and Telegram's command menu shows (with command.<name> texts), in that order.
-COMMANDS = ("start", "status", "about_me", "new_complaint", "my_complaints", "settings", "language", "help",
+COMMANDS = ("start", "status", "about_me", "new_complaint", "my_complaints", "verify", "settings", "language", "help",
             "logout")
 
 

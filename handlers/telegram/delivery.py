@@ -32,6 +32,7 @@ from bot import faults
 from bot.core import outbox
 from bot.i18n import Lang, as_lang
 from bot.services import Services
+from handlers.certificate_pdf import render_pdf
 from handlers.telegram import render
 from handlers.telegram.rate_limit import retry_after_seconds
 from store.telegram_outbox import Envelope
@@ -54,15 +55,16 @@ class Reply:
     certificate: str | None = None
     lang: str | None = None
     rendered: str | None = field(default=None, repr=False)
+    pdf: str | None = None  # the application whose certificate goes as a PDF document, ``html`` its caption
 
     def to_json(self) -> dict[str, Any]:
         return {"html": self.html, "markup": self.markup, "protect": self.protect,
-                "certificate": self.certificate, "lang": self.lang}
+                "certificate": self.certificate, "lang": self.lang, "pdf": self.pdf}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
         return cls(data.get("html") or "", data.get("markup"), bool(data.get("protect")), data.get("certificate"),
-                   data.get("lang"))
+                   data.get("lang"), pdf=data.get("pdf"))
 
 
 def markup_json(markup: Markup | None) -> dict[str, Any] | None:
@@ -184,6 +186,9 @@ class TelegramDelivery:
             if html is None and reply.certificate is not None:
                 html = await self._certificate_html(reply)
             try:
+                if reply.pdf is not None:
+                    await self._send_pdf(chat_id, reply)
+                    continue
                 await self._bot.send_message(chat_id, html if html is not None else reply.html,
                                              parse_mode=ParseMode.HTML, reply_markup=markup_from_json(reply.markup),
                                              protect_content=reply.protect)
@@ -197,6 +202,18 @@ class TelegramDelivery:
             except NetworkError as exc:
                 raise _NotDelivered(outbox.Failure("network"), f"network: {type(exc).__name__}",
                                     replies[index:]) from exc
+
+    async def _send_pdf(self, chat_id: int, reply: Reply) -> None:
+        """The certificate as a PDF, rendered from the registry now (never stored), protected like the message."""
+        assert reply.pdf is not None
+        certificate = await self._services.registry_info.certificate_for(reply.pdf)
+        if certificate is None:  # its result is no longer given: nothing to send
+            log.warning("a PDF was owed for an application without a result")
+            return
+        # A few hundred milliseconds of CPU: off the event loop, so other people's updates are not held up.
+        data = await asyncio.to_thread(render_pdf, self._services.texts, as_lang(reply.lang), certificate)
+        await self._bot.send_document(chat_id, data, filename=f"{certificate.number}.pdf", caption=reply.html,
+                                      parse_mode=ParseMode.HTML, protect_content=True)
 
     async def _certificate_html(self, reply: Reply) -> str:
         assert reply.certificate is not None
@@ -229,6 +246,9 @@ class TelegramDelivery:
                      name=payload.get("requester_name", ""), iin=payload.get("requester_iin", ""))
             tag = services.registry_info.offer_tag(payload["number"], envelope.chat_id)
             return [Reply(escape(text), markup_json(keyboards.consent_decision(t, lang, payload["number"], tag)))]
+        if envelope.kind == outbox.CERTIFICATE_PDF:
+            return [Reply(escape(t(lang, "cert.pdf_caption", number=payload["number"])), protect=True, lang=lang,
+                          pdf=payload["number"])]
         if envelope.kind == outbox.CONSENT_OUTCOME:
             return await self._consent_outcome(envelope.chat_id, lang, payload["number"], payload["outcome"])
         log.error("Telegram outbox envelope %s of unknown kind %s", envelope.id, envelope.kind)
@@ -238,8 +258,10 @@ class TelegramDelivery:
         from handlers.telegram.menu import menu_keyboard
         t = self._services.texts
         if outcome == "given":
+            from handlers.telegram import keyboards
             first = [Reply(escape(t(lang, "tp.consent_given", number=number))),
-                     Reply("", protect=True, certificate=number, lang=lang)]
+                     Reply("", markup_json(keyboards.certificate(t, lang, number)), protect=True, certificate=number,
+                           lang=lang)]
         else:
             first = [Reply(escape(t(lang, f"tp.refused_{outcome}", number=number,
                                     ground=t(lang, "refusal.no_consent"))))]

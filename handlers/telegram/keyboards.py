@@ -73,3 +73,8 @@ def guide(t: Texts, lang: Lang, labels: list[tuple[str, str]]) -> InlineKeyboard
     rows = [[InlineKeyboardButton(label, callback_data=f"guide:{code}")] for code, label in labels]
     rows.append([InlineKeyboardButton(t(lang, "btn.menu"), callback_data="menu")])
     return InlineKeyboardMarkup(rows)
+
+
+def certificate(t: Texts, lang: Lang, number: str) -> InlineKeyboardMarkup:
+    """Under a certificate: the same certificate as a PDF (handlers/telegram/certificates.py)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.pdf"), callback_data=f"pdf:{number}")]])

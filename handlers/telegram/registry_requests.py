@@ -33,7 +33,8 @@ async def own_request(turn: Turn, service: str) -> None:
 
 
 async def deliver(turn: Turn, certificate: Certificate) -> None:
-    await turn.send(render.certificate(turn.t, turn.lang, certificate), protect=True,
+    await turn.send(render.certificate(turn.t, turn.lang, certificate),
+                    keyboards.certificate(turn.t, turn.lang, certificate.number), protect=True,
                     certificate=certificate.number)
 
 

@@ -40,6 +40,10 @@ def certificate(t: Texts, lang: Lang, c: Certificate) -> str:
         escape(t(lang, "form.application_number", number=c.number)),
         escape(t(lang, "form.validity")),
     ]
+    if c.code:  # how anyone can check it (bot/core/certificates.py): never the status, a keyed hash of it
+        lines += [escape(t(lang, "cert.valid_until", when=when(c.valid_until, lang))),
+                  "", escape(t(lang, "cert.code", code=c.code)),
+                  escape(t(lang, "cert.verify_hint", url=c.verify_url))]
     return "\n".join(lines)
 
 
