@@ -90,7 +90,10 @@ async def test_restart_sends_queued_once_and_never_resends_accepted(make, gatewa
     gateway.default = 503
     queued = [await send_sms(h.services, SERGEI, f"queued {i}") for i in range(2)]
     notice = await send_sms(h.services, ERLAN, "a notice", kind="notice")
-    assert [await status_of(h, i) for i in queued + [notice]] == ["queued"] * 3
+    # The notice goes through the worker (after its commit): wait until its failed attempt is recorded.
+    async def all_queued() -> bool:
+        return [await status_of(h, i) for i in queued + [notice]] == ["queued"] * 3
+    await eventually(all_queued)
     await h.stop()
 
     gateway.default = 200
