@@ -11,7 +11,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bot import __version__
 from bot.config import ConfigError, load_settings
@@ -110,8 +112,10 @@ def _seed(args: argparse.Namespace) -> int:
 
     async def main() -> dict[str, int]:
         services = await open_services(settings)
+        total = len(seed.citizens) + len(seed.registry) + len(seed.applications)
         try:
-            return await services.load_seed(seed)
+            with _progress(total, "records") as bar:
+                return await services.load_seed(seed, bar.update)
         finally:
             await services.close()
 
@@ -237,6 +241,19 @@ def _broadcasts(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _progress(total: int, unit: str) -> Any:
+    """A progress bar on stderr when it is a terminal (a long seed or import); nothing otherwise, so logs and
+    CI output stay clean. The summary line is printed at the end either way."""
+    from tqdm import tqdm
+    return tqdm(total=total, unit=f" {unit}", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
+def _counted(items: list[str], tick: Callable[[], object]) -> Iterator[str]:
+    for item in items:
+        yield item
+        tick()
+
+
 def _import(args: argparse.Namespace) -> int:
     """Status feed events from a JSON-lines file; the running bot's workers send the notices it queues."""
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
@@ -252,7 +269,8 @@ def _import(args: argparse.Namespace) -> int:
     async def main() -> ImportReport:
         services = await open_services(settings)
         try:
-            return await import_events(services.feed, lines)
+            with _progress(len(lines), "lines") as bar:
+                return await import_events(services.feed, _counted(lines, bar.update))
         finally:
             await services.close()
 

@@ -5,6 +5,7 @@ Handlers reach the core only through the use-case services here; repositories st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.clock import Clock
@@ -136,10 +137,11 @@ class Services:
             _citizens=citizens, _apps=apps,
         )
 
-    async def load_seed(self, seed: Seed) -> dict[str, int]:
-        """``qyzmet seed`` and the demo: the directory, registries and applications, in one unit of work."""
+    async def load_seed(self, seed: Seed, progress: Callable[[], None] | None = None) -> dict[str, int]:
+        """``qyzmet seed`` and the demo: the directory, registries and applications, in one unit of work;
+        ``progress`` is called once per record."""
         async with self.db.unit("seed"):
-            return await load_seed(seed, self._citizens, self._apps, self.calendar)
+            return await load_seed(seed, self._citizens, self._apps, self.calendar, progress)
 
     async def close(self) -> None:
         await self.broadcasts.stop_worker()

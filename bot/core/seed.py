@@ -14,6 +14,7 @@ Problems are reported as lines that point into the file: ``citizens[1].iin: not 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -193,7 +194,7 @@ def _history_problems(a: SeedApplication, where: str) -> list[str]:
 
 
 async def load_seed(seed: Seed, citizens: CitizenRepository, apps: ApplicationRepository,
-                    calendar: WorkingCalendar) -> dict[str, int]:
+                    calendar: WorkingCalendar, progress: Callable[[], None] | None = None) -> dict[str, int]:
     """Load a checked seed inside the caller's unit of work (Services.load_seed: all or nothing); loading the
     same seed twice changes nothing (citizens and records are updated, applications already there are left as
     they are)."""
@@ -201,11 +202,15 @@ async def load_seed(seed: Seed, citizens: CitizenRepository, apps: ApplicationRe
     if found:
         raise SeedError(found)
     added = 0
+    tick = progress or (lambda: None)
     for c in seed.citizens:
         await citizens.upsert(Citizen(c.iin, c.full_name, c.birth_date.isoformat(), c.address, c.phone))
+        tick()
     for r in seed.registry:
         await citizens.upsert_record(RegistryRecord(r.iin, r.register_, r.observed, r.source_system))
+        tick()
     for a in seed.applications:
+        tick()
         if await apps.exists(a.number):
             continue
         first = a.events[0] if a.events else None
