@@ -20,7 +20,7 @@ from bot.core.certificates import CertificateService
 from bot.core.conversation import ConversationService
 from bot.core.identity import IinRefused
 from bot.core.otp import OtpService
-from bot.core.outbox import CONSENT_OFFER, CONSENT_OUTCOME, TelegramOutbox
+from bot.core.outbox import CONSENT_OFFER, CONSENT_OUTCOME, NOTICE, TelegramOutbox
 from bot.core.sms_sending import SmsService
 from bot.domain import tags
 from bot.domain.application_status import can_move
@@ -356,6 +356,13 @@ class RegistryInfoService:
             name=name, iin=iin, when=format_short(now),
         )
         await self._sms.send(consent.subject_phone, text, kind="notice")
+        # And in the subject's own chats, when they use the bot (the SMS stays: it is the notice of record, so
+        # the Telegram one has no SMS fallback of its own).
+        params = {"number": app.number, "register": {"text": f"sms.register.{get_service(app.service).register}"},
+                  "name": name, "iin": iin, "when": {"when": now.isoformat()}}
+        for chat_id in await self._users.linked_chats(consent.subject_iin):
+            await self._telegram.owe(chat_id, NOTICE, {"key": "subject.data_provided", "params": params, "iin": None},
+                                     label="subject.data_provided")
 
     async def _tell_requester(self, app: Application, outcome: str) -> None:
         """The requester is owed the outcome in their chat, and no longer waits for a code."""

@@ -194,3 +194,24 @@ async def test_a_forged_consent_button_answers_alike_for_real_and_made_up_number
     assert h.services.texts("ru", "stale.button") in answers[0]
     assert (await repos(h.services).apps.consent(number)).status == "pending"
     assert not h.drain(requester.user_id)
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_a_subject_who_uses_the_bot_is_told_in_their_chat_too(h, lang):
+    """Besides the SMS of record, the subject's own chat hears that their information was given, and to whom."""
+    subject = Chat(h, 2400, lang)
+    await subject.start_in(lang)
+    await subject.press(L[lang]["own"])
+    await subject.press("ркология")
+    await subject.identify("Ерлан")
+    await subject.send("/logout")  # the chat stays linked to the IIN after its identity ends
+    h.drain(subject.user_id)
+    chat = Chat(h, 2401, "ru")
+    number = await ask_about(chat, "ru", "Ерлан")
+    await chat.send(h.phone.code(CITIZENS["Ерлан"]["phone"]))
+    told = "\n".join(m.plain_text or "" for m in h.drain(subject.user_id))
+    expected = h.services.texts(lang, "subject.data_provided", register=h.services.texts(lang, "sms.register.tb"),
+                                number=number, name="Сергей И.", iin="******0451", when="").split("\n")[:2]
+    assert all(line in told for line in expected), told
+    assert CITIZENS["Сергей"]["iin"] not in told  # masked
+    assert "Сергей И." in h.phone.last(CITIZENS["Ерлан"]["phone"])  # and the SMS of record went as well
