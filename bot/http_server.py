@@ -20,9 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.core.complaints import ComplaintService
 from bot.core.sms import SmsService
 from bot.core.status_feed import StatusFeed
 from bot.domain.phone import InvalidPhone, normalize_phone
+from bot.http_complaints import add_routes as add_complaint_routes
 from bot.http_feed import add_routes as add_feed_routes
 from handlers.sms import SmsHandler
 
@@ -85,7 +87,8 @@ def _optional_id(data: dict[str, Any]) -> str | None:
 
 class SmsHttpServer:
     def __init__(self, handler: SmsHandler, sms: SmsService, host: str, port: int, secret: str | None,
-                 feed: StatusFeed | None = None, feed_token: str | None = None) -> None:
+                 feed: StatusFeed | None = None, feed_token: str | None = None,
+                 complaints: ComplaintService | None = None) -> None:
         check_http_config(host, secret)
         self._handler = handler
         self._sms = sms
@@ -94,6 +97,7 @@ class SmsHttpServer:
         self._secret = secret
         self._feed = feed
         self._feed_token = feed_token
+        self._complaints = complaints
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
 
@@ -104,6 +108,8 @@ class SmsHttpServer:
         app.router.add_get("/health", self._health)
         if self._feed is not None:
             add_feed_routes(app, self._feed, self._feed_token)  # status feed (bot/http_feed.py)
+        if self._complaints is not None:  # the addressee's answers, signed like SMS (bot/http_complaints.py)
+            add_complaint_routes(app, self._complaints, self._signed_body)
         return app
 
     async def start(self) -> None:

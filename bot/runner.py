@@ -65,6 +65,8 @@ class RunningBot:
         await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
                                                 drop_pending_updates=False)
         services.sms.start_worker()
+        services.pending_results.start_worker()  # registry questions the registry could not answer at once
+        services.state_outbox.start_worker()     # stages to monitoring, complaints to their addressee
         self.notices = TelegramDelivery(services, application.bot)  # the Telegram outbox worker
         self.notices.start()
         # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
@@ -73,7 +75,8 @@ class RunningBot:
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
             self.http = SmsHttpServer(handler, services.sms, settings.http_host,
                                       settings.http_port if http_port is None else http_port,
-                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token)
+                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token,
+                                      complaints=services.complaints)
             await self.http.start()
 
     async def stop(self) -> None:
@@ -83,6 +86,8 @@ class RunningBot:
             await self.notices.stop()
         await self.services.broadcasts.stop_worker()
         await self.services.sms.stop_worker()
+        await self.services.pending_results.stop_worker()
+        await self.services.state_outbox.stop_worker()
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()

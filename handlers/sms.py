@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.core.otp import parse_code
-from bot.core.registry_info import Delivered
+from bot.core.registry_info import Accepted, Delivered
 from bot.core.sms import SmsService
 from bot.core.sms_inbound import (
     Answer,
+    CannotCheckNow,
     CodeExpired,
     CodeNeeded,
     ComplaintFound,
@@ -157,6 +158,8 @@ class SmsHandler:
                 c = found.complaint
                 return t(lang, "smsin.complaint_status", number=c.number, status=t(lang, f"complaint.state.{c.state}"),
                          due=format_short(c.due_at))
+            if isinstance(found, CannotCheckNow):
+                return t(lang, "smsin.try_later")
             if not isinstance(found, StatusFound):
                 return t(lang, "smsin.not_found")
             app = found.app
@@ -190,5 +193,7 @@ class SmsHandler:
                 return t(lang, "smsin.locked") if result.ended else t(lang, "smsin.no_pending")
             return t(lang, "smsin.wrong_code", left=result.attempts_left)
         assert isinstance(result, Decided)
+        if isinstance(result.result, Accepted):  # the registry answers later; the subject is told then
+            return t(lang, "smsin.consent_given_pending", number=result.result.app.number)
         key = "smsin.consent_given" if isinstance(result.result, Delivered) else "smsin.consent_declined"
         return t(lang, key, number=result.result.app.number)
