@@ -113,10 +113,13 @@ class StateHttpClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
         async with self._session.request(method, self._base + path, json=body, ssl=self._tls or True) as response:
-            raw = await response.content.read(MAX_BODY + 1)
-            if len(raw) > MAX_BODY and 200 <= response.status < 300:
-                raise aiohttp.ClientPayloadError("answer too large")
-            return Answer(response.status, raw)
+            chunks, size = [], 0
+            async for chunk in response.content.iter_chunked(16 * 1024):
+                size += len(chunk)
+                if size > MAX_BODY:  # not one person's record: not read any further
+                    raise aiohttp.ClientPayloadError("answer too large")
+                chunks.append(chunk)
+            return Answer(response.status, b"".join(chunks))
 
     async def close(self) -> None:
         if self._session is not None:

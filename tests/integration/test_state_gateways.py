@@ -60,6 +60,16 @@ async def test_directory_answers_that_are_not_the_contracts_are_not_used(server,
         await http.close()
 
 
+async def test_an_answer_too_large_for_one_person_is_not_read(server):
+    http = client(server, ShiftedClock())
+    server.citizens[SERGEY["iin"]]["address"] = "ул. " + "А" * 70_000
+    try:
+        with pytest.raises(StateSystemUnavailable, match="ClientPayloadError"):
+            await HttpDirectory(http).person(SERGEY["iin"])
+    finally:
+        await http.close()
+
+
 async def test_registries_observed_not_observed_and_404(server):
     http = client(server, ShiftedClock())
     registries = HttpRegistries(http)
