@@ -58,8 +58,8 @@ async def test_a_registry_answer_cut_short_before_its_commit_is_asked_again_and_
     assert "сведения придут в этот чат" in answered, answered
     await bot.stop()
 
+    await bot.start(crash_at="before_commit:registry/answered")  # up while the registry still fails
     server.heal()
-    await bot.start(crash_at="before_commit:registry/answered")
     await bot.crashed()  # the worker asked, got the answer, and died before giving the result
     assert not [m for m in bot.emu.drain(person.user_id) if m.protect_content]
 
