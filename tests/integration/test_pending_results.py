@@ -110,3 +110,18 @@ async def test_a_post_refused_by_its_system_is_failed_not_retried(env):
     assert await services.state_outbox.repo.statuses("monitoring") == [("broken", "failed", 1)]
     await services.state_outbox.process_due()
     assert server.requests["monitoring"] == 1
+
+
+async def test_import_with_the_directory_down_rejects_the_line_and_keeps_nothing_of_it(env):
+    import json
+
+    from bot.core.feed_import import import_events
+    services, server, clock = env
+    line = json.dumps({"number": "QZ-261125-0000888", "iin": CITIZENS["Айгерім"]["iin"],
+                       "service": "drug_provision", "status": "accepted", "at": clock.now().isoformat()})
+    server.set("directory", "fail")
+    report = await import_events(services.feed, [line])
+    assert report.counts["rejected"] == 1 and "directory" in report.errors[0][1]
+    assert await services.db.fetchval("SELECT count(*) FROM applications WHERE number = 'QZ-261125-0000888'") == 0
+    server.heal()
+    assert (await import_events(services.feed, [line])).counts["created"] == 1
