@@ -40,6 +40,27 @@ class Settings(BaseSettings):
     # How long `run` keeps trying to reach Telegram at start before giving up; 0 = until it is stopped.
     telegram_start_wait_seconds: NonNegative = 0.0
 
+    # State systems (DESIGN.md "State systems"; bot/gateways/): each is off — the embedded tables, or nothing
+    # sent — while its URL is unset. One bearer token (or a client certificate) for all of them.
+    directory_url: str | None = None
+    registry_url: str | None = None
+    monitoring_url: str | None = None
+    complaints_url: str | None = None
+    state_token: str | None = None
+    state_client_cert: Path | None = None  # PEM certificate (with its key, or the key in …_CLIENT_KEY)
+    state_client_key: Path | None = None
+    # One call: its timeout and how many tries (a lookup in a conversation must not hold it for long: what
+    # cannot be answered now is asked again from a queue). The circuit breaker: after this many failures in a
+    # row a system is not called for …_BREAKER_SECONDS, so a dead system costs a conversation nothing.
+    state_timeout_seconds: Positive = 3.0
+    state_attempts: PositiveInt = 2
+    state_breaker_failures: PositiveInt = 5
+    state_breaker_seconds: Positive = 30.0
+    # Queues (pending registry questions, stage and complaint posts): growing pauses between tries, capped.
+    state_retry_base_seconds: Positive = 5.0
+    state_retry_max_seconds: Positive = 300.0
+    state_worker_idle_seconds: Positive = 5.0
+
     # Rules of DESIGN.md, configurable.
     otp_ttl_seconds: PositiveInt = 300
     otp_max_attempts: PositiveInt = 5
@@ -80,13 +101,16 @@ class Settings(BaseSettings):
     health_poll_max_age_seconds: Positive = 60.0
 
     @field_validator("telegram_token", "telegram_api_url", "sms_gateway_url", "sms_secret", "secret_key",
-                     "feed_token", "calendar_overrides", "sms_gateway", "public_url", mode="before")
+                     "feed_token", "calendar_overrides", "sms_gateway", "public_url", "directory_url", "registry_url",
+                     "monitoring_url", "complaints_url", "state_token", "state_client_cert", "state_client_key",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``QYZMET_X=`` (set but empty, as .env templates and compose files leave them) means "not set"."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("telegram_api_url", "sms_gateway_url", "public_url")
+    @field_validator("telegram_api_url", "sms_gateway_url", "public_url", "directory_url", "registry_url",
+                     "monitoring_url", "complaints_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
@@ -106,6 +130,10 @@ class Settings(BaseSettings):
             raise ValueError("QYZMET_SMS_BACKOFF_MAX_SECONDS must be at least QYZMET_SMS_BACKOFF_BASE_SECONDS")
         if self.identity_max_seconds < self.identity_idle_seconds:
             raise ValueError("QYZMET_IDENTITY_MAX_SECONDS must be at least QYZMET_IDENTITY_IDLE_SECONDS")
+        if self.state_retry_max_seconds < self.state_retry_base_seconds:
+            raise ValueError("QYZMET_STATE_RETRY_MAX_SECONDS must be at least QYZMET_STATE_RETRY_BASE_SECONDS")
+        if self.state_client_key is not None and self.state_client_cert is None:
+            raise ValueError("QYZMET_STATE_CLIENT_KEY is set without QYZMET_STATE_CLIENT_CERT")
         return self
 
     def operator_ids(self) -> list[int]:
@@ -128,7 +156,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The configured values that must never appear in any output (logs mask them)."""
-        return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token) if v]
+        return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token)
+                if v]
 
 
 # Fields whose value may be shown back in an error message: numbers and choices, never a token, key or URL.

@@ -4,7 +4,8 @@
 Without a configured token the route does not exist (404): the feed is off. 400 with
 ``{"error": "...", "field": "..."}`` on a malformed body or field, 409 with ``{"error": ...}`` on a conflict
 with the application, 413 on a body over ``MAX_FEED_BODY``; 200 ``{"result": "created" | "updated" |
-"duplicate", "number": ...}``. Nothing changes on any 4xx.
+"duplicate", "number": ...}``. Nothing changes on any 4xx, nor on 503 (the citizen directory, needed for an SMS
+notice, cannot answer now: send the event again).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 from aiohttp import web
 
 from bot.core.status_feed import Conflict, InvalidEvent, StatusFeed, parse_event
+from bot.gateways.state_systems import StateSystemUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ def add_routes(app: web.Application, feed: StatusFeed, token: str | None) -> Non
             return web.json_response({"error": str(exc), "field": exc.field}, status=400)
         except Conflict as exc:
             return web.json_response({"error": str(exc)}, status=409)
+        except StateSystemUnavailable:  # the notice needs the directory (a phone): nothing changed, send it again
+            return web.json_response({"error": "the citizen directory is not answering; send the event again"},
+                                     status=503, headers={"Retry-After": "30"})
         return web.json_response({"result": recorded.result, "number": recorded.app.number})
 
     app.router.add_post(PATH, events)

@@ -21,9 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.core.complaints import ComplaintService
 from bot.core.sms_sending import SmsService
 from bot.core.status_feed import StatusFeed
 from bot.domain.phone import InvalidPhone, normalize_phone
+from bot.http_complaints import add_routes as add_complaint_routes
 from bot.http_feed import add_routes as add_feed_routes
 from bot.http_ops import Operations
 from bot.http_ops import add_routes as add_ops_routes
@@ -90,7 +92,7 @@ def _optional_id(data: dict[str, Any]) -> str | None:
 class SmsHttpServer:
     def __init__(self, handler: SmsHandler, sms: SmsService, host: str, port: int, secret: str | None,
                  feed: StatusFeed | None = None, feed_token: str | None = None, ops: Operations | None = None,
-                 verify: VerifyPage | None = None) -> None:
+                 verify: VerifyPage | None = None, complaints: ComplaintService | None = None) -> None:
         check_http_config(host, secret)
         self._handler = handler
         self._sms = sms
@@ -101,6 +103,7 @@ class SmsHttpServer:
         self._feed_token = feed_token
         self._ops = ops
         self._verify = verify
+        self._complaints = complaints
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
 
@@ -116,6 +119,8 @@ class SmsHttpServer:
             add_feed_routes(app, self._feed, self._feed_token)  # status feed (bot/http_feed.py)
         if self._verify is not None:
             self._verify.add_routes(app)  # the certificate verification page (handlers/http/verify.py)
+        if self._complaints is not None:  # the addressee's answers, signed like SMS (bot/http_complaints.py)
+            add_complaint_routes(app, self._complaints, self._signed_body)
         return app
 
     async def start(self) -> None:

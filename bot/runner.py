@@ -71,6 +71,8 @@ class RunningBot:
                                                 drop_pending_updates=False)
         self._polling_since = time.monotonic()
         services.sms.start_worker()
+        services.pending_results.start_worker()  # registry questions the registry could not answer at once
+        services.state_outbox.start_worker()     # stages to monitoring, complaints to their addressee
         self.notices = TelegramDelivery(services, application.bot)  # the Telegram outbox worker
         self.notices.start()
         # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
@@ -82,7 +84,8 @@ class RunningBot:
                                       settings.sms_secret, feed=services.feed, feed_token=settings.feed_token,
                                       ops=Operations(services.metrics, services.health,
                                                      settings.health_db_timeout_seconds, self.readiness_checks()),
-                                      verify=VerifyPage(services.certificates, services.texts))
+                                      verify=VerifyPage(services.certificates, services.texts),
+                                      complaints=services.complaints)
             await self.http.start()
             assert self.http.port is not None
             services.certificates.listening_on(settings.http_host, self.http.port)  # the links certificates carry
@@ -112,6 +115,8 @@ class RunningBot:
             await self.notices.stop()
         await self.services.broadcasts.stop_worker()
         await self.services.sms.stop_worker()
+        await self.services.pending_results.stop_worker()
+        await self.services.state_outbox.stop_worker()
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()

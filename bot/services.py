@@ -20,16 +20,20 @@ from bot.core.identity import IdentityService
 from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
 from bot.core.outbox import TelegramOutbox
+from bot.core.pending_results import PendingResults
 from bot.core.registry_info import RegistryInfoService
 from bot.core.seed import Seed, load_seed
 from bot.core.sms_inbound import SmsInboundService
 from bot.core.sms_sending import SmsService
 from bot.core.staff import StaffService
+from bot.core.stages import StageReports
+from bot.core.state_outbox import StateOutbox
 from bot.core.status_feed import StatusFeed
 from bot.core.subject_requests import SubjectRequestsService
 from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
+from bot.gateways.state_selection import StateSystems, state_systems
 from bot.i18n import Texts, texts
 from bot.metrics import Metrics
 from store.applications import ApplicationRepository
@@ -41,9 +45,11 @@ from store.complaints import ComplaintRepository
 from store.db import Database
 from store.otps import OtpRepository
 from store.outbox_depth import OutboxDepthRepository
+from store.registry_questions import RegistryQuestionRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
 from store.staff import StaffRepository
+from store.state_outbox import StateOutboxRepository
 from store.status_feed import StatusEventRepository
 from store.subject_requests import SubjectRequestRepository
 from store.subscriptions import SubscriptionRepository
@@ -78,6 +84,9 @@ class Services:
     health: HealthService
     subject_requests: SubjectRequestsService
     certificates: CertificateService
+    state: StateSystems            # the directory, registries, monitoring and complaints intake in use
+    state_outbox: StateOutbox      # stages and complaints posted to the state systems
+    pending_results: PendingResults  # registry questions asked again until answered
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -102,6 +111,8 @@ class Services:
         metrics = Metrics()
         users = UserRepository(db)
         citizens = CitizenRepository(db)
+        state = state_systems(settings, citizens, clock)  # HTTP where a QYZMET_*_URL is set, else embedded
+        state_outbox = StateOutbox(db, StateOutboxRepository(db), clock, settings)
         apps = ApplicationRepository(db)
         subscription_repo = SubscriptionRepository(db)
         key = settings.resolved_secret_key()  # once: for an in-memory database each call makes a new one
@@ -110,30 +121,36 @@ class Services:
         sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users, metrics)
         telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
         conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
-        notices = NoticeService(telegram, users, citizens, sms, the_texts)
+        notices = NoticeService(telegram, users, state.directory, sms, the_texts)
         certificates = CertificateService(db, CertificateRepository(db), apps, notices, telegram, clock, key, settings)
-        registry_info = RegistryInfoService(db, apps, citizens, users, otps, sms, telegram, conversation, the_texts,
-                                            clock, settings, calendar, certificates, metrics)
+        questions = RegistryQuestionRepository(db)
+        registry_info = RegistryInfoService(db, apps, state.directory, state.registries, users, otps, sms, telegram,
+                                            conversation, the_texts, clock, settings, calendar, questions,
+                                            StageReports(state_outbox, state.monitoring), notices, certificates,
+                                            metrics)
         staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         tracking = TrackingService(apps, calendar, clock)
         complaint_repo = ComplaintRepository(db)
         return cls(
             settings=settings, db=db, clock=clock, texts=the_texts, calendar=calendar, sms_gateway=sms_gateway,
             conversation=conversation, telegram_outbox=telegram, sms=sms,
-            identity=IdentityService(db, users, citizens, otps, sms, the_texts, clock, settings),
+            identity=IdentityService(db, users, state.directory, otps, sms, the_texts, clock, settings),
             registry_info=registry_info, tracking=tracking, otps=otps,
-            sms_inbound=SmsInboundService(db, apps, citizens, otps, registry_info, sms_phones,
+            sms_inbound=SmsInboundService(db, apps, state.directory, otps, registry_info, sms_phones,
                                           InboundIdRepository(db), clock, complaint_repo),
             notices=notices,
             subscriptions=SubscriptionService(db, subscription_repo, users, clock),
             staff=staff,
             broadcasts=BroadcastService(db, BroadcastRepository(db), subscription_repo, staff, clock, settings,
                                         metrics),
-            complaints=ComplaintService(db, complaint_repo, citizens, tracking, staff, notices, calendar, clock),
+            complaints=ComplaintService(db, complaint_repo, state.directory, tracking, staff, notices, calendar, clock,
+                                        state_outbox, state.complaints),
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
             metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
             subject_requests=SubjectRequestsService(SubjectRequestRepository(db), registry_info, clock),
             certificates=certificates,
+            state=state, state_outbox=state_outbox,
+            pending_results=PendingResults(db, questions, registry_info, clock, settings),
             _citizens=citizens, _apps=apps,
         )
 
@@ -146,6 +163,9 @@ class Services:
     async def close(self) -> None:
         await self.broadcasts.stop_worker()
         await self.sms.stop_worker()
+        await self.pending_results.stop_worker()
+        await self.state_outbox.stop_worker()
+        await self.state.close()
         close = getattr(self.sms_gateway, "close", None)
         if close is not None:
             await close()

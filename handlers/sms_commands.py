@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.core.otp import parse_code
-from bot.core.registry_info import Delivered
+from bot.core.registry_info import Accepted, Delivered
 from bot.core.sms_inbound import (
     Answer,
+    CannotCheckNow,
     CodeExpired,
     CodeNeeded,
     ComplaintFound,
@@ -164,6 +165,8 @@ class SmsHandler:
                 c = found.complaint
                 return t(lang, "smsin.complaint_status", number=c.number, status=t(lang, f"complaint.state.{c.state}"),
                          due=format_short(c.due_at))
+            if isinstance(found, CannotCheckNow):
+                return t(lang, "smsin.try_later")
             if not isinstance(found, StatusFound):
                 return t(lang, "smsin.not_found")
             app = found.app
@@ -198,6 +201,8 @@ class SmsHandler:
                 return t(lang, "smsin.locked") if result.ended else t(lang, "smsin.no_pending")
             return t(lang, "smsin.wrong_code", left=result.attempts_left)
         assert isinstance(result, Decided)
+        if isinstance(result.result, Accepted):  # the registry answers later; the subject is told then
+            return t(lang, "smsin.consent_given_pending", number=result.result.app.number)
         if result.provided is not None:
             given = result.provided
             register = get_service(given.service).register

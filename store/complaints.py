@@ -8,7 +8,7 @@ from bot.domain.model import Complaint, ComplaintEvent
 from store.db import Database, Row, from_iso, utc_iso
 
 _COLUMNS = ("number, user_id, iin, full_name, address, phone, addressee, app_number, provider_name, body, file_id, "
-            "file_kind, state, filed_at, registered_at, forward_due_at, due_at, answer, updated_at")
+            "file_kind, state, filed_at, registered_at, forward_due_at, due_at, answer, updated_at, incoming_number")
 
 
 def _opt(value: str | None) -> datetime | None:
@@ -17,7 +17,7 @@ def _opt(value: str | None) -> datetime | None:
 
 def _complaint(r: Row) -> Complaint:
     return Complaint(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-                     from_iso(r[13]), _opt(r[14]), _opt(r[15]), from_iso(r[16]), r[17], from_iso(r[18]))
+                     from_iso(r[13]), _opt(r[14]), _opt(r[15]), from_iso(r[16]), r[17], from_iso(r[18]), r[19])
 
 
 class ComplaintRepository:
@@ -30,12 +30,12 @@ class ComplaintRepository:
     async def add(self, c: Complaint, actor: str) -> None:
         """The complaint and its first mark."""
         await self._db.write(
-            f"INSERT INTO complaints ({_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+            f"INSERT INTO complaints ({_COLUMNS}) VALUES ({', '.join('?' * 20)})",
             (c.number, c.user_id, c.iin, c.full_name, c.address, c.phone, c.addressee, c.app_number,
              c.provider_name, c.body, c.file_id, c.file_kind, c.state, utc_iso(c.filed_at),
              utc_iso(c.registered_at) if c.registered_at else None,
              utc_iso(c.forward_due_at) if c.forward_due_at else None, utc_iso(c.due_at), c.answer,
-             utc_iso(c.updated_at)))
+             utc_iso(c.updated_at), c.incoming_number))
         await self._db.write("INSERT INTO complaint_events (number, state, at, actor) VALUES (?, ?, ?, ?)",
                              (c.number, c.state, utc_iso(c.filed_at), actor))
 
@@ -55,7 +55,7 @@ class ComplaintRepository:
 
     async def move(self, number: str, to: str, from_states: frozenset[str], now: datetime, actor: str, *,
                    answer: str | None = None, registered_at: datetime | None = None,
-                   due_at: datetime | None = None) -> bool:
+                   due_at: datetime | None = None, incoming_number: str | None = None) -> bool:
         """Move the complaint to ``to`` only if it is still in one of ``from_states`` (checked by the UPDATE
         itself, so two operators pressing at once cannot both move it). False when it was not moved."""
         if not from_states:
@@ -63,10 +63,11 @@ class ComplaintRepository:
         q = ", ".join("?" * len(from_states))
         moved = await self._db.write(
             "UPDATE complaints SET state = ?, updated_at = ?, answer = coalesce(?, answer), "
-            "registered_at = coalesce(?, registered_at), due_at = coalesce(?, due_at) "
+            "registered_at = coalesce(?, registered_at), due_at = coalesce(?, due_at), "
+            "incoming_number = coalesce(?, incoming_number) "
             f"WHERE number = ? AND state IN ({q}) RETURNING 1",
             (to, utc_iso(now), answer, utc_iso(registered_at) if registered_at else None,
-             utc_iso(due_at) if due_at else None, number, *sorted(from_states)))
+             utc_iso(due_at) if due_at else None, incoming_number, number, *sorted(from_states)))
         if not moved:
             return False
         await self._db.write("INSERT INTO complaint_events (number, state, at, actor) VALUES (?, ?, ?, ?)",

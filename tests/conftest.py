@@ -3,7 +3,10 @@ from __future__ import annotations
 import pytest
 
 from bot.sandbox.emulator import BotApiEmulator
-from tests.harness import TOKEN, Harness
+from bot.sandbox.state_systems import StateSystemsServer
+from tests.harness import SEED, TOKEN, Harness
+
+STATE_TOKEN = "test-state-token"
 
 
 @pytest.fixture
@@ -15,8 +18,25 @@ async def emu():
 
 
 @pytest.fixture
-async def h(emu, tmp_path):
+def state_backend(request) -> str:
+    """Where the bot finds the citizen directory and the registries: ``embedded`` (the seeded tables, the
+    default) or ``http`` (the reference server of the contract, bot/sandbox/state_systems.py). A module runs
+    its tests against both with ``pytestmark = pytest.mark.parametrize("state_backend", [...], indirect=True)``."""
+    return getattr(request, "param", "embedded")
+
+
+@pytest.fixture
+async def h(emu, tmp_path, state_backend):
     harness = Harness(emu, tmp_path / "qyzmet.sqlite3")
+    server = None
+    if state_backend == "http":
+        server = StateSystemsServer(SEED, token=STATE_TOKEN)
+        await server.start()
+        harness.settings = harness.settings.model_copy(update={
+            "directory_url": server.url, "registry_url": server.url, "state_token": STATE_TOKEN})
     await harness.start()
+    harness.state_server = server  # type: ignore[attr-defined]
     yield harness
     await harness.stop()
+    if server is not None:
+        await server.stop()

@@ -5,26 +5,38 @@ authorised body for quality assessment and control, counted from registration; a
 filed with the provider, which forwards it within 3 working days. Until an operator registers a complaint its
 due date is the one it would have if registered when it was filed (the bot is the provider's intake).
 Only the filer (the verified IIN) sees a complaint; "not yours" and "no such number" get the same answer.
+
+When QYZMET_COMPLAINTS_URL is set, a filed complaint is also delivered to the addressee's system through the
+state outbox (in the unit of the filing), and the addressee's answers (registered with its incoming number,
+forwarded, answered, refused) move the complaint by the same rules as an operator's moves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from bot.clock import Clock
+from bot.core import state_outbox
 from bot.core.applications import TrackingService
 from bot.core.notices import NoticeService
 from bot.core.staff import StaffService
+from bot.core.state_outbox import StateOutbox
 from bot.domain import complaint_status as cs
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.deadlines import complaint_due_at, lateness
 from bot.domain.model import Complaint, ComplaintEvent, Identity
 from bot.domain.numbers import COMPLAINTS
-from store.citizens import CitizenRepository
+from bot.gateways.state_systems import (
+    CitizenDirectory,
+    ComplaintsIntake,
+    StateSystemRejected,
+    StateSystemUnavailable,
+)
 from store.complaints import ComplaintRepository
 from store.db import Database
+from store.state_outbox import StatePost
 
 TEXT_LIMIT: Final = 3000
 TEXT_MIN: Final = 10
@@ -32,6 +44,11 @@ ANSWER_LIMIT: Final = 2000
 ADDRESS_LIMIT: Final = 300
 PROVIDER_NAME_LIMIT: Final = 200
 NOTICE_KEY: Final = "notice.complaint_state"
+INCOMING_NUMBER_LIMIT: Final = 64
+ACTOR_ADDRESSEE: Final = "addressee"
+# The addressee's answers (POST /api/v1/complaints/events) and the marks they make.
+ADDRESSEE_EVENTS: Final[dict[str, str]] = {"registered": cs.REGISTERED, "forwarded": cs.FORWARDED,
+                                           "answered": cs.ANSWERED, "refused": cs.REFUSED}
 
 def format_number(day: str, serial: int) -> str:
     return COMPLAINTS.format(day, serial)
@@ -82,23 +99,42 @@ class NotMoved:
     reason: str  # "not_found" | "not_allowed" | "no_text" | "not_staff"
 
 
+@dataclass(frozen=True)
+class AlreadyThere:
+    """The addressee sent an answer the complaint has already (a repeat): nothing changed."""
+    complaint: Complaint
+
+
 class ComplaintService:
-    def __init__(self, db: Database, repo: ComplaintRepository, citizens: CitizenRepository,
+    def __init__(self, db: Database, repo: ComplaintRepository, directory: CitizenDirectory,
                  tracking: TrackingService, staff: StaffService, notices: NoticeService, calendar: WorkingCalendar,
-                 clock: Clock) -> None:
+                 clock: Clock, outbox: StateOutbox, intake: ComplaintsIntake | None = None) -> None:
         self._db = db
         self.repo = repo
-        self._citizens = citizens
+        self._directory = directory
         self._tracking = tracking
         self._staff = staff
         self._notices = notices
         self._calendar = calendar
         self._clock = clock
+        self._outbox = outbox
+        self._intake = intake
+        if intake is not None:
+            outbox.serve(state_outbox.COMPLAINTS, self._deliver)
+
+    @property
+    def addressee_connected(self) -> bool:
+        """Whether complaints go to the addressee's system (and its answers are taken)."""
+        return self._intake is not None
 
     # The citizen -------------------------------------------------------------------------------------------
 
-    async def applicant(self, identity: Identity) -> Applicant:
-        citizen = await self._citizens.get(identity.iin)
+    async def applicant(self, identity: Identity) -> Applicant | None:
+        """The filer's details from the directory; None when it cannot answer now."""
+        try:
+            citizen = await self._directory.person(identity.iin)
+        except StateSystemUnavailable:
+            return None
         if citizen is None:
             return Applicant("", "", identity.phone)
         return Applicant(citizen.full_name, citizen.address, identity.phone or citizen.phone)
@@ -132,7 +168,18 @@ class ComplaintService:
             due_at=complaint_due_at(draft.addressee, now, self._calendar),  # type: ignore[arg-type]
             answer=None, updated_at=now)
         await self.repo.add(complaint, "citizen")
+        # To the addressee's system too, when it is connected (nothing is written otherwise).
+        await self._outbox.owe(state_outbox.COMPLAINTS, number, {"number": number})
         return complaint
+
+    async def _deliver(self, post: StatePost) -> None:
+        """The complaint as the addressee's system receives it: its mandatory fields ([000] item 10: name, IIN,
+        postal address and phone), what it is about, the text, and our number (the idempotency key)."""
+        assert self._intake is not None
+        complaint = await self.repo.get(str(post.payload.get("number")))
+        if complaint is None:
+            raise StateSystemRejected("no such complaint")
+        await self._intake.deliver(intake_body(complaint))
 
     async def mine(self, identity: Identity) -> list[Complaint]:
         return await self.repo.for_iin(identity.iin)
@@ -204,6 +251,28 @@ class ComplaintService:
         complaint = await self.repo.get(number)
         if complaint is None:
             return NotMoved("not_found")
+        return await self._apply(complaint, to, text, operator_id)
+
+    async def addressee_event(self, number: str, event: str, incoming_number: str | None = None,
+                              text: str | None = None) -> Moved | NotMoved | AlreadyThere:
+        """The addressee's system answered (``registered`` with its incoming number, ``forwarded``, ``answered``
+        with the text, ``refused`` with the reason): the complaint moves by the rules of an operator's move,
+        audited with the actor "addressee", told to the filer — one unit of work. The same answer again
+        changes nothing."""
+        to = ADDRESSEE_EVENTS[event]
+        async with self._db.unit("complaint/addressee"):
+            complaint = await self.repo.get(number)
+            if complaint is None:
+                return NotMoved("not_found")
+            if complaint.state == to:
+                return AlreadyThere(complaint)
+            incoming = (incoming_number or "").strip()[:INCOMING_NUMBER_LIMIT] or None
+            return await self._apply(complaint, to, text, ACTOR_ADDRESSEE, incoming)
+
+    async def _apply(self, complaint: Complaint, to: str, text: str | None, actor: int | str,
+                     incoming_number: str | None = None) -> Moved | NotMoved:
+        """One move of the life cycle, whoever makes it: checked atomically in SQL, audited, told to the filer."""
+        number = complaint.number
         answer = (text or "").strip()[:ANSWER_LIMIT] or None
         if to in cs.NEEDS_TEXT and answer is None:
             return NotMoved("no_text")
@@ -212,10 +281,10 @@ class ComplaintService:
         if to == cs.REGISTERED:
             registered_at = now
             due_at = complaint_due_at(complaint.addressee, now, self._calendar)  # type: ignore[arg-type]
-        moved = await self.repo.move(number, to, cs.allowed_from(complaint.addressee, to), now, str(operator_id),
+        moved = await self.repo.move(number, to, cs.allowed_from(complaint.addressee, to), now, str(actor),
                                      answer=answer if to in cs.NEEDS_TEXT else None,
-                                     registered_at=registered_at, due_at=due_at)
-        await self._staff.audit(operator_id, f"complaint_{to}", number,
+                                     registered_at=registered_at, due_at=due_at, incoming_number=incoming_number)
+        await self._staff.audit(actor, f"complaint_{to}", number,
                                 {"from": complaint.state, "moved": moved,
                                  **({"answer_chars": len(answer)} if answer and to in cs.NEEDS_TEXT else {})})
         if not moved:
@@ -226,3 +295,14 @@ class ComplaintService:
                                                 "_open": f"cpv:{number}"},
                                    user_id=after.user_id, iin=after.iin)
         return Moved(after)
+
+
+def intake_body(c: Complaint) -> dict[str, Any]:
+    """``POST QYZMET_COMPLAINTS_URL/complaints``: what the addressee registers (see README, "State systems")."""
+    return {
+        "number": c.number, "filed_at": c.filed_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "addressee": c.addressee, "full_name": c.full_name, "iin": c.iin, "address": c.address, "phone": c.phone,
+        "application": c.app_number, "provider": c.provider_name, "text": c.body,
+        "attachment": c.file_kind,  # a photo or a document was attached in Telegram (the file stays there)
+        "due_at": c.due_at.astimezone(UTC).isoformat(timespec="seconds"),
+    }

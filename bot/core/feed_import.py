@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.core.status_feed import Conflict, InvalidEvent, StatusFeed, parse_event
+from bot.gateways.state_systems import StateSystemUnavailable
 
 MAX_LINE = 16 * 1024  # the HTTP feed's body limit
 
@@ -46,6 +47,10 @@ async def import_events(feed: StatusFeed, lines: Iterable[str]) -> ImportReport:
         except Conflict as exc:
             report.counts["rejected"] += 1
             report.errors.append((number, f"conflict: {exc}"))
+        except StateSystemUnavailable:  # nothing of the line was kept: importing the file again takes it
+            report.counts["rejected"] += 1
+            report.errors.append((number, "the citizen directory is not answering (needed for an SMS notice); "
+                                          "import the file again later"))
         else:
             report.counts[recorded.result] += 1
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,13 +11,15 @@ from bot.config import Settings
 from bot.core import otp as otp_
 from bot.core.otp import OtpService
 from bot.core.sms_sending import SmsService
-from bot.domain.iin import InvalidIIN, parse_iin
+from bot.domain.iin import InvalidIIN, mask_iin, parse_iin
 from bot.domain.model import Identity
 from bot.domain.phone import InvalidPhone, mask_phone, normalize_phone
+from bot.gateways.state_systems import CitizenDirectory, StateSystemUnavailable
 from bot.i18n import Lang, Texts
-from store.citizens import CitizenRepository
 from store.db import Database
 from store.users import UserRepository
+
+log = logging.getLogger(__name__)
 
 PURPOSE = "identify"
 
@@ -32,6 +35,12 @@ class IinRefused:
 
 
 @dataclass(frozen=True)
+class DirectoryDown:
+    """The citizen directory cannot answer now: nothing was done (no code sent, none of the hourly sends
+    spent); the person may try again in a while."""
+
+
+@dataclass(frozen=True)
 class CodeSent:
     iin: str
     masked_phone: str
@@ -42,11 +51,11 @@ def otp_ref(user_id: int, attempt: str) -> str:
 
 
 class IdentityService:
-    def __init__(self, db: Database, users: UserRepository, citizens: CitizenRepository, otps: OtpService,
+    def __init__(self, db: Database, users: UserRepository, directory: CitizenDirectory, otps: OtpService,
                  sms: SmsService, texts: Texts, clock: Clock, settings: Settings) -> None:
         self._db = db
         self._users = users
-        self._citizens = citizens
+        self._directory = directory
         self._otps = otps
         self._sms = sms
         self._texts = texts
@@ -85,13 +94,17 @@ class IdentityService:
             return ContactRefused("not_kz_mobile")
 
     async def send_code(self, user_id: int, attempt: str, phone: str, iin_text: str, lang: Lang
-                        ) -> CodeSent | IinRefused | otp_.TooSoon | otp_.TooMany:
+                        ) -> CodeSent | IinRefused | DirectoryDown | otp_.TooSoon | otp_.TooMany:
         """Check the IIN against the directory and send a code to the phone registered for it."""
         try:
             iin = parse_iin(iin_text)
         except InvalidIIN as exc:
             return IinRefused(exc.reason)
-        citizen = await self._citizens.get(iin)
+        try:
+            citizen = await self._directory.person(iin)
+        except StateSystemUnavailable as exc:
+            log.warning("identification of %s paused: %s", mask_iin(iin), exc)
+            return DirectoryDown()
         # One answer for "unknown IIN" and "another phone": the bot must not reveal who is in the directory.
         if citizen is None or citizen.phone != phone:
             return IinRefused("no_match")

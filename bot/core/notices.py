@@ -20,8 +20,8 @@ from typing import Literal
 
 from bot.core.outbox import NOTICE, TelegramOutbox
 from bot.core.sms_sending import SmsService
+from bot.gateways.state_systems import CitizenDirectory
 from bot.i18n import Lang, Texts, format_day, format_when
-from store.citizens import CitizenRepository
 from store.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,11 @@ Route = Literal["telegram", "sms", "off", "nobody"]
 
 
 class NoticeService:
-    def __init__(self, telegram: TelegramOutbox, users: UserRepository, citizens: CitizenRepository,
+    def __init__(self, telegram: TelegramOutbox, users: UserRepository, directory: CitizenDirectory,
                  sms: SmsService, texts: Texts) -> None:
         self._telegram = telegram
         self._users = users
-        self._citizens = citizens
+        self._directory = directory
         self._sms = sms
         self._texts = texts
 
@@ -54,8 +54,10 @@ class NoticeService:
         return "sms" if await self.by_sms(iin, key, params, lang) else "nobody"
 
     async def by_sms(self, iin: str | None, key: str, params: dict, lang: str | None = None) -> bool:
-        """Send the SMS form of a notice to the registered phone of ``iin``; False when there is none."""
-        citizen = await self._citizens.get(iin) if iin else None
+        """Send the SMS form of a notice to the registered phone of ``iin``; False when there is none.
+        StateSystemUnavailable when the directory cannot say the phone now: the caller's unit then fails (a
+        status feed event is answered 503 and sent again; a Telegram fallback is tried again later)."""
+        citizen = await self._directory.person(iin) if iin else None
         if citizen is None or not citizen.phone:
             return False
         chosen = await self._sms.language_for(citizen.phone, iin, lang)

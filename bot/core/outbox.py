@@ -22,6 +22,7 @@ NOTICE = "notice"                    # {key, params, iin}: rendered at delivery 
 CONSENT_OUTCOME = "consent_outcome"  # {number, outcome}: result (certificate) or refusal for the requester
 CONSENT_OFFER = "consent_offer"      # {number, service, requester_name, requester_iin}: the subject may decide
 CERTIFICATE_PDF = "certificate_pdf"  # {number}: the certificate as a PDF, rendered from the registry at delivery
+REGISTRY_RESULT = "registry_result"  # {number}: a result the registry gave late (certificate rendered at delivery)
 
 
 class TelegramOutbox:
@@ -49,8 +50,9 @@ MAX_ATTEMPTS = 8
 class Failure:
     """How a channel failed: ``rate_limited`` (wait ``retry_after``), ``network`` (may succeed later),
     ``blocked`` (the person blocked the bot or the account is gone), ``unreachable`` (the chat cannot be
-    written to for another reason)."""
-    kind: Literal["rate_limited", "network", "blocked", "unreachable"]
+    written to for another reason), ``source_down`` (the certificate could not be rendered: the directory or
+    the registry cannot answer now)."""
+    kind: Literal["rate_limited", "network", "blocked", "unreachable", "source_down"]
     retry_after: float = 0.0
 
 
@@ -74,12 +76,15 @@ def after_failure(kind: str, attempts: int, failure: Failure) -> Retry | Fallbac
 
     A notice has a second way (SMS): it takes it when Telegram cannot reach the person, or keeps failing.
     Other envelopes (replies, results, offers) have none; a result is never sent by SMS. Telegram's own
-    429 is waited out; network trouble is retried with growing pauses, up to MAX_ATTEMPTS.
+    429 is waited out; network trouble is retried with growing pauses, up to MAX_ATTEMPTS; a certificate that
+    cannot be rendered because a state system is down waits for it, without end.
     """
     if failure.kind == "rate_limited":
         return Retry(max(failure.retry_after, 0.05))
     if failure.kind in ("blocked", "unreachable"):
         return Fallback() if kind == NOTICE else GiveUp()
+    if failure.kind == "source_down":  # a result owed is never given up because a state system is down
+        return Retry(min(300.0, 2.0 ** min(attempts, 9)))
     if attempts + 1 >= MAX_ATTEMPTS:
         return Fallback() if kind == NOTICE else GiveUp()
     return Retry(min(300.0, 2.0 ** attempts))

@@ -19,10 +19,10 @@ from bot.core import otp as otp_
 from bot.core.applications import normalize_number, visible_to_phone
 from bot.core.complaints import normalize_number as normalize_complaint_number
 from bot.core.otp import OtpService
-from bot.core.registry_info import CONSENT, Delivered, Refused, RegistryInfoService
+from bot.core.registry_info import CONSENT, Accepted, Delivered, Refused, RegistryInfoService
 from bot.domain.model import Application, Complaint, Consent
+from bot.gateways.state_systems import CitizenDirectory, StateSystemUnavailable
 from store.applications import ApplicationRepository
-from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
 from store.db import Database
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
@@ -52,9 +52,10 @@ class Provided:
 
 @dataclass(frozen=True)
 class Decided:
-    """Consent given (Delivered) or declined (Refused) for exactly one request. ``provided``: the consent was
-    given and the reply, not a separate notice, tells the subject to whom and when."""
-    result: Delivered | Refused
+    """Consent given (Delivered, or Accepted: the result follows when the registry answers) or declined
+    (Refused) for exactly one request. ``provided``: the consent was given and the reply, not a separate notice,
+    tells the subject to whom and when."""
+    result: Delivered | Accepted | Refused
     provided: Provided | None = None
 
 
@@ -83,15 +84,20 @@ class ComplaintFound:
     complaint: Complaint
 
 
+@dataclass(frozen=True)
+class CannotCheckNow:
+    """The citizen directory cannot say now whose phone may see the number: try again later."""
+
+
 class SmsInboundService:
-    def __init__(self, db: Database, apps: ApplicationRepository, citizens: CitizenRepository, otps: OtpService,
+    def __init__(self, db: Database, apps: ApplicationRepository, directory: CitizenDirectory, otps: OtpService,
                  registry_info: RegistryInfoService, phones: SmsPhoneRepository, inbound_ids: InboundIdRepository,
                  clock: Clock, complaints: ComplaintRepository) -> None:
         self._db = db
         self._ids = inbound_ids
         self._apps = apps
         self._complaints = complaints
-        self._citizens = citizens
+        self._directory = directory
         self._otps = otps
         self._info = registry_info
         self._phones = phones
@@ -149,7 +155,7 @@ class SmsInboundService:
                 given = await self._info.give_consent(consent.number, "sms", tell_subject=not reply_tells)
                 if given is None:
                     return NoPending()
-                if not reply_tells:
+                if isinstance(given, Accepted) or not reply_tells:  # Accepted: the subject is told when it is given
                     return Decided(given)
                 name, iin = await self._info.requester_label(consent.requester_iin)
                 return Decided(given, Provided(name, iin, consent.service, self._clock.now()))
@@ -167,19 +173,28 @@ class SmsInboundService:
 
     # Status ------------------------------------------------------------------------------------------------
 
-    async def status(self, phone: str, text: str) -> StatusFound | ComplaintFound | None:
+    async def status(self, phone: str, text: str) -> StatusFound | ComplaintFound | CannotCheckNow | None:
         """An application's status, only to the phone the directory registers for its applicant; a
         complaint's state, only to the phone of its filer (the one on the complaint, or the registered one).
 
         "Not yours" and "no such number" give the same None, so the SMS channel cannot be used to probe
-        which numbers exist.
+        which numbers exist. While the directory is down, "try later" is the answer for a number that exists
+        and, as long as its circuit breaker is open, for one that does not — the same answer for both.
         """
+        try:
+            return await self._status(phone, text)
+        except StateSystemUnavailable:
+            return CannotCheckNow()
+
+    async def _status(self, phone: str, text: str) -> StatusFound | ComplaintFound | CannotCheckNow | None:
         complaint_number = normalize_complaint_number(text)
         if complaint_number is not None:
             complaint = await self._complaints.get(complaint_number)
             if complaint is None:
-                return None
-            filer = await self._citizens.get(complaint.iin)
+                return self._not_found()
+            if phone == complaint.phone:
+                return ComplaintFound(complaint)
+            filer = await self._directory.person(complaint.iin)
             if phone not in {complaint.phone, filer.phone if filer else None} - {None}:
                 return None
             return ComplaintFound(complaint)
@@ -188,11 +203,14 @@ class SmsInboundService:
             return None
         app = await self._apps.get(number)
         if app is None:
-            return None
-        applicant = await self._citizens.get(app.requester_iin or app.iin)
+            return self._not_found()
+        applicant = await self._directory.person(app.requester_iin or app.iin)
         if not visible_to_phone(app, applicant.phone if applicant else None, phone):
             return None
         return StatusFound(app)
+
+    def _not_found(self) -> CannotCheckNow | None:
+        return CannotCheckNow() if not self._directory.reachable() else None
 
     # Notices on / off, and the phone's language ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 from bot.clock import Clock
-from bot.core.registry_info import Delivered, NotAllowed, NotPending, Refused, RegistryInfoService
+from bot.core.registry_info import Accepted, Delivered, NotAllowed, NotPending, Refused, RegistryInfoService
 from bot.domain.iin import mask_iin
 from bot.domain.model import Identity
 from bot.domain.names import mask_name
@@ -84,5 +84,5 @@ class SubjectRequestsService:
         """Decline one request about the verified person that still waits for consent (method ``cabinet``; the
         requester is told). Anyone else's request, or no such request: NotAllowed, alike."""
         result = await self._info.decide_as_subject(identity, number, consents=False)
-        assert not isinstance(result, Delivered)  # a decline delivers nothing
+        assert not isinstance(result, (Delivered, Accepted))  # a decline gives nothing
         return result

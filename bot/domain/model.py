@@ -109,6 +109,7 @@ class Complaint:
     due_at: datetime
     answer: str | None
     updated_at: datetime
+    incoming_number: str | None = None  # the addressee's own registration number, when its system sent it
 
 
 @dataclass(frozen=True)

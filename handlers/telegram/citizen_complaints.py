@@ -146,6 +146,9 @@ async def ask_details(turn: Turn, draft: dict) -> None:
         return
     if "name" not in draft:
         applicant = await turn.services.complaints.applicant(identity)
+        if applicant is None:  # the directory cannot answer now; nothing is filed half-way
+            await show_menu(turn, "state.directory_down")
+            return
         draft = {**draft, "name": applicant.full_name, "address": applicant.address, "phone": applicant.phone}
     if not draft.get("address"):
         await turn.set_state(CP_ADDRESS, draft)
@@ -299,6 +302,8 @@ def card(turn: Turn, view: core.View, for_operator: bool = False) -> str:
         lines.append(t("cp.card.about_provider", provider=c.provider_name or ""))
     if c.file_kind:
         lines.append(t(f"cp.card.file_{c.file_kind}"))
+    if c.incoming_number:
+        lines.append(t("cp.card.incoming_number", incoming=c.incoming_number))
     lines.append(t("cp.card.marks"))
     lines += [t("cp.card.mark", state=t(f"complaint.state.{e.state}"), when=render.when(e.at, lang))
               for e in view.events]

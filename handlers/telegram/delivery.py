@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -30,6 +31,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot import faults
 from bot.core import outbox
+from bot.gateways.state_systems import StateSystemUnavailable
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.certificate_pdf import render_pdf
@@ -184,7 +186,11 @@ class TelegramDelivery:
         for index, reply in enumerate(replies):
             html = reply.rendered
             if html is None and reply.certificate is not None:
-                html = await self._certificate_html(reply)
+                try:
+                    html = await self._certificate_html(reply)
+                except StateSystemUnavailable as exc:  # rendered from the registry when it answers again
+                    raise _NotDelivered(outbox.Failure("source_down"), f"certificate: {exc.reason}",
+                                        replies[index:]) from exc
             try:
                 if reply.pdf is not None:
                     await self._send_pdf(chat_id, reply)
@@ -250,11 +256,27 @@ class TelegramDelivery:
             return [Reply(escape(t(lang, "cert.pdf_caption", number=payload["number"])), protect=True, lang=lang,
                           pdf=payload["number"])]
         if envelope.kind == outbox.CONSENT_OUTCOME:
-            return await self._consent_outcome(envelope.chat_id, lang, payload["number"], payload["outcome"])
+            return await self._consent_outcome(envelope.chat_id, lang, payload["number"], payload["outcome"],
+                                               payload.get("due"))
+        if envelope.kind == outbox.REGISTRY_RESULT:
+            return await self._late_result(envelope.chat_id, lang, payload["number"])
         log.error("Telegram outbox envelope %s of unknown kind %s", envelope.id, envelope.kind)
         return []
 
-    async def _consent_outcome(self, chat_id: int, lang: Lang, number: str, outcome: str) -> list[Reply]:
+    async def _late_result(self, chat_id: int, lang: Lang, number: str) -> list[Reply]:
+        """A result the registry gave after the request was acknowledged: the certificate, rendered now."""
+        t = self._services.texts
+        return [Reply(escape(t(lang, "registry.result_came", number=number)), protect=True, certificate=number,
+                      lang=lang), await self._menu(chat_id, lang)]
+
+    async def _menu(self, chat_id: int, lang: Lang) -> Reply:
+        from handlers.telegram.menu import menu_keyboard
+        identified = await self._services.identity.current(chat_id) is not None
+        menu = await menu_keyboard(self._services, chat_id, lang, identified)
+        return Reply(escape(self._services.texts(lang, "menu.title")), markup_json(menu))
+
+    async def _consent_outcome(self, chat_id: int, lang: Lang, number: str, outcome: str,
+                               due: str | None = None) -> list[Reply]:
         from handlers.telegram.menu import menu_keyboard
         t = self._services.texts
         if outcome == "given":
@@ -262,6 +284,9 @@ class TelegramDelivery:
             first = [Reply(escape(t(lang, "tp.consent_given", number=number))),
                      Reply("", markup_json(keyboards.certificate(t, lang, number)), protect=True, certificate=number,
                            lang=lang)]
+        elif outcome == "pending":
+            when = render.when(datetime.fromisoformat(due), lang) if due else ""
+            first = [Reply(escape(t(lang, "tp.consent_given_pending", number=number, due=when)))]
         else:
             first = [Reply(escape(t(lang, f"tp.refused_{outcome}", number=number,
                                     ground=t(lang, "refusal.no_consent"))))]
@@ -291,11 +316,17 @@ class TelegramDelivery:
     async def _fallback(self, envelope: Envelope, lang: str, reason: str) -> None:
         """The notice goes by SMS instead: the SMS and the settled envelope are one unit."""
         services, payload = self._services, envelope.payload
-        async with services.db.unit("telegram/fallback"):
-            sent = await services.notices.by_sms(payload.get("iin"), payload["key"], payload.get("params", {}),
-                                                 lang)
-            await services.telegram_outbox.repo.settle(envelope.id, "by_sms" if sent else "failed",
-                                                       services.clock.now(), reason)
+        try:
+            async with services.db.unit("telegram/fallback"):
+                sent = await services.notices.by_sms(payload.get("iin"), payload["key"],
+                                                     payload.get("params", {}), lang)
+                await services.telegram_outbox.repo.settle(envelope.id, "by_sms" if sent else "failed",
+                                                           services.clock.now(), reason)
+        except StateSystemUnavailable as exc:  # the phone cannot be had now: the envelope waits and comes back
+            async with services.db.unit("telegram/retry", one_statement=True):
+                await services.telegram_outbox.repo.retry_later(
+                    envelope.id, services.clock.now().timestamp() + 60, f"{reason}; SMS fallback: {exc.reason}")
+            return
         log.info("notice %s not delivered in Telegram (%s); %s", envelope.id, reason,
                  "sent by SMS" if sent else "no phone to fall back to")
 

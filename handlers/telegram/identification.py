@@ -10,7 +10,7 @@ from html import escape
 from telegram import Message, ReplyKeyboardRemove
 
 from bot.core import otp as otp_
-from bot.core.identity import CodeSent, ContactRefused, IinRefused
+from bot.core.identity import CodeSent, ContactRefused, DirectoryDown, IinRefused
 from bot.core.otp import parse_code
 from bot.core.registry_info import ConsentRequested
 from handlers.telegram import keyboards, routes
@@ -45,6 +45,9 @@ async def on_iin(turn: Turn, text: str, data: dict) -> None:
     sent = await turn.services.identity.send_code(turn.user_id, attempt, data["phone"], text, turn.lang)
     if isinstance(sent, IinRefused):
         await turn.say(f"iin.{sent.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
+        return
+    if isinstance(sent, DirectoryDown):  # nothing done, no code spent: the same IIN may be typed again later
+        await turn.say("state.directory_down", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
         return
     if isinstance(sent, otp_.TooMany):
         await turn.say("otp.too_many")
@@ -91,6 +94,8 @@ async def answer_resend(turn: Turn, sent: object) -> None:
         await turn.say("otp.too_soon", seconds=sent.wait_seconds, reply_markup=keyboards.code_entry(turn.t, turn.lang))
     elif isinstance(sent, otp_.TooMany):
         await turn.say("otp.too_many", reply_markup=keyboards.code_entry(turn.t, turn.lang))
+    elif isinstance(sent, DirectoryDown):
+        await turn.say("state.directory_down", reply_markup=keyboards.code_entry(turn.t, turn.lang))
     elif isinstance(sent, (CodeSent, ConsentRequested)):
         await turn.say("otp.resent", phone=sent.masked_phone, reply_markup=keyboards.code_entry(turn.t, turn.lang))
     else:

@@ -7,9 +7,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.core import otp as otp_
-from bot.core.identity import IinRefused
+from bot.core.identity import DirectoryDown, IinRefused
 from bot.core.otp import parse_code
-from bot.core.registry_info import Certificate, ConsentRequested, Delivered, NotAllowed, NotPending, OwnIin, Refused
+from bot.core.registry_info import (
+    Accepted,
+    Certificate,
+    ConsentRequested,
+    Delivered,
+    NotAllowed,
+    NotPending,
+    OwnIin,
+    Refused,
+)
 from bot.domain.catalog import REGISTRY_SERVICES
 from bot.domain.model import Identity
 from handlers.telegram import keyboards, render, routes
@@ -26,6 +35,11 @@ async def own_request(turn: Turn, service: str) -> None:
     identity = await turn.identity()
     assert identity is not None
     delivered = await turn.services.registry_info.request_own(identity, turn.user_id, service)
+    if isinstance(delivered, Accepted):  # the registry cannot answer now: the result comes to this chat later
+        await turn.say("request.accepted_pending", number=delivered.app.number,
+                       due=render.when(delivered.app.due_at, turn.lang))
+        await show_menu(turn)
+        return
     # "Request No. … accepted … Result:" heads the protected result itself: one message, not two.
     turn.note("request.accepted", number=delivered.app.number, due=render.when(delivered.app.due_at, turn.lang))
     await deliver(turn, delivered.certificate)
@@ -57,6 +71,8 @@ async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
                                                                  turn.lang)
     if isinstance(result, IinRefused):
         await turn.say(f"iin.{result.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
+    elif isinstance(result, DirectoryDown):  # nothing registered; the same IIN may be typed again later
+        await turn.say("state.directory_down", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
     elif isinstance(result, OwnIin):
         await turn.say("tp.own_iin")
         await own_request(turn, data["service"])
@@ -96,6 +112,10 @@ async def answer_consent_result(turn: Turn, result: object) -> None:
     elif isinstance(result, Delivered):
         await turn.say("tp.consent_given", number=result.app.number)
         await deliver(turn, result.certificate)
+        await show_menu(turn)
+    elif isinstance(result, Accepted):
+        await turn.say("tp.consent_given_pending", number=result.app.number,
+                       due=render.when(result.app.due_at, turn.lang))
         await show_menu(turn)
     elif isinstance(result, Refused):
         await turn.say(f"tp.refused_{result.note}", number=result.app.number, ground=turn.text("refusal.no_consent"))

@@ -6,9 +6,12 @@ import pytest
 
 from tests.harness import Chat
 
+# The registry flow against the seeded tables and against the state systems' HTTP contract (reference server).
+pytestmark = pytest.mark.parametrize("state_backend", ["embedded", "http"], indirect=True)
+
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
-async def test_own_request_observed_and_not(h, lang):
+async def test_own_request_observed_and_not(h, lang, state_backend):
     chat = Chat(h, 1001, lang)
     await chat.start_in(lang)
     assert chat.buttons(), chat.texts()
@@ -49,6 +52,8 @@ async def test_own_request_observed_and_not(h, lang):
     certificate = next(m for m in chat.last if m.protect_content)
     assert h.services.texts(lang, "id.done") not in certificate.plain_text  # said once, not again
     assert ("не состоит" if lang == "ru" else "тұрмайды") in certificate.plain_text
+    if state_backend == "http":  # the answers came from the state systems over HTTP, not from the seeded tables
+        assert h.state_server.requests["registries"] == 2 and h.state_server.requests["directory"] >= 3
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])

@@ -7,6 +7,9 @@ import pytest
 from tests.harness import CITIZENS, Chat
 from tests.repos import repos
 
+# The registry flow against the seeded tables and against the state systems' HTTP contract (reference server).
+pytestmark = pytest.mark.parametrize("state_backend", ["embedded", "http"], indirect=True)
+
 L = {
     "ru": {"other": "Сведения о другом", "status": "Статус моих заявок", "own": "Сведения о себе"},
     "kk": {"other": "Басқа адам", "status": "Өтінімдерімнің", "own": "Өзім туралы"},

@@ -1,0 +1,124 @@
+"""Registry questions that could not be answered when a request was accepted, asked again until they are.
+
+A request is never lost because a state system is down: the application is accepted, its question written
+to ``registry_questions`` in the same unit (RegistryInfoService), and this worker claims due questions with
+a lease, asks again (outside any unit: no lock is held while a system is slow), and on an answer gives the
+result in one unit — status, delivery record, the subject's SMS, the envelope for the requester's chat (the
+certificate is rendered when it is delivered). A question still open when its application's due time passes
+makes the requester be told, once; the application is then in operators' ``/overdue`` like any late one.
+Pauses between tries grow from QYZMET_STATE_RETRY_BASE_SECONDS to …_MAX_SECONDS; a question is never given
+up on its own (an application decided otherwise closes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.core.registry_info import RegistryInfoService
+from bot.gateways.state_systems import StateSystemUnavailable
+from store.db import Database
+from store.registry_questions import Question, RegistryQuestionRepository
+
+log = logging.getLogger(__name__)
+
+
+class PendingResults:
+    def __init__(self, db: Database, repo: RegistryQuestionRepository, registry_info: RegistryInfoService,
+                 clock: Clock, settings: Settings) -> None:
+        self._db = db
+        self.repo = repo
+        self._info = registry_info
+        self._clock = clock
+        self._s = settings
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def process_due(self) -> tuple[int, float]:
+        """One pass: ask every due question, tell the requesters of late ones. Returns the questions asked
+        and the seconds until something may be due again."""
+        asked = 0
+        while not self._stopping:
+            async with self._db.unit("registry/claim"):
+                batch = await self.repo.claim_due(self._clock.now(), self._lease_seconds())
+            if not batch:
+                break
+            for question in batch:
+                await self._ask(question)
+                asked += 1
+        for number in await self.repo.late_untold(self._clock.now()):
+            try:
+                await self._info.tell_late(number)
+            except StateSystemUnavailable as exc:  # no chat, and no phone to be had now: told on a later pass
+                log.warning("lateness of %s not told yet: %s", number, exc)
+        return asked, await self._idle_wait()
+
+    async def _ask(self, question: Question) -> None:
+        try:
+            outcome = await self._info.answer_pending(question.number)
+        except StateSystemUnavailable as exc:
+            delay = self.backoff(question.attempts + 1)
+            async with self._db.unit("registry/retry", one_statement=True):
+                await self.repo.retry_later(question.number, self._clock.now(), delay, exc.reason)
+            log.info("registry question %s still unanswered (%s); next try in %.0f s", question.number,
+                     exc.reason, delay)
+            return
+        log.info("registry question %s %s", question.number, outcome)
+
+    def backoff(self, attempts: int) -> float:
+        return min(self._s.state_retry_max_seconds, self._s.state_retry_base_seconds * 2 ** (attempts - 1))
+
+    def _lease_seconds(self) -> float:
+        """Long enough for the directory and the registry to answer or time out, tries included."""
+        return self._s.state_timeout_seconds * self._s.state_attempts * 2 + 5
+
+    async def _idle_wait(self) -> float:
+        """Until the next question is due, or the next due time passes (a lateness to tell), at most idle."""
+        now = self._clock.now()
+        waits = [self._s.state_worker_idle_seconds]
+        due = await self.repo.next_due_at()
+        if due is not None:
+            waits.append(max((due - now).total_seconds(), 0.05))
+        late = await self.repo.next_due_time()
+        if late is not None and late > now:  # one already past was tried this pass: no busy loop on it
+            waits.append((late - now).total_seconds() + 0.05)
+        return min(waits)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start_worker(self) -> None:
+        if self._worker is None:
+            self._stopping = False
+            self._worker = asyncio.create_task(self._run(), name="registry-questions-worker")
+
+    async def stop_worker(self, timeout: float = 5.0) -> None:
+        task, self._worker = self._worker, None
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(task, timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._stopping = False
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                _, wait = await self.process_due()
+            except Exception:
+                log.exception("registry questions pass failed")
+                wait = self._s.state_worker_idle_seconds
+            if self._stopping:
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)

@@ -1,0 +1,88 @@
+"""Registry questions waiting for an answer (migration 012): one row per accepted application whose registry (or
+directory) could not answer when it was accepted. States: queued → asking (claimed with a lease) → answered |
+closed (the application was decided otherwise). Nothing of an answer is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from store.db import Database, utc_iso
+from store.leases import later
+
+_DUE = "((status = 'queued' AND next_attempt_at <= ?) OR (status = 'asking' AND lease_until <= ?))"
+
+
+@dataclass(frozen=True)
+class Question:
+    number: str
+    attempts: int
+
+
+class RegistryQuestionRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, number: str, now: datetime, first_try_in: float) -> None:
+        await self._db.write(
+            "INSERT INTO registry_questions (number, next_attempt_at, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (number) DO NOTHING",
+            (number, later(now, first_try_in), utc_iso(now)))
+
+    async def claim_due(self, now: datetime, lease_seconds: float, limit: int = 20) -> list[Question]:
+        """Take the questions that are due (or whose asker's lease ran out), oldest first."""
+        now_iso = utc_iso(now)
+        rows = await self._db.write(
+            "UPDATE registry_questions SET status = 'asking', lease_until = ? WHERE number IN ("
+            f"SELECT number FROM registry_questions WHERE {_DUE} ORDER BY next_attempt_at, number LIMIT ?) "
+            "RETURNING number, attempts",
+            (later(now, lease_seconds), now_iso, now_iso, limit))
+        return sorted((Question(r[0], r[1]) for r in rows), key=lambda q: q.number)
+
+    async def retry_later(self, number: str, now: datetime, delay: float, error: str) -> None:
+        await self._db.write(
+            "UPDATE registry_questions SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
+            "lease_until = NULL, last_error = ? WHERE number = ? AND status = 'asking'",
+            (later(now, delay), error[:200], number))
+
+    async def settle(self, number: str, status: str, now: datetime) -> bool:
+        """answered / closed; False when it was settled already (another worker answered it)."""
+        return bool(await self._db.write(
+            "UPDATE registry_questions SET status = ?, settled_at = ?, lease_until = NULL, "
+            "attempts = attempts + 1 WHERE number = ? AND status IN ('queued', 'asking') RETURNING 1",
+            (status, utc_iso(now), number)))
+
+    async def late_untold(self, now: datetime, limit: int = 50) -> list[str]:
+        """Open questions whose application is past its due time, and whose requester was not told yet."""
+        rows = await self._db.fetchall(
+            "SELECT q.number FROM registry_questions q JOIN applications a ON a.number = q.number "
+            "WHERE q.status IN ('queued', 'asking') AND q.late_told_at IS NULL AND a.due_at < ? "
+            "ORDER BY a.due_at LIMIT ?",
+            (utc_iso(now), limit))
+        return [r[0] for r in rows]
+
+    async def mark_late_told(self, number: str, now: datetime) -> bool:
+        return bool(await self._db.write(
+            "UPDATE registry_questions SET late_told_at = ? WHERE number = ? AND late_told_at IS NULL "
+            "AND status IN ('queued', 'asking') RETURNING 1",
+            (utc_iso(now), number)))
+
+    async def status(self, number: str) -> str | None:
+        return await self._db.fetchval("SELECT status FROM registry_questions WHERE number = ?", (number,))
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest open question is due again (its next try, or its asker's lease)."""
+        value = await self._db.fetchval(
+            "SELECT min(CASE WHEN status = 'queued' THEN next_attempt_at ELSE lease_until END) "
+            "FROM registry_questions WHERE status IN ('queued', 'asking')")
+        return datetime.fromisoformat(value) if value else None
+
+    async def next_due_time(self) -> datetime | None:
+        """The earliest due time of an application whose question is still open and late not told."""
+        value = await self._db.fetchval(
+            "SELECT min(a.due_at) FROM registry_questions q JOIN applications a ON a.number = q.number "
+            "WHERE q.status IN ('queued', 'asking') AND q.late_told_at IS NULL")
+        return datetime.fromisoformat(value) if value else None
+
+
+

@@ -1,0 +1,188 @@
+"""The HTTP gateways of the state systems against the reference server of the contract, and the circuit breaker
+on its own: what counts as an answer, what is refused as not the contract's, and when calls stop going out."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.clock import ShiftedClock
+from bot.config import ConfigError, Settings, load_settings
+from bot.gateways.circuit_breaker import CircuitBreaker
+from bot.gateways.directory import HttpDirectory
+from bot.gateways.monitoring import HttpMonitoring
+from bot.gateways.registries import HttpRegistries
+from bot.gateways.state_http import StateHttpClient
+from bot.gateways.state_systems import NOT_OBSERVED, RegistryAnswer, StateSystemRejected, StateSystemUnavailable
+from bot.sandbox.state_systems import StateSystemsServer
+from tests.harness import CITIZENS, SEED
+
+TOKEN = "gateway-token"
+SERGEY = CITIZENS["Сергей"]
+OLGA = CITIZENS["Ольга"]
+
+
+@pytest.fixture
+async def server():
+    reference = StateSystemsServer(SEED, token=TOKEN)
+    await reference.start()
+    yield reference
+    await reference.stop()
+
+
+def client(server: StateSystemsServer, clock: ShiftedClock, token: str | None = TOKEN, **values) -> StateHttpClient:
+    settings = Settings(_env_file=None, state_token=token, state_timeout_seconds=0.5, state_attempts=2,
+                        state_breaker_failures=3, state_breaker_seconds=10, **values)
+    return StateHttpClient("test system", server.url, settings, clock)
+
+
+async def test_directory_answers_by_the_contract(server):
+    http = client(server, ShiftedClock())
+    directory = HttpDirectory(http)
+    try:
+        person = await directory.person(SERGEY["iin"])
+        assert person is not None and person.full_name == SERGEY["full_name"] and person.phone == SERGEY["phone"]
+        server.citizens[SERGEY["iin"]]["phone"] = "8 705 111 22 33"  # any common KZ format is normalized
+        assert (await directory.person(SERGEY["iin"])).phone == "+77051112233"
+        assert (await directory.person(OLGA["iin"])).phone is None
+        assert await directory.person("111111111110") is None  # 404: not in the directory
+    finally:
+        await http.close()
+
+
+@pytest.mark.parametrize("mode", ["wrong", "garbage", "fail"])
+async def test_directory_answers_that_are_not_the_contracts_are_not_used(server, mode):
+    http = client(server, ShiftedClock())
+    server.set("directory", mode)
+    try:
+        with pytest.raises(StateSystemUnavailable):
+            await HttpDirectory(http).person(SERGEY["iin"])
+    finally:
+        await http.close()
+
+
+async def test_an_answer_too_large_for_one_person_is_not_read(server):
+    http = client(server, ShiftedClock())
+    server.citizens[SERGEY["iin"]]["address"] = "ул. " + "А" * 70_000
+    try:
+        with pytest.raises(StateSystemUnavailable, match="ClientPayloadError"):
+            await HttpDirectory(http).person(SERGEY["iin"])
+    finally:
+        await http.close()
+
+
+async def test_registries_observed_not_observed_and_404(server):
+    http = client(server, ShiftedClock())
+    registries = HttpRegistries(http)
+    try:
+        assert await registries.lookup(SERGEY["iin"], "tb") == RegistryAnswer(True, "Фтизиатрия")
+        assert await registries.lookup(SERGEY["iin"], "narcology") == RegistryAnswer(False, "Наркология")
+        assert await registries.lookup(SERGEY["iin"], "psychiatry") == NOT_OBSERVED  # 404
+        server.set("registries", "wrong")
+        with pytest.raises(StateSystemUnavailable, match="malformed"):
+            await registries.lookup(SERGEY["iin"], "tb")
+        with pytest.raises(ValueError):
+            await registries.lookup(SERGEY["iin"], "cardiology")
+    finally:
+        await http.close()
+
+
+async def test_the_bearer_token_is_sent_and_required(server):
+    without = client(server, ShiftedClock(), token=None)
+    with_token = client(server, ShiftedClock())
+    try:
+        with pytest.raises(StateSystemUnavailable):
+            await HttpDirectory(without).person(SERGEY["iin"])
+        assert await HttpDirectory(with_token).person(SERGEY["iin"]) is not None
+    finally:
+        await without.close()
+        await with_token.close()
+
+
+async def test_retries_are_bounded_and_the_breaker_opens_then_tries_once(server):
+    clock = ShiftedClock()
+    http = client(server, clock)
+    registries = HttpRegistries(http)
+    server.set("registries", "fail")
+    try:
+        with pytest.raises(StateSystemUnavailable):
+            await registries.lookup(SERGEY["iin"], "tb")
+        assert server.requests["registries"] == 2  # two tries in one call
+        with pytest.raises(StateSystemUnavailable):
+            await registries.lookup(SERGEY["iin"], "tb")
+        assert server.requests["registries"] == 3  # the third failure opened the breaker
+        assert http.breaker.state == "open" and not http.reachable()
+        with pytest.raises(StateSystemUnavailable, match="circuit open"):
+            await registries.lookup(SERGEY["iin"], "tb")
+        assert server.requests["registries"] == 3  # not called while open
+        clock.advance(seconds=11)
+        with pytest.raises(StateSystemUnavailable):
+            await registries.lookup(SERGEY["iin"], "tb")
+        assert server.requests["registries"] == 4  # half-open: one trial, which failed: open again
+        clock.advance(seconds=11)
+        server.heal()
+        assert (await registries.lookup(SERGEY["iin"], "tb")).observed
+        assert http.breaker.state == "closed"
+    finally:
+        await http.close()
+
+
+async def test_a_slow_system_times_out(server):
+    http = client(server, ShiftedClock())
+    server.set("directory", "slow", delay=2.0)
+    try:
+        with pytest.raises(StateSystemUnavailable, match="TimeoutError"):
+            await HttpDirectory(http).person(SERGEY["iin"])
+    finally:
+        await http.close()
+
+
+async def test_monitoring_accepts_2xx_refuses_4xx_and_fails_on_5xx(server):
+    http = client(server, ShiftedClock())
+    monitoring = HttpMonitoring(http)
+    stage = {"key": "QZ-261125-0000001:accepted", "number": "QZ-261125-0000001", "service": "tb_info",
+             "status": "accepted", "at": "2026-11-25T05:00:00+00:00", "ground": None}
+    try:
+        await monitoring.post_stage(stage)
+        await monitoring.post_stage(stage)
+        assert len(server.stage_posts) == 2 and list(server.stages) == [stage["key"]]
+        with pytest.raises(StateSystemRejected):
+            await monitoring.post_stage({"key": "x"})  # 422: posting it again will not help
+        server.set("monitoring", "fail")
+        with pytest.raises(StateSystemUnavailable):
+            await monitoring.post_stage(stage)
+        assert server.requests["monitoring"] == 4  # a POST is tried once: the outbox tries again later
+    finally:
+        await http.close()
+
+
+def test_breaker_on_its_own():
+    clock = ShiftedClock()
+    breaker = CircuitBreaker("x", failures=2, open_seconds=5, clock=clock)
+    assert breaker.allow()
+    breaker.failure()
+    breaker.success()  # an answer resets the count
+    breaker.failure()
+    assert breaker.state == "closed"
+    breaker.failure()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.advance(seconds=5)
+    assert breaker.state == "half_open" and breaker.allow() and not breaker.allow()  # one trial at a time
+    breaker.abandon()  # a cancelled trial leaves the way open for another
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed"
+
+
+def test_state_settings(monkeypatch, tmp_path):
+    for name in ("DIRECTORY", "REGISTRY", "MONITORING", "COMPLAINTS"):
+        monkeypatch.setenv(f"QYZMET_{name}_URL", "")
+    settings = load_settings(_env_file=None)
+    assert settings.directory_url is None and settings.monitoring_url is None  # empty: off / embedded
+    with pytest.raises(ConfigError, match="QYZMET_REGISTRY_URL"):
+        load_settings(_env_file=None, registry_url="ftp://registry")
+    with pytest.raises(ConfigError, match="QYZMET_STATE_RETRY_MAX_SECONDS"):
+        load_settings(_env_file=None, state_retry_base_seconds=10, state_retry_max_seconds=5)
+    assert "s3cret" in load_settings(_env_file=None, state_token="s3cret").secret_values()
+    from bot.gateways.state_http import client_tls
+    with pytest.raises(ConfigError, match="QYZMET_STATE_CLIENT_CERT"):
+        client_tls(load_settings(_env_file=None, state_client_cert=tmp_path / "missing.pem"))
