@@ -12,13 +12,12 @@ up on its own (an application decided otherwise closes it).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core.registry_info import RegistryInfoService
+from bot.core.worker_loop import WorkerLoop
 from bot.gateways.state_systems import StateSystemUnavailable
 from store.db import Database
 from store.registry_questions import Question, RegistryQuestionRepository
@@ -26,7 +25,9 @@ from store.registry_questions import Question, RegistryQuestionRepository
 log = logging.getLogger(__name__)
 
 
-class PendingResults:
+class PendingResults(WorkerLoop):
+    worker_name = "registry-questions-worker"
+
     def __init__(self, db: Database, repo: RegistryQuestionRepository, registry_info: RegistryInfoService,
                  clock: Clock, settings: Settings) -> None:
         self._db = db
@@ -34,9 +35,7 @@ class PendingResults:
         self._info = registry_info
         self._clock = clock
         self._s = settings
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
-        self._stopping = False
+        WorkerLoop.__init__(self)
 
     async def process_due(self) -> tuple[int, float]:
         """One pass: ask every due question, tell the requesters of late ones. Returns the questions asked
@@ -88,37 +87,5 @@ class PendingResults:
             waits.append((late - now).total_seconds() + 0.05)
         return min(waits)
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start_worker(self) -> None:
-        if self._worker is None:
-            self._stopping = False
-            self._worker = asyncio.create_task(self._run(), name="registry-questions-worker")
-
-    async def stop_worker(self, timeout: float = 5.0) -> None:
-        task, self._worker = self._worker, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(task, timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._stopping = False
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                _, wait = await self.process_due()
-            except Exception:
-                log.exception("registry questions pass failed")
-                wait = self._s.state_worker_idle_seconds
-            if self._stopping:
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    def _idle_seconds(self) -> float:
+        return self._s.state_worker_idle_seconds

@@ -14,8 +14,6 @@ makes messages wait in the queue rather than be dropped. Notices to a phone that
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import timedelta
@@ -24,6 +22,7 @@ from typing import Literal
 from bot import faults
 from bot.clock import Clock
 from bot.config import Settings
+from bot.core.worker_loop import WorkerLoop
 from bot.domain.phone import mask_phone
 from bot.gateways.sms_gateway import PermanentSmsError, SmsGateway, TemporarySmsError
 from bot.i18n import Lang, as_lang
@@ -41,7 +40,9 @@ CAP_WINDOW_SECONDS = 60.0
 Outcome = Literal["sent", "retry", "failed", "capped", "taken"]
 
 
-class SmsService:
+class SmsService(WorkerLoop):
+    worker_name = "sms-outbox-worker"
+
     def __init__(self, db: Database, outbox: SmsOutboxRepository, gateway: SmsGateway, clock: Clock,
                  settings: Settings, phones: SmsPhoneRepository, users: UserRepository,
                  metrics: Metrics | None = None) -> None:
@@ -53,9 +54,7 @@ class SmsService:
         self._clock = clock
         self._s = settings
         self._phones = phones
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
-        self._stopping = False
+        WorkerLoop.__init__(self)
 
     # Sending -----------------------------------------------------------------------------------------------
 
@@ -209,43 +208,5 @@ class SmsService:
 
     # Worker ------------------------------------------------------------------------------------------------
 
-    @property
-    def worker_running(self) -> bool:
-        """The worker was started and has not ended (readiness)."""
-        return self._worker is not None and not self._worker.done()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start_worker(self) -> None:
-        if self._worker is None:
-            self._stopping = False
-            self._worker = asyncio.create_task(self._run(), name="sms-outbox-worker")
-
-    async def stop_worker(self, timeout: float = 5.0) -> None:
-        """Let the attempt in progress finish (so its outcome is recorded), then stop."""
-        task, self._worker = self._worker, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(task, timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._stopping = False  # retry_queued() still works without the worker
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                _, wait = await self.process_due()
-            except Exception:
-                log.exception("SMS worker pass failed")
-                wait = self._s.sms_worker_idle_seconds
-            if self._stopping:
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    def _idle_seconds(self) -> float:
+        return self._s.sms_worker_idle_seconds

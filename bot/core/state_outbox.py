@@ -11,8 +11,6 @@ nothing is written — while its URL is unset.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from bot import faults
 from bot.clock import Clock
 from bot.config import Settings
+from bot.core.worker_loop import WorkerLoop
 from bot.gateways.state_systems import StateSystemRejected, StateSystemUnavailable
 from store.db import Database
 from store.state_outbox import StateOutboxRepository, StatePost
@@ -32,16 +31,16 @@ COMPLAINTS = "complaints"
 Sender = Callable[[StatePost], Awaitable[None]]
 
 
-class StateOutbox:
+class StateOutbox(WorkerLoop):
+    worker_name = "state-outbox-worker"
+
     def __init__(self, db: Database, repo: StateOutboxRepository, clock: Clock, settings: Settings) -> None:
         self._db = db
         self.repo = repo
         self._clock = clock
         self._s = settings
         self._senders: dict[str, Sender] = {}
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
-        self._stopping = False
+        WorkerLoop.__init__(self)
 
     def serve(self, target: str, sender: Sender) -> None:
         """Turn ``target`` on: its rows are posted with ``sender`` (raises StateSystemUnavailable / Rejected)."""
@@ -120,37 +119,10 @@ class StateOutbox:
             return idle
         return min(max((due - self._clock.now()).total_seconds(), 0.05), idle)
 
-    def wake(self) -> None:
-        self._wake.set()
 
     def start_worker(self) -> None:
-        if self._worker is None and self._senders:
-            self._stopping = False
-            self._worker = asyncio.create_task(self._run(), name="state-outbox-worker")
+        if self._senders:  # nothing to post while no state system is configured
+            super().start_worker()
 
-    async def stop_worker(self, timeout: float = 5.0) -> None:
-        task, self._worker = self._worker, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(task, timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._stopping = False
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                _, wait = await self.process_due()
-            except Exception:
-                log.exception("state outbox pass failed")
-                wait = self._s.state_worker_idle_seconds
-            if self._stopping:
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    def _idle_seconds(self) -> float:
+        return self._s.state_worker_idle_seconds
