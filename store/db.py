@@ -32,7 +32,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot import faults
+from bot import faults, write_lock
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class UnitOfWork:
         self._begun = False
         self._rollback_only = False
         self._after_commit: list[Callable[[], Any]] = []
+        self._held_token: Any = None  # bot.write_lock.HELD, set while this (root) unit holds the write lock
         self._before_commit: list[Callable[[], Awaitable[None]]] = []
 
     # Entering and leaving ---------------------------------------------------------------------------------
@@ -106,6 +107,9 @@ class UnitOfWork:
             if self._begun:
                 await self._end(exc_type is not None or self._rollback_only)
         finally:
+            if self._held_token is not None:
+                write_lock.HELD.reset(self._held_token)
+                self._held_token = None
             _current.reset(self._token)
         if self._written and not self._begun:  # a one-statement unit: committed by its statement
             self._db._write_lock.release()
@@ -142,6 +146,7 @@ class UnitOfWork:
         if not root._begun:
             await self._db._begin()
             root._begun = True
+            root._held_token = write_lock.HELD.set(True)
 
     @property
     def root(self) -> UnitOfWork:

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import write_lock
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
 from bot.gateways.circuit_breaker import CircuitBreaker
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # one person's record is a few hundred bytes
 RETRY_PAUSE = 0.1     # seconds before the second try of a call; doubled after each
+SHORT_CALL_SECONDS = write_lock.SHORT_CALL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,11 @@ class StateHttpClient:
         return self.breaker.reachable()
 
     async def get(self, path: str) -> Answer:
-        """A GET, tried up to QYZMET_STATE_ATTEMPTS times (it changes nothing, so trying again is safe)."""
+        """A GET, tried up to QYZMET_STATE_ATTEMPTS times (it changes nothing, so trying again is safe) — or once,
+        for at most bot.write_lock.SHORT_CALL_SECONDS, while the caller holds the database's write lock."""
+        if write_lock.held():
+            return await self._call("GET", path, None, 1,
+                                    min(self._timeout.total or SHORT_CALL_SECONDS, SHORT_CALL_SECONDS))
         return await self._call("GET", path, None, self._attempts)
 
     async def post(self, path: str, body: dict[str, Any]) -> Answer:
@@ -86,7 +92,8 @@ class StateHttpClient:
         log.warning("%s answered something that is not the contract's (%s)", self.system, what)
         return StateSystemUnavailable(self.system, f"malformed answer ({what})")
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None, attempts: int) -> Answer:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None, attempts: int,
+                    timeout: float | None = None) -> Answer:
         reason = ""
         for attempt in range(attempts):
             if attempt:
@@ -94,7 +101,7 @@ class StateHttpClient:
             if not self.breaker.allow():
                 raise StateSystemUnavailable(self.system, "circuit open (the system keeps failing)")
             try:
-                answer = await self._once(method, path, body)
+                answer = await self._once(method, path, body, timeout)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 reason = type(exc).__name__
             except BaseException:  # cancelled: neither an answer nor a failure of the system
@@ -109,10 +116,12 @@ class StateHttpClient:
             log.warning("%s did not answer (%s), try %d of %d", self.system, reason, attempt + 1, attempts)
         raise StateSystemUnavailable(self.system, reason)
 
-    async def _once(self, method: str, path: str, body: dict[str, Any] | None) -> Answer:
+    async def _once(self, method: str, path: str, body: dict[str, Any] | None, timeout: float | None) -> Answer:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
-        async with self._session.request(method, self._base + path, json=body, ssl=self._tls or True) as response:
+        limit = aiohttp.ClientTimeout(total=timeout) if timeout is not None else self._timeout
+        async with self._session.request(method, self._base + path, json=body, ssl=self._tls or True,
+                                         timeout=limit) as response:
             chunks, size = [], 0
             async for chunk in response.content.iter_chunked(16 * 1024):
                 size += len(chunk)
