@@ -121,7 +121,7 @@ class Services:
         sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users, metrics)
         telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
         conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
-        notices = NoticeService(telegram, users, state.directory, sms, the_texts)
+        notices = NoticeService(db, telegram, users, state.directory, sms, the_texts)
         certificates = CertificateService(db, CertificateRepository(db), apps, notices, telegram, clock, key, settings)
         questions = RegistryQuestionRepository(db)
         registry_info = RegistryInfoService(db, apps, state.directory, state.registries, users, otps, sms, telegram,

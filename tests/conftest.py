@@ -5,6 +5,7 @@ import pytest
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.state_systems import StateSystemsServer
 from tests.harness import SEED, TOKEN, Harness
+from tests.sms_harness import SmsHarness
 
 STATE_TOKEN = "test-state-token"
 
@@ -40,3 +41,12 @@ async def h(emu, tmp_path, state_backend):
     await harness.stop()
     if server is not None:
         await server.stop()
+
+
+@pytest.fixture
+async def sh(emu, tmp_path):
+    """The harness with the bot's HTTP server (SMS webhooks, feed, verification page) and fast outbox settings."""
+    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3")
+    await harness.start()
+    yield harness
+    await harness.close()

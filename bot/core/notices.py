@@ -22,6 +22,7 @@ from bot.core.outbox import NOTICE, TelegramOutbox
 from bot.core.sms_sending import SmsService
 from bot.gateways.state_systems import CitizenDirectory
 from bot.i18n import Lang, Texts, format_day, format_when
+from store.db import Database
 from store.users import UserRepository
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ Route = Literal["telegram", "sms", "off", "nobody"]
 
 
 class NoticeService:
-    def __init__(self, telegram: TelegramOutbox, users: UserRepository, directory: CitizenDirectory,
+    def __init__(self, db: Database, telegram: TelegramOutbox, users: UserRepository, directory: CitizenDirectory,
                  sms: SmsService, texts: Texts) -> None:
+        self._db = db
         self._telegram = telegram
         self._users = users
         self._directory = directory
@@ -63,6 +65,15 @@ class NoticeService:
         chosen = await self._sms.language_for(citizen.phone, iin, lang)
         await self._sms.send(citizen.phone, self.render(chosen, f"{key}.sms", params), kind="notice")
         return True
+
+    async def instead_by_sms(self, envelope_id: int, iin: str | None, key: str, params: dict, lang: str,
+                             reason: str) -> bool:
+        """Telegram could not take a notice: its SMS form goes instead, and the envelope is settled — one unit.
+        False when there is no phone to send it to. StateSystemUnavailable when the phone cannot be had now."""
+        async with self._db.unit("notice/by_sms"):
+            sent = await self.by_sms(iin, key, params, lang)
+            await self._telegram.settle(envelope_id, "by_sms" if sent else "failed", reason)
+        return sent
 
     def render(self, lang: Lang, key: str, params: dict) -> str:
         return self._texts(lang, key, **{name: self._value(lang, value) for name, value in params.items()

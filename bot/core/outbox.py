@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from bot.clock import Clock
 from store.db import Database
-from store.telegram_outbox import TelegramOutboxRepository
+from store.telegram_outbox import Envelope, TelegramOutboxRepository
 
 # Envelope kinds (telegram_outbox.kind)
 MESSAGES = "messages"                # a turn's replies, rendered already (no medical content)
@@ -31,6 +31,29 @@ class TelegramOutbox:
         self.repo = repo
         self._clock = clock
         self.wake = asyncio.Event()  # the delivery worker sleeps on it
+
+    async def owe_claimed(self, chat_id: int, kind: str, payload: dict[str, Any], lease_seconds: float) -> Envelope:
+        """Like ``owe``, claimed by the caller from the start (a turn delivers its own replies right after its
+        commit; another sender takes the row over only if the caller died)."""
+        now = self._clock.now()
+        envelope_id = await self.repo.add(chat_id, kind, payload, now, lease_until=now.timestamp() + lease_seconds)
+        return Envelope(envelope_id, chat_id, kind, payload, 0)
+
+    async def claim_due(self, lease_seconds: float, limit: int = 50) -> list[Envelope]:
+        async with self._db.unit("telegram/claim"):
+            return await self.repo.claim_due(self._clock.now().timestamp(), lease_seconds, limit)
+
+    async def settle(self, envelope_id: int, status: str, error: str | None = None) -> None:
+        """The envelope's final outcome: sent, by_sms, failed or off (in the caller's unit, or one of its own)."""
+        async with self._db.unit("telegram/settle", one_statement=True):
+            await self.repo.settle(envelope_id, status, self._clock.now(), error)
+
+    async def retry_later(self, envelope_id: int, delay: float, error: str,
+                          left: dict[str, Any] | None = None) -> None:
+        """Back to the queue for ``delay`` seconds (``left``: what has not been sent yet)."""
+        async with self._db.unit("telegram/retry", one_statement=True):
+            await self.repo.retry_later(envelope_id, self._clock.now().timestamp() + delay, error, left)
+        self.wake.set()
 
     async def owe(self, chat_id: int, kind: str, payload: dict[str, Any], label: str | None = None) -> int:
         """Write an envelope in the current unit of work; the worker is woken once it has committed."""

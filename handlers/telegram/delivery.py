@@ -140,9 +140,7 @@ class TelegramDelivery:
         services = self._services
         attempted = 0
         while not self._stopping:
-            async with services.db.unit("telegram/claim"):
-                batch = await services.telegram_outbox.repo.claim_due(services.clock.now().timestamp(),
-                                                                      services.settings.telegram_lease_seconds)
+            batch = await services.telegram_outbox.claim_due(services.settings.telegram_lease_seconds)
             if not batch:
                 break
             for envelope in batch:
@@ -302,10 +300,7 @@ class TelegramDelivery:
         if isinstance(decision, outbox.Retry):
             # What has not left yet, rendered (a certificate stays a reference, never its content).
             left = {"messages": [r.to_json() for r in failed.left]} if envelope.kind != outbox.NOTICE else None
-            async with services.db.unit("telegram/retry", one_statement=True):
-                await services.telegram_outbox.repo.retry_later(
-                    envelope.id, services.clock.now().timestamp() + decision.delay, failed.error, left)
-            services.telegram_outbox.wake.set()
+            await services.telegram_outbox.retry_later(envelope.id, decision.delay, failed.error, left)
         elif isinstance(decision, outbox.Fallback):
             await self._fallback(envelope, lang or as_lang(await services.conversation.language(envelope.chat_id)),
                                  failed.error)
@@ -317,20 +312,13 @@ class TelegramDelivery:
         """The notice goes by SMS instead: the SMS and the settled envelope are one unit."""
         services, payload = self._services, envelope.payload
         try:
-            async with services.db.unit("telegram/fallback"):
-                sent = await services.notices.by_sms(payload.get("iin"), payload["key"],
-                                                     payload.get("params", {}), lang)
-                await services.telegram_outbox.repo.settle(envelope.id, "by_sms" if sent else "failed",
-                                                           services.clock.now(), reason)
+            sent = await services.notices.instead_by_sms(envelope.id, payload.get("iin"), payload["key"],
+                                                         payload.get("params", {}), lang, reason)
         except StateSystemUnavailable as exc:  # the phone cannot be had now: the envelope waits and comes back
-            async with services.db.unit("telegram/retry", one_statement=True):
-                await services.telegram_outbox.repo.retry_later(
-                    envelope.id, services.clock.now().timestamp() + 60, f"{reason}; SMS fallback: {exc.reason}")
+            await services.telegram_outbox.retry_later(envelope.id, 60, f"{reason}; SMS fallback: {exc.reason}")
             return
         log.info("notice %s not delivered in Telegram (%s); %s", envelope.id, reason,
                  "sent by SMS" if sent else "no phone to fall back to")
 
     async def _settle(self, envelope: Envelope, status: str, error: str | None = None) -> None:
-        services = self._services
-        async with services.db.unit("telegram/settle", one_statement=True):
-            await services.telegram_outbox.repo.settle(envelope.id, status, services.clock.now(), error)
+        await self._services.telegram_outbox.settle(envelope.id, status, error)

@@ -65,13 +65,9 @@ class UpdateScope:
     async def write_envelope(self) -> None:
         if not self.replies or self.chat_id is None:
             return
-        services = self.services
-        now = services.clock.now()
         payload = {"messages": [reply.to_json() for reply in self.replies]}
-        lease_until = now.timestamp() + services.settings.telegram_lease_seconds
-        envelope_id = await services.telegram_outbox.repo.add(self.chat_id, MESSAGES, payload, now,
-                                                              lease_until=lease_until)
-        self.envelope = Envelope(envelope_id, self.chat_id, MESSAGES, payload, 0)
+        self.envelope = await self.services.telegram_outbox.owe_claimed(
+            self.chat_id, MESSAGES, payload, self.services.settings.telegram_lease_seconds)
 
 
 _scope: ContextVar[UpdateScope | None] = ContextVar("qyzmet_update_scope", default=None)

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from bot.sandbox.emulator import SentMessage
 from tests.harness import CITIZENS, Chat, Harness
 from tests.repos import repos
-from tests.sms_harness import SmsHarness, ask_about
+from tests.sms_harness import ask_about
 
 LANGS = ["ru", "kk"]
 OWN = {"ru": "Сведения о себе", "kk": "Өзім туралы"}
@@ -242,14 +242,6 @@ async def test_a_subject_without_telegram_is_told_by_sms(h, lang):
 
 
 # The web page -----------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-async def sh(emu, tmp_path):
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3")
-    await harness.start()
-    yield harness
-    await harness.close()
-
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_the_web_page_checks_a_certificate(sh, lang):

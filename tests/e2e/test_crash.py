@@ -168,13 +168,18 @@ def sms_ids_to(gateway: FakeGateway, phone: str) -> list[str]:
     return [r["id"] for r in gateway.accepted() if r["to"] == phone]
 
 
-async def identify(person: Person, gateway: FakeGateway, citizen: dict, after: str) -> list[SentMessage]:
-    """From /start to verified, asking for ``after`` ("Сведения о себе" or "Сведения о другом")."""
+async def to_the_iin_step(person: Person, citizen: dict, after: str = "Сведения о себе") -> None:
+    """From /start to the question for the IIN, asking for ``after`` ("Сведения о себе" / "Сведения о другом")."""
     await person.say("/start")
     await person.press("Русский")
     await person.press(after)
     await person.press("фтизиатрия")
     await person.contact(citizen["phone"])
+
+
+async def identify(person: Person, gateway: FakeGateway, citizen: dict, after: str) -> list[SentMessage]:
+    """From /start to verified, asking for ``after``."""
+    await to_the_iin_step(person, citizen, after)
     await person.say(citizen["iin"])
     return await person.say(last_code(gateway, citizen["phone"]))
 
@@ -253,11 +258,7 @@ async def test_identification_code_acknowledged_when_the_bot_died_is_not_a_secon
     bot, gateway = world
     await bot.start(crash_at="before_settle:sms")
     person = Person(bot.emu, 7002)
-    await person.say("/start")
-    await person.press("Русский")
-    await person.press("Сведения о себе")
-    await person.press("фтизиатрия")
-    await person.contact(SERGEI["phone"])
+    await to_the_iin_step(person, SERGEI)
     await bot.emu.send_text(person.user_id, SERGEI["iin"])
     await bot.crashed()
     assert len(sms_ids_to(gateway, SERGEI["phone"])) == 1
@@ -305,11 +306,7 @@ async def test_own_request_killed_after_its_commit_delivers_the_certificate_once
     bot, gateway = world
     await bot.start()
     person = Person(bot.emu, 7005)
-    await person.say("/start")
-    await person.press("Русский")
-    await person.press("Сведения о себе")
-    await person.press("фтизиатрия")
-    await person.contact(SERGEI["phone"])
+    await to_the_iin_step(person, SERGEI)
     await person.say(SERGEI["iin"])
     code = last_code(gateway, SERGEI["phone"])
     await bot.stop()

@@ -114,14 +114,6 @@ async def test_an_offers_button_copied_to_another_chat_is_a_stale_button(h):
 
 # One SMS after consenting by SMS -------------------------------------------------------------------------
 
-@pytest.fixture
-async def sh(emu, tmp_path):
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3")
-    await harness.start()
-    yield harness
-    await harness.close()
-
-
 @pytest.mark.parametrize("lang", ["ru", "kk"])
 async def test_a_bare_code_by_sms_gets_one_reply_in_the_subjects_language_naming_the_requester(sh, lang):
     """The subject uses the bot in ``lang`` and replies with the bare code: one SMS comes back, in that

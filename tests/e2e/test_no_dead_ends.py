@@ -144,14 +144,6 @@ async def test_a_command_before_the_language_is_answered_after_it(h, lang):
 
 # SMS: a bare number --------------------------------------------------------------------------------------
 
-@pytest.fixture
-async def sh(emu, tmp_path):
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3")
-    await harness.start()
-    yield harness
-    await harness.close()
-
-
 @pytest.mark.parametrize("lang", ["ru", "kk"])
 async def test_a_bare_number_by_sms_is_a_status_request_in_the_phones_language(sh, lang):
     chat = Chat(sh, 2530, lang)  # Айгерім uses the bot in ``lang``

@@ -16,14 +16,6 @@ AIGERIM = CITIZENS["Айгерім"]["phone"]  # applicant of the seeded applica
 SERGEI = CITIZENS["Сергей"]["phone"]
 
 
-@pytest.fixture
-async def sh(emu, tmp_path):
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3")
-    await harness.start()
-    yield harness
-    await harness.close()
-
-
 @pytest.mark.parametrize("lang", LANGS)
 async def test_consent_by_reply_pushes_result_to_requester(sh, lang):
     chat = Chat(sh, 3001, lang)

@@ -12,7 +12,7 @@ import pytest
 
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.state_systems import StateSystemsServer
-from tests.e2e.test_crash import BotProcess, Person, identify, last_code, seed, text_of
+from tests.e2e.test_crash import BotProcess, Person, identify, last_code, seed, text_of, to_the_iin_step
 from tests.harness import CITIZENS, SEED
 from tests.sms_harness import FakeGateway, eventually
 
@@ -74,11 +74,7 @@ async def test_a_stage_posted_when_the_process_died_is_posted_again_and_is_one_s
     bot, gateway, server = state_world
     await bot.start(crash_at="before_settle:state")
     person = Person(bot.emu, 7102)
-    await person.say("/start")
-    await person.press("Русский")
-    await person.press("Сведения о себе")
-    await person.press("фтизиатрия")
-    await person.contact(SERGEI["phone"])
+    await to_the_iin_step(person, SERGEI)
     await person.say(SERGEI["iin"])
     await bot.emu.send_text(person.user_id, last_code(gateway, SERGEI["phone"]))
     await bot.crashed()  # monitoring took the first stage; the process died before marking it sent
