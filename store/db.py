@@ -1,4 +1,4 @@
-"""The database and its units of work (SQLite: aiosqlite, WAL).
+"""The database and its units of work, on SQLite (the embedded default) or PostgreSQL (for several replicas).
 
 A use case is one transaction: it opens ``async with db.unit("name"):``, works through the repositories,
 and the unit commits once when the block ends (or rolls back when it raises). Repositories never commit:
@@ -7,9 +7,11 @@ one (a use case called by another, or by a Telegram update's unit) joins it: one
 the outermost unit. A failure inside a joined unit rolls the whole transaction back, even if the caller
 caught the exception.
 
-Two connections: the writer, which only units use (one unit at a time: SQLite has one writer), and a
-read-only reader for reads outside any unit, so those see committed data only and never wait for a writer.
-A read inside a unit runs on the writer and sees the unit's own writes.
+A begun unit holds one connection (SQLite: the one writer, one unit at a time; PostgreSQL: one from the pool,
+any number of units at once). Reads outside any unit run on other connections and see committed data only;
+a read inside a unit runs on its connection and sees the unit's own writes. The engines are in
+store/sqlite_engine.py and store/postgres_engine.py; repositories write SQL in the subset both engines share,
+with ``?`` placeholders.
 
 A lazy unit (``db.unit(name, lazy=True)``, used for a Telegram update) begins its transaction only at its
 first write, or when a use case opens a unit inside it: an update that writes nothing costs no transaction.
@@ -21,7 +23,6 @@ import asyncio
 import inspect
 import logging
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -30,16 +31,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import aiosqlite
-
 from bot import faults, write_lock
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
-Row = sqlite3.Row
-Params = Sequence[Any] | dict[str, Any]
+# A result row: indexable by position and by column name (sqlite3.Row or asyncpg.Record).
+Row = Any
+Params = Sequence[Any]
 
 
 def utc_iso(moment: datetime) -> str:
@@ -55,6 +55,11 @@ def from_iso(text: str) -> datetime:
 
 class NoUnitOfWork(RuntimeError):
     """A write was attempted outside a unit of work: every write belongs to a use case's transaction."""
+
+
+class SchemaMismatch(RuntimeError):
+    """The database's schema is not the one this code was written for (newer than the code, or not migrated
+    yet where migrating is left to ``qyzmet migrate``)."""
 
 
 _current: ContextVar[UnitOfWork | None] = ContextVar("qyzmet_unit", default=None)
@@ -78,6 +83,7 @@ class UnitOfWork:
         self._rollback_only = False
         self._after_commit: list[Callable[[], Any]] = []
         self._held_token: Any = None  # bot.write_lock.HELD, set while this (root) unit holds the write lock
+        self.conn: Any = None  # the connection of the begun transaction (root unit only)
         self._before_commit: list[Callable[[], Awaitable[None]]] = []
 
     # Entering and leaving ---------------------------------------------------------------------------------
@@ -112,7 +118,7 @@ class UnitOfWork:
                 self._held_token = None
             _current.reset(self._token)
         if self._written and not self._begun:  # a one-statement unit: committed by its statement
-            self._db._write_lock.release()
+            self._db._one_statement_done()
             if exc_type is None:
                 faults.point("after_commit", self.labels)
         if (self._begun or self._written) and exc_type is None and not self._rollback_only:
@@ -126,15 +132,15 @@ class UnitOfWork:
 
     async def _end(self, rollback: bool) -> None:
         if rollback:
-            await self._db._rollback()
+            await self._db._rollback(self)
             return
         try:
             for hook in self._before_commit:
                 await hook()
             faults.point("before_commit", self.labels)
-            await self._db._commit()
+            await self._db._commit(self)
         except BaseException:
-            await self._db._rollback()
+            await self._db._rollback(self)
             self._rollback_only = True
             raise
         faults.point("after_commit", self.labels)
@@ -144,7 +150,7 @@ class UnitOfWork:
     async def _begin(self) -> None:
         root = self._outer or self
         if not root._begun:
-            await self._db._begin()
+            root.conn = await self._db._begin()
             root._begun = True
             root._held_token = write_lock.HELD.set(True)
 
@@ -175,53 +181,38 @@ class UnitOfWork:
 
 
 class Database:
-    """The SQLite database: a writer connection for units of work and a read-only one for other reads."""
+    """A database: units of work and the statements of the repositories. ``Database.open(target)`` opens a
+    SQLite file (a path) or a PostgreSQL server (a ``postgresql://`` URL)."""
 
-    engine = "sqlite"
+    engine = "?"
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str) -> None:
-        self._writer = writer
-        self._reader = reader
-        self.path = path
-        self._write_lock = asyncio.Lock()  # SQLite has one writer: units take turns
-        # Trips to the database threads and commits, for the benchmark (bench/trips.py): cheap counters.
+    def __init__(self) -> None:
+        # Trips to the database and commits, for the benchmark (bench/trips.py): cheap counters.
         self.trips = 0
         self.commits = 0
 
     @classmethod
-    async def open(cls, path: str | Path) -> Database:
-        """Open the database and bring its schema up to date (running twice is harmless)."""
-        path = str(path)
-        in_memory = path == ":memory:"
-        if not in_memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+    async def open(cls, target: str | Path, migrate: bool = True) -> Database:
+        """Open the database. ``migrate``: bring its schema up to date (running twice is harmless); otherwise
+        check that it is exactly the code's (SchemaMismatch if not: ``qyzmet migrate`` first)."""
+        if is_postgres(target):
+            from store.postgres_engine import PostgresDatabase
+            db: Database = await PostgresDatabase.connect(str(target))
+        else:
+            from store.sqlite_engine import SqliteDatabase
+            db = await SqliteDatabase.connect(str(target))
         try:
-            writer.row_factory = sqlite3.Row
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
-                await writer.execute(f"PRAGMA {pragma}")
-            # A private in-memory database has one connection: its reads outside a unit may see a unit's writes
-            # in flight (a throwaway database for tools, never the bot's).
-            db_reader = writer if in_memory else await aiosqlite.connect(path, isolation_level=None)
-        except BaseException:
-            await writer.close()
-            raise
-        if db_reader is not writer:
-            db_reader.row_factory = sqlite3.Row
-            await db_reader.execute("PRAGMA busy_timeout=5000")
-            await db_reader.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
-        db = cls(writer, db_reader, path)
-        try:
-            await db.migrate()
+            if migrate:
+                await db.migrate()
+            else:
+                await db.check_schema()
         except BaseException:
             await db.close()
             raise
         return db
 
     async def close(self) -> None:
-        if self._reader is not self._writer:
-            await self._reader.close()
-        await self._writer.close()
+        raise NotImplementedError
 
     # Units of work -----------------------------------------------------------------------------------------
 
@@ -236,35 +227,39 @@ class Database:
             return unit
         return None
 
-    async def _begin(self) -> None:
-        await self._write_lock.acquire()
-        self.trips += 1
-        try:
-            await self._writer.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._write_lock.release()
-            raise
+    # What each engine provides: a transaction's connection, its end, and one statement.
+    async def _begin(self) -> Any:
+        """Begin a transaction; returns the connection it runs on."""
+        raise NotImplementedError
 
-    async def _commit(self) -> None:
-        self.trips += 1
-        self.commits += 1
-        await self._writer.execute("COMMIT")
-        self._write_lock.release()
+    async def _commit(self, unit: UnitOfWork) -> None:
+        raise NotImplementedError
 
-    async def _rollback(self) -> None:
-        self.trips += 1
-        try:
-            await self._writer.execute("ROLLBACK")
-        except sqlite3.Error:  # e.g. the transaction was already ended by an error
-            log.warning("rollback failed", exc_info=True)
-        finally:
-            self._write_lock.release()
+    async def _rollback(self, unit: UnitOfWork) -> None:
+        raise NotImplementedError
 
-    def _connection_for_read(self) -> aiosqlite.Connection:
+    async def _one_statement_conn(self) -> Any:
+        """The connection for a one-statement unit's write in autocommit (None: any connection)."""
+        raise NotImplementedError
+
+    def _one_statement_done(self) -> None:
+        """The one-statement unit has ended."""
+
+    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
+        """Run a statement and return its rows; ``conn`` None: a read outside any transaction."""
+        raise NotImplementedError
+
+    async def _count(self, conn: Any, sql: str, params: Params) -> int:
+        raise NotImplementedError
+
+    async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
+        raise NotImplementedError
+
+    def _read_conn(self) -> Any:
         unit = self.current_unit()
-        return self._writer if unit is not None and (unit.begun or unit.root._written) else self._reader
+        return unit.root.conn if unit is not None else None
 
-    async def _connection_for_write(self) -> aiosqlite.Connection:
+    async def _write_conn(self) -> Any:
         unit = self.current_unit()
         if unit is None:
             raise NoUnitOfWork("a write outside a unit of work")
@@ -272,25 +267,24 @@ class Database:
         if root._one_statement and not root._begun:
             if root._written:
                 raise RuntimeError(f"unit {root.name} was declared one statement and writes twice")
-            await self._write_lock.acquire()  # released when the unit ends; the statement commits itself
+            conn = await self._one_statement_conn()  # released when the unit ends; the statement commits itself
             root._written = True
             self.commits += 1
             faults.point("before_commit", root.labels)
-            return self._writer
+            return conn
         if not unit.begun:
             await unit._begin()
-        return self._writer
+        return root.conn
 
-    # Statements: each one trip to the database thread --------------------------------------------------
+    # Statements: each one trip to the database --------------------------------------------------------------
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         self.trips += 1
-        return list(await self._connection_for_read().execute_fetchall(sql, params))
+        return await self._fetch(self._read_conn(), sql, params)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        self.trips += 1
-        rows = await self._connection_for_read().execute_fetchall(sql, params)
-        return next(iter(rows), None)
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchval(self, sql: str, params: Params = (), default: Any = None) -> Any:
         row = await self.fetchone(sql, params)
@@ -299,51 +293,68 @@ class Database:
     async def write(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one write in the current unit; returns the rows of its RETURNING clause, if it has one
         (``UPDATE … RETURNING 1`` tells in the same trip whether a row changed)."""
-        conn = await self._connection_for_write()
+        conn = await self._write_conn()
         self.trips += 1
-        return list(await conn.execute_fetchall(sql, params))
+        return await self._fetch(conn, sql, params)
 
     async def write_count(self, sql: str, params: Params = ()) -> int:
         """Run one write in the current unit and return how many rows it changed (for bulk statements,
         where RETURNING would bring every row back)."""
-        conn = await self._connection_for_write()
-        self.trips += 2  # execute, then close the cursor
-        async with conn.execute(sql, params) as cursor:
-            return cursor.rowcount
+        conn = await self._write_conn()
+        self.trips += 1
+        return await self._count(conn, sql, params)
 
     async def write_many(self, sql: str, rows: Iterable[Params]) -> None:
-        conn = await self._connection_for_write()
+        conn = await self._write_conn()
         self.trips += 1
-        await conn.executemany(sql, rows)
+        await self._many(conn, sql, rows)
 
     # Schema ---------------------------------------------------------------------------------------------------
 
+    async def applied_versions(self) -> set[int]:
+        """The migrations applied to this database (empty for a new one)."""
+        raise NotImplementedError
+
     async def migrate(self) -> list[int]:
-        """Apply the migrations not applied yet, each in its own transaction. Returns the versions applied."""
-        async with self._write_lock:
-            await self._writer.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-            done = {row[0] for row in await self._writer.execute_fetchall("SELECT version FROM schema_migrations")}
-            applied = []
-            for version, sql in _migrations():
-                if version in done:
-                    continue
-                await self._writer.executescript(
-                    "BEGIN;\n" + sql
-                    + f"\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\nCOMMIT;")
-                applied.append(version)
-            return applied
+        """Apply the migrations not applied yet, each in its own transaction, and return their versions.
+        Refuses (SchemaMismatch) a database that has migrations this code does not know."""
+        raise NotImplementedError
+
+    async def check_schema(self) -> None:
+        """SchemaMismatch unless the database has exactly the code's migrations."""
+        done = await self.applied_versions()
+        known = {version for version, _ in migrations(self.engine)}
+        _refuse_newer(done, known)
+        missing = sorted(known - done)
+        if missing:
+            raise SchemaMismatch(f"the database lacks migrations {', '.join(map(str, missing))}: "
+                                 "run `qyzmet migrate` first")
 
 
-def _migrations() -> list[tuple[int, str]]:
+def _refuse_newer(done: set[int], known: set[int]) -> None:
+    unknown = sorted(done - known)
+    if unknown:
+        raise SchemaMismatch(f"the database has migrations this code does not know ({', '.join(map(str, unknown))}):"
+                             " it was migrated by a newer version; run that version")
+
+
+def is_postgres(target: str | Path) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def migrations(engine: str) -> list[tuple[int, str]]:
+    """The numbered migrations of an engine (the same numbers on both: version N is the same schema)."""
+    folder = resources.files("store").joinpath("migrations")
+    if engine == "postgresql":
+        folder = folder.joinpath("postgresql")
     found = []
-    for entry in resources.files("store").joinpath("migrations").iterdir():
+    for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
 
 
-async def connect(path: str | Path) -> Database:
+async def connect(target: str | Path) -> Database:
     """Open the database (see Database.open)."""
-    return await Database.open(path)
+    return await Database.open(target)

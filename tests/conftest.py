@@ -4,10 +4,18 @@ import pytest
 
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.state_systems import StateSystemsServer
+from tests import engines
 from tests.harness import SEED, TOKEN, Harness
 from tests.sms_harness import SmsHarness
 
 STATE_TOKEN = "test-state-token"
+
+
+@pytest.fixture
+def database(tmp_path):
+    """A new database of the suite's engine (tests/engines.py): a SQLite file, or a PostgreSQL database."""
+    yield engines.new_database(tmp_path)
+    engines.drop_databases()
 
 
 @pytest.fixture
@@ -27,8 +35,8 @@ def state_backend(request) -> str:
 
 
 @pytest.fixture
-async def h(emu, tmp_path, state_backend):
-    harness = Harness(emu, tmp_path / "qyzmet.sqlite3")
+async def h(emu, database, state_backend):
+    harness = Harness(emu, database)
     server = None
     if state_backend == "http":
         server = StateSystemsServer(SEED, token=STATE_TOKEN)
@@ -44,9 +52,9 @@ async def h(emu, tmp_path, state_backend):
 
 
 @pytest.fixture
-async def sh(emu, tmp_path):
+async def sh(emu, database):
     """The harness with the bot's HTTP server (SMS webhooks, feed, verification page) and fast outbox settings."""
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3")
+    harness = SmsHarness(emu, database)
     await harness.start()
     yield harness
     await harness.close()

@@ -44,7 +44,7 @@ class Phone:
 
 
 class Harness:
-    def __init__(self, emu: BotApiEmulator, database: Path) -> None:
+    def __init__(self, emu: BotApiEmulator, database: Path | str) -> None:
         self.emu = emu
         self.clock = ShiftedClock()
         self.phone = Phone()

@@ -96,7 +96,7 @@ class FakeGateway:
 class SmsHarness(Harness):
     """The project's harness plus the HTTP server (port 0) and fast outbox settings."""
 
-    def __init__(self, emu: BotApiEmulator, database: Path, gateway: FakeGateway | None = None,
+    def __init__(self, emu: BotApiEmulator, database: Path | str, gateway: FakeGateway | None = None,
                  **overrides: Any) -> None:
         super().__init__(emu, database)
         self.fake = gateway

@@ -1,0 +1,164 @@
+"""PostgreSQL (asyncpg): the engine for several replicas. A pool of connections: a begun unit of work holds one
+for its transaction (units of different tasks and processes run at once; rows that workers share are claimed
+with ``FOR UPDATE SKIP LOCKED`` in their repositories), reads outside any unit take any connection.
+
+asyncpg is the fastest driver per statement here (client CPU ≈ 17 µs per primary-key select against 39 µs for
+psycopg 3, see the README). Repositories write ``?`` placeholders, the subset both engines share; they are
+numbered (``$1``…) here once per distinct statement. Moments are ``timestamptz`` columns that the code reads and
+writes as ISO 8601 UTC text (store.db.utc_iso), through a codec installed on every connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from store.db import Database, Params, Row, UnitOfWork, _refuse_newer, migrations
+
+log = logging.getLogger(__name__)
+
+# Any number will do, as long as every replica uses the same one: the key of the migration lock.
+_MIGRATION_LOCK = 7_160_514_001
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1``, ``$2``… (not inside quoted strings or identifiers)."""
+    out: list[str] = []
+    n = 0
+    quote: str | None = None
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _encode_moment(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.isoformat()
+    return str(value)
+
+
+def _decode_moment(text: str) -> str:
+    moment = datetime.fromisoformat(text).astimezone(UTC)
+    return moment.isoformat(timespec="seconds" if not moment.microsecond else "auto")
+
+
+async def _setup(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("timestamptz", schema="pg_catalog", encoder=_encode_moment,
+                              decoder=_decode_moment, format="text")
+
+
+class PostgresDatabase(Database):
+    engine = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, url: str) -> None:
+        super().__init__()
+        self._pool = pool
+        self.path = url
+        self._sql: dict[str, str] = {}
+
+    @classmethod
+    async def connect(cls, url: str, pool_size: int = 10) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=pool_size, init=_setup, statement_cache_size=512,
+            server_settings={"timezone": "UTC", "datestyle": "ISO, YMD", "application_name": "qyzmet"})
+        assert pool is not None
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    def _numbered(self, sql: str) -> str:
+        found = self._sql.get(sql)
+        if found is None:
+            found = self._sql[sql] = numbered(sql)
+        return found
+
+    async def _begin(self) -> Any:
+        self.trips += 1
+        conn = await self._pool.acquire()
+        try:
+            await conn.execute("BEGIN")
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        return conn
+
+    async def _commit(self, unit: UnitOfWork) -> None:
+        self.trips += 1
+        self.commits += 1
+        conn, unit.conn = unit.conn, None
+        try:
+            await conn.execute("COMMIT")
+        except BaseException:
+            unit.conn = conn  # the caller rolls back, which releases it
+            raise
+        await self._pool.release(conn)
+
+    async def _rollback(self, unit: UnitOfWork) -> None:
+        self.trips += 1
+        conn, unit.conn = unit.conn, None
+        if conn is None:
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except Exception:  # a broken connection: the pool replaces it
+            log.warning("rollback failed", exc_info=True)
+            conn.terminate()
+        finally:
+            await self._pool.release(conn)
+
+    async def _one_statement_conn(self) -> Any:
+        return None  # autocommit on any pooled connection
+
+    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
+        return list(await (conn or self._pool).fetch(self._numbered(sql), *params))
+
+    async def _count(self, conn: Any, sql: str, params: Params) -> int:
+        status = await (conn or self._pool).execute(self._numbered(sql), *params)
+        return int(status.rsplit(" ", 1)[-1]) if status and status[-1].isdigit() else 0
+
+    async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
+        await (conn or self._pool).executemany(self._numbered(sql), list(rows))
+
+    async def applied_versions(self) -> set[int]:
+        if not await self._pool.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            return set()
+        return {row[0] for row in await self._pool.fetch("SELECT version FROM schema_migrations")}
+
+    async def migrate(self) -> list[int]:
+        """Under an advisory lock: two replicas migrating at once take turns, and the second finds nothing
+        left to do."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                                   "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+                done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+                known = migrations(self.engine)
+                _refuse_newer(done, {version for version, _ in known})
+                applied = []
+                for version, sql in known:
+                    if version in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                        await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                    applied.append(version)
+                return applied
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)

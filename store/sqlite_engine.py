@@ -1,0 +1,125 @@
+"""SQLite (aiosqlite, WAL): the embedded engine. Two connections: the writer, which only units of work use
+(one at a time: SQLite has one writer, so units take turns on an asyncio lock), and a read-only reader for
+reads outside any unit, which see committed data only and never wait for the writer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from store.db import Database, Params, Row, UnitOfWork, _refuse_newer, migrations
+
+log = logging.getLogger(__name__)
+
+
+class SqliteDatabase(Database):
+    engine = "sqlite"
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str) -> None:
+        super().__init__()
+        self._writer = writer
+        self._reader = reader
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, path: str) -> SqliteDatabase:
+        in_memory = path == ":memory:"
+        if not in_memory:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            writer.row_factory = sqlite3.Row
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+                await writer.execute(f"PRAGMA {pragma}")
+            # A private in-memory database has one connection: its reads outside a unit may see a unit's writes
+            # in flight (a throwaway database for tools, never the bot's).
+            reader = writer if in_memory else await aiosqlite.connect(path, isolation_level=None)
+        except BaseException:
+            await writer.close()
+            raise
+        if reader is not writer:
+            reader.row_factory = sqlite3.Row
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
+        return cls(writer, reader, path)
+
+    async def close(self) -> None:
+        if self._reader is not self._writer:
+            await self._reader.close()
+        await self._writer.close()
+
+    async def _begin(self) -> Any:
+        await self._write_lock.acquire()
+        self.trips += 1
+        try:
+            await self._writer.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._write_lock.release()
+            raise
+        return self._writer
+
+    async def _commit(self, unit: UnitOfWork) -> None:
+        self.trips += 1
+        self.commits += 1
+        await self._writer.execute("COMMIT")
+        unit.conn = None
+        self._write_lock.release()
+
+    async def _rollback(self, unit: UnitOfWork) -> None:
+        self.trips += 1
+        try:
+            await self._writer.execute("ROLLBACK")
+        except sqlite3.Error:  # e.g. the transaction was already ended by an error
+            log.warning("rollback failed", exc_info=True)
+        finally:
+            unit.conn = None
+            self._write_lock.release()
+
+    async def _one_statement_conn(self) -> Any:
+        await self._write_lock.acquire()
+        return self._writer
+
+    def _one_statement_done(self) -> None:
+        self._write_lock.release()
+
+    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
+        return list(await (conn or self._reader).execute_fetchall(sql, params))
+
+    async def _count(self, conn: Any, sql: str, params: Params) -> int:
+        async with conn.execute(sql, params) as cursor:
+            return int(cursor.rowcount)
+
+    async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
+        await conn.executemany(sql, rows)
+
+    async def applied_versions(self) -> set[int]:
+        exists = await self._reader.execute_fetchall(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+        if not list(exists):
+            return set()
+        return {row[0] for row in await self._reader.execute_fetchall("SELECT version FROM schema_migrations")}
+
+    async def migrate(self) -> list[int]:
+        # The write lock keeps this process's units out; BEGIN IMMEDIATE keeps other processes out.
+        async with self._write_lock:
+            await self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {row[0] for row in await self._writer.execute_fetchall("SELECT version FROM schema_migrations")}
+            known = migrations(self.engine)
+            _refuse_newer(done, {version for version, _ in known})
+            applied = []
+            for version, sql in known:
+                if version in done:
+                    continue
+                await self._writer.executescript(
+                    "BEGIN IMMEDIATE;\n" + sql
+                    + f"\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\nCOMMIT;")
+                applied.append(version)
+            return applied

@@ -1,0 +1,101 @@
+"""The database engine the suite runs on: SQLite files (the default) or PostgreSQL when
+``QYZMET_TEST_POSTGRES`` names a server (an admin URL, e.g. the one scripts/servers.sh starts).
+
+On PostgreSQL every test gets a database of its own, copied from a template that was migrated once per test
+session (``CREATE DATABASE … TEMPLATE``: a few milliseconds), and dropped when the test ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ADMIN_URL = os.environ.get("QYZMET_TEST_POSTGRES", "")
+ENGINE = "postgresql" if ADMIN_URL else "sqlite"
+REDIS_URL = os.environ.get("QYZMET_TEST_REDIS", "")
+
+_names = itertools.count(1)
+_template: str | None = None
+_lock = threading.Lock()
+
+
+def on_postgres() -> bool:
+    return ENGINE == "postgresql"
+
+
+def _url_of(name: str) -> str:
+    parts = urlsplit(ADMIN_URL)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running event loop (in its own thread)."""
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(make()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]
+
+
+async def _admin(statement: str) -> None:
+    import asyncpg
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _ensure_template() -> str:
+    global _template
+    with _lock:
+        if _template is None:
+            from store.db import Database
+            name = f"qyzmet_tpl_{os.getpid()}"
+
+            async def build() -> None:
+                await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                await _admin(f"CREATE DATABASE {name}")
+                db = await Database.open(_url_of(name))
+                await db.close()
+
+            _run(build)
+            _template = name
+    return _template
+
+
+def new_database(tmp_path: Path, name: str = "qyzmet") -> str:
+    """A new, empty database of the suite's engine (migrated on PostgreSQL, a file path on SQLite)."""
+    if not on_postgres():
+        return str(tmp_path / f"{name}.sqlite3")
+    template = _ensure_template()
+    db_name = f"t{os.getpid()}_{next(_names)}"
+    _run(lambda: _admin(f"CREATE DATABASE {db_name} TEMPLATE {template}"))
+    _created.append(db_name)
+    return _url_of(db_name)
+
+
+_created: list[str] = []
+
+
+def drop_databases() -> None:
+    """Drop the databases made since the last call (at the end of each test)."""
+    names, _created[:] = list(_created), []
+    for db_name in names:
+        _run(lambda db_name=db_name: _admin(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
