@@ -126,14 +126,26 @@ class PostgresDatabase(Database):
         return None  # autocommit on any pooled connection
 
     async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
-        return list(await (conn or self._pool).fetch(self._numbered(sql), *params))
+        try:
+            return list(await (conn or self._pool).fetch(self._numbered(sql), *params))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            exc.add_note(f"statement: {sql}")  # the statement only: its parameters may be personal data
+            raise
 
     async def _count(self, conn: Any, sql: str, params: Params) -> int:
-        status = await (conn or self._pool).execute(self._numbered(sql), *params)
+        try:
+            status = await (conn or self._pool).execute(self._numbered(sql), *params)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            exc.add_note(f"statement: {sql}")
+            raise
         return int(status.rsplit(" ", 1)[-1]) if status and status[-1].isdigit() else 0
 
     async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
-        await (conn or self._pool).executemany(self._numbered(sql), list(rows))
+        try:
+            await (conn or self._pool).executemany(self._numbered(sql), list(rows))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            exc.add_note(f"statement: {sql}")
+            raise
 
     async def applied_versions(self) -> set[int]:
         if not await self._pool.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):

@@ -29,7 +29,7 @@ class OutboxMessage:
 
 _COLUMNS = "id, to_phone, text, kind, status, attempts, last_error, expires_at"
 # Interactive messages (codes, replies) before notices; oldest first within each kind.
-_PRIORITY = "ORDER BY kind = 'notice', created_at, rowid"
+_PRIORITY = "ORDER BY kind = 'notice', created_at, {order}"  # {order}: insertion order, per engine
 _DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
         "OR (status = 'sending' AND coalesce(lease_until, 0) <= ?))")
 
@@ -37,6 +37,9 @@ _DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
 class SmsOutboxRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Insertion order breaks ties within a second: SQLite's rowid, PostgreSQL's identity column.
+        self._order = "rowid" if db.engine == "sqlite" else "seq"
+        self._priority = _PRIORITY.format(order=self._order)
 
     async def add(self, message_id: str, to_phone: str, text: str, kind: str, now: datetime,
                   status: str = "queued", error: str | None = None, expires_at: float | None = None) -> None:
@@ -87,18 +90,18 @@ class SmsOutboxRepository:
 
     async def to_phone(self, phone: str) -> list[OutboxMessage]:
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM sms_outbox WHERE to_phone = ? ORDER BY created_at, rowid", (phone,))
+            f"SELECT {_COLUMNS} FROM sms_outbox WHERE to_phone = ? ORDER BY created_at, {self._order}", (phone,))
         return [OutboxMessage(*r) for r in rows]
 
     async def queued(self, limit: int = 100) -> list[OutboxMessage]:
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM sms_outbox WHERE status = 'queued' {_PRIORITY} LIMIT ?", (limit,))
+            f"SELECT {_COLUMNS} FROM sms_outbox WHERE status = 'queued' {self._priority} LIMIT ?", (limit,))
         return [OutboxMessage(*r) for r in rows]
 
     async def due(self, now_ts: float, limit: int = 100) -> list[OutboxMessage]:
         """Messages whose backoff has run out, or whose sender's lease did, interactive first."""
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM sms_outbox WHERE {_DUE} {_PRIORITY} LIMIT ?", (now_ts, now_ts, limit))
+            f"SELECT {_COLUMNS} FROM sms_outbox WHERE {_DUE} {self._priority} LIMIT ?", (now_ts, now_ts, limit))
         return [OutboxMessage(*r) for r in rows]
 
     async def interactive_since(self, phone: str, since: datetime) -> int:

@@ -29,7 +29,7 @@ class UserRepository:
         row = await self._db.fetchone(
             "SELECT u.lang, s.state, s.data, i.iin, i.phone, i.verified_at, i.last_seen_at, u.blocked_at, f.role, "
             "EXISTS (SELECT 1 FROM telegram_updates WHERE update_id = k.update_id) "
-            "FROM (SELECT ? AS user_id, ? AS update_id) AS k "
+            "FROM (SELECT CAST(? AS BIGINT) AS user_id, CAST(? AS BIGINT) AS update_id) AS k "
             "LEFT JOIN users AS u ON u.user_id = k.user_id "
             "LEFT JOIN chat_states AS s ON s.user_id = k.user_id "
             "LEFT JOIN identities AS i ON i.user_id = k.user_id "
