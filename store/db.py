@@ -227,6 +227,21 @@ class Database:
             return unit
         return None
 
+    async def serialize(self, key: str) -> None:
+        """From here to the end of the current unit, no other unit that serializes the same ``key`` runs:
+        for a rule that reads, then writes ("at most five codes an hour per phone", "600 SMS a minute"). On
+        SQLite units already run one at a time (this begins the transaction); on PostgreSQL it is a
+        transaction-level advisory lock, so it holds across replicas."""
+        unit = self.current_unit()
+        if unit is None:
+            raise NoUnitOfWork("serialize outside a unit of work")
+        if not unit.begun:
+            await unit._begin()
+        await self._serialize(unit.root.conn, key)
+
+    async def _serialize(self, conn: Any, key: str) -> None:
+        """Nothing to do for an engine whose units run one at a time."""
+
     # What each engine provides: a transaction's connection, its end, and one statement.
     async def _begin(self) -> Any:
         """Begin a transaction; returns the connection it runs on."""

@@ -122,6 +122,10 @@ class PostgresDatabase(Database):
         finally:
             await self._pool.release(conn)
 
+    async def _serialize(self, conn: Any, key: str) -> None:
+        self.trips += 1
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
     async def _one_statement_conn(self) -> Any:
         return None  # autocommit on any pooled connection
 

@@ -78,6 +78,9 @@ class OtpService:
             return await self._issue(purpose, ref, phone)
 
     async def _issue(self, purpose: str, ref: str, phone: str) -> Issued | TooSoon | TooMany:
+        # The resend pause and the hourly cap are "count, then write": one issue per phone at a time, across
+        # replicas too.
+        await self._db.serialize(f"otp-issue:{phone}")
         now = self._clock.now()
         latest = await self._repo.latest(purpose, ref)
         if latest is not None:
@@ -99,6 +102,8 @@ class OtpService:
             return await self._verify(purpose, ref, code)
 
     async def _verify(self, purpose: str, ref: str, code: str) -> Verified | WrongCode | NoValidCode:
+        # Two tries typed at once must both be counted: one check per code at a time, across replicas too.
+        await self._db.serialize(f"otp:{purpose}:{ref}")
         now = self._clock.now()
         row = await self._repo.latest(purpose, ref)
         if row is None or row.consumed_at is not None:

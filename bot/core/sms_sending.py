@@ -107,6 +107,8 @@ class SmsService(WorkerLoop):
         """Whether an inbound SMS from ``phone`` still gets an answer: at most QYZMET_SMS_REPLIES_PER_PHONE_HOUR
         codes and replies an hour, so that a phone (or a loop between two automatic responders) cannot make
         the service send without end. What the SMS asks is still done."""
+        if self._db.current_unit() is not None:  # the count and the reply it allows are one decision
+            await self._db.serialize(f"sms-replies:{phone}")
         since = self._clock.now() - timedelta(hours=1)
         return await self._outbox.interactive_since(phone, since) < self._s.sms_replies_per_phone_hour
 
@@ -135,6 +137,7 @@ class SmsService(WorkerLoop):
     async def _try(self, message: OutboxMessage) -> Outcome:
         """One attempt at one message, if the global cap allows and nobody else holds it."""
         async with self._db.unit("sms/claim"):  # the cap check and the claim are one transaction
+            await self._db.serialize("sms-global-cap")  # ... and one claim at a time, across replicas too
             now_ts = self._clock.now().timestamp()
             if message.expires_at is not None and message.expires_at <= now_ts:
                 await self._outbox.expire(message.id, self._clock.now())
