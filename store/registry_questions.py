@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from store.db import Database, utc_iso
-from store.leases import later
+from store.leases import later, skip_locked
 
 _DUE = "((status = 'queued' AND next_attempt_at <= ?) OR (status = 'asking' AND lease_until <= ?))"
 
@@ -22,6 +22,7 @@ class Question:
 class RegistryQuestionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._skip_locked = skip_locked(db)
 
     async def add(self, number: str, now: datetime, first_try_in: float) -> None:
         await self._db.write(
@@ -34,7 +35,8 @@ class RegistryQuestionRepository:
         now_iso = utc_iso(now)
         rows = await self._db.write(
             "UPDATE registry_questions SET status = 'asking', lease_until = ? WHERE number IN ("
-            f"SELECT number FROM registry_questions WHERE {_DUE} ORDER BY next_attempt_at, number LIMIT ?) "
+            f"SELECT number FROM registry_questions WHERE {_DUE} ORDER BY next_attempt_at, number "
+            f"LIMIT ?{self._skip_locked}) "
             "RETURNING number, attempts",
             (later(now, lease_seconds), now_iso, now_iso, limit))
         return sorted((Question(r[0], r[1]) for r in rows), key=lambda q: q.number)

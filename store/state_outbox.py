@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from store.db import Database, utc_iso
-from store.leases import later
+from store.leases import later, skip_locked
 
 _DUE = "((status = 'queued' AND next_attempt_at <= ?) OR (status = 'sending' AND lease_until <= ?))"
 
@@ -30,6 +30,7 @@ class StatePost:
 class StateOutboxRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._skip_locked = skip_locked(db)
 
     async def add(self, target: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
         """Queue a post; False when the same key was queued already (a stage is reported once)."""
@@ -42,7 +43,8 @@ class StateOutboxRepository:
         now_iso = utc_iso(now)
         rows = await self._db.write(
             "UPDATE state_outbox SET status = 'sending', lease_until = ? WHERE id IN ("
-            f"SELECT id FROM state_outbox WHERE {_DUE} ORDER BY created_at, id LIMIT ?) "
+            f"SELECT id FROM state_outbox WHERE {_DUE} ORDER BY created_at, id "
+            f"LIMIT ?{self._skip_locked}) "
             "RETURNING id, target, key, payload, attempts, created_at",
             (later(now, lease_seconds), now_iso, now_iso, limit))
         rows = sorted(rows, key=lambda r: (r[5], r[0]))

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from store.db import Database, utc_iso
+from store.leases import skip_locked
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,16 @@ class Envelope:
 
 _DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
         "OR (status = 'sending' AND coalesce(lease_until, 0) <= ?))")
+# Only the head of a chat's queue may be claimed: a chat's envelopes leave in order even when several workers
+# claim at once (the second one waits until the first is settled).
+_HEAD = ("NOT EXISTS (SELECT 1 FROM telegram_outbox AS e WHERE e.chat_id = t.chat_id AND e.id < t.id "
+         "AND e.status IN ('queued', 'sending'))")
 
 
 class TelegramOutboxRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._skip_locked = skip_locked(db)
 
     async def add(self, chat_id: int, kind: str, payload: dict[str, Any], now: datetime,
                   lease_until: float | None = None, label: str | None = None) -> int:
@@ -45,10 +51,11 @@ class TelegramOutboxRepository:
         return int(rows[0][0])
 
     async def claim_due(self, now_ts: float, lease_seconds: float, limit: int = 50) -> list[Envelope]:
-        """Claim the envelopes that are due, oldest first (one chat's envelopes keep their order)."""
+        """Claim the envelopes that are due, oldest first, each the head of its chat's queue."""
         rows = await self._db.write(
             "UPDATE telegram_outbox SET status = 'sending', lease_until = ? WHERE id IN ("
-            f"SELECT id FROM telegram_outbox WHERE {_DUE} ORDER BY id LIMIT ?) "
+            f"SELECT id FROM telegram_outbox AS t WHERE {_DUE} AND {_HEAD} ORDER BY id "
+            f"LIMIT ?{self._skip_locked}) "
             "RETURNING id, chat_id, kind, payload, attempts",
             (now_ts + lease_seconds, now_ts, now_ts, limit),
         )
