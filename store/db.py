@@ -242,6 +242,19 @@ class Database:
     async def _serialize(self, conn: Any, key: str) -> None:
         """Nothing to do for an engine whose units run one at a time."""
 
+    async def try_hold(self, name: str) -> Held | None:
+        """Become the one process that does ``name`` (a singleton job, e.g. sending broadcasts), if no other
+        process is: a Held to release when done, or None. On PostgreSQL a session advisory lock, which the
+        server releases if this process dies; SQLite serves one process, which always gets it."""
+        return Held(self, name, None)
+
+    def _hold_lost(self, conn: Any) -> bool:
+        return False
+
+    async def _release_hold(self, name: str, conn: Any) -> None:
+        """Nothing to release on an engine with one process."""
+
+
     # What each engine provides: a transaction's connection, its end, and one statement.
     async def _begin(self) -> Any:
         """Begin a transaction; returns the connection it runs on."""
@@ -344,6 +357,21 @@ class Database:
         if missing:
             raise SchemaMismatch(f"the database lacks migrations {', '.join(map(str, missing))}: "
                                  "run `qyzmet migrate` first")
+
+
+class Held:
+    """A singleton job held by this process (Database.try_hold)."""
+
+    def __init__(self, db: Database, name: str, conn: Any) -> None:
+        self._db, self.name, self._conn = db, name, conn
+
+    @property
+    def lost(self) -> bool:
+        """The hold is gone (its connection broke: another process may have taken the job)."""
+        return self._db._hold_lost(self._conn)
+
+    async def release(self) -> None:
+        await self._db._release_hold(self.name, self._conn)
 
 
 def _refuse_newer(done: set[int], known: set[int]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from store.db import Database, Params, Row, UnitOfWork, _refuse_newer, migrations
+from store.db import Database, Held, Params, Row, UnitOfWork, _refuse_newer, migrations
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,27 @@ class PostgresDatabase(Database):
     async def _serialize(self, conn: Any, key: str) -> None:
         self.trips += 1
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
+    async def try_hold(self, name: str) -> Held | None:
+        conn = await self._pool.acquire()  # kept out of the pool while held: the lock lives with the session
+        try:
+            if await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", name):
+                return Held(self, name, conn)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        await self._pool.release(conn)
+        return None
+
+    def _hold_lost(self, conn: Any) -> bool:
+        return bool(conn.is_closed())
+
+    async def _release_hold(self, name: str, conn: Any) -> None:
+        try:
+            if not conn.is_closed():
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
+        finally:
+            await self._pool.release(conn)
 
     async def _one_statement_conn(self) -> Any:
         return None  # autocommit on any pooled connection

@@ -31,7 +31,7 @@ from bot.core.staff import StaffService
 from bot.domain.catalog import SERVICES
 from bot.metrics import Metrics, on_commit
 from store.broadcasts import Broadcast, BroadcastRepository, Recipient
-from store.db import Database
+from store.db import Database, Held
 from store.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
@@ -244,13 +244,37 @@ class BroadcastService:
         self._worker = None
 
     async def _loop(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
+        """One process sends broadcasts at a time (the others stand by and take over if it dies): a recipient's
+        'sending' mark then always belongs to the sender that recovers it, and the bulk pace is spent once."""
+        while not self._stopping:
+            try:
+                held = await self._db.try_hold("broadcast-sender")
+            except Exception:
+                log.exception("broadcast worker: the database did not answer; retrying shortly")
+                held = None
+            if held is None:
+                await self._sleep_or_wake(self._settings.broadcast_poll_seconds)
+                continue
+            try:
+                await self._send_while_held(held, deliverer, reporter_for)
+            finally:
+                with contextlib.suppress(Exception):
+                    await held.release()
+
+    async def _sleep_or_wake(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _send_while_held(self, held: Held, deliverer: Deliverer,
+                               reporter_for: Callable[[Broadcast], Reporter]) -> None:
         async with self._db.unit("broadcast/recover"):
             unknown = await self._repo.recover_interrupted(self._clock.now())
         if unknown:
             log.warning("%s broadcast messages were on their way when the bot stopped: reported as unknown, "
                         "not resent", unknown)
         resuming = True
-        while not self._stopping:
+        while not self._stopping and not held.lost:
             try:
                 broadcast = await self._repo.next_sending()
             except Exception:  # the database did not answer: the worker must outlive it, not end silently
@@ -259,9 +283,7 @@ class BroadcastService:
                 continue
             if broadcast is None:
                 resuming = False
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._settings.broadcast_poll_seconds)
+                await self._sleep_or_wake(self._settings.broadcast_poll_seconds)
                 continue
             if resuming:
                 self.resumed_at = time.monotonic()
