@@ -387,9 +387,7 @@ def is_postgres(target: str | Path) -> bool:
 
 def migrations(engine: str) -> list[tuple[int, str]]:
     """The numbered migrations of an engine (the same numbers on both: version N is the same schema)."""
-    folder = resources.files("store").joinpath("migrations")
-    if engine == "postgresql":
-        folder = folder.joinpath("postgresql")
+    folder = resources.files("store").joinpath("migrations").joinpath(engine)
     found = []
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
