@@ -15,9 +15,10 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/qyzmet demo
 
-# Lint and type checks first (they fail the run like a failing test), then the suite.
+# Lint and type checks first (they fail the run like a failing test), then the suite on SQLite and again on
+# PostgreSQL, with private PostgreSQL and Redis servers started and stopped by scripts/test.sh.
 test: lint
-	$(PY) -m pytest -q
+	PY=$(PY) scripts/test.sh
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -7,8 +7,7 @@ set -euo pipefail
 action=${1:?usage: servers.sh start|stop DIR}
 dir=$(realpath -m "${2:?usage: servers.sh start|stop DIR}")
 pg_bin=${QYZMET_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-pg_port=${QYZMET_TEST_PG_PORT:-55432}
-redis_port=${QYZMET_TEST_REDIS_PORT:-56379}
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 apt_install() {
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -19,6 +18,9 @@ apt_install() {
 
 case $action in
 start)
+    # Private ports, free ones unless given: a developer's own servers or a second run do not collide.
+    pg_port=${QYZMET_TEST_PG_PORT:-$(free_port)}
+    redis_port=${QYZMET_TEST_REDIS_PORT:-$(free_port)}
     if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
         apt_install postgresql >&2
         pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
