@@ -1,4 +1,5 @@
-"""Application status lookups with N applications in SQLite, through the project's own store layer.
+"""Application status lookups with N applications, through the project's own store layer, on SQLite and (with
+``--postgres URL``) on PostgreSQL beside it: `python -m bench.store_bench [--postgres URL] [--applications N]`.
 
 `store.db.Database` and `store.applications.ApplicationRepository` as the bot uses them: the rows are written in
 one unit of work (a write outside a unit raises NoUnitOfWork), the lookups are plain reads outside any unit, so
@@ -8,7 +9,10 @@ same data, so that the figure comes with its spread.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import random
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -89,24 +93,71 @@ async def lookups(db: Database, applications: int, count: int, seed_value: int, 
             "events_ms": pct(events_t, 1000)}
 
 
-async def run(database: Path, applications: int, count: int, rounds: int = 1) -> dict:
+_FOR_PERSON = ("SELECT number FROM applications WHERE requester_user_id = ? "
+               "UNION SELECT number FROM applications WHERE iin = ? AND coalesce(requester_iin, iin) = iin "
+               "UNION SELECT number FROM applications WHERE requester_iin = ?")
+
+
+async def run(database: Path | str, applications: int, count: int, rounds: int = 1) -> dict:
     """Seed once, then `rounds` rounds of `count` lookups of each kind."""
     db = await Database.open(database)
     try:
         insert_s = await seed(db, applications)
         per_round = [await lookups(db, applications, count, seed_value=1 + r) for r in range(rounds)]
         # The plan of for_person's query (the same SQL as ApplicationRepository.for_person): indexes, no scans.
-        plan = [row[3] for row in await db.fetchall(
-            "EXPLAIN QUERY PLAN SELECT number FROM applications WHERE requester_user_id = ? "
-            "UNION SELECT number FROM applications WHERE iin = ? AND coalesce(requester_iin, iin) = iin "
-            "UNION SELECT number FROM applications WHERE requester_iin = ?", (1, "x", "x"))]
+        if db.engine == "sqlite":
+            plan = [row[3] for row in await db.fetchall("EXPLAIN QUERY PLAN " + _FOR_PERSON, (1, "x", "x"))]
+            size = Path(database).stat().st_size
+        else:
+            await db.fetchall("ANALYZE applications")
+            plan = [row[0] for row in await db.fetchall("EXPLAIN " + _FOR_PERSON, (1, "x", "x"))]
+            size = await db.fetchval("SELECT pg_database_size(current_database())")
     finally:
         await db.close()
     return {
+        "engine": db.engine,
         "applications": applications,
         "insert_seconds": round(insert_s, 2),
-        "db_mb": round(database.stat().st_size / 1e6, 1),
+        "db_mb": round(size / 1e6, 1),
         "lookups_per_round": count,
         "rounds": per_round,
         "for_person_plan": plan,
     }
+
+
+async def _both(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        targets: list[str] = [str(Path(work) / "store.sqlite3")]
+        if args.postgres:
+            targets.append(await _fresh_postgres(args.postgres))
+        for target in targets:
+            result = await run(target, args.applications, args.lookups, args.rounds)
+            print(f"{result['engine']}: {args.applications:,} applications, seeded in {result['insert_seconds']} s, "
+                  f"{result['db_mb']} MB")
+            for index, found in enumerate(result["rounds"], 1):
+                print(f"  round {index}: by number {found['by_number_ms']}, a person's list {found['by_iin_ms']}, "
+                      f"history {found['events_ms']} (ms)")
+            print("  plan of a person's list: " + " | ".join(str(line) for line in result["for_person_plan"]))
+
+
+async def _fresh_postgres(admin_url: str) -> str:
+    """A new database on the server of ``admin_url`` (dropped first if a previous run left it)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute("DROP DATABASE IF EXISTS qyzmet_store_bench WITH (FORCE)")
+        await conn.execute("CREATE DATABASE qyzmet_store_bench")
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(admin_url)._replace(path="/qyzmet_store_bench"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.store_bench", description=__doc__)
+    parser.add_argument("--postgres", help="an admin URL of a PostgreSQL server: also run there, beside SQLite")
+    parser.add_argument("--applications", type=int, default=100_000)
+    parser.add_argument("--lookups", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    asyncio.run(_both(parser.parse_args()))
