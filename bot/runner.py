@@ -146,7 +146,8 @@ class RunningBot:
         if url:
             from bot.redis_client import connect
             self._redis = connect(url)
-            locks, ledger = RedisPersonLocks(self._redis), RedisUpdateLedger(self._redis)
+            prefix = f"qyzmet:bot{self.application.bot.id}"  # bots sharing a Redis keep apart
+            locks, ledger = RedisPersonLocks(self._redis, prefix), RedisUpdateLedger(self._redis, prefix)
         else:
             locks, ledger = InProcessLocks(), LocalUpdateLedger()
         return WebhookUpdates(self.application, locks, ledger)

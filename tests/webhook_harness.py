@@ -30,14 +30,15 @@ def free_port() -> int:
 
 class WebhookHarness(SmsHarness):
     """The SMS harness's bot, taking its updates by webhook: QYZMET_TELEGRAM_WEBHOOK_URL points at its own HTTP
-    server. ``receive_updates`` / ``run_workers`` choose the process shape (``web`` is receive only)."""
+    server (or ``webhook_url``: a proxy in front of several). ``receive_updates`` / ``run_workers`` choose the
+    process shape (``web`` is receive only)."""
 
     def __init__(self, emu: BotApiEmulator, database: Path | str, port: int | None = None,
                  receive_updates: bool = True, run_workers: bool = True, seed: bool = True,
-                 **overrides: Any) -> None:
+                 webhook_url: str | None = None, **overrides: Any) -> None:
         self.port = port or free_port()
         super().__init__(emu, database, http_port=self.port, telegram_webhook_secret=WEBHOOK_SECRET,
-                         telegram_webhook_url=f"http://127.0.0.1:{self.port}/telegram", **overrides)
+                         telegram_webhook_url=webhook_url or f"http://127.0.0.1:{self.port}/telegram", **overrides)
         self.receive_updates, self.run_workers, self.seed = receive_updates, run_workers, seed
         emu.webhook_retry_seconds = RETRY_SECONDS
 

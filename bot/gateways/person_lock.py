@@ -55,8 +55,10 @@ class InProcessLocks:
 class RedisPersonLocks:
     """The person's lock in Redis, shared by every replica (see the module docstring)."""
 
-    def __init__(self, client: Any, ttl: float = LOCK_TTL_SECONDS, wait: float = LOCK_WAIT_SECONDS) -> None:
+    def __init__(self, client: Any, prefix: str = "qyzmet", ttl: float = LOCK_TTL_SECONDS,
+                 wait: float = LOCK_WAIT_SECONDS) -> None:
         self._client = client
+        self._prefix = prefix  # one bot's keys (bot/runner.py names the bot in it)
         self._ttl_ms = int(ttl * 1000)
         self._wait = wait
         self._release = client.register_script(_RELEASE)
@@ -64,7 +66,7 @@ class RedisPersonLocks:
 
     @contextlib.asynccontextmanager
     async def hold(self, person: int) -> AsyncIterator[None]:
-        key = f"qyzmet:lock:person:{person}"
+        key = f"{self._prefix}:lock:person:{person}"
         token = secrets.token_hex(16)
         if not await self._acquire(key, token):
             yield  # Redis is unreachable: go on without it (module docstring)

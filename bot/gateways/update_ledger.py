@@ -72,12 +72,12 @@ class LocalUpdateLedger:
 class RedisUpdateLedger:
     """Replicas: two keys per update in Redis, expiring after a day."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, prefix: str = "qyzmet") -> None:
         self._client = client
+        self._prefix = prefix  # one bot's keys: update ids are numbered per bot (bot/runner.py names it)
 
-    @staticmethod
-    def _keys(update_id: int) -> tuple[str, str]:
-        return f"qyzmet:update:{update_id}:answered", f"qyzmet:update:{update_id}:failures"
+    def _keys(self, update_id: int) -> tuple[str, str]:
+        return f"{self._prefix}:update:{update_id}:answered", f"{self._prefix}:update:{update_id}:failures"
 
     async def seen(self, update_id: int) -> Seen:
         try:
