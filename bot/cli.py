@@ -1,4 +1,5 @@
-"""`qyzmet` on the command line: run, demo, seed, import, backup, operators, broadcast.
+"""`qyzmet` on the command line: run (or web, worker and migrate at scale), demo, seed, import, backup, operators,
+broadcast.
 
 A configuration or start-up problem is one or two lines naming the QYZMET_ variable and what to do, exit
 code 2 (bot/config.py ConfigError); never a traceback, never a secret.
@@ -22,21 +23,46 @@ from bot.startup import database_label, open_services
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Everything in one process: updates (polling, or webhook when QYZMET_TELEGRAM_WEBHOOK_URL is set), the
+    workers and the HTTP server; migrates the database itself."""
+    return _serve("run", receive_updates=True, run_workers=True)
+
+
+def _web(args: argparse.Namespace) -> int:
+    """A stateless web replica: updates by webhook, SMS inbound and receipts, the status feed, the verification
+    page, health and metrics; no background loop. N of them behind one URL."""
+    return _serve("web", receive_updates=True, run_workers=False)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """The background loops (outboxes, notices, broadcasts, the sweep) and health and metrics; never asks
+    Telegram for updates."""
+    return _serve("worker", receive_updates=False, run_workers=True)
+
+
+def _serve(command: str, receive_updates: bool, run_workers: bool) -> int:
+    """Start the bot as ``command`` (bot/runner.py) and run it until SIGINT or SIGTERM."""
     settings = load_settings()
     if not settings.telegram_token:
         print("QYZMET_TELEGRAM_TOKEN is not set.\n"
-              "  Set it to the token @BotFather gave you, e.g.  QYZMET_TELEGRAM_TOKEN=123456:ABC... qyzmet run\n"
+              f"  Set it to the token @BotFather gave you, e.g.  QYZMET_TELEGRAM_TOKEN=123456:ABC... qyzmet {command}\n"
               "  To try the bot without a token or a network, run the demo:  make demo  (or: qyzmet demo)",
               file=sys.stderr)
+        return 2
+    if command == "web" and not settings.telegram_webhook_url:
+        print("QYZMET_TELEGRAM_WEBHOOK_URL is not set: `qyzmet web` takes updates by webhook only.\n"
+              "  Set it to the public HTTPS URL of the replicas (and QYZMET_TELEGRAM_WEBHOOK_SECRET), or run "
+              "`qyzmet run` for one process that polls.", file=sys.stderr)
         return 2
     from bot.gateways.sms_gateway import gateway_for
     from bot.http_server import InsecureHttpConfig, check_http_config
     from bot.startup import check_files
-    try:
-        check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
-    except InsecureHttpConfig as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    if receive_updates:
+        try:
+            check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
+        except InsecureHttpConfig as exc:
+            print(exc, file=sys.stderr)
+            return 2
     try:
         settings.operator_ids()
     except ValueError as exc:
@@ -57,20 +83,22 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        services = await open_services(settings, gateway)
+        # `run` (and the demo) migrate the database themselves; replicas leave it to `qyzmet migrate`.
+        services = await open_services(settings, gateway, migrate=command == "run")
         try:
             if not await wait_for_telegram(settings, stopping):
                 return
             try:
                 assert settings.telegram_token  # checked before anything started
-                bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True)
+                bot = await RunningBot.start(services, settings.telegram_token, settings.telegram_api_url, http=True,
+                                             receive_updates=receive_updates, run_workers=run_workers)
             except OSError as exc:
                 raise listen_error(settings, exc) from None
             except TelegramError as exc:  # Telegram went away between getMe and the start
                 from bot.logging_setup import redact
                 raise ConfigError(f"Telegram stopped answering while the bot started: {redact(str(exc))[:200]}",
                                   "  Start it again.") from None
-            log.info("bot is running; Ctrl+C stops it")
+            log.info("bot is running (qyzmet %s: %s); Ctrl+C stops it", command, _shape(bot))
             try:
                 await stopping.wait()
             finally:
@@ -80,6 +108,27 @@ def _run(args: argparse.Namespace) -> int:
 
     with asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:
         runner.run(main())
+    return 0
+
+
+def _shape(bot: Any) -> str:
+    """What this process does, for the log line that says it runs."""
+    parts = [f"updates by {bot.updates_by}"] if bot.updates_by else ["no updates"]
+    parts.append("workers" if bot.workers else "no workers")
+    return ", ".join(parts)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply the migrations the database lacks, then exit: once per rollout, before the replicas start."""
+    setup_logging(logging.WARNING)
+    from bot.startup import migrate_database
+    settings = load_settings()
+    database = database_label(settings.database)
+    applied = asyncio.run(migrate_database(settings))
+    if applied:
+        print(f"migrated {database}: applied {', '.join(f'{v:03d}' for v in applied)}")
+    else:
+        print(f"{database} is up to date: nothing to apply")
     return 0
 
 
@@ -309,11 +358,33 @@ def _parser() -> argparse.ArgumentParser:
                                             + FORMATS)
     parser.add_argument("--version", action="version", version=f"qyzmet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (polling) with QYZMET_TELEGRAM_TOKEN", formatter_class=raw,
-                   description="Run the bot: Telegram long polling, the SMS and notice workers and the HTTP\n"
-                               "server (SMS webhooks, status feed, /metrics, /health).",
+    sub.add_parser("run", help="run the bot in one process (polling, or a webhook) with QYZMET_TELEGRAM_TOKEN",
+                   formatter_class=raw,
+                   description="Run the bot in one process: Telegram updates (long polling, or the webhook when\n"
+                               "QYZMET_TELEGRAM_WEBHOOK_URL is set), the SMS and notice workers and the HTTP server\n"
+                               "(SMS webhooks, status feed, /metrics, /health); it migrates the database itself.",
                    epilog="Needs QYZMET_TELEGRAM_TOKEN, and QYZMET_SMS_GATEWAY_URL (or QYZMET_SMS_GATEWAY=print\n"
                           "to print every SMS on stdout instead of sending it).\n" + FORMATS).set_defaults(func=_run)
+    sub.add_parser("web", help="a web replica: Telegram webhook, SMS and feed routes, health; no workers",
+                   formatter_class=raw,
+                   description="Run one stateless web replica: the Telegram webhook (QYZMET_TELEGRAM_WEBHOOK_URL),\n"
+                               "SMS inbound and receipts, the status feed, /verify, /metrics and /health; no\n"
+                               "background workers. Run N of them behind one URL, and `qyzmet worker` beside them.",
+                   epilog="Needs QYZMET_TELEGRAM_TOKEN, QYZMET_TELEGRAM_WEBHOOK_URL and _SECRET, an SMS gateway\n"
+                          "(as `run`), and a database that `qyzmet migrate` brought up to date.\n"
+                          + FORMATS).set_defaults(func=_web)
+    sub.add_parser("worker", help="the background workers: outboxes, notices, broadcasts, sweeps", formatter_class=raw,
+                   description="Run the background loops: the SMS and Telegram outboxes, notices, broadcasts,\n"
+                               "the state systems' queues and the sweep; /metrics and /health on QYZMET_HTTP_PORT.\n"
+                               "It never asks Telegram for updates (no getUpdates, no setWebhook).",
+                   epilog="Needs QYZMET_TELEGRAM_TOKEN, an SMS gateway (as `run`), and a database that\n"
+                          "`qyzmet migrate` brought up to date.\n" + FORMATS).set_defaults(func=_worker)
+    sub.add_parser("migrate", help="apply the database migrations, then exit (once per rollout)",
+                   formatter_class=raw,
+                   description="Bring QYZMET_DATABASE's schema up to date and print what was applied; running it\n"
+                               "again applies nothing. Refuses a database migrated by a newer version (exit 2).",
+                   epilog="A rollout: `qyzmet migrate`, then start (or restart) the web replicas and the workers.\n"
+                          + FORMATS).set_defaults(func=_migrate)
     seed = sub.add_parser("seed", help="load citizens, registries and applications from a JSON file",
                           formatter_class=raw,
                           description="Load the citizen directory, the registries and applications from FILE.json\n"

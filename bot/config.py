@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +41,15 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # How long `run` keeps trying to reach Telegram at start before giving up; 0 = until it is stopped.
     telegram_start_wait_seconds: NonNegative = 0.0
+    # Webhook mode (unset: long polling). Telegram posts updates to this public URL; the bot's HTTP server takes
+    # them on the URL's path, and only with the secret in X-Telegram-Bot-Api-Secret-Token
+    # (handlers/http/telegram_webhook.py).
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_webhook_max_connections: Annotated[int, Field(ge=1, le=100)] = 40  # Telegram's requests at once
+    # What replicas share (bot/redis_client.py): per-person locks and the updates already answered. Unset:
+    # kept in the process, which is enough for one replica.
+    redis_url: str | None = None
 
     # State systems (DESIGN.md "State systems"; bot/gateways/): each is off — the embedded tables, or nothing
     # sent — while its URL is unset. One bearer token (or a client certificate) for all of them.
@@ -103,18 +114,32 @@ class Settings(BaseSettings):
     @field_validator("telegram_token", "telegram_api_url", "sms_gateway_url", "sms_secret", "secret_key",
                      "feed_token", "calendar_overrides", "sms_gateway", "public_url", "directory_url", "registry_url",
                      "monitoring_url", "complaints_url", "state_token", "state_client_cert", "state_client_key",
-                     mode="before")
+                     "telegram_webhook_url", "telegram_webhook_secret", "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``QYZMET_X=`` (set but empty, as .env templates and compose files leave them) means "not set"."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("telegram_api_url", "sms_gateway_url", "public_url", "directory_url", "registry_url",
-                     "monitoring_url", "complaints_url")
+                     "monitoring_url", "complaints_url", "telegram_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters A-Z, a-z, 0-9, _ or - (what Telegram accepts)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
     @field_validator("http_host", "database")
@@ -134,6 +159,14 @@ class Settings(BaseSettings):
             raise ValueError("QYZMET_STATE_RETRY_MAX_SECONDS must be at least QYZMET_STATE_RETRY_BASE_SECONDS")
         if self.state_client_key is not None and self.state_client_cert is None:
             raise ValueError("QYZMET_STATE_CLIENT_KEY is set without QYZMET_STATE_CLIENT_CERT")
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            # Without it anyone who finds the URL could write to the bot as any person.
+            raise ValueError("QYZMET_TELEGRAM_WEBHOOK_SECRET is required with QYZMET_TELEGRAM_WEBHOOK_URL "
+                             "(e.g. the output of: openssl rand -hex 32)")
+        if self.database.startswith(("postgresql://", "postgres://")) and not self.secret_key:
+            # A key generated per machine would make a code issued by one replica fail on another.
+            raise ValueError("QYZMET_SECRET_KEY is required when QYZMET_DATABASE is a postgresql:// URL: every "
+                             "replica must use the same key (e.g. the output of: openssl rand -hex 32)")
         return self
 
     def operator_ids(self) -> list[int]:
@@ -156,8 +189,9 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The configured values that must never appear in any output (logs mask them)."""
-        return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token)
-                if v]
+        redis_password = urlsplit(self.redis_url).password if self.redis_url else None
+        return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token,
+                            self.telegram_webhook_secret, redis_password) if v]
 
 
 # Fields whose value may be shown back in an error message: numbers and choices, never a token, key or URL.

@@ -5,6 +5,10 @@ committed after it) the n-th time (default: the first) a unit of work that ``lab
 ``where``: ``before_commit`` or ``after_commit`` of a unit, or ``before_settle`` of a delivery (the message
 has left, its outbox row is not yet marked). Unset, every point is a no-op costing one comparison.
 The tests restart the bot on the same database afterwards and check that nothing was lost or repeated.
+
+``fail_once(where, label)`` is the in-process counterpart for tests: the next such unit raises InjectedFailure
+there instead, a failure the process survives (the unit rolls back), e.g. to see a webhook update refused and
+posted again.
 """
 
 from __future__ import annotations
@@ -19,11 +23,27 @@ _spec = os.environ.get("QYZMET_CRASH_AT", "")
 _where, _, _rest = _spec.partition(":")
 _label, _, _nth = _rest.partition("#")
 _remaining = int(_nth) if _nth.isdigit() else 1
+_failures: list[tuple[str, str]] = []  # (where, label) to fail once each, in-process (fail_once)
+
+
+class InjectedFailure(RuntimeError):
+    """A failure a test asked for with fail_once."""
+
+
+def fail_once(where: str, label: str) -> None:
+    """Make the next unit of work that ``label`` joined raise InjectedFailure at ``where`` (tests only)."""
+    _failures.append((where, label))
 
 
 def point(where: str, labels: Iterable[str]) -> None:
-    """Die here if this is the configured crash point."""
+    """Die here if this is the configured crash point (or raise, if a test asked for a failure here)."""
     global _remaining
+    if _failures:
+        labels = list(labels)
+        for i, (fail_where, fail_label) in enumerate(_failures):
+            if fail_where == where and fail_label in labels:
+                del _failures[i]
+                raise InjectedFailure(f"{where}:{fail_label}")
     if not _spec or where != _where or _label not in labels:
         return
     _remaining -= 1

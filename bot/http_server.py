@@ -1,6 +1,7 @@
 """The bot's own HTTP server: inbound SMS, delivery receipts, the status feed (bot/http_feed.py, on when
-QYZMET_FEED_TOKEN is set), the certificate verification page (handlers/http/verify.py), metrics and health
-(bot/http_ops.py) (aiohttp.web).
+QYZMET_FEED_TOKEN is set), the certificate verification page (handlers/http/verify.py), the Telegram webhook
+(handlers/http/telegram_webhook.py, in webhook mode), metrics and health (bot/http_ops.py) (aiohttp.web).
+A worker process (``qyzmet worker``) serves metrics and health only.
 
 Contracts (DESIGN.md): every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw
 body with QYZMET_SMS_SECRET, compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when
@@ -29,6 +30,7 @@ from bot.http_complaints import add_routes as add_complaint_routes
 from bot.http_feed import add_routes as add_feed_routes
 from bot.http_ops import Operations
 from bot.http_ops import add_routes as add_ops_routes
+from handlers.http.telegram_webhook import TelegramWebhook
 from handlers.http.verify import VerifyPage
 from handlers.sms_commands import SmsHandler
 
@@ -90,10 +92,14 @@ def _optional_id(data: dict[str, Any]) -> str | None:
 
 
 class SmsHttpServer:
-    def __init__(self, handler: SmsHandler, sms: SmsService, host: str, port: int, secret: str | None,
+    """``handler`` None: no SMS routes (a worker's server: metrics and health only)."""
+
+    def __init__(self, handler: SmsHandler | None, sms: SmsService, host: str, port: int, secret: str | None,
                  feed: StatusFeed | None = None, feed_token: str | None = None, ops: Operations | None = None,
-                 verify: VerifyPage | None = None, complaints: ComplaintService | None = None) -> None:
-        check_http_config(host, secret)
+                 verify: VerifyPage | None = None, complaints: ComplaintService | None = None,
+                 telegram: TelegramWebhook | None = None) -> None:
+        if handler is not None:
+            check_http_config(host, secret)
         self._handler = handler
         self._sms = sms
         self._host = host
@@ -104,13 +110,15 @@ class SmsHttpServer:
         self._ops = ops
         self._verify = verify
         self._complaints = complaints
+        self._telegram = telegram
         self._runner: web.AppRunner | None = None
         self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_post("/sms/inbound", self._inbound)
-        app.router.add_post("/sms/receipts", self._receipt)
+        if self._handler is not None:
+            app.router.add_post("/sms/inbound", self._inbound)
+            app.router.add_post("/sms/receipts", self._receipt)
         if self._ops is not None:
             add_ops_routes(app, self._ops)  # /metrics, /health/live, /health/ready, /health (bot/http_ops.py)
         else:
@@ -121,10 +129,12 @@ class SmsHttpServer:
             self._verify.add_routes(app)  # the certificate verification page (handlers/http/verify.py)
         if self._complaints is not None:  # the addressee's answers, signed like SMS (bot/http_complaints.py)
             add_complaint_routes(app, self._complaints, self._signed_body)
+        if self._telegram is not None:
+            self._telegram.add_routes(app)  # updates Telegram posts (handlers/http/telegram_webhook.py)
         return app
 
     async def start(self) -> None:
-        if not self._secret:
+        if not self._secret and self._handler is not None:
             log.warning("QYZMET_SMS_SECRET is not set: SMS webhooks are accepted unsigned on %s", self._host)
         self._runner = web.AppRunner(self.app(), access_log=None)  # access logs would show nothing useful
         await self._runner.setup()
@@ -159,6 +169,7 @@ class SmsHttpServer:
             phone = normalize_phone(sender)
         except (Malformed, InvalidPhone) as exc:
             return web.json_response({"error": str(exc)}, status=400)
+        assert self._handler is not None  # the route exists only with a handler
         try:
             fresh = await self._handler.handle(phone, text, gateway_id)
         except Exception:

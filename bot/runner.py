@@ -1,5 +1,14 @@
-"""Running the bot: python-telegram-bot's Application, the SMS outbox worker and (optionally) the HTTP server
-for SMS webhooks, metrics and health, all on one Services, started and stopped together."""
+"""Running the bot: python-telegram-bot's Application, the background workers and the HTTP server (SMS webhooks,
+the Telegram webhook, metrics and health), all on one Services, started and stopped together.
+
+One class for every process of DESIGN.md ("Processes and engines"), chosen by two switches:
+- ``qyzmet run`` (and the demo, the tests): ``receive_updates`` and ``run_workers`` — everything in one process;
+- ``qyzmet web``: ``receive_updates`` only — updates by webhook, the HTTP server, no background loop (stateless:
+  N replicas behind one URL);
+- ``qyzmet worker``: ``run_workers`` only — the outboxes, notices, broadcasts and the sweep; it never asks
+  Telegram for updates (no getUpdates, no setWebhook), and its HTTP server has metrics and health only.
+Updates come by long polling, or by webhook when QYZMET_TELEGRAM_WEBHOOK_URL is set.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +16,23 @@ import asyncio
 import contextlib
 import signal
 import time
+from typing import Any
 
 from telegram.ext import Application
 
 from bot.core.health import Check
+from bot.gateways.person_lock import InProcessLocks, PersonLocks, RedisPersonLocks
+from bot.gateways.update_ledger import LocalUpdateLedger, RedisUpdateLedger, UpdateLedger
 from bot.http_ops import Operations
 from bot.http_server import SmsHttpServer, check_http_config
 from bot.services import Services
+from handlers.http.telegram_webhook import TelegramWebhook
 from handlers.http.verify import VerifyPage
 from handlers.sms_commands import SmsHandler
-from handlers.telegram.app import build_application
+from handlers.telegram.app import ALLOWED_UPDATES, build_application, schedule_sweep
 from handlers.telegram.delivery import TelegramDelivery
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
+from handlers.telegram.webhook import WebhookUpdates
 
 # A short pause between getUpdates calls: under load each call then brings a batch of updates instead of one
 # or two (fewer Bot API round trips per update), for at most this much added latency.
@@ -26,7 +40,7 @@ POLL_INTERVAL = 0.01
 
 
 class RunningBot:
-    """The Application polling for updates, as used by `qyzmet run`, the demo and the tests."""
+    """The Application and what runs around it, in one of the process shapes of the module docstring."""
 
     def __init__(self, services: Services, application: Application, http: SmsHttpServer | None = None,
                  notices: TelegramDelivery | None = None) -> None:
@@ -34,7 +48,11 @@ class RunningBot:
         self.application = application
         self.http = http
         self.notices = notices
+        self.updates_by: str | None = None  # "polling", "webhook", or None (a worker)
+        self.workers = False  # the background loops run in this process
+        self.webhook_set = False  # setWebhook succeeded
         self._polling_since: float | None = None  # monotonic time polling started (readiness)
+        self._redis: Any = None  # the client shared by the webhook's lock and ledger, with QYZMET_REDIS_URL
 
     @property
     def http_port(self) -> int | None:
@@ -44,60 +62,118 @@ class RunningBot:
     @classmethod
     async def start(cls, services: Services, token: str, base_url: str | None = None,
                     base_file_url: str | None = None, poll_timeout: int = 10, http: bool = False,
-                    http_port: int | None = None, poll_interval: float = POLL_INTERVAL) -> RunningBot:
-        """Start polling and the SMS worker; with ``http``, also the webhook server (``http_port`` overrides
-        QYZMET_HTTP_PORT; 0 picks a free port, read it back from ``http_port``)."""
+                    http_port: int | None = None, poll_interval: float = POLL_INTERVAL,
+                    receive_updates: bool = True, run_workers: bool = True) -> RunningBot:
+        """Start what the switches ask for (module docstring); with ``http``, also the HTTP server
+        (``http_port`` overrides QYZMET_HTTP_PORT; 0 picks a free port, read it back from ``http_port``).
+        Webhook mode (QYZMET_TELEGRAM_WEBHOOK_URL) takes its updates on that server, so it needs ``http``."""
         settings = services.settings
-        if http:
+        if receive_updates and settings.telegram_webhook_url and not http:
+            raise ValueError("webhook mode takes updates on the HTTP server: start it with http=True")
+        if http and receive_updates:
             check_http_config(settings.http_host, settings.sms_secret)  # refuse before anything starts
         await services.staff.bootstrap(settings.operator_ids())  # QYZMET_OPERATORS
         application = build_application(services, token, base_url, base_file_url)
         bot = cls(services, application)
         try:
-            await bot._start(poll_timeout, poll_interval, http, http_port)
+            await bot._start(poll_timeout, poll_interval, http, http_port, receive_updates, run_workers)
         except BaseException:
             await bot.stop()  # nothing half-started left running, no HTTP session left open
             raise
         return bot
 
-    async def _start(self, poll_timeout: int, poll_interval: float, http: bool, http_port: int | None) -> None:
-        services, application, settings = self.services, self.application, self.services.settings
+    async def _start(self, poll_timeout: int, poll_interval: float, http: bool, http_port: int | None,
+                     receive_updates: bool, run_workers: bool) -> None:
+        application, settings = self.application, self.services.settings
+        webhook = receive_updates and bool(settings.telegram_webhook_url)
+        self.updates_by = ("webhook" if webhook else "polling") if receive_updates else None
+        self.workers = run_workers
         await application.initialize()
-        if application.post_init:
-            await application.post_init(application)
+        if receive_updates and application.post_init:
+            await application.post_init(application)  # the command menus, by the processes people talk to
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
-                                                drop_pending_updates=False)
-        self._polling_since = time.monotonic()
+        if run_workers:
+            self._start_workers()
+        if receive_updates and not webhook:
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
+                                                    allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+            self._polling_since = time.monotonic()
+        if http:
+            await self._start_http(http_port, receive_updates, webhook)
+        if webhook:
+            await self._set_webhook()  # once the route listens: Telegram posts at once
+
+    def _start_workers(self) -> None:
+        services, bot = self.services, self.application.bot
         services.sms.start_worker()
         services.pending_results.start_worker()  # registry questions the registry could not answer at once
         services.state_outbox.start_worker()     # stages to monitoring, complaints to their addressee
-        self.notices = TelegramDelivery(services, application.bot)  # the Telegram outbox worker
+        self.notices = TelegramDelivery(services, bot)  # the Telegram outbox worker
         self.notices.start()
         # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
-        services.broadcasts.start_worker(TelegramDeliverer(application.bot), reporter_for(services, application.bot))
-        if http:
+        services.broadcasts.start_worker(TelegramDeliverer(bot), reporter_for(services, bot))
+        schedule_sweep(self.application)  # expired consents, old update marks
+
+    async def _start_http(self, http_port: int | None, receive_updates: bool, webhook: bool) -> None:
+        services, settings = self.services, self.services.settings
+        ops = Operations(services.metrics, services.health, settings.health_db_timeout_seconds,
+                         self.readiness_checks())
+        port = settings.http_port if http_port is None else http_port
+        if not receive_updates:  # a worker: nobody posts to it
+            self.http = SmsHttpServer(None, services.sms, settings.http_host, port, settings.sms_secret, ops=ops)
+        else:
+            telegram = None
+            if webhook:
+                assert settings.telegram_webhook_url and settings.telegram_webhook_secret  # Settings checks both
+                telegram = TelegramWebhook(self._webhook_updates(), settings.telegram_webhook_url,
+                                           settings.telegram_webhook_secret)
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
-            self.http = SmsHttpServer(handler, services.sms, settings.http_host,
-                                      settings.http_port if http_port is None else http_port,
-                                      settings.sms_secret, feed=services.feed, feed_token=settings.feed_token,
-                                      ops=Operations(services.metrics, services.health,
-                                                     settings.health_db_timeout_seconds, self.readiness_checks()),
+            self.http = SmsHttpServer(handler, services.sms, settings.http_host, port, settings.sms_secret,
+                                      feed=services.feed, feed_token=settings.feed_token, ops=ops,
                                       verify=VerifyPage(services.certificates, services.texts),
-                                      complaints=services.complaints)
-            await self.http.start()
-            assert self.http.port is not None
-            services.certificates.listening_on(settings.http_host, self.http.port)  # the links certificates carry
+                                      complaints=services.complaints, telegram=telegram)
+        await self.http.start()
+        assert self.http.port is not None
+        services.certificates.listening_on(settings.http_host, self.http.port)  # the links certificates carry
+
+    def _webhook_updates(self) -> WebhookUpdates:
+        """Across replicas the person's lock and the ledger of answered updates live in Redis; in one process,
+        in the process."""
+        url = self.services.settings.redis_url
+        locks: PersonLocks
+        ledger: UpdateLedger
+        if url:
+            from bot.redis_client import connect
+            self._redis = connect(url)
+            prefix = f"qyzmet:bot{self.application.bot.id}"  # bots sharing a Redis keep apart
+            locks, ledger = RedisPersonLocks(self._redis, prefix), RedisUpdateLedger(self._redis, prefix)
+        else:
+            locks, ledger = InProcessLocks(), LocalUpdateLedger()
+        return WebhookUpdates(self.application, locks, ledger)
+
+    async def _set_webhook(self) -> None:
+        settings = self.services.settings
+        await self.application.bot.set_webhook(
+            url=settings.telegram_webhook_url or "", secret_token=settings.telegram_webhook_secret,
+            allowed_updates=ALLOWED_UPDATES, max_connections=settings.telegram_webhook_max_connections,
+            drop_pending_updates=False)
+        self.webhook_set = True
 
     def readiness_checks(self) -> dict[str, Check]:
         """What this process must keep doing to be ready, besides its database answering (bot/core/health.py)."""
-        return {
-            "telegram_polling": self._polling_fresh,
-            "sms_worker": lambda: self.services.sms.worker_running,
-            "telegram_worker": lambda: self.notices is not None and self.notices.running,
-            "broadcast_worker": lambda: self.services.broadcasts.worker_running,
-        }
+        checks: dict[str, Check] = {}
+        if self.updates_by == "polling":
+            checks["telegram_polling"] = self._polling_fresh
+        elif self.updates_by == "webhook":
+            checks["telegram_webhook"] = lambda: self.webhook_set
+        if self.workers:
+            checks.update({
+                "sms_worker": lambda: self.services.sms.worker_running,
+                "telegram_worker": lambda: self.notices is not None and self.notices.running,
+                "broadcast_worker": lambda: self.services.broadcasts.worker_running,
+            })
+        return checks
 
     def _polling_fresh(self) -> bool:
         """Updates are being fetched: polling runs and the last getUpdates that succeeded (or the start of
@@ -109,8 +185,10 @@ class RunningBot:
         return time.monotonic() - last <= self.services.settings.health_poll_max_age_seconds
 
     async def stop(self) -> None:
+        """Stop everything started. A webhook stays set: the other replicas (or this one, restarted) take the
+        updates, and Telegram keeps them meanwhile."""
         if self.http is not None:
-            await self.http.stop()
+            await self.http.stop()  # lets the requests in flight finish: each update is answered or refused
         if self.notices is not None:
             await self.notices.stop()
         await self.services.broadcasts.stop_worker()
@@ -124,6 +202,9 @@ class RunningBot:
             await app.stop()
         await app.shutdown()
         await app.bot.shutdown()  # after a failed start (never initialized) the Application leaves this to us
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
 
 
 async def run_until_signal(bot: RunningBot) -> None:

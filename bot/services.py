@@ -92,9 +92,11 @@ class Services:
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None,
-                   sms_gateway: SmsGateway | None = None) -> Services:
+                   sms_gateway: SmsGateway | None = None, migrate: bool = True) -> Services:
+        """``migrate``: bring the schema up to date first; otherwise refuse a database whose schema is not the
+        code's (store.db.SchemaMismatch: ``qyzmet migrate`` applies migrations, once per rollout)."""
         clock = clock or Clock()
-        db = await Database.open(settings.database)
+        db = await Database.open(settings.database, migrate=migrate)
         try:
             return cls._wire(settings, clock, db, sms_gateway)
         except BaseException:

@@ -7,8 +7,10 @@ and say what to do (the command line prints them and exits with code 2), never a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +23,7 @@ from bot.gateways.sms_gateway import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.logging_setup import redact
 from handlers.telegram.rate_limit import retry_after_seconds
+from store.db import Database, SchemaMismatch
 
 log = logging.getLogger("qyzmet")
 
@@ -61,19 +64,40 @@ def check_files(settings: Settings) -> None:
                               "  Make that folder writable (see QYZMET_DATABASE), or set QYZMET_SECRET_KEY.") from None
 
 
-async def open_services(settings: Settings, sms_gateway: SmsGateway | None = None):
-    """Services.open, with a database that cannot be opened reported as QYZMET_DATABASE."""
+async def open_services(settings: Settings, sms_gateway: SmsGateway | None = None, migrate: bool = True):
+    """Services.open, with a database that cannot be opened reported as QYZMET_DATABASE. ``migrate`` False
+    (``qyzmet web`` and ``worker``): a database not migrated by ``qyzmet migrate``, or migrated by newer code, is
+    refused."""
     from bot.services import Services
-    try:
+    with _database_errors(settings):
         # First plainly: when aiosqlite's own connect fails, its thread may outlive the event loop and print a
         # traceback of its own after our message.
         _probe(settings.database)
-        return await Services.open(settings, sms_gateway=sms_gateway)
+        return await Services.open(settings, sms_gateway=sms_gateway, migrate=migrate)
+
+
+async def migrate_database(settings: Settings) -> list[int]:
+    """``qyzmet migrate``: apply the migrations the database lacks (under a lock: replicas starting at once take
+    turns); the versions applied. A database newer than the code is refused (ConfigError)."""
+    with _database_errors(settings):
+        _probe(settings.database)
+        db = await Database.open(settings.database, migrate=True)
+        await db.close()
+        return db.migrated
+
+
+@contextlib.contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    label = database_label(settings.database)
+    try:
+        yield
+    except SchemaMismatch as exc:
+        raise ConfigError(f"QYZMET_DATABASE ({label}): {exc}") from None
     except (OSError, sqlite3.Error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"QYZMET_DATABASE: cannot open {database_label(settings.database)}: {reason}",
+        raise ConfigError(f"QYZMET_DATABASE: cannot open {label}: {reason}",
                           "  Point it to a SQLite file in a folder this user can write (the folder is created "
-                          "if missing).") from None
+                          "if missing), or to a PostgreSQL server that answers.") from None
 
 
 def _probe(database: str) -> None:

@@ -190,6 +190,7 @@ class Database:
         # Trips to the database and commits, for the benchmark (bench/trips.py): cheap counters.
         self.trips = 0
         self.commits = 0
+        self.migrated: list[int] = []  # the migrations ``open`` applied (``qyzmet migrate`` prints them)
 
     @classmethod
     async def open(cls, target: str | Path, migrate: bool = True) -> Database:
@@ -203,7 +204,7 @@ class Database:
             db = await SqliteDatabase.connect(str(target))
         try:
             if migrate:
-                await db.migrate()
+                db.migrated = await db.migrate()
             else:
                 await db.check_schema()
         except BaseException:

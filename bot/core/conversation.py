@@ -32,9 +32,10 @@ class ConversationService:
         """Whether an update's effects are already committed (it came again: act on it once)."""
         return await self._updates.handled(update_id)
 
-    async def mark_handled(self, update_id: int) -> None:
-        """Inside the update's unit of work, with its effects."""
-        await self._updates.mark(update_id, self._clock.now())
+    async def mark_handled(self, update_id: int) -> bool:
+        """Inside the update's unit of work, with its effects; False when it was marked already (another attempt
+        at the same update committed first)."""
+        return await self._updates.mark(update_id, self._clock.now())
 
     async def forget_old_updates(self) -> int:
         async with self._db.unit("conversation/forget_updates"):

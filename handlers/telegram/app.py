@@ -42,11 +42,13 @@ from handlers.telegram import (
 )
 from handlers.telegram.per_chat import PerChatUpdateProcessor, update_kind
 from handlers.telegram.rate_limit import PriorityRateLimiter
-from handlers.telegram.turn import current_scope, run_update, turn_for
+from handlers.telegram.turn import current_scope, error_is_told, run_update, turn_for
 
 log = logging.getLogger(__name__)
 
 CONCURRENT_UPDATES = 16  # different people in parallel; one person's updates in order (per_chat.py)
+# The kinds of update the handlers below take; Telegram sends no other (polling and webhook alike).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -135,6 +137,8 @@ async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     scope = current_scope()
     if scope is not None:
         scope.fail()  # nothing of the update's work stays half-done
+    if not error_is_told():
+        return  # Telegram posts the update again (handlers/http/telegram_webhook.py): silence until the last try
     if isinstance(update, Update) and update.effective_user is not None:
         try:
             turn = await turn_for(update, context)
@@ -216,6 +220,12 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     other_messages = filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL
     application.add_handler(MessageHandler(other_messages, _other))
     application.add_error_handler(_error)
+    return application
+
+
+def schedule_sweep(application: Application) -> None:
+    """The periodic sweep on the Application's JobQueue: a background loop, run by the processes that run the
+    workers (``qyzmet run``, ``qyzmet worker``), not by the web replicas."""
+    services: Services = application.bot_data["services"]
     assert application.job_queue is not None
     application.job_queue.run_repeating(_sweep, interval=services.settings.sweep_interval_seconds, first=1)
-    return application

@@ -58,7 +58,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 listener(update)
 
     async def _process(self, update: object, coroutine: Awaitable) -> None:
-        key = _sender(update)
+        key = sender_of(update)
         if key is None:
             await self.around(update, coroutine)
             return
@@ -81,7 +81,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         pass
 
 
-def _sender(update: object) -> int | None:
+def sender_of(update: object) -> int | None:
+    """Whose updates must wait for each other: the sending user (else the chat); None: nobody's."""
     if isinstance(update, Update):
         if update.effective_user is not None:
             return update.effective_user.id

@@ -6,13 +6,20 @@ work is done, the replies are written to the Telegram outbox in the same transac
 update changed, the unit commits, and the replies are delivered at once from that envelope. A crash after the
 commit leaves the envelope to the outbox worker; a crash or an error before it leaves nothing half-done. An
 update that wrote nothing sends its replies directly (there is nothing to lose).
+
+An update is acted on once: it is marked handled (``telegram_updates``) in its unit; one that comes again (a
+restart before getUpdates confirmed it, a webhook retry) is skipped, and one handled meanwhile by another
+attempt (another replica) is rolled back when its mark finds the row there. An update posted to the webhook runs
+inside an ``Attempt``: if it fails, the webhook answers with an error and Telegram posts it again, so the person
+is told of the error only on the last try.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from html import escape
@@ -31,6 +38,38 @@ from store.telegram_outbox import Envelope
 log = logging.getLogger(__name__)
 
 _UNREAD = object()
+
+
+class HandledElsewhere(Exception):
+    """Another attempt at the same update committed while this one ran: this one is rolled back."""
+
+
+@dataclass
+class Attempt:
+    """One try at an update that is posted again if it fails (a webhook request). ``last``: no further try
+    will come, so the person is told of an error now; ``failed``: the update's work did not go through."""
+    last: bool
+    failed: bool = False
+
+
+_attempt: ContextVar[Attempt | None] = ContextVar("qyzmet_update_attempt", default=None)
+
+
+@contextmanager
+def attempt(last: bool) -> Iterator[Attempt]:
+    """Handle the updates of the block as a retried attempt (see Attempt)."""
+    current = Attempt(last)
+    token = _attempt.set(current)
+    try:
+        yield current
+    finally:
+        _attempt.reset(token)
+
+
+def error_is_told() -> bool:
+    """Whether the person hears of a failure now: always, except on an attempt that Telegram will repeat."""
+    current = _attempt.get()
+    return current is None or current.last
 
 
 class UpdateScope:
@@ -58,8 +97,8 @@ class UpdateScope:
     async def before_commit(self) -> None:
         """The update is marked handled, and its replies become an envelope of the outbox, claimed by this
         process — in the transaction of everything else the update changed."""
-        if self.update_id is not None:
-            await self.services.conversation.mark_handled(self.update_id)
+        if self.update_id is not None and not await self.services.conversation.mark_handled(self.update_id):
+            raise HandledElsewhere(self.update_id)
         await self.write_envelope()
 
     async def write_envelope(self) -> None:
@@ -103,11 +142,17 @@ async def run_update(services: Services, application: Application, update: objec
                 # A use case failed and the flow went on: its replies may speak of what was rolled back.
                 log.error("an update's unit of work failed; its replies are replaced by the error message")
                 scope.fail()
-                if scope.chat_id is not None:
+                if scope.chat_id is not None and error_is_told():
                     lang = as_lang(await services.conversation.language(scope.chat_id))
                     scope.replies.append(Reply(escape(services.texts(lang, "error.generic"))))
+    except HandledElsewhere:
+        log.info("update %s was handled meanwhile by another attempt; this one is rolled back", scope.update_id)
+        return
     finally:
         _scope.reset(token)
+    current = _attempt.get()
+    if current is not None and scope.errored:
+        current.failed = True
     delivery = TelegramDelivery(services, application.bot)
     if scope.envelope is not None:
         await delivery.deliver(scope.envelope, scope.replies)

@@ -24,8 +24,9 @@ process).
 
 Modules: ``model`` (records), ``html`` (parse_mode HTML), ``params`` (request
 parameters), ``state`` (what both sides share), ``messages`` and ``server`` (the
-Bot API), ``driver`` (the users: the public API for tests and the demo),
-``control`` (``/_emu/`` for other processes), ``assembly`` (``BotApiEmulator``),
+Bot API), ``webhook`` (setWebhook, and updates posted to the webhook as Telegram
+does), ``driver`` (the users: the public API for tests and the demo), ``control``
+(``/_emu/`` for other processes), ``assembly`` (``BotApiEmulator``),
 ``standalone`` (``main``).
 """
 
@@ -43,6 +44,7 @@ from .model import (
     NoMessageError,
     SentMessage,
     StalePress,
+    WebhookAttempt,
 )
 from .standalone import main
 
@@ -59,6 +61,7 @@ __all__ = [
     "NoMessageError",
     "SentMessage",
     "StalePress",
+    "WebhookAttempt",
     "command_entities",
     "main",
     "parse_html",

@@ -88,6 +88,21 @@ class CallbackAnswer:
 
 
 @dataclass
+class WebhookAttempt:
+    """One POST of an update to the webhook: the HTTP status (None when no answer came) and the error Telegram
+    would report in getWebhookInfo's ``last_error_message`` (None after a 2xx)."""
+
+    update_id: int
+    url: str
+    status: int | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
 class StalePress:
     """A press of callback data that the message no longer shows (old keyboards are real)."""
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from .messages import MessageMethods
 from .model import MAX_UPLOAD_BYTES, ApiError, CallbackAnswer, JSONDict, Upload
 from .params import int_param, read_params, truthy
+from .webhook import WebhookSender
 
 _CHAT_ACTIONS = frozenset(
     {
@@ -32,11 +33,11 @@ _CHAT_ACTIONS = frozenset(
 _QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
-class BotApiServer(MessageMethods):
+class BotApiServer(WebhookSender, MessageMethods):
     """Serves the Bot API subset on HTTP: routing, errors, getUpdates and the smaller methods.
 
-    The methods that send, edit and delete messages are in ``MessageMethods``; the state
-    all of them read and write is ``EmulatorState``.
+    The methods that send, edit and delete messages are in ``MessageMethods``, the webhook's
+    in ``WebhookSender``; the state all of them read and write is ``EmulatorState``.
     """
 
     @cached_property
@@ -88,6 +89,7 @@ class BotApiServer(MessageMethods):
         self._closing = True
         self._updates_signal.wake()
         self._outbox_signal.wake()
+        await self._stop_webhooks()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -152,22 +154,6 @@ class BotApiServer(MessageMethods):
 
     async def _get_me(self, params: JSONDict, files: dict[str, Upload]) -> JSONDict:
         return self.bot_user
-
-    async def _set_webhook(self, params: JSONDict, files: dict[str, Upload]) -> bool:
-        self.webhook_url = str(params.get("url") or "")
-        if truthy(params.get("drop_pending_updates")):
-            self._pending.clear()
-        return True
-
-    async def _delete_webhook(self, params: JSONDict, files: dict[str, Upload]) -> bool:
-        self.webhook_url = ""
-        if truthy(params.get("drop_pending_updates")):
-            self._pending.clear()
-        return True
-
-    async def _get_webhook_info(self, params: JSONDict, files: dict[str, Upload]) -> JSONDict:
-        return {"url": self.webhook_url, "has_custom_certificate": False,
-                "pending_update_count": len(self._pending)}
 
     async def _get_updates(self, params: JSONDict, files: dict[str, Upload]) -> list[JSONDict]:
         """Long polling with Telegram's offset rules: an offset confirms (drops) all

@@ -1,9 +1,10 @@
 """The state both sides of the emulator share, and the two queues between them.
 
-Why one place: the user driver produces updates that the bot reads with getUpdates
-(``_enqueue``), and the Bot API server records what the bot does for tests to read
-(``_emit``). Chats, files and counters are touched from both sides; keeping them, and
-only them, here lets ``server``, ``driver`` and ``control`` each stay about one thing.
+Why one place: the user driver produces updates that the bot reads with getUpdates or that
+are posted to its webhook (``_enqueue``), and the Bot API server records what the bot does
+for tests to read (``_emit``). Chats, files and counters are touched from both sides; keeping
+them, and only them, here lets ``server``, ``webhook``, ``driver`` and ``control`` each stay
+about one thing.
 """
 
 from __future__ import annotations
@@ -17,9 +18,20 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from .model import CallbackAnswer, ChatState, EmuUser, JSONDict, SentMessage, StalePress, StoredFile, TokenBucket
+from .model import (
+    CallbackAnswer,
+    ChatState,
+    EmuUser,
+    JSONDict,
+    SentMessage,
+    StalePress,
+    StoredFile,
+    TokenBucket,
+    WebhookAttempt,
+)
 
 # The name the emulator always logged under, before it became a package.
 log = logging.getLogger(__package__)
@@ -61,6 +73,8 @@ class EmulatorState:
         bot_username: str = "qyzmet_test_bot",
         bot_first_name: str = "Qyzmet",
         strict_html: bool = True,
+        webhook_retry_seconds: float = 1.0,
+        webhook_timeout: float = 30.0,
     ) -> None:
         self.token = token
         self.host = host
@@ -92,7 +106,19 @@ class EmulatorState:
             "rate_limited": 0,  # 429 answers
             "errors": Counter(),  # error answers per HTTP code, as strings
         }
+        # Webhook delivery (``webhook``): where, with which secret, how many requests at once; how long to wait
+        # before posting a refused update again and for an answer (short in tests).
         self.webhook_url = ""
+        self.webhook_secret = ""
+        self.webhook_max_connections = 40
+        self.webhook_retry_seconds = webhook_retry_seconds
+        self.webhook_timeout = webhook_timeout
+        self.webhook_attempts: list[WebhookAttempt] = []  # every POST, in the order answered
+        self._webhook_errors: tuple[int, str] | None = None  # (unix time, message) of the last failed POST
+        self._in_flight: dict[tuple[str, int], int] = {}  # queue -> the update_id posted and not answered yet
+        self._retry_at: dict[int, float] = {}  # update_id -> loop time of its next post
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._webhook_session: aiohttp.ClientSession | None = None
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.menu_buttons: dict[int | None, JSONDict] = {}
 
@@ -112,6 +138,7 @@ class EmulatorState:
         self._global_bucket = TokenBucket(global_rate) if global_rate else None
         self._chat_buckets: dict[int, TokenBucket] = {}
         self._updates_signal = Signal()
+        self._webhook_signal = Signal()
         self._outbox_signal = Signal()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -124,12 +151,13 @@ class EmulatorState:
         return chat
 
     def _enqueue(self, kind: str, payload: JSONDict) -> int:
-        """Queue an update for getUpdates (unless allowed_updates filters it); its update_id."""
+        """Queue an update for getUpdates or the webhook (unless allowed_updates filters it); its update_id."""
         update_id = next(self._update_ids)
         self.stats["updates"] += 1
         if self._allowed_updates is None or kind in self._allowed_updates:
             self._pending.append({"update_id": update_id, kind: payload})
             self._updates_signal.wake()
+            self._webhook_signal.wake()
         return update_id
 
     def _emit(self, chat: ChatState, sent: SentMessage) -> None:

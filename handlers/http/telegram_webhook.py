@@ -1,0 +1,54 @@
+"""``POST <the path of QYZMET_TELEGRAM_WEBHOOK_URL>`` — where Telegram posts updates in webhook mode.
+
+Contract (Telegram's, and DESIGN.md): a request without the right ``X-Telegram-Bot-Api-Secret-Token`` gets 403
+and changes nothing; the update is handled before the answer (handlers/telegram/webhook.py): 200 once handled
+(or when it was handled before), 500 when its handling failed, so that Telegram posts it again; 400 for a
+body that is not an update (Telegram never sends one: nothing to retry).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from handlers.telegram.webhook import MalformedUpdate, WebhookUpdates
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def webhook_path(url: str) -> str:
+    """The route of the webhook on the bot's server: the path of its public URL (``https://h/telegram`` →
+    ``/telegram``). A proxy in front must pass the path on unchanged."""
+    return urlsplit(url).path or "/"
+
+
+class TelegramWebhook:
+    def __init__(self, updates: WebhookUpdates, url: str, secret: str) -> None:
+        self._updates = updates
+        self.path = webhook_path(url)
+        self._secret = secret.encode()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(self.path, self._receive)
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, self._secret):
+            log.warning("a webhook request without the right secret token was refused")
+            return web.json_response({"error": "forbidden"}, status=403)
+        try:
+            data = json.loads(await request.read())
+            if not isinstance(data, dict):
+                raise MalformedUpdate("not a JSON object")
+            handled = await self._updates.receive(data)
+        except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError and MalformedUpdate are ValueErrors
+            return web.json_response({"error": f"not an update ({type(exc).__name__})"}, status=400)
+        if not handled:
+            return web.json_response({"error": "not handled; post it again"}, status=500)
+        return web.Response(status=200)
