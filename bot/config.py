@@ -134,7 +134,16 @@ class Settings(BaseSettings):
             raise ValueError("QYZMET_STATE_RETRY_MAX_SECONDS must be at least QYZMET_STATE_RETRY_BASE_SECONDS")
         if self.state_client_key is not None and self.state_client_cert is None:
             raise ValueError("QYZMET_STATE_CLIENT_KEY is set without QYZMET_STATE_CLIENT_CERT")
+        if self.uses_postgres() and not self.secret_key:
+            # No data folder to generate the key into, and every replica must use the same key.
+            raise ValueError("QYZMET_SECRET_KEY must be set when QYZMET_DATABASE is a PostgreSQL URL (the same "
+                             "value for every process that uses the database)")
         return self
+
+    def uses_postgres(self) -> bool:
+        """QYZMET_DATABASE is a PostgreSQL server (a postgresql:// URL), not a SQLite file."""
+        from store.db import is_postgres
+        return is_postgres(self.database)
 
     def operator_ids(self) -> list[int]:
         """QYZMET_OPERATORS as Telegram user ids (comma-separated); ValueError on anything else."""
