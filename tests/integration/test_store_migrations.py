@@ -25,8 +25,8 @@ async def test_both_engines_have_the_same_migration_numbers():
     assert [v for v, _ in migrations("sqlite")] == [v for v, _ in migrations("postgresql")]
 
 
-async def test_opening_twice_is_harmless(tmp_path):
-    target = engines.empty_database(tmp_path)
+async def test_opening_twice_is_harmless(empty_database):
+    target = empty_database()
     first = await Database.open(target)
     assert await first.applied_versions() == known_versions(first)
     await first.close()
@@ -51,8 +51,8 @@ async def test_a_database_migrated_by_a_newer_version_is_refused(database, migra
         await Database.open(database, migrate=migrate)
 
 
-async def test_an_unmigrated_database_is_refused_without_migrate(tmp_path):
-    target = engines.empty_database(tmp_path)
+async def test_an_unmigrated_database_is_refused_without_migrate(empty_database):
+    target = empty_database()
     with pytest.raises(SchemaMismatch, match="lacks migrations 1, 2, .*qyzmet migrate"):
         await Database.open(target, migrate=False)
     db = await Database.open(target)  # then migrating it works
@@ -86,10 +86,10 @@ asyncio.run(main())
 """
 
 
-def test_two_processes_migrating_one_new_database_at_once_both_succeed(tmp_path):
+def test_two_processes_migrating_one_new_database_at_once_both_succeed(empty_database):
     expected = str(sorted(v for v, _ in migrations(engines.ENGINE)))
     for round_ in range(5):
-        target = engines.empty_database(tmp_path, name=f"race{round_}")
+        target = empty_database(f"race{round_}")
         procs = [subprocess.Popen([sys.executable, "-c", CHILD, target], cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(2)]
