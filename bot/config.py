@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -165,8 +166,9 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The configured values that must never appear in any output (logs mask them)."""
-        return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token)
-                if v]
+        database_password = urlsplit(self.database).password if "://" in self.database else None
+        return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token,
+                            database_password) if v]
 
 
 # Fields whose value may be shown back in an error message: numbers and choices, never a token, key or URL.

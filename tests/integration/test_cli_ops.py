@@ -193,7 +193,8 @@ def test_a_postgresql_database_needs_a_secret_key(tmp_path):
     with pytest.raises(ConfigError) as refused:
         load_settings(_env_file=None, database=url)
     assert "QYZMET_SECRET_KEY must be set" in str(refused.value) and "s3cret" not in str(refused.value)
-    assert load_settings(_env_file=None, database=url, secret_key="k").uses_postgres()
+    settings = load_settings(_env_file=None, database=url, secret_key="k")
+    assert settings.uses_postgres() and "s3cret" in settings.secret_values()  # the logs mask it
     assert not load_settings(_env_file=None, database=str(tmp_path / "q.sqlite3")).uses_postgres()  # a key file
     env = env_for(url)
     del env["QYZMET_SECRET_KEY"]
@@ -316,6 +317,9 @@ def test_a_database_url_is_named_without_its_password():
     from bot.startup import database_label
     assert database_label("postgresql://qyzmet:s3cret@db.example:5432/qyzmet") == \
         "postgresql://qyzmet:***@db.example:5432/qyzmet"
+    assert database_label("postgresql://qyzmet@db.example/qyzmet?password=s3cret&sslmode=require") == \
+        "postgresql://qyzmet@db.example/qyzmet?password=***&sslmode=require"
+    assert database_label("postgresql://qyzmet@db.example/qyzmet") == "postgresql://qyzmet@db.example/qyzmet"
     assert database_label(":memory:") == ":memory:"
 
 
