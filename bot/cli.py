@@ -335,6 +335,11 @@ def _backup(args: argparse.Namespace) -> int:
     from bot.backup import BackupError, backup
     settings = load_settings()
     source = database_label(settings.database)
+    if settings.uses_postgres():
+        print(f"qyzmet backup copies a SQLite database; QYZMET_DATABASE is a PostgreSQL database ({source}).\n"
+              f"  Back it up with PostgreSQL's own tools, e.g.  pg_dump --format=custom --file={args.file} "
+              "\"$QYZMET_DATABASE\"", file=sys.stderr)
+        return 2
     try:
         pages, size = backup(Path(source), Path(args.file), overwrite=args.force)
     except BackupError as exc:
@@ -410,7 +415,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=_import)
     bak = sub.add_parser("backup", help="copy the database safely while the bot runs", formatter_class=raw,
                          description="Copy QYZMET_DATABASE to FILE with SQLite's online backup (consistent while\n"
-                                     "the bot writes), then check the copy.",
+                                     "the bot writes), then check the copy. A PostgreSQL database: use pg_dump.",
                          epilog="Restore: stop the bot, copy FILE over QYZMET_DATABASE (and delete its -wal and\n"
                                 "-shm files), start the bot. See the README, section \"Backups\".")
     bak.add_argument("file", help="where to write the copy (a new file)")

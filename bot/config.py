@@ -163,11 +163,16 @@ class Settings(BaseSettings):
             # Without it anyone who finds the URL could write to the bot as any person.
             raise ValueError("QYZMET_TELEGRAM_WEBHOOK_SECRET is required with QYZMET_TELEGRAM_WEBHOOK_URL "
                              "(e.g. the output of: openssl rand -hex 32)")
-        if self.database.startswith(("postgresql://", "postgres://")) and not self.secret_key:
+        if self.uses_postgres() and not self.secret_key:
             # A key generated per machine would make a code issued by one replica fail on another.
             raise ValueError("QYZMET_SECRET_KEY is required when QYZMET_DATABASE is a postgresql:// URL: every "
                              "replica must use the same key (e.g. the output of: openssl rand -hex 32)")
         return self
+
+    def uses_postgres(self) -> bool:
+        """QYZMET_DATABASE is a PostgreSQL server (a postgresql:// URL), not a SQLite file."""
+        from store.db import is_postgres
+        return is_postgres(self.database)
 
     def operator_ids(self) -> list[int]:
         """QYZMET_OPERATORS as Telegram user ids (comma-separated); ValueError on anything else."""
@@ -190,8 +195,9 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """The configured values that must never appear in any output (logs mask them)."""
         redis_password = urlsplit(self.redis_url).password if self.redis_url else None
+        database_password = urlsplit(self.database).password if "://" in self.database else None
         return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token,
-                            self.telegram_webhook_secret, redis_password) if v]
+                            self.telegram_webhook_secret, redis_password, database_password) if v]
 
 
 # Fields whose value may be shown back in an error message: numbers and choices, never a token, key or URL.

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -23,25 +23,30 @@ from bot.gateways.sms_gateway import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.logging_setup import redact
 from handlers.telegram.rate_limit import retry_after_seconds
-from store.db import Database, SchemaMismatch
+from store.db import Database, SchemaMismatch, is_postgres
 
 log = logging.getLogger("qyzmet")
 
 RETRY_FIRST = 1.0  # seconds before the second try to reach Telegram; doubled after each failure
 RETRY_MAX = 30.0
+CONNECT_TIMEOUT = 10.0  # seconds to reach the PostgreSQL server at start
 
 
 def database_label(database: str) -> str:
     """The database as a person should read it: the absolute path of the SQLite file (two commands started in
-    two folders would otherwise silently use two databases)."""
+    two folders would otherwise silently use two databases), or a server's URL without its password."""
     if database == ":memory:":
         return database
-    if "://" in database:  # a server URL (PostgreSQL later): shown without its password
+    if "://" in database:
         parts = urlsplit(database)
         if parts.password is not None:
             host = parts.netloc.rsplit("@", 1)[1]
-            database = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-        return database
+            parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+        if parts.query:  # a password may be given as a parameter too (…?password=…)
+            query = [(k, "***" if k.lower() in ("password", "passfile") else v)
+                     for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+            parts = parts._replace(query=urlencode(query, safe="*/"))
+        return urlunsplit(parts)
     return str(Path(database).expanduser().resolve())
 
 
@@ -70,9 +75,7 @@ async def open_services(settings: Settings, sms_gateway: SmsGateway | None = Non
     refused."""
     from bot.services import Services
     with _database_errors(settings):
-        # First plainly: when aiosqlite's own connect fails, its thread may outlive the event loop and print a
-        # traceback of its own after our message.
-        _probe(settings.database)
+        await _reach(settings.database)
         return await Services.open(settings, sms_gateway=sms_gateway, migrate=migrate)
 
 
@@ -80,20 +83,35 @@ async def migrate_database(settings: Settings) -> list[int]:
     """``qyzmet migrate``: apply the migrations the database lacks (under a lock: replicas starting at once take
     turns); the versions applied. A database newer than the code is refused (ConfigError)."""
     with _database_errors(settings):
-        _probe(settings.database)
+        await _reach(settings.database)
         db = await Database.open(settings.database, migrate=True)
         await db.close()
         return db.migrated
 
 
+async def _reach(database: str) -> None:
+    """First plainly: a PostgreSQL server that cannot be reached is told as such; a SQLite file is opened (when
+    aiosqlite's own connect fails, its thread may outlive the event loop and print a traceback of its own)."""
+    if is_postgres(database):
+        await _connect_once(database)
+    else:
+        _probe(database)
+
+
 @contextlib.contextmanager
 def _database_errors(settings: Settings) -> Iterator[None]:
+    import asyncpg
     label = database_label(settings.database)
     try:
         yield
     except SchemaMismatch as exc:
-        raise ConfigError(f"QYZMET_DATABASE ({label}): {exc}") from None
+        raise ConfigError(f"QYZMET_DATABASE: cannot use {label}: {exc}") from None
+    except asyncpg.PostgresError as exc:  # e.g. the user may not create the tables
+        raise ConfigError(f"QYZMET_DATABASE: cannot use {label}: {_reason(settings.database, exc)}",
+                          "  The user needs to own the database, or its schema.") from None
     except (OSError, sqlite3.Error) as exc:
+        if isinstance(exc, OSError) and is_postgres(settings.database):  # the server went away since
+            raise _cannot_connect(settings.database, exc) from None
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"QYZMET_DATABASE: cannot open {label}: {reason}",
                           "  Point it to a SQLite file in a folder this user can write (the folder is created "
@@ -102,7 +120,7 @@ def _database_errors(settings: Settings) -> Iterator[None]:
 
 def _probe(database: str) -> None:
     """Open the SQLite file and read its header (creating it if missing, as the store would)."""
-    if database == ":memory:" or "://" in database:
+    if database == ":memory:":
         return
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(database)
@@ -110,6 +128,32 @@ def _probe(database: str) -> None:
         conn.execute("PRAGMA schema_version").fetchone()  # "file is not a database" shows here
     finally:
         conn.close()
+
+
+async def _connect_once(url: str) -> None:
+    """Connect to the PostgreSQL server once, so that a wrong URL, a server that is down or a refused login is
+    told as such (not as a failure of whatever the store did first)."""
+    import asyncpg
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        raise _cannot_connect(url, exc) from None
+    await conn.close()
+
+
+def _cannot_connect(url: str, exc: BaseException) -> ConfigError:
+    return ConfigError(f"QYZMET_DATABASE: cannot connect to {database_label(url)}: {_reason(url, exc)}",
+                       "  Check the URL (postgresql://USER:PASSWORD@HOST:PORT/DATABASE), that the server is running "
+                       "and that it accepts this user.")
+
+
+def _reason(url: str, exc: BaseException) -> str:
+    """The error in one line, without the URL's password."""
+    if isinstance(exc, TimeoutError) and not str(exc).strip():
+        return f"no answer in {CONNECT_TIMEOUT:g} s"
+    reason = _one_line(exc)
+    password = urlsplit(url).password
+    return reason.replace(password, "***") if password else reason
 
 
 async def wait_for_telegram(settings: Settings, stopping: asyncio.Event) -> bool:

@@ -18,6 +18,19 @@ from store.db import Database, Params, Row, UnitOfWork, _refuse_newer, migration
 log = logging.getLogger(__name__)
 
 
+async def _wal(conn: aiosqlite.Connection) -> None:
+    """Switch a new file to WAL. Two processes that open a new file at once may both hold a read lock and want
+    the exclusive one: SQLite answers "locked" at once instead of waiting (it would deadlock), so try again."""
+    for attempt in range(100):
+        try:
+            await conn.execute_fetchall("PRAGMA journal_mode=WAL")  # fetched: the statement ends here
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            await asyncio.sleep(0.05)
+
+
 class SqliteDatabase(Database):
     engine = "sqlite"
 
@@ -36,8 +49,9 @@ class SqliteDatabase(Database):
         writer = await aiosqlite.connect(path, isolation_level=None)
         try:
             writer.row_factory = sqlite3.Row
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+            for pragma in ("busy_timeout=5000", "synchronous=NORMAL", "foreign_keys=ON"):
                 await writer.execute(f"PRAGMA {pragma}")
+            await _wal(writer)
             # A private in-memory database has one connection: its reads outside a unit may see a unit's writes
             # in flight (a throwaway database for tools, never the bot's).
             reader = writer if in_memory else await aiosqlite.connect(path, isolation_level=None)
@@ -107,10 +121,15 @@ class SqliteDatabase(Database):
         return {row[0] for row in await self._reader.execute_fetchall("SELECT version FROM schema_migrations")}
 
     async def migrate(self) -> list[int]:
-        # The write lock keeps this process's units out; BEGIN IMMEDIATE keeps other processes out.
+        # The write lock keeps this process's units out; BEGIN IMMEDIATE keeps other processes out. Each script
+        # records its version first: another process that migrated the same version meanwhile (it read the
+        # versions before this one committed) fails there, before any of the script runs, and skips it.
         async with self._write_lock:
-            await self._writer.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            # In a write transaction from the start: a process that read the schema before another one created
+            # the table would be refused at once ("locked"), not made to wait.
+            await self._writer.executescript(
+                "BEGIN IMMEDIATE;\nCREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);\nCOMMIT;")
             done = {row[0] for row in await self._writer.execute_fetchall("SELECT version FROM schema_migrations")}
             known = migrations(self.engine)
             _refuse_newer(done, {version for version, _ in known})
@@ -118,8 +137,19 @@ class SqliteDatabase(Database):
             for version, sql in known:
                 if version in done:
                     continue
-                await self._writer.executescript(
-                    "BEGIN IMMEDIATE;\n" + sql
-                    + f"\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\nCOMMIT;")
+                try:
+                    await self._writer.executescript(
+                        f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\n"
+                        + sql + "\nCOMMIT;")
+                except sqlite3.IntegrityError:
+                    await self._writer.execute("ROLLBACK")
+                    if not await self._writer.execute_fetchall(
+                            "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
+                        raise
+                    continue  # applied by another process
+                except BaseException:
+                    if self._writer.in_transaction:
+                        await self._writer.execute("ROLLBACK")
+                    raise
                 applied.append(version)
             return applied

@@ -31,6 +31,13 @@ def database(tmp_path):
 
 
 @pytest.fixture
+def empty_database(tmp_path):
+    """Makes new databases of the suite's engine with no schema at all (not migrated): ``empty_database()``."""
+    yield lambda name="empty": engines.empty_database(tmp_path, name)
+    engines.drop_databases()
+
+
+@pytest.fixture
 async def emu():
     emulator = BotApiEmulator(token=TOKEN)
     await emulator.start()

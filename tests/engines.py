@@ -91,6 +91,17 @@ def new_database(tmp_path: Path, name: str = "qyzmet") -> str:
     return _url_of(db_name)
 
 
+def empty_database(tmp_path: Path, name: str = "empty") -> str:
+    """A new database of the suite's engine with no schema at all (not migrated): a file path that does not
+    exist yet on SQLite, a database created from PostgreSQL's own template on PostgreSQL."""
+    if not on_postgres():
+        return str(tmp_path / f"{name}.sqlite3")
+    db_name = f"e{os.getpid()}_{next(_names)}"
+    _run(lambda: _admin(f"CREATE DATABASE {db_name}"))
+    _created.append(db_name)
+    return _url_of(db_name)
+
+
 _created: list[str] = []
 
 

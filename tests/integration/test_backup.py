@@ -1,5 +1,6 @@
 """`qyzmet backup FILE`: a copy taken while the database is being written restores to a database that opens and
-holds the data; a failed or refused backup leaves nothing behind."""
+holds the data; a failed or refused backup leaves nothing behind. SQLite-specific (its online backup), whatever
+the suite's engine: the files are named here; a PostgreSQL database is refused with a pointer to pg_dump."""
 
 from __future__ import annotations
 
@@ -88,3 +89,13 @@ def test_backup_refuses_to_overwrite_and_a_missing_database(tmp_path):
     missing = qyzmet("backup", "b.sqlite3", cwd=tmp_path, env=_env(tmp_path, "nothing-here.sqlite3"))
     assert missing.returncode == 1 and "QYZMET_DATABASE" in missing.stderr
     assert not (tmp_path / "nothing-here.sqlite3").exists() and not (tmp_path / "b.sqlite3").exists()
+
+
+def test_a_postgresql_database_is_refused_with_a_pointer_to_pg_dump(tmp_path):
+    env = {**_env(tmp_path), "QYZMET_DATABASE": "postgresql://qyzmet:s3cret@127.0.0.1:5432/qyzmet"}
+    result = qyzmet("backup", "copy.dump", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "PostgreSQL" in result.stderr and "pg_dump" in result.stderr and "copy.dump" in result.stderr
+    assert "postgresql://qyzmet:***@127.0.0.1:5432/qyzmet" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "copy.dump").exists()

@@ -1,4 +1,5 @@
-"""The command line as a deployer uses it: run without a token, seed twice, migrations twice."""
+"""The command line as a deployer uses it: run without a token, seed twice, migrations twice (on the suite's
+engine, tests/engines.py)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,20 @@ def qyzmet(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Complet
                           capture_output=True, text=True, timeout=60)
 
 
+def db_env(database: str | Path, **values: str) -> dict[str, str]:
+    """The environment of a `qyzmet` command on ``database`` (the ``database`` fixture: the suite's engine)."""
+    return {"QYZMET_DATABASE": str(database), "QYZMET_SECRET_KEY": "test-secret-key", "PYTHONPATH": str(ROOT),
+            **values}
+
+
 def test_run_without_token_says_what_to_set(tmp_path):
     result = qyzmet("run", cwd=tmp_path)
     assert result.returncode == 2
     assert "QYZMET_TELEGRAM_TOKEN" in result.stderr and "demo" in result.stderr
 
 
-def test_seed_twice_is_harmless(tmp_path):
-    env = {"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"), "PYTHONPATH": str(ROOT)}
+def test_seed_twice_is_harmless(tmp_path, database):
+    env = db_env(database)
     first = qyzmet("seed", str(SEED), cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
     assert "5 citizens" in first.stdout and "2 new applications" in first.stdout
@@ -34,19 +41,25 @@ def test_seed_twice_is_harmless(tmp_path):
     assert second.returncode == 0 and "0 new applications" in second.stdout
 
 
-def test_seed_with_a_bad_iin_is_refused_clearly(tmp_path):
+def test_seed_with_a_bad_iin_is_refused_clearly(tmp_path, database):
     bad = tmp_path / "bad.json"
     bad.write_text('{"citizens": [{"iin": "900715300452", "full_name": "A B", "birth_date": "1990-07-15",'
                    ' "address": "x", "phone": "+77051112233"}]}', encoding="utf-8")
-    result = qyzmet("seed", str(bad), cwd=tmp_path, env={"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"),
-                                                         "PYTHONPATH": str(ROOT)})
+    result = qyzmet("seed", str(bad), cwd=tmp_path, env=db_env(database))
     assert result.returncode == 1 and "iin" in result.stderr.lower()
 
 
-async def test_migrations_twice_are_harmless(tmp_path):
-    database = await db.connect(tmp_path / "m.sqlite3")
-    assert await database.migrate() == []
-    await database.close()
-    database = await db.connect(tmp_path / "m.sqlite3")
-    assert await database.fetchval("PRAGMA journal_mode") == "wal"
-    await database.close()
+async def test_migrations_twice_are_harmless(database):
+    opened = await db.connect(database)
+    assert await opened.migrate() == []
+    await opened.close()
+    opened = await db.connect(database)
+    assert await opened.migrate() == []
+    await opened.close()
+
+
+async def test_a_sqlite_database_is_in_wal_mode(tmp_path):
+    """SQLite-specific (the file's journal), whatever the suite's engine."""
+    opened = await db.connect(tmp_path / "m.sqlite3")
+    assert await opened.fetchval("PRAGMA journal_mode") == "wal"
+    await opened.close()

@@ -8,22 +8,26 @@ import os
 import signal
 import socket
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from bot import __version__
 from bot.sandbox.emulator import BotApiEmulator
-from tests.integration.test_cli import ROOT, SEED, qyzmet
+from bot.startup import database_label
+from store.db import Database, SchemaMismatch, utc_iso
+from tests import engines
+from tests.integration.test_cli import ROOT, SEED, db_env, qyzmet
 
 # A token of the real shape, so that the generic token mask would catch it too; never printed.
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 
 
-def env_for(tmp_path: Path, **values: str) -> dict[str, str]:
-    return {"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"), "QYZMET_SECRET_KEY": "test-secret-key",
-            "PYTHONPATH": str(ROOT), **values}
+def env_for(database: str | Path, **values: str) -> dict[str, str]:
+    return db_env(database, **values)
 
 
 def free_port() -> int:
@@ -91,33 +95,32 @@ class Proc:
 # --- no silent loss of SMS ------------------------------------------------------------------------------
 
 
-def test_run_without_an_sms_gateway_refuses_to_start(tmp_path):
-    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN))
+def test_run_without_an_sms_gateway_refuses_to_start(tmp_path, database):
+    result = qyzmet("run", cwd=tmp_path, env=env_for(database, QYZMET_TELEGRAM_TOKEN=TOKEN))
     assert result.returncode == 2
     assert "QYZMET_SMS_GATEWAY_URL" in result.stderr and "QYZMET_SMS_GATEWAY=print" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
     no_traceback(result.stdout + result.stderr)
 
 
-def test_run_refuses_print_and_a_gateway_url_together(tmp_path):
-    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+def test_run_refuses_print_and_a_gateway_url_together(tmp_path, database):
+    result = qyzmet("run", cwd=tmp_path, env=env_for(database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
                                                       QYZMET_SMS_GATEWAY_URL="http://127.0.0.1:9/sms"))
     assert result.returncode == 2 and "both set" in result.stderr
 
 
-async def test_run_with_print_prints_every_sms_on_stdout_and_names_the_database(tmp_path):
-    seeded = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(tmp_path, QYZMET_DATABASE="data/q.sqlite3"))
+async def test_run_with_print_prints_every_sms_on_stdout_and_names_the_database(tmp_path, database):
+    seeded = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(database))
     assert seeded.returncode == 0, seeded.stderr
     emu = BotApiEmulator(token=TOKEN)
     await emu.start()
     port = free_port()
     run = await Proc.start("run", cwd=tmp_path, env=env_for(
-        tmp_path, QYZMET_DATABASE="data/q.sqlite3", QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url,
+        database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url,
         QYZMET_SMS_GATEWAY="print", QYZMET_HTTP_PORT=str(port), QYZMET_SWEEP_INTERVAL_SECONDS="0.2"))
     try:
         await run.wait_for("bot is running")
-        # The absolute path: a second command started in another folder would otherwise use another database.
-        assert str(tmp_path / "data" / "q.sqlite3") in run.stderr
+        assert f"database {database_label(database)}" in run.stderr  # the file's absolute path, or the URL
         async with httpx.AsyncClient() as client:
             answer = await client.post(f"http://127.0.0.1:{port}/sms/inbound",
                                        json={"from": "+77011234567", "text": "HELP"})
@@ -146,8 +149,8 @@ async def test_run_with_print_prints_every_sms_on_stdout_and_names_the_database(
     ("QYZMET_LOG_FORMAT", "xml"), ("QYZMET_SMS_GATEWAY", "smpp"), ("QYZMET_SMS_GATEWAY_URL", "gateway.example"),
     ("QYZMET_TELEGRAM_START_WAIT_SECONDS", "-1"),
 ])
-def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, variable, value):
-    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, **{"QYZMET_TELEGRAM_TOKEN": TOKEN,
+def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, database, variable, value):
+    result = qyzmet("run", cwd=tmp_path, env=env_for(database, **{"QYZMET_TELEGRAM_TOKEN": TOKEN,
                                                                    "QYZMET_SMS_GATEWAY": "print", variable: value}))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -155,39 +158,97 @@ def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, variable, value
     no_traceback(result.stdout + result.stderr)
 
 
-def test_settings_that_contradict_each_other_are_named(tmp_path):
+def test_settings_that_contradict_each_other_are_named(tmp_path, database):
     result = qyzmet("run", cwd=tmp_path, env=env_for(
-        tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print", QYZMET_SMS_BACKOFF_BASE_SECONDS="60",
+        database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print", QYZMET_SMS_BACKOFF_BASE_SECONDS="60",
         QYZMET_SMS_BACKOFF_MAX_SECONDS="10"))
     assert result.returncode == 2
     assert "QYZMET_SMS_BACKOFF_MAX_SECONDS" in result.stderr and "QYZMET_SMS_BACKOFF_BASE_SECONDS" in result.stderr
 
 
-def test_every_command_checks_the_settings(tmp_path):
-    result = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(tmp_path, QYZMET_OTP_TTL_SECONDS="-1"))
+async def test_every_command_checks_the_settings(tmp_path, empty_database):
+    empty = empty_database()
+    result = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(empty, QYZMET_OTP_TTL_SECONDS="-1"))
     assert result.returncode == 2 and result.stderr.startswith("QYZMET_OTP_TTL_SECONDS: ")
-    assert not (tmp_path / "q.sqlite3").exists()
+    with pytest.raises(SchemaMismatch, match="lacks migrations 1, "):  # the command did not even migrate it
+        await Database.open(empty, migrate=False)
 
 
-def test_an_unusable_database_or_calendar_file_is_named(tmp_path):
-    (tmp_path / "folder.sqlite3").mkdir()
-    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+def test_an_unusable_sqlite_file_or_calendar_file_is_named(tmp_path, database):
+    (tmp_path / "folder.sqlite3").mkdir()  # SQLite-specific: a folder where the file should be
+    result = qyzmet("run", cwd=tmp_path, env=env_for(database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
                                                       QYZMET_DATABASE="folder.sqlite3"))
     assert result.returncode == 2 and "QYZMET_DATABASE: cannot open" in result.stderr
     no_traceback(result.stdout + result.stderr)
     (tmp_path / "cal.json").write_text("{", encoding="utf-8")
-    result = qyzmet("run", cwd=tmp_path, env=env_for(tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+    result = qyzmet("run", cwd=tmp_path, env=env_for(database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
                                                       QYZMET_CALENDAR_OVERRIDES="cal.json"))
     assert result.returncode == 2 and result.stderr.startswith("QYZMET_CALENDAR_OVERRIDES: ")
     no_traceback(result.stdout + result.stderr)
 
 
-async def test_a_wrong_token_is_one_line_and_never_printed(tmp_path):
+def test_a_postgresql_database_needs_a_secret_key(tmp_path):
+    from bot.config import ConfigError, load_settings
+    url = "postgresql://qyzmet:s3cret@127.0.0.1:1/qyzmet"
+    with pytest.raises(ConfigError) as refused:
+        load_settings(_env_file=None, database=url)
+    assert "QYZMET_SECRET_KEY must be set" in str(refused.value) and "s3cret" not in str(refused.value)
+    settings = load_settings(_env_file=None, database=url, secret_key="k")
+    assert settings.uses_postgres() and "s3cret" in settings.secret_values()  # the logs mask it
+    assert not load_settings(_env_file=None, database=str(tmp_path / "q.sqlite3")).uses_postgres()  # a key file
+    env = env_for(url)
+    del env["QYZMET_SECRET_KEY"]
+    result = qyzmet("seed", str(SEED), cwd=tmp_path, env=env)
+    assert result.returncode == 2 and result.stderr.startswith("QYZMET_SECRET_KEY must be set"), result.stderr
+    assert "s3cret" not in result.stderr
+    no_traceback(result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("command", [("seed", str(SEED)), ("run",), ("operators", "list")])
+def test_a_postgresql_server_that_cannot_be_reached_is_named_without_its_password(tmp_path, command):
+    url = f"postgresql://qyzmet:s3cret@127.0.0.1:{free_port()}/qyzmet"
+    result = qyzmet(*command, cwd=tmp_path, env=env_for(url, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print"))
+    assert result.returncode == 2, result.stderr
+    problem = [line for line in result.stderr.splitlines() if line.startswith("QYZMET_DATABASE: ")]
+    assert problem and problem[0].startswith(
+        f"QYZMET_DATABASE: cannot connect to {url.replace('s3cret', '***')}: "), result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    no_traceback(result.stdout + result.stderr)
+
+
+@pytest.mark.skipif(not engines.on_postgres(), reason="needs the suite's PostgreSQL server")
+def test_a_postgresql_database_that_does_not_exist_is_named(tmp_path):
+    parts = urlsplit(engines.ADMIN_URL)
+    url = urlunsplit(parts._replace(netloc=f"{parts.username}:s3cret@{parts.hostname}:{parts.port}",
+                                    path="/no_such_database"))
+    result = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(url))
+    assert result.returncode == 2, result.stderr
+    assert f"\nQYZMET_DATABASE: cannot connect to {database_label(url)}: " in result.stderr
+    assert "no_such_database" in result.stderr and "does not exist" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    no_traceback(result.stdout + result.stderr)
+
+
+async def test_a_database_of_a_newer_version_is_refused_plainly(tmp_path, database):
+    db = await Database.open(database)
+    async with db.unit("test/future"):
+        await db.write("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                       (999, utc_iso(datetime.now(UTC))))
+    await db.close()
+    result = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(database))
+    assert result.returncode == 2
+    problem = result.stderr.splitlines()[-1]
+    assert problem.startswith(f"QYZMET_DATABASE: cannot use {database_label(database)}: ") and "999" in problem
+    assert "newer version" in problem
+    no_traceback(result.stdout + result.stderr)
+
+
+async def test_a_wrong_token_is_one_line_and_never_printed(tmp_path, database):
     emu = BotApiEmulator(token="111:THE-RIGHT-TOKEN")
     await emu.start()
     try:
         run = await Proc.start("run", cwd=tmp_path, env=env_for(
-            tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url, QYZMET_SMS_GATEWAY="print",
+            database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url, QYZMET_SMS_GATEWAY="print",
             QYZMET_HTTP_PORT=str(free_port())))
         code = await run.finish()
     finally:
@@ -199,10 +260,10 @@ async def test_a_wrong_token_is_one_line_and_never_printed(tmp_path):
     no_traceback(run.stdout + run.stderr)
 
 
-async def test_unreachable_telegram_is_retried_then_given_up_plainly(tmp_path):
+async def test_unreachable_telegram_is_retried_then_given_up_plainly(tmp_path, database):
     closed = free_port()
     run = await Proc.start("run", cwd=tmp_path, env=env_for(
-        tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=f"http://127.0.0.1:{closed}/bot",
+        database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=f"http://127.0.0.1:{closed}/bot",
         QYZMET_SMS_GATEWAY="print", QYZMET_TELEGRAM_START_WAIT_SECONDS="2.5", QYZMET_HTTP_PORT=str(free_port())))
     code = await run.finish()
     assert code == 2
@@ -212,17 +273,17 @@ async def test_unreachable_telegram_is_retried_then_given_up_plainly(tmp_path):
     no_traceback(run.stdout + run.stderr)
 
 
-async def test_sigterm_while_waiting_for_telegram_stops_quietly(tmp_path):
+async def test_sigterm_while_waiting_for_telegram_stops_quietly(tmp_path, database):
     closed = free_port()
     run = await Proc.start("run", cwd=tmp_path, env=env_for(
-        tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=f"http://127.0.0.1:{closed}/bot",
+        database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=f"http://127.0.0.1:{closed}/bot",
         QYZMET_SMS_GATEWAY="print", QYZMET_HTTP_PORT=str(free_port())))
     await run.wait_for("trying again")
     assert await run.terminate() == 0
     no_traceback(run.stdout + run.stderr)
 
 
-async def test_a_port_in_use_is_named(tmp_path):
+async def test_a_port_in_use_is_named(tmp_path, database):
     emu = BotApiEmulator(token=TOKEN)
     await emu.start()
     with socket.socket() as taken:
@@ -230,7 +291,7 @@ async def test_a_port_in_use_is_named(tmp_path):
         taken.listen()
         try:
             run = await Proc.start("run", cwd=tmp_path, env=env_for(
-                tmp_path, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url,
+                database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url,
                 QYZMET_SMS_GATEWAY="print", QYZMET_HTTP_PORT=str(taken.getsockname()[1])))
             code = await run.finish()
         finally:
@@ -243,7 +304,7 @@ async def test_a_port_in_use_is_named(tmp_path):
 
 
 def test_seed_and_import_name_the_absolute_database_path(tmp_path):
-    env = env_for(tmp_path, QYZMET_DATABASE="var/rel.sqlite3")
+    env = env_for("var/rel.sqlite3")  # SQLite-specific: a relative file path
     absolute = str(tmp_path / "var" / "rel.sqlite3")
     seeded = qyzmet("seed", str(SEED), cwd=tmp_path, env=env)
     assert seeded.returncode == 0 and absolute in seeded.stderr and absolute in seeded.stdout
@@ -256,6 +317,9 @@ def test_a_database_url_is_named_without_its_password():
     from bot.startup import database_label
     assert database_label("postgresql://qyzmet:s3cret@db.example:5432/qyzmet") == \
         "postgresql://qyzmet:***@db.example:5432/qyzmet"
+    assert database_label("postgresql://qyzmet@db.example/qyzmet?password=s3cret&sslmode=require") == \
+        "postgresql://qyzmet@db.example/qyzmet?password=***&sslmode=require"
+    assert database_label("postgresql://qyzmet@db.example/qyzmet") == "postgresql://qyzmet@db.example/qyzmet"
     assert database_label(":memory:") == ":memory:"
 
 

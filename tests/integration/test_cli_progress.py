@@ -13,7 +13,7 @@ import termios
 from pathlib import Path
 
 from bench.synth import people, write_seed
-from tests.integration.test_cli import ROOT, qyzmet
+from tests.integration.test_cli import db_env, qyzmet
 
 
 def on_a_terminal(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
@@ -37,11 +37,11 @@ def on_a_terminal(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]
     return proc.wait(timeout=60), shown.decode(errors="replace")
 
 
-def test_seed_and_import_show_progress_on_a_terminal_only(tmp_path):
+def test_seed_and_import_show_progress_on_a_terminal_only(tmp_path, database):
     seed = tmp_path / "many.json"
     persons = people(400)
     write_seed(seed, persons)
-    env = {"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"), "PYTHONPATH": str(ROOT)}
+    env = db_env(database)
     code, shown = on_a_terminal("seed", str(seed), cwd=tmp_path, env=env)
     assert code == 0, shown
     assert "records" in shown and "%" in shown  # the bar, with its unit

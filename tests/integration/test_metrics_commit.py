@@ -1,5 +1,5 @@
 """A decision is counted once its unit of work has committed, and not at all when it is rolled back
-(bot/metrics.py on_commit), through the real use cases on a real SQLite file."""
+(bot/metrics.py on_commit), through the real use cases on a real database (the suite's engine)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def count(services: Services, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-async def services(tmp_path):
-    opened = await Services.open(Settings(database=str(tmp_path / "q.sqlite3"), secret_key="k", _env_file=None))
+async def services(database):
+    opened = await Services.open(Settings(database=database, secret_key="k", _env_file=None))
     yield opened
     await opened.close()
 

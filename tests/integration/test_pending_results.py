@@ -1,12 +1,11 @@
-"""The queue of registry questions and the state outbox on a real SQLite file, with the reference server of the
-state systems: a worker that died is taken over after its lease, a question is answered once, a stage is written
-with its decision or not at all, an application decided otherwise closes its question."""
+"""The queue of registry questions and the state outbox on a real database (the suite's engine), with the reference
+server of the state systems: a worker that died is taken over after its lease, a question is answered once, a stage
+is written with its decision or not at all, an application decided otherwise closes its question."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -25,11 +24,11 @@ CHAT = 601
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Services, StateSystemsServer, ShiftedClock]]:
+async def env(database: str) -> AsyncIterator[tuple[Services, StateSystemsServer, ShiftedClock]]:
     server = StateSystemsServer(SEED)
     await server.start()
     clock = ShiftedClock()
-    settings = Settings(database=str(tmp_path / "q.sqlite3"), secret_key="k", _env_file=None,
+    settings = Settings(database=database, secret_key="k", _env_file=None,
                         directory_url=server.url, registry_url=server.url, monitoring_url=server.url,
                         state_timeout_seconds=0.5, state_attempts=1, state_breaker_failures=100,
                         state_retry_base_seconds=1, state_retry_max_seconds=4)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,24 @@ from bot.domain.calendar import WorkingCalendar
 from store import db
 from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
-from tests.integration.test_cli import ROOT, SEED, qyzmet
+from tests.integration.test_cli import SEED, db_env, qyzmet
 
 GOOD = json.loads(SEED.read_text(encoding="utf-8"))
 SOMEONE_ELSE = "040101500217"  # a valid IIN that is not among the file's citizens
 
 
-def seed_file(tmp_path: Path, data: object) -> tuple[Path, dict[str, str]]:
+def seed_file(tmp_path: Path, database: str, data: object) -> tuple[Path, dict[str, str]]:
     path = tmp_path / "seed.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    return path, {"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"), "QYZMET_SECRET_KEY": "k", "PYTHONPATH": str(ROOT)}
+    return path, db_env(database)
 
 
-def count(tmp_path: Path, table: str) -> int:
-    if not (tmp_path / "q.sqlite3").exists():
-        return 0
-    with sqlite3.connect(tmp_path / "q.sqlite3") as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+async def count(database: str, table: str) -> int:
+    opened = await db.Database.open(database)
+    try:
+        return await opened.fetchval(f"SELECT count(*) FROM {table}")
+    finally:
+        await opened.close()
 
 
 def changed(edit) -> dict:
@@ -75,28 +75,27 @@ def test_a_mistake_is_a_line_pointing_into_the_file_and_nothing_is_loaded(edit, 
 
 
 @pytest.mark.parametrize("edit, line", [CASES[0], CASES[1], CASES[2], CASES[4], CASES[6], CASES[7]])
-def test_the_command_refuses_and_loads_nothing(tmp_path, edit, line):
-    path, env = seed_file(tmp_path, changed(edit))
+async def test_the_command_refuses_and_loads_nothing(tmp_path, database, edit, line):
+    path, env = seed_file(tmp_path, database, changed(edit))
     result = qyzmet("seed", str(path), cwd=tmp_path, env=env)
     assert result.returncode == 1
     assert line in result.stderr and "nothing loaded" in result.stderr
     assert "validation error" not in result.stderr and "pydantic" not in result.stderr  # not pydantic's dump
-    assert count(tmp_path, "citizens") == 0 and count(tmp_path, "applications") == 0
+    assert await count(database, "citizens") == 0 and await count(database, "applications") == 0
 
 
-def test_every_problem_is_reported_at_once(tmp_path):
+def test_every_problem_is_reported_at_once(tmp_path, database):
     data = changed(lambda d: (d["applications"][0].update(number="BAD"), d["applications"][1].update(status="weird")))
-    path, env = seed_file(tmp_path, data)
+    path, env = seed_file(tmp_path, database, data)
     result = qyzmet("seed", str(path), cwd=tmp_path, env=env)
     assert "applications[0].number" in result.stderr and "applications[1].status" in result.stderr
     assert "2 problems" in result.stderr
 
 
-def test_a_file_that_is_not_json_says_where(tmp_path):
+def test_a_file_that_is_not_json_says_where(tmp_path, database):
     path = tmp_path / "seed.json"
     path.write_text('{"citizens": [}', encoding="utf-8")
-    result = qyzmet("seed", str(path), cwd=tmp_path, env={"QYZMET_DATABASE": str(tmp_path / "q.sqlite3"),
-                                                          "PYTHONPATH": str(ROOT)})
+    result = qyzmet("seed", str(path), cwd=tmp_path, env=db_env(database))
     assert result.returncode == 1 and "line 1, column 15" in result.stderr
 
 
@@ -116,8 +115,8 @@ async def load(database: db.Database, seed: Seed) -> dict[str, int]:
                                WorkingCalendar.from_file())
 
 
-async def history(tmp_path: Path, data: dict) -> dict[str, list[tuple[str, str, str | None]]]:
-    conn = await db.connect(tmp_path / "h.sqlite3")
+async def history(database: str, data: dict) -> dict[str, list[tuple[str, str, str | None]]]:
+    conn = await db.connect(database)
     try:
         await load(conn, parse_seed(data))
         apps = ApplicationRepository(conn)
@@ -127,25 +126,25 @@ async def history(tmp_path: Path, data: dict) -> dict[str, list[tuple[str, str, 
         await conn.close()
 
 
-async def test_the_history_is_the_files_events(tmp_path):
-    events = await history(tmp_path, GOOD)
+async def test_the_history_is_the_files_events(database):
+    events = await history(database, GOOD)
     assert events["QZ-261120-0000101"] == [("accepted", "2026-11-20T05:15:00+00:00", None),
                                            ("in_progress", "2026-11-23T04:30:00+00:00", "needs assessment")]
 
 
-async def test_without_events_the_history_is_the_status_at_submission(tmp_path):
+async def test_without_events_the_history_is_the_status_at_submission(database):
     data = changed(lambda d: d["applications"][0].update(events=[]))
-    events = await history(tmp_path, data)
+    events = await history(database, data)
     assert events["QZ-261120-0000101"] == [("in_progress", "2026-11-20T05:15:00+00:00", None)]
     assert events["QZ-261124-0000102"] == [("accepted", "2026-11-24T12:40:00+00:00", None)]
 
 
-async def test_a_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
+async def test_a_failure_while_writing_leaves_nothing(database, monkeypatch):
     async def broken(self, *args, **kwargs):
         raise RuntimeError("disk gone")
 
     monkeypatch.setattr(ApplicationRepository, "set_status", broken)
-    conn = await db.connect(tmp_path / "t.sqlite3")
+    conn = await db.connect(database)
     try:
         with pytest.raises(RuntimeError):
             await load(conn, Seed.model_validate(GOOD))
@@ -155,8 +154,8 @@ async def test_a_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
         await conn.close()
 
 
-async def test_loading_twice_changes_nothing(tmp_path):
-    conn = await db.connect(tmp_path / "twice.sqlite3")
+async def test_loading_twice_changes_nothing(database):
+    conn = await db.connect(database)
     try:
         seed = parse_seed(GOOD)
         assert (await load(conn, seed))["applications"] == 2

@@ -101,9 +101,9 @@ def test_keywords(text, action, lang, code):
     assert (command.action, command.lang, command.code) == (action, lang, code)
 
 
-async def test_any_text_gets_a_short_localized_reply(tmp_path):
+async def test_any_text_gets_a_short_localized_reply(database):
     """Straight through the handler and the core on a real database (no HTTP): odd inputs, one reply each."""
-    services = await Services.open(Settings(database=str(tmp_path / "q.sqlite3"), secret_key="k", _env_file=None))
+    services = await Services.open(Settings(database=database, secret_key="k", _env_file=None))
     sent: list[str] = []
     services.sms_gateway.listeners.append(lambda to, text: sent.append(text))  # type: ignore[attr-defined]
     handler = SmsHandler(services.sms_inbound, services.sms, services.texts)

@@ -11,8 +11,8 @@ from store.users import UserRepository
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-async def test_snapshot_matches_the_separate_reads(tmp_path):
-    conn = await connect(tmp_path / "u.sqlite3")
+async def test_snapshot_matches_the_separate_reads(database):
+    conn = await connect(database)
     try:
         users = UserRepository(conn)
         empty = await users.snapshot(7)

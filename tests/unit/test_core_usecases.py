@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -43,10 +42,10 @@ class Sent:
 
 
 @pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[tuple[Services, Sent, ShiftedClock]]:
+async def core(database: str) -> AsyncIterator[tuple[Services, Sent, ShiftedClock]]:
     gateway, sent, clock = PrintingSmsGateway(), Sent(), ShiftedClock()
     gateway.listeners.append(sent)
-    services = await Services.open(Settings(database=str(tmp_path / "core.sqlite3"), secret_key="k",
+    services = await Services.open(Settings(database=database, secret_key="k",
                                             _env_file=None), clock=clock, sms_gateway=gateway)
     await services.load_seed(Seed.model_validate(SEED))
     yield services, sent, clock
