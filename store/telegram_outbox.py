@@ -82,6 +82,6 @@ class TelegramOutboxRepository:
         """(label or kind, status) of a chat's envelopes, oldest first — for support and tests."""
         rows = await self._db.fetchall(
             "SELECT coalesce(label, kind), status FROM telegram_outbox WHERE chat_id = ? "
-            "AND (? IS NULL OR kind = ?) ORDER BY id",
+            "AND (CAST(? AS TEXT) IS NULL OR kind = ?) ORDER BY id",
             (chat_id, kind, kind))
         return [(r[0], r[1]) for r in rows]
