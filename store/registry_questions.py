@@ -22,6 +22,9 @@ class Question:
 class RegistryQuestionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # PostgreSQL runs claims at once (READ COMMITTED): without a row lock in the subquery two claimers pick
+        # the same rows and both take them (the UPDATE rechecks only its own row). SQLite's claims take turns.
+        self._skip_locked = " FOR UPDATE SKIP LOCKED" if db.engine == "postgresql" else ""
 
     async def add(self, number: str, now: datetime, first_try_in: float) -> None:
         await self._db.write(
@@ -34,7 +37,8 @@ class RegistryQuestionRepository:
         now_iso = utc_iso(now)
         rows = await self._db.write(
             "UPDATE registry_questions SET status = 'asking', lease_until = ? WHERE number IN ("
-            f"SELECT number FROM registry_questions WHERE {_DUE} ORDER BY next_attempt_at, number LIMIT ?) "
+            f"SELECT number FROM registry_questions WHERE {_DUE} ORDER BY next_attempt_at, number LIMIT ?"
+            f"{self._skip_locked}) "
             "RETURNING number, attempts",
             (later(now, lease_seconds), now_iso, now_iso, limit))
         return sorted((Question(r[0], r[1]) for r in rows), key=lambda q: q.number)

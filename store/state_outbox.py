@@ -30,6 +30,9 @@ class StatePost:
 class StateOutboxRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # PostgreSQL runs claims at once (READ COMMITTED): without a row lock in the subquery two claimers pick
+        # the same rows and both take them (the UPDATE rechecks only its own row). SQLite's claims take turns.
+        self._skip_locked = " FOR UPDATE SKIP LOCKED" if db.engine == "postgresql" else ""
 
     async def add(self, target: str, key: str, payload: dict[str, Any], now: datetime) -> bool:
         """Queue a post; False when the same key was queued already (a stage is reported once)."""
@@ -42,7 +45,7 @@ class StateOutboxRepository:
         now_iso = utc_iso(now)
         rows = await self._db.write(
             "UPDATE state_outbox SET status = 'sending', lease_until = ? WHERE id IN ("
-            f"SELECT id FROM state_outbox WHERE {_DUE} ORDER BY created_at, id LIMIT ?) "
+            f"SELECT id FROM state_outbox WHERE {_DUE} ORDER BY created_at, id LIMIT ?{self._skip_locked}) "
             "RETURNING id, target, key, payload, attempts, created_at",
             (later(now, lease_seconds), now_iso, now_iso, limit))
         rows = sorted(rows, key=lambda r: (r[5], r[0]))

@@ -31,6 +31,9 @@ _DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
 class TelegramOutboxRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # PostgreSQL runs claims at once (READ COMMITTED): without a row lock in the subquery two claimers pick
+        # the same rows and both take them (the UPDATE rechecks only its own row). SQLite's claims take turns.
+        self._skip_locked = " FOR UPDATE SKIP LOCKED" if db.engine == "postgresql" else ""
 
     async def add(self, chat_id: int, kind: str, payload: dict[str, Any], now: datetime,
                   lease_until: float | None = None, label: str | None = None) -> int:
@@ -48,7 +51,7 @@ class TelegramOutboxRepository:
         """Claim the envelopes that are due, oldest first (one chat's envelopes keep their order)."""
         rows = await self._db.write(
             "UPDATE telegram_outbox SET status = 'sending', lease_until = ? WHERE id IN ("
-            f"SELECT id FROM telegram_outbox WHERE {_DUE} ORDER BY id LIMIT ?) "
+            f"SELECT id FROM telegram_outbox WHERE {_DUE} ORDER BY id LIMIT ?{self._skip_locked}) "
             "RETURNING id, chat_id, kind, payload, attempts",
             (now_ts + lease_seconds, now_ts, now_ts, limit),
         )
