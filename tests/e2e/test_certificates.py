@@ -4,6 +4,7 @@ the rate limit on wrong codes, and the holder told of each check."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from html import escape
@@ -309,6 +310,18 @@ async def test_the_web_page_limits_wrong_codes_per_address(sh):
     limited = await sh.client.post(f"{sh.base}/verify", data={"lang": "ru", "number": number, "code": code,
                                                                "status": "yes"})
     assert limited.status_code == 429 and escape(says(sh, "ru", "verify.limited")) in limited.text
+
+
+async def test_wrong_codes_sent_at_once_are_limited_all_the_same(sh):
+    """The limit holds when checks arrive together (on PostgreSQL their units run at the same time)."""
+    _, _, number, code = await own_certificate(sh, 6091, "ru")
+    wrong = "00000-00000" if code != "00000-00000" else "11111-11111"
+    answers = await asyncio.gather(*(
+        sh.client.post(f"{sh.base}/verify", data={"lang": "ru", "number": number, "code": wrong, "status": "yes"})
+        for _ in range(12)))
+    assert sorted(a.status_code for a in answers) == [200] * 5 + [429] * 7
+    rows = await repos(sh.services).db.fetchall("SELECT outcome FROM certificate_checks")
+    assert sorted(r[0] for r in rows) == ["limited"] * 7 + ["no_match"] * 5
 
 
 @pytest.mark.parametrize("lang", LANGS)
