@@ -11,7 +11,7 @@ from tests.harness import Harness
 from tests.repos import repos
 
 
-async def harness(emu: BotApiEmulator, path: Path, **settings: object) -> Harness:
+async def harness(emu: BotApiEmulator, path: Path | str, **settings: object) -> Harness:
     h = Harness(emu, path)
     h.settings = h.settings.model_copy(update={"broadcast_poll_seconds": 0.2, "broadcast_progress_seconds": 0.5,
                                                **settings})

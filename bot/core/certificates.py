@@ -144,6 +144,11 @@ class CertificateService:
         code = normalize_code(code_text)
         client_id = self._client_id(channel, client)
         async with self._db.unit("certificates/check"):
+            # The limits (and the one notice an hour) read the recent checks, then add one: checks of one client
+            # and of one number take turns, across replicas too. Always client first, then number.
+            await self._db.serialize(f"certificate-checks:client:{client_id}")
+            if number is not None:
+                await self._db.serialize(f"certificate-checks:number:{number}")
             now = self._clock.now()
             since = now - WINDOW
             if (await self._repo.checks_by_client(client_id, (NO_MATCH,), since) >= MAX_WRONG

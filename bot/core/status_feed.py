@@ -208,6 +208,9 @@ class StatusFeed:
         # The decision, its writes and the notice it owes are one unit of work; a rejected or duplicate
         # event writes nothing.
         async with self._db.unit("feed/event"):
+            # The rule reads the application and its history, then writes: deliveries of one number take turns
+            # (on PostgreSQL units run at once, and two first events would both decide "created").
+            await self._db.serialize(f"application:{event.number}")
             decision = await self._events.apply(event.number, event.status, event.at, event.note, source,
                                                 self._clock.now(), decide)
             app = await self._apps.get(event.number)

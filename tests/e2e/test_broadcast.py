@@ -16,8 +16,8 @@ from tests.repos import repos
 OPERATOR = 7001
 
 
-async def test_operator_broadcast_in_both_languages_and_with_one_missing(emu, tmp_path):
-    h = await harness(emu, tmp_path / "q.sqlite3", operators=str(OPERATOR))
+async def test_operator_broadcast_in_both_languages_and_with_one_missing(emu, database):
+    h = await harness(emu, database, operators=str(OPERATOR))
     try:
         kk_users, ru_users = [3001, 3002], [3101, 3102, 3103]
         await add_subscribers(h, kk_users, "kk")
@@ -65,8 +65,8 @@ async def _all_received(h, user_ids, text) -> bool:
     return all(received(h, uid, text) for uid in user_ids)
 
 
-async def test_operator_flow_in_kazakh_needs_a_text(emu, tmp_path):
-    h = await harness(emu, tmp_path / "q.sqlite3", operators=str(OPERATOR))
+async def test_operator_flow_in_kazakh_needs_a_text(emu, database):
+    h = await harness(emu, database, operators=str(OPERATOR))
     try:
         op = Chat(h, OPERATOR, "kk")
         await op.start_in("kk")
@@ -137,10 +137,10 @@ async def test_403_blocked_and_deactivated_and_unsubscribe_at_send_time(h):
     assert received(h, 5001, "Объявление") and not received(h, 5004, "Объявление")
 
 
-async def test_429_retry_after_is_honoured(tmp_path):
+async def test_429_retry_after_is_honoured(database):
     emu = BotApiEmulator(token=TOKEN, global_rate=5)
     await emu.start()
-    h = await harness(emu, tmp_path / "q.sqlite3", telegram_rate=100.0, broadcast_rate=100.0)
+    h = await harness(emu, database, telegram_rate=100.0, broadcast_rate=100.0)
     try:
         users = list(range(6001, 6016))
         await add_subscribers(h, users, "kk")
@@ -157,8 +157,8 @@ async def test_429_retry_after_is_honoured(tmp_path):
         await emu.stop()
 
 
-async def test_cancel_from_the_progress_message(emu, tmp_path):
-    h = await harness(emu, tmp_path / "q.sqlite3", operators=str(OPERATOR), broadcast_rate=4.0,
+async def test_cancel_from_the_progress_message(emu, database):
+    h = await harness(emu, database, operators=str(OPERATOR), broadcast_rate=4.0,
                       broadcast_concurrency=2)
     try:
         users = list(range(8001, 8031))
@@ -191,8 +191,8 @@ async def test_cancel_from_the_progress_message(emu, tmp_path):
         await h.stop()
 
 
-async def test_restart_mid_broadcast_resumes_without_duplicates(emu, tmp_path):
-    h = await harness(emu, tmp_path / "q.sqlite3", broadcast_rate=15.0, broadcast_concurrency=4)
+async def test_restart_mid_broadcast_resumes_without_duplicates(emu, database):
+    h = await harness(emu, database, broadcast_rate=15.0, broadcast_concurrency=4)
     try:
         users = list(range(9001, 9041))
         await add_subscribers(h, users, "ru")
@@ -222,9 +222,9 @@ async def test_restart_mid_broadcast_resumes_without_duplicates(emu, tmp_path):
         await h.stop()
 
 
-async def test_citizen_reply_goes_before_queued_broadcast_messages(emu, tmp_path):
+async def test_citizen_reply_goes_before_queued_broadcast_messages(emu, database):
     # The whole pace is the bottleneck: 6 calls/s for everything, broadcasts allowed up to all of it.
-    h = await harness(emu, tmp_path / "q.sqlite3", telegram_rate=6.0, broadcast_rate=6.0, broadcast_concurrency=8)
+    h = await harness(emu, database, telegram_rate=6.0, broadcast_rate=6.0, broadcast_concurrency=8)
     try:
         citizen = Chat(h, 2001, "kk")  # not in the audience: its chat shows only the reply
         await citizen.start_in("kk")

@@ -44,7 +44,7 @@ def free_port() -> int:
 class BotProcess:
     """`qyzmet run` against the emulator and the gateway, on one database across restarts."""
 
-    def __init__(self, emu: BotApiEmulator, gateway: FakeGateway, database: Path) -> None:
+    def __init__(self, emu: BotApiEmulator, gateway: FakeGateway, database: str) -> None:
         self.emu, self.gateway, self.database = emu, gateway, database
         self.port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
@@ -54,7 +54,7 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
         env.update({
             "QYZMET_TELEGRAM_TOKEN": TOKEN, "QYZMET_TELEGRAM_API_URL": self.emu.base_url,
-            "QYZMET_DATABASE": str(self.database), "QYZMET_HTTP_PORT": str(self.port),
+            "QYZMET_DATABASE": self.database, "QYZMET_HTTP_PORT": str(self.port),
             "QYZMET_SMS_GATEWAY_URL": self.gateway.url, "QYZMET_SMS_SECRET": SECRET,
             "QYZMET_SECRET_KEY": "crash-test-key", "QYZMET_SMS_GATEWAY_TIMEOUT_SECONDS": "0.5",
             "QYZMET_SMS_WORKER_IDLE_SECONDS": "0.2", "QYZMET_SMS_BACKOFF_BASE_SECONDS": "0.05",
@@ -184,8 +184,8 @@ async def identify(person: Person, gateway: FakeGateway, citizen: dict, after: s
     return await person.say(last_code(gateway, citizen["phone"]))
 
 
-async def seed(database: Path) -> None:
-    services = await Services.open(Settings(database=str(database), secret_key="crash-test-key", _env_file=None))
+async def seed(database: str) -> None:
+    services = await Services.open(Settings(database=database, secret_key="crash-test-key", _env_file=None))
     try:
         await services.load_seed(Seed.model_validate(SEED))
     finally:
@@ -193,10 +193,9 @@ async def seed(database: Path) -> None:
 
 
 @pytest.fixture
-async def world(emu: BotApiEmulator, tmp_path: Path) -> AsyncIterator[tuple[BotProcess, FakeGateway]]:
+async def world(emu: BotApiEmulator, database: str) -> AsyncIterator[tuple[BotProcess, FakeGateway]]:
     gateway = FakeGateway()
     await gateway.start()
-    database = tmp_path / "crash.sqlite3"
     await seed(database)
     bot = BotProcess(emu, gateway, database)
     try:
@@ -379,7 +378,7 @@ async def test_a_complaint_filed_when_the_bot_died_after_the_commit_is_confirmed
     got = text_of(await person.answers(quiet=0.5))
     numbers = set(re.findall(r"CP-\d{6}-\d{7}", got))
     assert len(numbers) == 1, got
-    store = await Services.open(Settings(database=str(bot.database), secret_key="crash-test-key", _env_file=None))
+    store = await Services.open(Settings(database=bot.database, secret_key="crash-test-key", _env_file=None))
     try:
         assert await store.db.fetchval("SELECT count(*) FROM complaints") == 1
     finally:
@@ -398,7 +397,7 @@ async def test_a_broadcast_killed_after_claiming_a_message_never_sends_it_twice(
     gets the broadcast exactly once."""
     bot, _ = world
     subscribers = list(range(8101, 8111))
-    store = await Services.open(Settings(database=str(bot.database), secret_key="crash-test-key", _env_file=None))
+    store = await Services.open(Settings(database=bot.database, secret_key="crash-test-key", _env_file=None))
     try:
         async with store.db.unit("test/subscribers"):
             for uid in subscribers:
@@ -419,7 +418,7 @@ async def test_a_broadcast_killed_after_claiming_a_message_never_sends_it_twice(
     deadline = loop.time() + 20
     counts: dict[str, int] = {}
     while loop.time() < deadline:
-        store = await Services.open(Settings(database=str(bot.database), secret_key="crash-test-key",
+        store = await Services.open(Settings(database=bot.database, secret_key="crash-test-key",
                                              _env_file=None))
         try:
             counts = await store.broadcasts.counts(broadcast.id)

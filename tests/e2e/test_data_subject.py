@@ -136,10 +136,10 @@ async def test_a_bare_code_by_sms_gets_one_reply_in_the_subjects_language_naming
     assert not [r for r in rows if r.kind == "notice"]  # no second, overlapping SMS
 
 
-async def test_when_the_reply_is_capped_the_subject_still_learns_to_whom_by_the_notice(emu, tmp_path):
+async def test_when_the_reply_is_capped_the_subject_still_learns_to_whom_by_the_notice(emu, database):
     """Past the hourly cap of replies to one phone the consenting SMS is acted on but not answered: then the
     "your data was provided" notice goes as before, so the subject is told all the same."""
-    sh = SmsHarness(emu, tmp_path / "cap.sqlite3", sms_replies_per_phone_hour=1)  # the consent code is the one
+    sh = SmsHarness(emu, database, sms_replies_per_phone_hour=1)  # the consent code is the one
     await sh.start()
     try:
         requester = Chat(sh, 2442, "ru")

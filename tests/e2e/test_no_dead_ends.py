@@ -163,8 +163,8 @@ async def test_a_bare_number_by_sms_is_a_status_request_in_the_phones_language(s
 # Refusals and lateness: how to appeal --------------------------------------------------------------------
 
 @pytest.fixture
-async def fh(emu, tmp_path):
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3", feed_token=FEED_TOKEN)
+async def fh(emu, database):
+    harness = SmsHarness(emu, database, feed_token=FEED_TOKEN)
     await harness.start()
     set_now(harness, "2026-12-04T09:00:00+05:00")
     yield harness

@@ -9,12 +9,14 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import aiosqlite
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.broadcast import Audience
+from tests import engines
 from tests.ophelp import add_subscribers, finished, until
 from tests.repos import repos
 from tests.sms_harness import CITIZENS, SEED, Chat, SmsHarness, W, ask_about, pushed_text
@@ -25,8 +27,8 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture
-async def sh(emu, tmp_path):
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3", broadcast_poll_seconds=0.2,
+async def sh(emu, database):
+    harness = SmsHarness(emu, database, broadcast_poll_seconds=0.2,
                          broadcast_progress_seconds=0.5, health_db_timeout_seconds=1.0)
     await harness.start()
     yield harness
@@ -175,6 +177,8 @@ async def _queued_is_empty(sh: SmsHarness) -> bool:
     return all(value(samples, "qyzmet_outbox_depth", outbox=o, state="queued") == 0 for o in ("sms", "telegram"))
 
 
+@pytest.mark.skipif(engines.on_postgres(), reason="SQLite-specific: swaps the SQLite reader connection for a "
+                    "broken file and a file another process locks (PostgreSQL: the next test)")
 async def test_readiness_while_the_database_is_broken_or_hangs(sh, tmp_path, caplog):
     db = sh.services.db
     assert (await ready(sh))[0] == 200
@@ -218,3 +222,49 @@ async def test_readiness_while_the_database_is_broken_or_hangs(sh, tmp_path, cap
     assert await ready(sh) == (200, {"status": "ready", "checks": {
         "database": True, "telegram_polling": True, "sms_worker": True, "telegram_worker": True,
         "broadcast_worker": True}})
+
+
+@pytest.mark.skipif(not engines.on_postgres(), reason="PostgreSQL's own failures: a server that cuts and refuses "
+                    "the bot's connections, a lock another session holds (SQLite: the test above)")
+async def test_readiness_while_the_postgresql_database_is_down_or_hangs(sh, caplog):
+    import asyncpg
+    name = urlsplit(sh.settings.database).path.lstrip("/")
+    assert (await ready(sh))[0] == 200
+    admin = await asyncpg.connect(engines.ADMIN_URL)
+    try:
+        # The database goes away: every connection of the bot is cut and new ones are refused.
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+            status, body = await ready(sh)
+            assert status == 503 and body["not_ready"] == ["database"] and body["checks"]["database"] is False
+            assert (await ready(sh, "/health"))[0] == 503
+            assert (await sh.client.get(sh.base + "/health/live")).status_code == 200
+            assert (await sh.client.get(sh.base + "/metrics")).status_code == 200  # counters are still served
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        # Every worker outlived the errors it met meanwhile (the pool connects again).
+        await until(lambda: _ready(sh), what="ready again")
+
+        # A database that hangs (another session holds an exclusive lock): not ready within the timeout.
+        holder = await asyncpg.connect(sh.settings.database)
+        try:
+            await holder.execute("BEGIN")
+            await holder.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")
+            status, body = await ready(sh)
+            assert status == 503 and body["not_ready"] == ["database"]
+            assert "did not answer within 1.0 s" in caplog.text  # it waited for the lock, and gave up in time
+            assert (await sh.client.get(sh.base + "/health/live")).status_code == 200
+        finally:
+            await holder.execute("ROLLBACK")  # the lock is released
+            await holder.close()
+    finally:
+        await admin.close()
+    assert await ready(sh) == (200, {"status": "ready", "checks": {
+        "database": True, "telegram_polling": True, "sms_worker": True, "telegram_worker": True,
+        "broadcast_worker": True}})
+
+
+async def _ready(sh: SmsHarness) -> bool:
+    return (await ready(sh))[0] == 200

@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.domain.deadlines import overdue_working_days
+from store import db as store_db
 from store.applications import Application
+from store.audit import AuditRepository
+from store.users import UserRepository
 from tests.harness import SEED, Chat
 from tests.ophelp import harness
 from tests.repos import repos
@@ -44,8 +47,8 @@ async def test_console_commands_answer_citizens_like_an_unknown_command(h, lang)
     assert await h.services.staff._audit.recent() == []
 
 
-async def test_operators_from_the_environment_see_the_console(emu, tmp_path):
-    h = await harness(emu, tmp_path / "q.sqlite3", operators=f"{OPERATOR}, 7002")
+async def test_operators_from_the_environment_see_the_console(emu, database):
+    h = await harness(emu, database, operators=f"{OPERATOR}, 7002")
     try:
         assert await h.services.staff.role(OPERATOR) == "operator"
         assert await h.services.staff.role(7002) == "operator"
@@ -77,26 +80,24 @@ async def test_operators_from_the_environment_see_the_console(emu, tmp_path):
         await h.stop()
 
 
-def qyzmet(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+def qyzmet(*args: str, db: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
-    env = {**clean, "QYZMET_DATABASE": str(db), "QYZMET_SECRET_KEY": "k", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=db.parent, env=env, capture_output=True,
+    env = {**clean, "QYZMET_DATABASE": db, "QYZMET_SECRET_KEY": "k", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=60, input=stdin)
 
 
-async def test_cli_add_remove_list_is_audited(tmp_path):
-    db = tmp_path / "q.sqlite3"
-    assert qyzmet("operators", "add", "501", db=db).returncode == 0
-    assert qyzmet("operators", "add", "502", "--admin", db=db).returncode == 0
-    listed = qyzmet("operators", "list", db=db)
+async def test_cli_add_remove_list_is_audited(tmp_path, database):
+    db = database
+    assert qyzmet("operators", "add", "501", db=db, cwd=tmp_path).returncode == 0
+    assert qyzmet("operators", "add", "502", "--admin", db=db, cwd=tmp_path).returncode == 0
+    listed = qyzmet("operators", "list", db=db, cwd=tmp_path)
     assert "501\toperator" in listed.stdout and "502\tadmin" in listed.stdout
-    assert qyzmet("operators", "remove", "501", db=db).returncode == 0
-    again = qyzmet("operators", "remove", "501", db=db)
+    assert qyzmet("operators", "remove", "501", db=db, cwd=tmp_path).returncode == 0
+    again = qyzmet("operators", "remove", "501", db=db, cwd=tmp_path)
     assert again.returncode == 1 and "not an operator" in again.stderr
-    listed = qyzmet("operators", "list", db=db)
+    listed = qyzmet("operators", "list", db=db, cwd=tmp_path)
     assert "501" not in listed.stdout and "502\tadmin" in listed.stdout
-    from store import db as store_db
-    from store.audit import AuditRepository
     conn = await store_db.connect(db)
     try:
         entries = await AuditRepository(conn).recent()
@@ -116,8 +117,8 @@ def test_run_refuses_a_bad_operators_list(tmp_path):
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
-async def test_lookup_shows_the_card_with_a_masked_iin_and_is_audited(emu, tmp_path, lang):
-    h = await harness(emu, tmp_path / "q.sqlite3", operators=str(OPERATOR))
+async def test_lookup_shows_the_card_with_a_masked_iin_and_is_audited(emu, database, lang):
+    h = await harness(emu, database, operators=str(OPERATOR))
     try:
         chat = Chat(h, OPERATOR, lang)
         await chat.start_in(lang)
@@ -144,8 +145,8 @@ async def test_lookup_shows_the_card_with_a_masked_iin_and_is_audited(emu, tmp_p
         await h.stop()
 
 
-async def test_overdue_list_most_overdue_first(emu, tmp_path):
-    h = await harness(emu, tmp_path / "q.sqlite3", operators=str(OPERATOR))
+async def test_overdue_list_most_overdue_first(emu, database):
+    h = await harness(emu, database, operators=str(OPERATOR))
     try:
         now = h.clock.now()
         apps = repos(h.services).apps
@@ -179,21 +180,24 @@ async def test_overdue_list_most_overdue_first(emu, tmp_path):
         await h.stop()
 
 
-def test_cli_broadcast_needs_a_confirmation_then_can_be_listed_and_cancelled(tmp_path):
-    import sqlite3
-    db = tmp_path / "q.sqlite3"
-    assert qyzmet("operators", "list", db=db).returncode == 0  # creates the schema
-    with sqlite3.connect(db) as conn:
-        conn.executemany("INSERT INTO users (user_id, lang, subscribed, created_at) VALUES (?, ?, 1, ?)",
-                         [(801, "kk", "2026-11-25T00:00:00+00:00"), (802, "ru", "2026-11-25T00:00:00+00:00")])
-    unconfirmed = qyzmet("broadcast", "--kk", "Хабарландыру", "--audience", "all", db=db, stdin="")
+async def test_cli_broadcast_needs_a_confirmation_then_can_be_listed_and_cancelled(tmp_path, database):
+    db = database
+    assert qyzmet("operators", "list", db=db, cwd=tmp_path).returncode == 0  # creates the schema
+    conn = await store_db.connect(db)
+    try:
+        async with conn.unit("test/subscribers"):
+            for user_id, lang in ((801, "kk"), (802, "ru")):
+                await UserRepository(conn).set_language(user_id, lang, datetime(2026, 11, 25, tzinfo=UTC))
+    finally:
+        await conn.close()
+    unconfirmed = qyzmet("broadcast", "--kk", "Хабарландыру", "--audience", "all", db=db, cwd=tmp_path, stdin="")
     assert unconfirmed.returncode == 2 and "2 recipients" in unconfirmed.stdout and "--yes" in unconfirmed.stderr
-    queued = qyzmet("broadcast", "--kk", "Хабарландыру", "--audience", "all", "--yes", db=db)
+    queued = qyzmet("broadcast", "--kk", "Хабарландыру", "--audience", "all", "--yes", db=db, cwd=tmp_path)
     assert queued.returncode == 0 and "broadcast 1 queued for 2 recipients" in queued.stdout
-    listed = qyzmet("broadcasts", db=db)
+    listed = qyzmet("broadcasts", db=db, cwd=tmp_path)
     assert "sending" in listed.stdout and "queued 2" in listed.stdout
-    assert qyzmet("broadcasts", "--cancel", "1", db=db).returncode == 0
-    listed = qyzmet("broadcasts", db=db)
+    assert qyzmet("broadcasts", "--cancel", "1", db=db, cwd=tmp_path).returncode == 0
+    listed = qyzmet("broadcasts", db=db, cwd=tmp_path)
     assert "cancelled" in listed.stdout and "skipped 2" in listed.stdout
-    again = qyzmet("broadcasts", "--cancel", "1", db=db)
+    again = qyzmet("broadcasts", "--cancel", "1", db=db, cwd=tmp_path)
     assert again.returncode == 1 and "not being sent" in again.stderr

@@ -268,8 +268,8 @@ async def test_complaint_state_by_sms_only_to_the_filer(sh, lang):
     assert W[lang]["not_found"] in sh.phone.last(SERGEI) and complaint.number not in sh.phone.last(SERGEI)
 
 
-async def test_replies_to_one_phone_are_capped_per_hour_but_the_sms_is_still_acted_on(emu, tmp_path):
-    sh = SmsHarness(emu, tmp_path / "cap.sqlite3", sms_replies_per_phone_hour=3)
+async def test_replies_to_one_phone_are_capped_per_hour_but_the_sms_is_still_acted_on(emu, database):
+    sh = SmsHarness(emu, database, sms_replies_per_phone_hour=3)
     await sh.start()
     try:
         for _ in range(5):

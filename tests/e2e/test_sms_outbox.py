@@ -25,11 +25,11 @@ async def gateway():
 
 
 @pytest.fixture
-async def make(emu, tmp_path, gateway):
+async def make(emu, database, gateway):
     made: list[SmsHarness] = []
 
     async def _make(**overrides) -> SmsHarness:
-        harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3", gateway, **overrides)
+        harness = SmsHarness(emu, database, gateway, **overrides)
         await harness.start()
         made.append(harness)
         return harness
@@ -186,8 +186,8 @@ def test_refuses_network_host_without_secret():
     check_http_config("localhost", None)
 
 
-async def test_runner_refuses_before_starting_anything(emu, tmp_path):
-    h = SmsHarness(emu, tmp_path / "q.sqlite3", sms_secret=None, http_host="0.0.0.0")
+async def test_runner_refuses_before_starting_anything(emu, database):
+    h = SmsHarness(emu, database, sms_secret=None, http_host="0.0.0.0")
     from bot.services import Services
     services = await Services.open(h.settings, clock=h.clock, sms_gateway=h.gateway)
     try:
@@ -198,8 +198,8 @@ async def test_runner_refuses_before_starting_anything(emu, tmp_path):
         await h.client.aclose()
 
 
-async def test_loopback_without_secret_accepts_unsigned(emu, tmp_path):
-    h = SmsHarness(emu, tmp_path / "q.sqlite3", sms_secret=None)
+async def test_loopback_without_secret_accepts_unsigned(emu, database):
+    h = SmsHarness(emu, database, sms_secret=None)
     await h.start()
     try:
         assert (await h.sms_in(SERGEI, "HELP", secret=None)).status_code == 200

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -21,13 +20,12 @@ STATE_TOKEN = "crash-state-token"
 
 
 @pytest.fixture
-async def state_world(emu: BotApiEmulator, tmp_path: Path
+async def state_world(emu: BotApiEmulator, database: str
                       ) -> AsyncIterator[tuple[BotProcess, FakeGateway, StateSystemsServer]]:
     gateway = FakeGateway()
     await gateway.start()
     server = StateSystemsServer(SEED, token=STATE_TOKEN)
     await server.start()
-    database = tmp_path / "crash.sqlite3"
     await seed(database)
     bot = BotProcess(emu, gateway, database)
     plain_env = bot.env

@@ -38,10 +38,10 @@ async def server():
 
 
 @pytest.fixture
-async def hs(emu, tmp_path, server, request):
+async def hs(emu, database, server, request):
     """The bot with every state system on the reference server; a test may change settings with
     ``@pytest.mark.parametrize("hs", [{...}], indirect=True)``."""
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3", directory_url=server.url, registry_url=server.url,
+    harness = SmsHarness(emu, database, directory_url=server.url, registry_url=server.url,
                          monitoring_url=server.url, complaints_url=server.url, state_token=STATE_TOKEN,
                          operators=str(OPERATOR), **{**FAST, **getattr(request, "param", {})})
     await harness.start()
@@ -407,8 +407,8 @@ async def test_complaints_intake_down_the_complaint_waits_in_the_outbox(hs, serv
 
 
 async def test_status_feed_event_while_the_directory_is_down_is_answered_503_and_changes_nothing(
-        emu, tmp_path, server):
-    fh = SmsHarness(emu, tmp_path / "feed.sqlite3", directory_url=server.url, registry_url=server.url,
+        emu, database, server):
+    fh = SmsHarness(emu, database, directory_url=server.url, registry_url=server.url,
                     state_token=STATE_TOKEN, feed_token="feed-token", **FAST)
     await fh.start()
     try:

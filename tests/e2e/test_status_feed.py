@@ -31,8 +31,8 @@ def event(**changes: object) -> dict:
 
 
 @pytest.fixture
-async def fh(emu, tmp_path):
-    harness = SmsHarness(emu, tmp_path / "qyzmet.sqlite3", feed_token=TOKEN)
+async def fh(emu, database):
+    harness = SmsHarness(emu, database, feed_token=TOKEN)
     await harness.start()
     # A fixed "now" after every event time used below (events from the future are refused).
     set_now(harness, "2026-12-04T09:00:00+05:00")
@@ -66,8 +66,8 @@ def set_now(fh: SmsHarness, moment: str) -> None:
 
 # The HTTP contract ----------------------------------------------------------------------------------------
 
-async def test_feed_is_off_without_a_token(emu, tmp_path):
-    h = SmsHarness(emu, tmp_path / "q.sqlite3")
+async def test_feed_is_off_without_a_token(emu, database):
+    h = SmsHarness(emu, database)
     await h.start()
     try:
         before = await snapshot(h)
@@ -222,9 +222,9 @@ async def test_citizen_follows_an_s6_application_with_a_notice_at_each_stage(fh,
     ("kk", "2027-01-05T12:00:00+05:00", "9 жұмыс күніне кешікті"),
     ("kk", "2026-12-22T12:00:00+05:00", "1 жұмыс күніне кешікті"),
 ])
-async def test_a_late_open_application_shows_working_days_overdue(emu, tmp_path, lang, now, expected):
+async def test_a_late_open_application_shows_working_days_overdue(emu, database, lang, now, expected):
     # The verified identity must outlive the month the clock jumps (it otherwise expires after a day).
-    fh = SmsHarness(emu, tmp_path / "q.sqlite3", feed_token=TOKEN, identity_idle_seconds=10**8,
+    fh = SmsHarness(emu, database, feed_token=TOKEN, identity_idle_seconds=10**8,
                     identity_max_seconds=10**8)
     await fh.start()
     try:
@@ -358,9 +358,8 @@ async def test_operator_sets_a_status_audited_and_the_citizen_is_notified(fh, la
 
 # qyzmet import -----------------------------------------------------------------------------------------------
 
-async def test_import_reads_events_line_by_line(tmp_path, monkeypatch, capsys):
-    database = tmp_path / "import.sqlite3"
-    monkeypatch.setenv("QYZMET_DATABASE", str(database))
+async def test_import_reads_events_line_by_line(tmp_path, database, monkeypatch, capsys):
+    monkeypatch.setenv("QYZMET_DATABASE", database)
     monkeypatch.setenv("QYZMET_SECRET_KEY", "k")
     lines = [
         json.dumps(event()),
