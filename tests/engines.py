@@ -42,7 +42,7 @@ def _run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     def target() -> None:
         try:
             result.append(asyncio.run(make()))
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        except BaseException as exc:  # handed to the caller
             error.append(exc)
 
     thread = threading.Thread(target=target)
