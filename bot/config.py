@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     public_url: str | None = None
     calendar_overrides: Path | None = None
     log_format: Literal["text", "json"] = "text"
+    # The Redis that replicas share (bot/redis_client.py): the one Telegram pace across processes. None: every
+    # pace is in-process (one replica). Every key starts with redis_prefix (several bots on one Redis).
+    redis_url: str | None = None
+    redis_prefix: str = "qyzmet:"
     # How long `run` keeps trying to reach Telegram at start before giving up; 0 = until it is stopped.
     telegram_start_wait_seconds: NonNegative = 0.0
 
@@ -83,7 +87,8 @@ class Settings(BaseSettings):
     sms_replies_per_phone_hour: PositiveInt = 20
 
     # Telegram pace (handlers/telegram/rate_limit.py): every Bot API call shares one bucket below Telegram's
-    # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies.
+    # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies. With QYZMET_REDIS_URL
+    # these rates hold for all replicas together (handlers/telegram/redis_pace.py).
     telegram_rate: Positive = 29.0
     telegram_per_chat_interval: NonNegative = 1.0
     # Telegram outbox (handlers/telegram/delivery.py): how long a sender holds an envelope before another may
@@ -103,7 +108,7 @@ class Settings(BaseSettings):
     @field_validator("telegram_token", "telegram_api_url", "sms_gateway_url", "sms_secret", "secret_key",
                      "feed_token", "calendar_overrides", "sms_gateway", "public_url", "directory_url", "registry_url",
                      "monitoring_url", "complaints_url", "state_token", "state_client_cert", "state_client_key",
-                     mode="before")
+                     "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``QYZMET_X=`` (set but empty, as .env templates and compose files leave them) means "not set"."""
@@ -115,6 +120,13 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
     @field_validator("http_host", "database")
