@@ -100,6 +100,7 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
             (self._overall.rate, self._overall.capacity), (self._bulk.rate, self._bulk.capacity), per_chat_interval)
         self._redis_retry = redis_retry
         self._probe: asyncio.Task[None] | None = None
+        self._bulk_turn = asyncio.Lock()
         self._waiter_ids = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
 
     @property
@@ -200,11 +201,17 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
 
     async def _admit_bulk(self, chat_id: int | None) -> None:
         while True:
-            wait = await self._ask_shared(lambda pace: pace.bulk(chat_id))
-            if wait is None:
-                wait = self._local_bulk(chat_id)
-            if wait <= 0:
-                return
+            # One bulk sender of this process at a time asks; a wait that holds for every chat (no token yet, a
+            # pause, a reply waiting) it waits out before the next one asks. A wait for its own chat it waits
+            # alone. (In-process decisions never wait inside the turn: they go as before.)
+            async with self._bulk_turn:
+                answer = await self._ask_shared(lambda pace: pace.bulk(chat_id))
+                wait, everyone = (self._local_bulk(chat_id), False) if answer is None else (answer[0], not answer[1])
+                if wait <= 0:
+                    return
+                if everyone:
+                    await asyncio.sleep(wait)
+                    continue
             await asyncio.sleep(wait)
 
     # The in-process pace: one decision each, 0 = granted, else the seconds to wait before asking again.

@@ -24,7 +24,9 @@ a margin to protect, and it would cost broadcast throughput for good. A reply's 
 local network) is the only cost the shared pace adds to it.
 
 Bulk senders that must wait poll: the script answers how long (the token's refill time, a pause's PTTL, a few
-ms while a reply waits), plus a little jitter so that the senders of all replicas do not ask at the same instant.
+ms while a reply waits), plus a little jitter so that the replicas do not ask at the same instant. In each
+replica one bulk sender at a time asks and waits out a wait that holds for every chat (PriorityRateLimiter's
+bulk turn): N replicas poll Redis, not N x K senders.
 Needs Redis ≥ 5 (scripts replicated by their effects, so writes may follow ``TIME``).
 """
 
@@ -49,23 +51,27 @@ end
 """
 
 # KEYS: overall, bulk, waiting, paused[, chat:429, chat:gap]. ARGV: overall rate/s, cap, bulk rate/s, cap, gap ms.
-# Answers 0 (granted), the ms to wait, or -1 (a reply is waiting: look again very soon). The chat's gap is taken
-# last, with SET NX PX: when it is set, nothing else stands in the way and the tokens are taken with it.
+# Answers {0, 0} (granted), {ms to wait, 1 if only this chat must wait}, or {-1, 0} (a reply is waiting: look
+# again very soon). The chat's gap is taken last, with SET NX PX: when it is set, nothing else stands in the way
+# and the tokens are taken with it.
 _BULK = _CLOCK + """
-local wait = redis.call('PTTL', KEYS[4])
-if #KEYS == 6 then wait = math.max(wait, redis.call('PTTL', KEYS[5])) end
-if wait > 0 then return wait end
+local paused = redis.call('PTTL', KEYS[4])
+if paused > 0 then return {paused, 0} end
+if #KEYS == 6 then
+  local held = redis.call('PTTL', KEYS[5])
+  if held > 0 then return {held, 1} end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if redis.call('ZCARD', KEYS[3]) > 0 then return -1 end
+if redis.call('ZCARD', KEYS[3]) > 0 then return {-1, 0} end
 local o_rate, b_rate = tonumber(ARGV[1]) / 1000, tonumber(ARGV[3]) / 1000
 local o, b = level(KEYS[1], o_rate, tonumber(ARGV[2])), level(KEYS[2], b_rate, tonumber(ARGV[4]))
-if o < 1 or b < 1 then return math.ceil(math.max((1 - o) / o_rate, (1 - b) / b_rate)) end
+if o < 1 or b < 1 then return {math.ceil(math.max((1 - o) / o_rate, (1 - b) / b_rate)), 0} end
 if #KEYS == 6 and tonumber(ARGV[5]) > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[5]) then
-  return math.max(redis.call('PTTL', KEYS[6]), 1)
+  return {math.max(redis.call('PTTL', KEYS[6]), 1), 1}
 end
 keep(KEYS[1], o - 1)
 keep(KEYS[2], b - 1)
-return 0
+return {0, 0}
 """
 
 # KEYS: overall, waiting[, chat:429]. ARGV: rate/s, cap, message (1/0), waiter id, grace ms.
@@ -122,17 +128,18 @@ class RedisPace:
         args: list[str | float] = [self._overall_rate, self._overall_cap, int(message), waiter, self._grace_ms]
         return int(await self._interactive(keys, args)) / 1000
 
-    async def bulk(self, chat_id: int | None) -> float:
+    async def bulk(self, chat_id: int | None) -> tuple[float, bool]:
+        """Seconds to wait (0: go now), and whether the wait is this chat's alone (its gap, a 429 on it)."""
         keys = [self.key("overall"), self.key("bulk"), self.key("waiting"), self.key("paused")]
         if chat_id is not None:
             keys += [self.key(f"chat:{chat_id}:429"), self.key(f"chat:{chat_id}:gap")]
         args = [self._overall_rate, self._overall_cap, self._bulk_rate, self._bulk_cap, self._gap_ms]
-        answer = int(await self._bulk(keys, args))
-        if answer == 0:
-            return 0.0
-        if answer < 0:
-            return POLL
-        return answer / 1000 + random.uniform(0, 1 / self._bulk_rate)
+        ms, this_chat = (int(x) for x in await self._bulk(keys, args))
+        if ms == 0:
+            return 0.0, False
+        if ms < 0:
+            return POLL, False
+        return ms / 1000 + random.uniform(0, 1 / self._bulk_rate), bool(this_chat)
 
     async def pause(self, chat_id: int | None, seconds: float) -> None:
         """A 429: bulk traffic on every replica, and that chat, wait ``seconds`` (never less than already set)."""

@@ -132,7 +132,7 @@ async def test_a_429_on_one_replica_pauses_bulk_on_the_other_and_holds_that_chat
     await stored(a, "chat:1:429")
     assert b.shared is not None and tries == 1
     # Decisions made on B, as Redis answers them (not timed): bulk waits out the pause (30 s minus moments) …
-    assert await b.shared.bulk(3) > 20
+    assert (await b.shared.bulk(3))[0] > 20
     # … a reply to the chat the 429 was about waits too, a reply to any other chat goes at once.
     assert await b.shared.interactive("w1", 1, message=True) > 20
     assert await b.shared.interactive("w2", 4, message=True) == 0
@@ -150,9 +150,9 @@ async def test_a_reply_held_by_a_429_is_granted_before_bulk_on_the_other_replica
     while await b.shared.client.exists(b.shared.key("paused")):
         await asyncio.sleep(0.02)
     # The pause is over, but the reply has not asked again yet: bulk on B still gives way to it …
-    assert await b.shared.bulk(3) == POLL
+    assert await b.shared.bulk(3) == (POLL, False)
     assert await a.shared.interactive("reply", 1, message=True) == 0
-    assert await b.shared.bulk(3) == 0  # … and goes once the reply has had its token.
+    assert await b.shared.bulk(3) == (0, False)  # … and goes once the reply has had its token.
 
 
 @needs_redis
@@ -160,8 +160,9 @@ async def test_bulk_keeps_the_interval_per_chat_across_replicas(replicas):
     c, d = (replicas(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=30.0) for _ in range(2))
     await send(c, 5, bulk=True)
     assert d.shared is not None
-    assert await d.shared.bulk(5) > 15  # the chat C just wrote to is not free on D (as Redis answers it) …
-    assert await d.shared.bulk(6) == 0  # … another chat is
+    wait, this_chat = await d.shared.bulk(5)
+    assert wait > 15 and this_chat  # the chat C just wrote to is not free on D (as Redis answers it) …
+    assert await d.shared.bulk(6) == (0, False)  # … another chat is
     interval = 0.25
     a, b = (replicas(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=interval) for _ in range(2))
     per_chat: Counter[int] = Counter()
@@ -247,17 +248,17 @@ async def test_redis_down_then_back_falls_back_and_shares_again(replicas, caplog
     sent: list[str] = []
     with caplog.at_level(logging.WARNING, logger="handlers.telegram.rate_limit"):
         await send(a, 5, True, sent, "shared")
-        assert await b.shared.bulk(5) > 0  # A's message to chat 5 is known to B
+        assert (await b.shared.bulk(5))[0] > 0  # A's message to chat 5 is known to B
         await proxy.down()
         await send(a, 6, True, sent, "alone")  # Redis gone: A still sends, on its own pace …
         await send(a, 7, False, sent, "reply")
-        assert await b.shared.bulk(6) == 0  # … which B does not see
+        assert await b.shared.bulk(6) == (0, False)  # … which B does not see
         await proxy.up()
         assert not a.sharing
         while not a.sharing:  # the background probe finds Redis again (it tries every 0.05 s here)
             await asyncio.sleep(0.02)
         await send(a, 8, True, sent, "shared again")
-        assert await b.shared.bulk(8) > 0
+        assert (await b.shared.bulk(8))[0] > 0
     await proxy.down()
     assert sent == ["shared", "alone", "reply", "shared again"]
     messages = [r.message for r in caplog.records]
