@@ -163,6 +163,11 @@ async def test_bulk_keeps_the_interval_per_chat_across_replicas(replicas):
     wait, this_chat = await d.shared.bulk(5)
     assert wait > 15 and this_chat  # the chat C just wrote to is not free on D (as Redis answers it) …
     assert await d.shared.bulk(6) == (0, False)  # … another chat is
+    held = asyncio.create_task(send(d, 5, bulk=True))  # waits 30 s for chat 5, outside D's bulk turn …
+    await asyncio.wait_for(send(d, 9, bulk=True), 10)  # … so D's message to chat 9 does not queue behind it
+    held.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await held
     interval = 0.25
     a, b = (replicas(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=interval) for _ in range(2))
     per_chat: Counter[int] = Counter()
