@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     public_url: str | None = None
     calendar_overrides: Path | None = None
     log_format: Literal["text", "json"] = "text"
+    # The Redis that replicas share (bot/redis_client.py): the one Telegram pace, per-person locks, the updates
+    # already answered. None: each is kept in the process (one replica). Every key starts with redis_prefix
+    # (several bots on one Redis).
+    redis_url: str | None = None
+    redis_prefix: str = "qyzmet:"
     # How long `run` keeps trying to reach Telegram at start before giving up; 0 = until it is stopped.
     telegram_start_wait_seconds: NonNegative = 0.0
     # Webhook mode (unset: long polling). Telegram posts updates to this public URL; the bot's HTTP server takes
@@ -47,9 +52,6 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_webhook_max_connections: Annotated[int, Field(ge=1, le=100)] = 40  # Telegram's requests at once
-    # What replicas share (bot/redis_client.py): per-person locks and the updates already answered. Unset:
-    # kept in the process, which is enough for one replica.
-    redis_url: str | None = None
 
     # State systems (DESIGN.md "State systems"; bot/gateways/): each is off — the embedded tables, or nothing
     # sent — while its URL is unset. One bearer token (or a client certificate) for all of them.
@@ -94,7 +96,8 @@ class Settings(BaseSettings):
     sms_replies_per_phone_hour: PositiveInt = 20
 
     # Telegram pace (handlers/telegram/rate_limit.py): every Bot API call shares one bucket below Telegram's
-    # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies.
+    # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies. With QYZMET_REDIS_URL
+    # these rates hold for all replicas together (handlers/telegram/redis_pace.py).
     telegram_rate: Positive = 29.0
     telegram_per_chat_interval: NonNegative = 1.0
     # Telegram outbox (handlers/telegram/delivery.py): how long a sender holds an envelope before another may

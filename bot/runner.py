@@ -146,7 +146,8 @@ class RunningBot:
         if url:
             from bot.redis_client import connect
             self._redis = connect(url)
-            prefix = f"qyzmet:bot{self.application.bot.id}"  # bots sharing a Redis keep apart
+            # Bots sharing a Redis keep apart (the prefix, and the bot's id within it).
+            prefix = f"{self.services.settings.redis_prefix}bot{self.application.bot.id}"
             locks, ledger = RedisPersonLocks(self._redis, prefix), RedisUpdateLedger(self._redis, prefix)
         else:
             locks, ledger = InProcessLocks(), LocalUpdateLedger()

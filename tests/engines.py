@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 ADMIN_URL = os.environ.get("QYZMET_TEST_POSTGRES", "")
 ENGINE = "postgresql" if ADMIN_URL else "sqlite"
-REDIS_URL = os.environ.get("QYZMET_TEST_REDIS", "")
+REDIS_URL = os.environ.get("QYZMET_TEST_REDIS", "")  # a Redis for the shared pace; tests use their own key prefix
 
 _names = itertools.count(1)
 _template: str | None = None
@@ -110,3 +110,21 @@ def drop_databases() -> None:
     names, _created[:] = list(_created), []
     for db_name in names:
         _run(lambda db_name=db_name: _admin(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+
+
+def redis_prefix() -> str:
+    """A key prefix no other test uses (the suite may share its Redis with other runs)."""
+    import uuid
+    return f"qyzmet:test-{uuid.uuid4().hex[:10]}:"
+
+
+async def drop_redis_keys(prefix: str) -> None:
+    """Delete the keys a test wrote under its prefix, and only those."""
+    import redis.asyncio as redis
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

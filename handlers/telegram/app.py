@@ -19,6 +19,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.config import Settings
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.i18n import LANGS
 from bot.services import Services
@@ -179,6 +180,12 @@ def register_routes() -> None:
     certificates.register()       # the PDF button under a certificate; /verify's states, buttons, menu row
 
 
+def rate_limiter(settings: Settings) -> PriorityRateLimiter:
+    """The one pace of every Bot API call: shared by all replicas through Redis when QYZMET_REDIS_URL is set."""
+    return PriorityRateLimiter(settings.telegram_rate, settings.broadcast_rate, settings.telegram_per_chat_interval,
+                               redis_url=settings.redis_url, redis_prefix=settings.redis_prefix)
+
+
 def build_application(services: Services, token: str, base_url: str | None = None,
                       base_file_url: str | None = None) -> Application:
     register_routes()
@@ -189,8 +196,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
                .request(AiohttpRequest(connection_pool_size=16, observe=metrics.api_call))
                .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30, observe=metrics.api_call))
                .concurrent_updates(processor)
-               .rate_limiter(PriorityRateLimiter(services.settings.telegram_rate, services.settings.broadcast_rate,
-                                                 services.settings.telegram_per_chat_interval)))
+               .rate_limiter(rate_limiter(services.settings)))
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:

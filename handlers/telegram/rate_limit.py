@@ -15,24 +15,38 @@ A 429 answer is honoured for its retry_after: the chat it concerned waits that l
 for that long, other citizens' replies go on. A bulk request may carry ``before_send``, an async callable
 awaited after the token is granted and just before the HTTP call: the broadcast ledger marks the recipient
 'sending' there, so that 'sending' means "the call may have reached Telegram" and nothing else.
+
+With a Redis URL (QYZMET_REDIS_URL) the same decisions are made in Redis for all replicas together
+(redis_pace.py): one overall budget, one bulk budget, one second per chat for bulk, replies first, and a 429 seen
+by any replica pausing bulk everywhere. If Redis cannot be reached, this process decides alone (a warning in the
+log) and asks Redis again every few seconds: citizens keep getting answers, at worst at N times the pace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+from redis.exceptions import RedisError
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
+
+from bot.redis_client import connect
+from handlers.telegram.redis_pace import RedisPace
 
 log = logging.getLogger(__name__)
 
 BULK = "bulk"
+REDIS_TIMEOUT = 1.0  # seconds: a Redis that does not answer within this (one retry at once) is taken as down
+REDIS_RETRY = 5.0  # seconds between two tries of a Redis that was down
 
 
 class SendAborted(Exception):
@@ -68,7 +82,8 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 
 class PriorityRateLimiter(BaseRateLimiter[dict]):
     def __init__(self, overall_rate: float = 29.0, bulk_rate: float = 25.0, per_chat_interval: float = 1.0,
-                 max_retries: int = 10) -> None:
+                 max_retries: int = 10, redis_url: str | None = None, redis_prefix: str = "qyzmet:",
+                 redis_retry: float = REDIS_RETRY) -> None:
         self._overall = _Bucket(overall_rate, burst=overall_rate)
         # A tenth of a second of burst: the pace holds on average without losing the time each sleep overshoots.
         self._bulk = _Bucket(min(bulk_rate, overall_rate), burst=bulk_rate / 10)
@@ -78,12 +93,30 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
         self._chat_free_at: dict[int, float] = {}
         self._bulk_paused_until = 0.0
         self.stats: Counter[str] = Counter()
+        # The pace shared through Redis, when configured; while it is down (_probe waits for it to come back) this
+        # process decides alone with the buckets above.
+        self.shared = None if not redis_url else RedisPace(
+            connect(redis_url, timeout=REDIS_TIMEOUT, retries=1), redis_prefix + "pace:",
+            (self._overall.rate, self._overall.capacity), (self._bulk.rate, self._bulk.capacity), per_chat_interval)
+        self._redis_retry = redis_retry
+        self._probe: asyncio.Task[None] | None = None
+        self._bulk_turn = asyncio.Lock()
+        self._waiter_ids = (f"{uuid.uuid4().hex[:12]}:{n}" for n in itertools.count())
+
+    @property
+    def sharing(self) -> bool:
+        """True while the decisions are made in Redis, for all replicas."""
+        return self.shared is not None and self._probe is None
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
-        pass
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+        if self.shared is not None:
+            await self.shared.client.aclose()
 
     async def process_request(
         self,
@@ -98,12 +131,13 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
         bulk = options.get("priority") == BULK
         before_send: Callable[[], Awaitable[bool]] | None = options.get("before_send")
         chat_id = _chat(data)
+        waiter = next(self._waiter_ids)
         attempt = 0
         while True:
             if bulk:
                 await self._admit_bulk(chat_id)
             else:
-                await self._admit_interactive(chat_id, _is_message(endpoint))
+                await self._admit_interactive(waiter, chat_id, _is_message(endpoint))
             if before_send is not None and attempt == 0 and not await before_send():
                 raise SendAborted()
             try:
@@ -119,39 +153,94 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
                     self._chat_free_at[chat_id] = max(self._chat_free_at.get(chat_id, 0.0), now + delay)
                 # Whatever the 429 was about, broadcast traffic gives way for that long; replies do not wait.
                 self._bulk_paused_until = max(self._bulk_paused_until, now + delay)
+                await self._ask_shared(partial(RedisPace.pause, chat_id=chat_id, seconds=delay))  # … everywhere
                 log.info("429 on %s (%s): retry after %.1fs", endpoint, "bulk" if bulk else "interactive", delay)
                 if attempt > self._max_retries:
                     raise
+
+    async def _ask_shared(self, ask: Callable[[RedisPace], Awaitable[Any]]) -> Any:
+        """The shared pace's answer; None without Redis, or while it is down (this process decides then)."""
+        if self.shared is None or self._probe is not None:
+            return None
+        try:
+            return await ask(self.shared)
+        except (RedisError, OSError) as exc:
+            self.stats["redis_errors"] += 1
+            if self._probe is None:
+                log.warning("Redis cannot be reached (%s): the Telegram pace is this process's alone until it is "
+                            "back", type(exc).__name__)
+                self._probe = asyncio.create_task(self._wait_for_redis(self.shared))
+            return None
+
+    async def _wait_for_redis(self, shared: RedisPace) -> None:
+        """Ask Redis again every few seconds, in the background: no citizen's reply waits for these tries."""
+        while True:
+            await asyncio.sleep(self._redis_retry)
+            try:
+                await shared.client.ping()
+            except (RedisError, OSError):
+                continue
+            log.warning("Redis is back: the Telegram pace is shared by all replicas again")
+            self._probe = None
+            return
+
+    async def _admit_interactive(self, waiter: str, chat_id: int | None, message: bool) -> None:
+        if chat_id is None and not message:
+            return  # nothing to pace
+        self._interactive_waiting += 1
+        try:
+            while True:
+                wait = await self._ask_shared(lambda pace: pace.interactive(waiter, chat_id, message))
+                if wait is None:
+                    wait = self._local_interactive(chat_id, message)
+                if wait <= 0:
+                    return
+                await asyncio.sleep(wait)  # only a 429 on this chat holds a reply
+        finally:
+            self._interactive_waiting -= 1
+
+    async def _admit_bulk(self, chat_id: int | None) -> None:
+        while True:
+            # One bulk sender of this process at a time asks; a wait that holds for every chat (no token yet, a
+            # pause, a reply waiting) it waits out before the next one asks. A wait for its own chat it waits
+            # alone. (In-process decisions never wait inside the turn: they go as before.)
+            async with self._bulk_turn:
+                answer = await self._ask_shared(lambda pace: pace.bulk(chat_id))
+                wait, everyone = (self._local_bulk(chat_id), False) if answer is None else (answer[0], not answer[1])
+                if wait <= 0:
+                    return
+                if everyone:
+                    await asyncio.sleep(wait)
+                    continue
+            await asyncio.sleep(wait)
+
+    # The in-process pace: one decision each, 0 = granted, else the seconds to wait before asking again.
 
     def _chat_wait(self, chat_id: int | None, now: float) -> float:
         if chat_id is None:
             return 0.0
         return max(self._chat_free_at.get(chat_id, 0.0) - now, 0.0)
 
-    async def _admit_interactive(self, chat_id: int | None, message: bool) -> None:
-        self._interactive_waiting += 1
-        try:
-            while (wait := self._chat_wait(chat_id, time.monotonic())) > 0:  # only a 429 on this chat holds it
-                await asyncio.sleep(wait)
-            if message:
-                self._overall.wait_time(time.monotonic())  # refill up to now, then take on credit
-                self._overall.borrow()
-        finally:
-            self._interactive_waiting -= 1
+    def _local_interactive(self, chat_id: int | None, message: bool) -> float:
+        now = time.monotonic()
+        if (wait := self._chat_wait(chat_id, now)) > 0:
+            return wait
+        if message:
+            self._overall.wait_time(now)  # refill up to now, then take on credit
+            self._overall.borrow()
+        return 0.0
 
-    async def _admit_bulk(self, chat_id: int | None) -> None:
-        while True:
-            now = time.monotonic()
-            wait = max(self._overall.wait_time(now), self._bulk.wait_time(now), self._chat_wait(chat_id, now),
-                       self._bulk_paused_until - now)
-            if wait <= 0 and self._interactive_waiting == 0:
-                self._overall.take()
-                self._bulk.take()
-                if chat_id is not None and self._per_chat_interval > 0:
-                    self._remember_chat(chat_id, now + self._per_chat_interval, now)
-                return
-            # Interactive calls waiting: look again very soon, they take the tokens first.
-            await asyncio.sleep(max(wait, 0.002))
+    def _local_bulk(self, chat_id: int | None) -> float:
+        now = time.monotonic()
+        wait = max(self._overall.wait_time(now), self._bulk.wait_time(now), self._chat_wait(chat_id, now),
+                   self._bulk_paused_until - now)
+        if wait > 0 or self._interactive_waiting:
+            return max(wait, 0.002)  # interactive calls waiting: look again very soon, they take the tokens first
+        self._overall.take()
+        self._bulk.take()
+        if chat_id is not None and self._per_chat_interval > 0:
+            self._remember_chat(chat_id, now + self._per_chat_interval, now)
+        return 0.0
 
     def _remember_chat(self, chat_id: int, free_at: float, now: float) -> None:
         self._chat_free_at[chat_id] = max(self._chat_free_at.get(chat_id, 0.0), free_at)

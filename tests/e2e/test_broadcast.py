@@ -8,12 +8,27 @@ import pytest
 from bot.core.broadcast import Audience
 from bot.sandbox.emulator import BotApiEmulator
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
+from handlers.telegram.rate_limit import PriorityRateLimiter
 from store.applications import Application
+from tests import engines
 from tests.harness import TOKEN, Chat
 from tests.ophelp import add_subscribers, finished, harness, received, until
 from tests.repos import repos
 
 OPERATOR = 7001
+
+
+@pytest.fixture(params=["in-process", "redis"])
+async def pace(request):
+    """Settings of the Telegram pace: this process's own, or shared through Redis (QYZMET_REDIS_URL)."""
+    if request.param == "in-process":
+        yield {}
+        return
+    if not engines.REDIS_URL:
+        pytest.skip("QYZMET_TEST_REDIS is not set: no Redis to share a pace in")
+    prefix = engines.redis_prefix()
+    yield {"redis_url": engines.REDIS_URL, "redis_prefix": prefix}
+    await engines.drop_redis_keys(prefix)
 
 
 async def test_operator_broadcast_in_both_languages_and_with_one_missing(emu, database):
@@ -137,10 +152,10 @@ async def test_403_blocked_and_deactivated_and_unsubscribe_at_send_time(h):
     assert received(h, 5001, "Объявление") and not received(h, 5004, "Объявление")
 
 
-async def test_429_retry_after_is_honoured(database):
+async def test_429_retry_after_is_honoured(database, pace):
     emu = BotApiEmulator(token=TOKEN, global_rate=5)
     await emu.start()
-    h = await harness(emu, database, telegram_rate=100.0, broadcast_rate=100.0)
+    h = await harness(emu, database, telegram_rate=100.0, broadcast_rate=100.0, **pace)
     try:
         users = list(range(6001, 6016))
         await add_subscribers(h, users, "kk")
@@ -222,9 +237,9 @@ async def test_restart_mid_broadcast_resumes_without_duplicates(emu, database):
         await h.stop()
 
 
-async def test_citizen_reply_goes_before_queued_broadcast_messages(emu, database):
+async def test_citizen_reply_goes_before_queued_broadcast_messages(emu, database, pace):
     # The whole pace is the bottleneck: 6 calls/s for everything, broadcasts allowed up to all of it.
-    h = await harness(emu, database, telegram_rate=6.0, broadcast_rate=6.0, broadcast_concurrency=8)
+    h = await harness(emu, database, telegram_rate=6.0, broadcast_rate=6.0, broadcast_concurrency=8, **pace)
     try:
         citizen = Chat(h, 2001, "kk")  # not in the audience: its chat shows only the reply
         await citizen.start_in("kk")
@@ -244,6 +259,9 @@ async def test_citizen_reply_goes_before_queued_broadcast_messages(emu, database
         await until(lambda: finished(h, broadcast.id), what="broadcast done")
         bulk_after = [m for m in h.emu.actions() if m.seq > reply.seq and m.text == "Массовое"]
         assert len(bulk_after) >= 10, "the broadcast should still have been running"
+        limiter = h.bot.application.bot.rate_limiter
+        assert isinstance(limiter, PriorityRateLimiter)
+        assert limiter.sharing == bool(pace) and not limiter.stats["redis_errors"]  # the pace the test meant
     finally:
         await h.stop()
 
@@ -268,7 +286,6 @@ async def _unreachable_bot():
     from telegram.ext import ExtBot
 
     from bot.gateways.telegram_http import AiohttpRequest
-    from handlers.telegram.rate_limit import PriorityRateLimiter
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
