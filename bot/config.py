@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_api_url: str | None = None  # e.g. http://127.0.0.1:8081/bot ; None = Telegram's
     database: str = "./var/qyzmet.sqlite3"
+    # PostgreSQL: the most connections one process opens (a unit of work holds one while it writes; reads outside
+    # a unit take one for a moment). Mind the server's max_connections across every replica and worker.
+    database_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests)
     sms_gateway_url: str | None = None  # the HTTP gateway of DESIGN.md

@@ -96,7 +96,7 @@ class Services:
         """``migrate``: bring the schema up to date first; otherwise refuse a database whose schema is not the
         code's (store.db.SchemaMismatch: ``qyzmet migrate`` applies migrations, once per rollout)."""
         clock = clock or Clock()
-        db = await Database.open(settings.database, migrate=migrate)
+        db = await Database.open(settings.database, migrate=migrate, pool_size=settings.database_pool_size)
         try:
             return cls._wire(settings, clock, db, sms_gateway)
         except BaseException:

@@ -193,12 +193,13 @@ class Database:
         self.migrated: list[int] = []  # the migrations ``open`` applied (``qyzmet migrate`` prints them)
 
     @classmethod
-    async def open(cls, target: str | Path, migrate: bool = True) -> Database:
+    async def open(cls, target: str | Path, migrate: bool = True, pool_size: int = 10) -> Database:
         """Open the database. ``migrate``: bring its schema up to date (running twice is harmless); otherwise
-        check that it is exactly the code's (SchemaMismatch if not: ``qyzmet migrate`` first)."""
+        check that it is exactly the code's (SchemaMismatch if not: ``qyzmet migrate`` first). ``pool_size``:
+        the most connections a PostgreSQL pool opens (SQLite has its two)."""
         if is_postgres(target):
             from store.postgres_engine import PostgresDatabase
-            db: Database = await PostgresDatabase.connect(str(target))
+            db: Database = await PostgresDatabase.connect(str(target), pool_size=pool_size)
         else:
             from store.sqlite_engine import SqliteDatabase
             db = await SqliteDatabase.connect(str(target))
