@@ -18,10 +18,9 @@ class WebhookBotProcess(BotProcess):
 
 
 @pytest.fixture
-async def hooked(emu, tmp_path):
+async def hooked(emu, database):
     gateway = FakeGateway()
     await gateway.start()
-    database = tmp_path / "crash.sqlite3"
     await seed(database)
     emu.webhook_retry_seconds = 0.1
     bot = WebhookBotProcess(emu, gateway, database)
