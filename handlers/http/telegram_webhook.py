@@ -2,8 +2,9 @@
 
 Contract (Telegram's, and DESIGN.md): a request without the right ``X-Telegram-Bot-Api-Secret-Token`` gets 403
 and changes nothing; the update is handled before the answer (handlers/telegram/webhook.py): 200 once handled
-(or when it was handled before), 500 when its handling failed, so that Telegram posts it again; 400 for a
-body that is not an update (Telegram never sends one: nothing to retry).
+(or when it was handled before; its body may carry one method call, handlers/telegram/webhook_reply.py), 500
+when its handling failed, so that Telegram posts it again; 400 for a body that is not an update (Telegram never
+sends one: nothing to retry).
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ class TelegramWebhook:
             data = json.loads(await request.read())
             if not isinstance(data, dict):
                 raise MalformedUpdate("not a JSON object")
-            handled = await self._updates.receive(data)
+            handled, call = await self._updates.receive(data)
         except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError and MalformedUpdate are ValueErrors
             return web.json_response({"error": f"not an update ({type(exc).__name__})"}, status=400)
         if not handled:
             return web.json_response({"error": "not handled; post it again"}, status=500)
+        if call is not None:  # one method call Telegram runs for us (answerCallbackQuery): a request saved
+            return web.json_response(call)
         return web.Response(status=200)

@@ -40,6 +40,7 @@ from handlers.telegram import (
     settings,
     status,
     subscription,
+    webhook_reply,
 )
 from handlers.telegram.per_chat import PerChatUpdateProcessor, update_kind
 from handlers.telegram.rate_limit import PriorityRateLimiter
@@ -116,6 +117,10 @@ async def _other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
+    if webhook_reply.carry("answerCallbackQuery", callback_query_id=query.id):
+        # By webhook the answer to Telegram's request stops the spinner: no request of its own.
+        await dispatch.on_button(await turn_for(update, context), query.data or "")
+        return
     # The spinner is stopped while the work is done, not before it: one Bot API round trip less per press.
     answering = asyncio.create_task(_answer(query))
     try:

@@ -27,6 +27,7 @@ from telegram.ext import Application
 
 from bot.gateways.person_lock import LockTimeout, PersonLocks
 from bot.gateways.update_ledger import UpdateLedger
+from handlers.telegram import webhook_reply
 from handlers.telegram.per_chat import sender_of
 from handlers.telegram.turn import attempt
 
@@ -47,9 +48,18 @@ class WebhookUpdates:
         self._ledger = ledger
         self._attempts = attempts
 
-    async def receive(self, data: dict[str, Any]) -> bool:
-        """Handle one posted update. True: acknowledge it (handled now, or before); False: refuse it, and Telegram
-        posts it again later. MalformedUpdate when ``data`` is not an update."""
+    async def receive(self, data: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """Handle one posted update. (True, call): acknowledge it (handled now, or before), with the one Bot API
+        call the answer carries, if any (handlers/telegram/webhook_reply.py); (False, None): refuse it, and
+        Telegram posts it again later. MalformedUpdate when ``data`` is not an update."""
+        slot, token = webhook_reply.offer()
+        try:
+            handled = await self._receive(data)
+        finally:
+            webhook_reply.close(token)
+        return handled, slot.call if handled else None
+
+    async def _receive(self, data: dict[str, Any]) -> bool:
         if not isinstance(data.get("update_id"), int):
             raise MalformedUpdate("no update_id")
         try:

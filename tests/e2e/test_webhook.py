@@ -84,6 +84,24 @@ def language_button(wh: WebhookHarness, user_id: int, label: str) -> tuple[SentM
     raise AssertionError(f"no {label} button in chat {user_id}")
 
 
+async def test_a_press_is_answered_in_the_webhook_answer_without_a_request_of_its_own(wh, emu):
+    """The spinner of a pressed button is stopped by the method call the 2xx answer carries (Telegram runs it):
+    the press is answered, and the bot made no answerCallbackQuery request of its own."""
+    chat = Chat(wh, 2006, "kk")
+    await chat.start_in("kk")  # a press: the language
+    await emu.webhook_idle()
+    assert [a.user_id for a in emu.callback_answers] == [2006]  # the spinner stopped
+    assert emu.stats["requests"]["answerCallbackQuery"] == 0
+    assert emu.stats["carried_calls"]["answerCallbackQuery"] == 1
+
+    await chat.send("/language")
+    response = await wh.post_update(press_update(900_030, 2006, *language_button(wh, 2006, "Русский")))
+    assert response.status_code == 200
+    assert response.json() == {"method": "answerCallbackQuery", "callback_query_id": "43000000900030"}
+    text = await wh.post_update(text_update(900_031, 2006, "/help"))
+    assert text.status_code == 200 and text.content == b""  # a message carries nothing
+
+
 async def test_the_same_update_posted_twice_is_acted_on_once(wh, emu):
     emu.add_user(2003, "User2003", language_code="ru")
     # One that writes nothing (a new chat's /start asks for the language): remembered in the ledger.

@@ -135,6 +135,21 @@ class BotApiServer(WebhookSender, MessageMethods):
             return self._error(err)
         return web.json_response({"ok": True, "result": result})
 
+    async def call_method(self, method: str, params: JSONDict, carried: bool = False) -> Any:
+        """A method carried by a webhook answer: run as if requested (counted apart, in ``carried_calls``);
+        an unknown method or an error is counted, as Telegram drops it."""
+        entry = self._methods.get(method.lower())
+        if entry is None:
+            self.stats["errors"]["404"] += 1
+            return None
+        name, fn = entry
+        self.stats["carried_calls" if carried else "requests"][name] += 1
+        try:
+            return await fn(params, {})
+        except ApiError as err:
+            self._error(err)
+            return None
+
     def _error(self, err: ApiError) -> web.Response:
         self.stats["errors"][str(err.code)] += 1
         if err.code == 429:

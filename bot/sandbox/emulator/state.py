@@ -99,6 +99,7 @@ class EmulatorState:
         self.stale_presses: list[StalePress] = []
         self.stats: JSONDict = {
             "requests": Counter(),  # per Bot API method
+            "carried_calls": Counter(),  # per method, carried by webhook answers instead of requests
             "updates": 0,  # updates produced by users
             "sent": 0,  # messages the bot sent (sendMessage/sendDocument/sendPhoto)
             "edited": 0,
