@@ -20,6 +20,7 @@ from typing import Any
 
 from telegram.ext import Application
 
+from bot.core import broadcast, outbox, sms_sending
 from bot.core.health import Check
 from bot.gateways.person_lock import InProcessLocks, PersonLocks, RedisPersonLocks
 from bot.gateways.update_ledger import LocalUpdateLedger, RedisUpdateLedger, UpdateLedger
@@ -94,6 +95,7 @@ class RunningBot:
         await application.start()
         if run_workers:
             self._start_workers()
+            await self._hear_other_processes()
         if receive_updates and not webhook:
             assert application.updater is not None
             await application.updater.start_polling(poll_interval=poll_interval, timeout=poll_timeout,
@@ -103,6 +105,14 @@ class RunningBot:
             await self._start_http(http_port, receive_updates, webhook)
         if webhook:
             await self._set_webhook()  # once the route listens: Telegram posts at once
+
+    async def _hear_other_processes(self) -> None:
+        """A web replica's notices, SMS and broadcasts wake this process's workers at once (PostgreSQL
+        LISTEN/NOTIFY) instead of at their next look; on SQLite one process does both: nothing to hear."""
+        services, db = self.services, self.services.db
+        await db.listen(outbox.WAKE_CHANNEL, services.telegram_outbox.wake.set)
+        await db.listen(sms_sending.WAKE_CHANNEL, services.sms.wake)
+        await db.listen(broadcast.WAKE_CHANNEL, services.broadcasts.wake)
 
     def _start_workers(self) -> None:
         services, bot = self.services, self.application.bot

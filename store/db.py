@@ -244,6 +244,14 @@ class Database:
     async def _serialize(self, conn: Any, key: str) -> None:
         """Nothing to do for an engine whose units run one at a time."""
 
+    async def notify(self, channel: str) -> None:
+        """Wake the processes listening on ``channel`` once the current unit commits (a web replica wakes the
+        workers for what it owes). On SQLite one process serves everything: its own wake-ups are enough."""
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        """Call ``wake`` whenever another process notifies ``channel``. Only a shortcut: workers still look for
+        due work on their own schedule, so a wake-up lost with a broken connection delays, never loses."""
+
     async def try_hold(self, name: str) -> Held | None:
         """Become the one process that does ``name`` (a singleton job, e.g. sending broadcasts), if no other
         process is: a Held to release when done, or None. On PostgreSQL a session advisory lock, which the

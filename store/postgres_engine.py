@@ -11,7 +11,7 @@ writes as ISO 8601 UTC text (store.db.utc_iso), through a codec installed on eve
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,6 +70,7 @@ class PostgresDatabase(Database):
         self._pool = pool
         self.path = url
         self._sql: dict[str, str] = {}
+        self._listening: asyncpg.Connection | None = None  # the connection LISTENing for wake-ups, kept
 
     @classmethod
     async def connect(cls, url: str, pool_size: int = 10) -> PostgresDatabase:
@@ -80,7 +81,20 @@ class PostgresDatabase(Database):
         return cls(pool, url)
 
     async def close(self) -> None:
+        if self._listening is not None:
+            listening, self._listening = self._listening, None
+            if not listening.is_closed():
+                await listening.reset()  # drops its listeners before it goes back to the pool
+            await self._pool.release(listening)
         await self._pool.close()
+
+    async def notify(self, channel: str) -> None:
+        await self.write("SELECT pg_notify(?, '')", (channel,))  # sent by the server at the commit
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        if self._listening is None:
+            self._listening = await self._pool.acquire()
+        await self._listening.add_listener(channel, lambda *_: wake())
 
     def _numbered(self, sql: str) -> str:
         found = self._sql.get(sql)

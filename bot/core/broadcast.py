@@ -36,6 +36,9 @@ from store.subscriptions import SubscriptionRepository
 
 log = logging.getLogger(__name__)
 
+# Other processes hear of a new or cancelled broadcast on this channel (store.db.Database.notify).
+WAKE_CHANNEL = "qyzmet_broadcasts"
+
 MAX_TEXT = 4000  # Telegram's 4096 minus room for escaping
 
 
@@ -189,6 +192,7 @@ class BroadcastService:
             await self._staff.audit(actor, "broadcast_create", details={
                 "broadcast": broadcast.id, "audience": audience.code, "recipients": broadcast.total,
                 "languages": [lang for lang, t in (("kk", text_kk), ("ru", text_ru)) if t]})
+            await self._db.notify(WAKE_CHANNEL)  # the sender may be a worker in another process
         self._wake.set()
         return broadcast
 
@@ -199,6 +203,7 @@ class BroadcastService:
             cancelled = await self._repo.cancel(broadcast_id, self._clock.now())
             await self._staff.audit(actor, "broadcast_cancel", details={"broadcast": broadcast_id,
                                                                          "cancelled": cancelled})
+            await self._db.notify(WAKE_CHANNEL)
         self._cancelled.add(broadcast_id)
         self._wake.set()
         return cancelled
@@ -224,6 +229,9 @@ class BroadcastService:
         """The worker was started and has not ended (readiness)."""
         return self._worker is not None and not self._worker.done()
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def start_worker(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
         if self._worker is None:
             self._stopping = False
@@ -247,6 +255,7 @@ class BroadcastService:
         """One process sends broadcasts at a time (the others stand by and take over if it dies): a recipient's
         'sending' mark then always belongs to the sender that recovers it, and the bulk pace is spent once."""
         while not self._stopping:
+            self._wake.clear()  # before looking: a wake-up that comes meanwhile is not lost
             try:
                 held = await self._db.try_hold("broadcast-sender")
             except Exception:
@@ -262,7 +271,7 @@ class BroadcastService:
                     await held.release()
 
     async def _sleep_or_wake(self, seconds: float) -> None:
-        self._wake.clear()
+        """Sleep until woken or ``seconds`` pass (the caller cleared the wake-up before it last looked)."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
@@ -275,6 +284,7 @@ class BroadcastService:
                         "not resent", unknown)
         resuming = True
         while not self._stopping and not held.lost:
+            self._wake.clear()
             try:
                 broadcast = await self._repo.next_sending()
             except Exception:  # the database did not answer: the worker must outlive it, not end silently

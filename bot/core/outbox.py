@@ -16,6 +16,9 @@ from bot.clock import Clock
 from store.db import Database
 from store.telegram_outbox import Envelope, TelegramOutboxRepository
 
+# Other processes hear of a new envelope on this channel (store.db.Database.notify): the workers' wake-up.
+WAKE_CHANNEL = "qyzmet_telegram_outbox"
+
 # Envelope kinds (telegram_outbox.kind)
 MESSAGES = "messages"                # a turn's replies, rendered already (no medical content)
 NOTICE = "notice"                    # {key, params, iin}: rendered at delivery in the person's language
@@ -61,6 +64,7 @@ class TelegramOutbox:
         unit = self._db.current_unit()
         assert unit is not None  # repo.add has raised NoUnitOfWork otherwise
         unit.after_commit(self.wake.set)
+        await self._db.notify(WAKE_CHANNEL)  # a worker in another process
         return envelope_id
 
 

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 SUPPRESSED = "suppressed: the phone sent STOP"
 CAP_WINDOW_SECONDS = 60.0
 
+# Other processes hear of a queued notice on this channel (store.db.Database.notify): the workers' wake-up.
+WAKE_CHANNEL = "qyzmet_sms_outbox"
+
 Outcome = Literal["sent", "retry", "failed", "capped", "taken"]
 
 
@@ -73,6 +76,7 @@ class SmsService(WorkerLoop):
         assert unit is not None  # the add above has raised NoUnitOfWork otherwise
         if kind == "notice":
             unit.after_commit(self._wake.set)
+            await self._db.notify(WAKE_CHANNEL)  # a worker in another process
         else:
             # A code or a reply: its first attempt right after the commit keeps its latency at one gateway round
             # trip (the worker takes it over if that attempt does not go through).

@@ -127,11 +127,11 @@ class TelegramDelivery:
     async def _run(self) -> None:
         wake = self._services.telegram_outbox.wake
         while not self._stopping:
+            wake.clear()  # before the pass: a wake-up that comes during it is not lost
             try:
                 await self.process_due()
             except Exception:  # keep the worker alive; the envelopes stay queued
                 log.exception("Telegram outbox pass failed")
-            wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wake.wait(), POLL_SECONDS)
 
