@@ -13,21 +13,16 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from bench.pg import fresh_database
 
 Step = Callable[[int], Awaitable[object]]
 
 
 async def _prepare(admin_url: str) -> str:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute("DROP DATABASE IF EXISTS qyzmet_drivers_bench WITH (FORCE)")
-        await conn.execute("CREATE DATABASE qyzmet_drivers_bench")
-    finally:
-        await conn.close()
-    url = urlunsplit(urlsplit(admin_url)._replace(path="/qyzmet_drivers_bench"))
+    url = await fresh_database(admin_url, "qyzmet_drivers_bench")
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("CREATE TABLE t (id bigint PRIMARY KEY, status text NOT NULL, n integer NOT NULL)")

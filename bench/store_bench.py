@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.pg import fresh_database
 from bench.stats import pct
 from store.applications import ApplicationRepository
 from store.db import Database, utc_iso
@@ -129,7 +130,7 @@ async def _both(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as work:
         targets: list[str] = [str(Path(work) / "store.sqlite3")]
         if args.postgres:
-            targets.append(await _fresh_postgres(args.postgres))
+            targets.append(await fresh_database(args.postgres, "qyzmet_store_bench"))
         for target in targets:
             result = await run(target, args.applications, args.lookups, args.rounds)
             print(f"{result['engine']}: {args.applications:,} applications, seeded in {result['insert_seconds']} s, "
@@ -138,20 +139,6 @@ async def _both(args: argparse.Namespace) -> None:
                 print(f"  round {index}: by number {found['by_number_ms']}, a person's list {found['by_iin_ms']}, "
                       f"history {found['events_ms']} (ms)")
             print("  plan of a person's list: " + " | ".join(str(line) for line in result["for_person_plan"]))
-
-
-async def _fresh_postgres(admin_url: str) -> str:
-    """A new database on the server of ``admin_url`` (dropped first if a previous run left it)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import asyncpg
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute("DROP DATABASE IF EXISTS qyzmet_store_bench WITH (FORCE)")
-        await conn.execute("CREATE DATABASE qyzmet_store_bench")
-    finally:
-        await conn.close()
-    return urlunsplit(urlsplit(admin_url)._replace(path="/qyzmet_store_bench"))
 
 
 if __name__ == "__main__":

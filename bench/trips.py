@@ -1,19 +1,21 @@
 """Database round trips and commits per update and per use case, counted (not timed).
 
-`python -m bench.trips [N]` runs N citizens through the own-request flow (7 updates each) and N third-party
-requests decided by an SMS reply, in one process: the Bot API emulator, the real Application and a real
-SQLite file. It prints trips to the database threads per update and commits per use case, from the
-counters of store.db.Database. Counts do not depend on the machine's speed, so one run is enough.
+`python -m bench.trips [N] [--postgres URL]` runs N citizens through the own-request flow (7 updates each) and
+N third-party requests decided by an SMS reply, in one process: the Bot API emulator, the real Application and
+a real SQLite file (and then a PostgreSQL database, given an admin URL of a server). It prints trips to the
+database per update and commits per use case, from the counters of store.db.Database. Counts do not depend on
+the machine's speed, so one run is enough.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import re
-import sys
 import tempfile
 from pathlib import Path
 
+from bench.pg import fresh_database
 from bench.synth import people, write_seed
 from bot.config import Settings
 from bot.core.seed import read_seed
@@ -36,7 +38,16 @@ class Codes:
             self.last[to] = match.group(1)
 
 
-async def main(n: int) -> None:
+async def main(n: int, postgres: str | None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [str(Path(tmp) / "trips.sqlite3")]
+        if postgres:
+            targets.append(await fresh_database(postgres, "qyzmet_trips_bench"))
+        for target in targets:
+            await count(n, target)
+
+
+async def count(n: int, database: str) -> None:
     persons = people(n * 2)
     with tempfile.TemporaryDirectory() as tmp:
         seed_path = Path(tmp) / "seed.json"
@@ -45,7 +56,7 @@ async def main(n: int) -> None:
         gateway.listeners.append(codes)
         emu = BotApiEmulator(token=TOKEN)
         await emu.start()
-        services = await Services.open(Settings(database=str(Path(tmp) / "trips.sqlite3"), secret_key="k",
+        services = await Services.open(Settings(database=database, secret_key="k",
                                                 sweep_interval_seconds=3600, _env_file=None),  # type: ignore[call-arg]
                                        sms_gateway=gateway)
         await services.load_seed(read_seed(seed_path))
@@ -98,7 +109,7 @@ async def main(n: int) -> None:
                 before = db.commits
                 await handler.handle(subject.phone, f"ДА {codes.last[subject.phone]}", f"gw-{subject.phone}")
                 handler_commits.append(db.commits - before)
-            print(f"own-request flow, {n} citizens × 7 updates:")
+            print(f"{db.engine}: own-request flow, {n} citizens × 7 updates:")
             print(f"  database round trips per update: {own_trips / own_updates:.2f}")
             print(f"  commits per update: {own_commits / own_updates:.2f}")
             print(f"third-party request (subject's IIN typed): {ask_trips / n:.1f} trips, "
@@ -113,4 +124,9 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 20))
+    parser = argparse.ArgumentParser(prog="python -m bench.trips", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", type=int, nargs="?", default=20, help="citizens (and third-party requests)")
+    parser.add_argument("--postgres", help="an admin URL of a PostgreSQL server: count there too")
+    args = parser.parse_args()
+    asyncio.run(main(args.n, args.postgres))
