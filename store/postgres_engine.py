@@ -57,6 +57,15 @@ def _decode_moment(text: str) -> str:
     return moment.isoformat(timespec="seconds" if not moment.microsecond else "auto")
 
 
+def _gone(conn: Any) -> bool:
+    """A connection kept out of the pool (a hold, the listener) has broken: the pool took it back by itself,
+    and what lived with its session (an advisory lock, the listeners) is gone."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # "released back to the pool"
+        return True
+
+
 async def _setup(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("timestamptz", schema="pg_catalog", encoder=_encode_moment,
                               decoder=_decode_moment, format="text")
@@ -83,9 +92,9 @@ class PostgresDatabase(Database):
     async def close(self) -> None:
         if self._listening is not None:
             listening, self._listening = self._listening, None
-            if not listening.is_closed():
+            if not _gone(listening):  # a broken one went back to the pool by itself
                 await listening.reset()  # drops its listeners before it goes back to the pool
-            await self._pool.release(listening)
+                await self._pool.release(listening)
         await self._pool.close()
 
     async def notify(self, channel: str) -> None:
@@ -152,12 +161,13 @@ class PostgresDatabase(Database):
         return None
 
     def _hold_lost(self, conn: Any) -> bool:
-        return bool(conn.is_closed())
+        return _gone(conn)
 
     async def _release_hold(self, name: str, conn: Any) -> None:
+        if _gone(conn):
+            return  # the server released the lock with the session
         try:
-            if not conn.is_closed():
-                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
         finally:
             await self._pool.release(conn)
 

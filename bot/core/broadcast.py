@@ -266,6 +266,11 @@ class BroadcastService:
                 continue
             try:
                 await self._send_while_held(held, deliverer, reporter_for)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # e.g. the database went away: stand by again, the worker must outlive it
+                log.exception("broadcast worker: sending stopped; looking again shortly")
+                await asyncio.sleep(self._settings.broadcast_poll_seconds)
             finally:
                 with contextlib.suppress(Exception):
                     await held.release()
