@@ -8,6 +8,7 @@ session (``CREATE DATABASE … TEMPLATE``: a few milliseconds), and dropped when
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import os
 import threading
@@ -23,6 +24,7 @@ REDIS_URL = os.environ.get("QYZMET_TEST_REDIS", "")  # a Redis for the shared pa
 _names = itertools.count(1)
 _template: str | None = None
 _lock = threading.Lock()
+_template_lock = threading.Lock()
 
 
 def on_postgres() -> bool:
@@ -34,37 +36,33 @@ def _url_of(name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+_admin_conn: Any = None
+
+
 def _run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run a coroutine to completion from sync code, even inside a running event loop (in its own thread)."""
-    result: list[Any] = []
-    error: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(asyncio.run(make()))
-        except BaseException as exc:  # handed to the caller
-            error.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if error:
-        raise error[0]
-    return result[0]
+    """Run a coroutine to completion from sync code, even inside a running event loop: on a loop of its own in
+    a background thread, kept for the session with its one admin connection (a connection per statement cost
+    more than the statement)."""
+    global _loop
+    with _lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="postgres-admin", daemon=True).start()
+    return asyncio.run_coroutine_threadsafe(make(), _loop).result()
 
 
 async def _admin(statement: str) -> None:
+    global _admin_conn
     import asyncpg
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+    if _admin_conn is None or _admin_conn.is_closed():
+        _admin_conn = await asyncpg.connect(ADMIN_URL)
+    await _admin_conn.execute(statement)
 
 
 def _ensure_template() -> str:
     global _template
-    with _lock:
+    with _template_lock:
         if _template is None:
             from store.db import Database
             name = f"qyzmet_tpl_{os.getpid()}"
@@ -77,7 +75,16 @@ def _ensure_template() -> str:
 
             _run(build)
             _template = name
+            atexit.register(_drop_template, name)
     return _template
+
+
+def _drop_template(name: str) -> None:
+    """At the end of the session: the server outlives it (a developer's own one, say)."""
+    try:
+        _run(lambda: _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    except Exception:  # the server went first (scripts/test.sh stops it): nothing left to tidy
+        pass
 
 
 def new_database(tmp_path: Path, name: str = "qyzmet") -> str:
@@ -86,7 +93,8 @@ def new_database(tmp_path: Path, name: str = "qyzmet") -> str:
         return str(tmp_path / f"{name}.sqlite3")
     template = _ensure_template()
     db_name = f"t{os.getpid()}_{next(_names)}"
-    _run(lambda: _admin(f"CREATE DATABASE {db_name} TEMPLATE {template}"))
+    # FILE_COPY: a small template is copied in ~20 ms, against ~150 ms through the WAL (PostgreSQL 15's default).
+    _run(lambda: _admin(f"CREATE DATABASE {db_name} TEMPLATE {template} STRATEGY FILE_COPY"))
     _created.append(db_name)
     return _url_of(db_name)
 
@@ -97,7 +105,7 @@ def empty_database(tmp_path: Path, name: str = "empty") -> str:
     if not on_postgres():
         return str(tmp_path / f"{name}.sqlite3")
     db_name = f"e{os.getpid()}_{next(_names)}"
-    _run(lambda: _admin(f"CREATE DATABASE {db_name}"))
+    _run(lambda: _admin(f"CREATE DATABASE {db_name} STRATEGY FILE_COPY"))
     _created.append(db_name)
     return _url_of(db_name)
 
