@@ -15,8 +15,8 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/qyzmet demo
 
-# Lint and type checks first (they fail the run like a failing test), then the suite on SQLite and again on
-# PostgreSQL, with private PostgreSQL and Redis servers started and stopped by scripts/test.sh.
+# Lint and type checks first (they fail the run like a failing test), then the suite on SQLite and, beside it,
+# on PostgreSQL, with private PostgreSQL and Redis servers started and stopped by scripts/test.sh.
 test: lint
 	PY=$(PY) scripts/test.sh
 
