@@ -20,14 +20,18 @@ UNREACHABLE = "redis://127.0.0.1:9/0"
 @pytest.fixture
 async def redis():
     client = connect(engines.REDIS_URL)
-    await client.flushdb()
     yield client
     await client.aclose()
+    await engines.drop_redis_keys(ROOT)
+
+
+ROOT = engines.redis_prefix()  # this module's keys only: the suite may share its Redis with another run
+PREFIX = ROOT + "bot1"  # as bot/runner.py names one bot's keys
 
 
 @needs_redis
 async def test_one_person_at_a_time_across_holders(redis):
-    replica_a, replica_b = RedisPersonLocks(redis), RedisPersonLocks(redis)  # two processes' views
+    replica_a, replica_b = RedisPersonLocks(redis, PREFIX), RedisPersonLocks(redis, PREFIX)  # two processes' views
     inside = asyncio.Event()
     leave = asyncio.Event()
     order: list[str] = []
@@ -52,33 +56,33 @@ async def test_one_person_at_a_time_across_holders(redis):
 
     await asyncio.gather(a(), b(), other_person())
     assert order == ["a in", "other", "a out", "b in"]
-    assert await redis.exists("qyzmet:lock:person:7") == 0  # released
+    assert await redis.exists(f"{PREFIX}:lock:person:7") == 0  # released
 
 
 @needs_redis
 async def test_a_lock_is_released_only_by_its_holder_and_times_out(redis):
-    locks = RedisPersonLocks(redis, ttl=0.2, wait=0.05)
-    await redis.set("qyzmet:lock:person:9", b"someone-else", px=60_000)
+    locks = RedisPersonLocks(redis, PREFIX, ttl=0.2, wait=0.05)
+    await redis.set(f"{PREFIX}:lock:person:9", b"someone-else", px=60_000)
     with pytest.raises(LockTimeout):
         async with locks.hold(9):
             pass
-    assert await redis.get("qyzmet:lock:person:9") == b"someone-else"  # not ours to release
-    await redis.delete("qyzmet:lock:person:9")
+    assert await redis.get(f"{PREFIX}:lock:person:9") == b"someone-else"  # not ours to release
+    await redis.delete(f"{PREFIX}:lock:person:9")
     async with locks.hold(9):
-        await redis.set("qyzmet:lock:person:9", b"taken-over")  # as if ours had expired and another took it
-    assert await redis.get("qyzmet:lock:person:9") == b"taken-over"
+        await redis.set(f"{PREFIX}:lock:person:9", b"taken-over")  # as if ours had expired and another took it
+    assert await redis.get(f"{PREFIX}:lock:person:9") == b"taken-over"
 
 
 @needs_redis
 async def test_the_ledger_is_shared_and_expires(redis):
-    a, b = RedisUpdateLedger(redis), RedisUpdateLedger(redis)
+    a, b = RedisUpdateLedger(redis, PREFIX), RedisUpdateLedger(redis, PREFIX)
     assert await a.seen(5) == Seen()
     await a.failed(5)
     await a.failed(5)
     assert await b.seen(5) == Seen(answered=False, failures=2)
     await b.answered(5)
     assert (await a.seen(5)).answered
-    assert 0 < await redis.ttl("qyzmet:update:5:answered") <= 86_400
+    assert 0 < await redis.ttl(f"{PREFIX}:update:5:answered") <= 86_400
 
 
 async def test_without_a_reachable_redis_the_webhook_goes_on(caplog):
