@@ -30,7 +30,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot import faults
+from bot.clock import Clock
 from bot.core import outbox
+from bot.core.outbox import TelegramOutbox
 from bot.gateways.state_systems import StateSystemUnavailable
 from bot.i18n import Lang, as_lang
 from bot.services import Services
@@ -41,7 +43,9 @@ from store.telegram_outbox import Envelope
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 2.0
+# Envelopes claimed at a time: each worker takes a few, so that several workers share a queue (and the last of a
+# batch does not wait long behind the others).
+CLAIM_BATCH = 10
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 
@@ -95,6 +99,43 @@ class _NotDelivered(Exception):
         self.failure, self.error, self.left = failure, error, left
 
 
+class _BatchLease:
+    """The lease on a claimed batch, renewed every third of it while the batch is being delivered. ``holds``
+    says whether an envelope may still be sent: this sender still has it, and its lease is not in its last third
+    (which would mean the renewals fail: the database does not answer, and another sender may take it over)."""
+
+    def __init__(self, outbox: TelegramOutbox, clock: Clock, batch: list[Envelope], lease_seconds: float) -> None:
+        self._outbox, self._clock, self._lease = outbox, clock, lease_seconds
+        self._ids = {envelope.id for envelope in batch}
+        self._until = batch[0].lease_until or 0.0  # one value for the whole batch (its claim)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _BatchLease:
+        self._task = asyncio.create_task(self._renew_every(), name="telegram-outbox-lease")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def holds(self, envelope_id: int) -> bool:
+        left = self._until - self._clock.now().timestamp()
+        return envelope_id in self._ids and left > self._lease / 3
+
+    async def _renew_every(self) -> None:
+        while self._ids:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                kept, until = await self._outbox.renew(sorted(self._ids), self._until, self._lease)
+            except Exception:  # the lease runs on; ``holds`` stops the sends before it ends
+                log.warning("the lease of a Telegram outbox batch could not be renewed", exc_info=True)
+                continue
+            self._ids &= kept  # settled, back in the queue, or taken over: no longer this sender's
+            self._until = until
+
+
 class TelegramDelivery:
     def __init__(self, services: Services, bot: Bot) -> None:
         self._services = services
@@ -133,19 +174,31 @@ class TelegramDelivery:
                 log.exception("Telegram outbox pass failed")
             wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+                await asyncio.wait_for(wake.wait(), self._services.settings.telegram_worker_idle_seconds)
 
     async def process_due(self) -> int:
-        """Deliver every envelope that is due. Returns how many were attempted."""
+        """Deliver every envelope that is due. Returns how many were attempted.
+
+        A few envelopes are claimed at a time, so that other workers take the rest meanwhile; their lease is
+        renewed in the background while they are delivered (_BatchLease), so that one held up (behind the others
+        of its batch, by a 429, by a slow registry) is not taken over and sent twice. An envelope this worker no
+        longer holds is left to the sender that took it over."""
         services = self._services
+        queue, lease = services.telegram_outbox, services.settings.telegram_lease_seconds
         attempted = 0
         while not self._stopping:
-            batch = await services.telegram_outbox.claim_due(services.settings.telegram_lease_seconds)
+            batch = await queue.claim_due(lease, CLAIM_BATCH)
             if not batch:
                 break
-            for envelope in batch:
-                await self.deliver(envelope)
-                attempted += 1
+            async with _BatchLease(queue, services.clock, batch, lease) as held:
+                for envelope in batch:
+                    if self._stopping:
+                        break
+                    if not held.holds(envelope.id):
+                        log.warning("envelope %s was taken over by another sender: not sent here", envelope.id)
+                        continue
+                    await self.deliver(envelope)
+                    attempted += 1
         return attempted
 
     # One envelope ----------------------------------------------------------------------------------------
