@@ -9,7 +9,6 @@ share Redis under a key prefix of the test's own (deleted at the end): tests nev
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.sandbox.emulator import BotApiEmulator
 from tests import engines
@@ -123,11 +123,10 @@ async def running_cluster(emu: BotApiEmulator, database: Path | str, replicas: i
 async def metric(harness: WebhookHarness, name: str, **labels: str) -> float:
     """One sample of a process's ``GET /metrics`` (0 when absent): what that process itself counted."""
     text = (await harness.client.get(f"{harness.base}/metrics")).text
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
-        if match and match.group(1) == name and ",".join(sorted((match.group(2) or "").split(","))) == wanted:
-            return float(match.group(3))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0
 
 
