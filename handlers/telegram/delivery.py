@@ -203,6 +203,14 @@ class TelegramDelivery:
 
     # One envelope ----------------------------------------------------------------------------------------
 
+    async def deliver_own(self, envelope: Envelope, replies: list[Reply]) -> None:
+        """A turn's own envelope, claimed by its commit, delivered right after it: under its lease, renewed while
+        the delivery lasts (a 429 on the chat may hold it longer than the lease), so that a worker does not take
+        it over and send the replies a second time."""
+        lease = self._services.settings.telegram_lease_seconds
+        async with _BatchLease(self._services.telegram_outbox, self._services.clock, [envelope], lease):
+            await self.deliver(envelope, replies)
+
     async def deliver(self, envelope: Envelope, replies: list[Reply] | None = None) -> None:
         """Render and send one claimed envelope, then settle it; on failure, the core's policy
         (bot.core.outbox.after_failure) says whether to retry, fall back to SMS, or give up."""

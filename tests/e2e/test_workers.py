@@ -29,10 +29,10 @@ from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
 from handlers.telegram.delivery import CLAIM_BATCH
 from tests.cluster import FAST_WORKERS, Cluster, metric, running_cluster
-from tests.harness import CITIZENS, SEED, TOKEN
+from tests.harness import CITIZENS, SEED, TOKEN, Chat
 from tests.ophelp import add_subscribers, finished, until
 from tests.repos import repos
-from tests.sms_harness import FakeGateway, eventually
+from tests.sms_harness import FakeGateway, SmsHarness, eventually
 from tests.webhook_harness import WebhookHarness, free_port
 
 TEXTS = Texts.load()
@@ -295,3 +295,30 @@ def _delivered(emu: BotApiEmulator, gateway: FakeGateway, outbox: str) -> list[s
     if outbox == "sms":
         return [request["id"] for request in gateway.accepted()]
     return [text for uid in NOTICE_CHATS for text in notices_in(emu, uid)]
+
+
+# A turn's own replies -------------------------------------------------------------------------------------------
+
+async def test_a_reply_held_by_a_429_longer_than_its_lease_is_not_taken_over_and_sent_twice(emu, database):
+    """The process that handled an update delivers its replies itself, under a lease (their envelope is claimed
+    by the update's commit). Telegram answers 429 (retry after 1 s) and the delivery waits longer than the
+    0.5 s lease, while a worker polls: the lease is kept while the delivery lasts, so the worker does not take
+    the envelope over and send the reply a second time."""
+    h = SmsHarness(emu, database, **{**FAST_WORKERS, "telegram_lease_seconds": 0.5})
+    await h.start()
+    try:
+        assert h.services is not None
+        chat = Chat(h, 6401, "ru")
+        await chat.start_in("ru")
+        emu.per_chat_rate = 1.0  # one message a second in a chat: the second reply below is refused with a 429
+        await chat.send("/unsubscribe")  # updates that change something: their replies are an envelope
+        await chat.send("/subscribe")
+        await until(lambda: outboxes_settled(h.services), what="the replies delivered")
+        assert emu.stats["rate_limited"] >= 1  # the 429 happened
+        # A second copy would come a 429 later at most: nothing more arrives in the chat meanwhile.
+        assert await emu.wait_idle(6401, quiet=1.5) == []
+        replies = sent_texts(emu, 6401)
+        assert [replies.count(TEXTS("ru", key)) for key in ("sub.off", "sub.on")] == [1, 1], replies
+        assert set(await telegram_rows(h.services)) == {("sent", 1)}
+    finally:
+        await h.close()
