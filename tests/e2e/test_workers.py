@@ -28,6 +28,7 @@ from bot.i18n import Texts
 from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
 from handlers.telegram.delivery import CLAIM_BATCH
+from tests import engines
 from tests.cluster import FAST_WORKERS, Cluster, metric, running_cluster
 from tests.harness import CITIZENS, SEED, TOKEN, Chat
 from tests.ophelp import add_subscribers, finished, until
@@ -322,3 +323,47 @@ async def test_a_reply_held_by_a_429_longer_than_its_lease_is_not_taken_over_and
         assert set(await telegram_rows(h.services)) == {("sent", 1)}
     finally:
         await h.close()
+
+
+# The broadcast sender ----------------------------------------------------------------------------------------
+
+async def test_a_broadcast_sender_that_loses_its_hold_stops_and_the_other_worker_finishes_once(cluster, emu):
+    """One worker sends broadcasts (a session lock on PostgreSQL). Its lock's connection is cut mid-broadcast
+    (a failover, an idle-session timeout): the other worker takes the broadcast over, and the first stops at
+    once instead of going on beside it — every subscriber gets the message once and the operator one report."""
+    if not engines.on_postgres():
+        pytest.skip("a SQLite file lock is not lost while its process lives")
+    emu.latency = 0.05
+    first = cluster.web[0]
+    services = first.services
+    assert services is not None
+    await add_subscribers(first, NOTICE_CHATS, "ru")
+    emu.add_user(OPERATOR, first_name="Operator", language_code="kk")
+    broadcast = await services.broadcasts.create("cli", BROADCAST["kk"], BROADCAST["ru"], Audience("all"),
+                                                 report_chat_id=OPERATOR)
+    await until(lambda: _counted(services, broadcast.id, "sent", 5), what="the broadcast under way")
+    holder = await services.db.fetchval(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+        "database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+    assert holder is not None
+    assert await services.db.fetchval("SELECT pg_terminate_backend(?)", (holder,))
+
+    await until(lambda: finished(first, broadcast.id), timeout=20, what="the broadcast finished")
+    report = f"№{broadcast.id} тарату аяқталды"  # the final report (the operator's language: Kazakh)
+    await eventually(lambda: any(text.startswith(report) for text in sent_texts(emu, OPERATOR)), timeout=10)
+    await emu.wait_idle(OPERATOR, quiet=1.0)  # a second sender, had it gone on, would report right after
+    by_worker = [await metric(w, "qyzmet_broadcast_messages_total", outcome="sent") for w in cluster.workers]
+    await cluster.stop_workers()
+
+    counts = await services.broadcasts.counts(broadcast.id)
+    assert counts["queued"] == counts["sending"] == 0 and counts["sent"] + counts["unknown"] == broadcast.total
+    for uid in NOTICE_CHATS:
+        assert sent_texts(emu, uid) == [BROADCAST["ru"]], uid  # once each, whichever worker sent it
+    assert [t for t in sent_texts(emu, OPERATOR) if t.startswith(report)] == [TEXTS(
+        "kk", "op.bc.done", id=broadcast.id, total=broadcast.total, sent=counts["sent"], failed=0, blocked=0,
+        skipped=0, unknown=counts["unknown"])]  # one report, by the worker that finished it
+    assert all(n > 0 for n in by_worker), by_worker  # the first worker, then the one that took over
+
+
+async def _counted(services: Services, broadcast_id: int, status: str, at_least: int) -> bool:
+    return (await services.broadcasts.counts(broadcast_id))[status] >= at_least
