@@ -82,6 +82,15 @@ class TelegramOutboxRepository:
         )
         return {int(r[0]) for r in rows}
 
+    async def give_back(self, ids: list[int], held_until: float) -> None:
+        """Claimed envelopes back in the queue (those of ``ids`` still held under the lease ``held_until``)."""
+        marks = ", ".join("?" * len(ids))
+        await self._db.write(
+            "UPDATE telegram_outbox SET status = 'queued', lease_until = NULL WHERE status = 'sending' "
+            f"AND lease_until = ? AND id IN ({marks})",
+            (held_until, *ids),
+        )
+
     async def settle(self, envelope_id: int, status: str, now: datetime, error: str | None = None) -> None:
         """Final outcome: sent, by_sms, failed or off. The payload is not kept past delivery."""
         await self._db.write(

@@ -56,6 +56,14 @@ class TelegramOutbox:
             kept = await self.repo.renew(ids, held_until, until)
         return kept, until
 
+    async def give_back(self, ids: list[int], held_until: float) -> None:
+        """Put claimed envelopes that were not attempted back in the queue, due now (their sender stops)."""
+        if not ids:
+            return
+        async with self._db.unit("telegram/give_back", one_statement=True):
+            await self.repo.give_back(ids, held_until)
+        self.wake.set()
+
     async def settle(self, envelope_id: int, status: str, error: str | None = None) -> None:
         """The envelope's final outcome: sent, by_sms, failed or off (in the caller's unit, or one of its own)."""
         async with self._db.unit("telegram/settle", one_statement=True):

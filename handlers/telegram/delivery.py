@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 # Envelopes claimed at a time: each worker takes a few, so that several workers share a queue (and the last of a
 # batch does not wait long behind the others).
 CLAIM_BATCH = 10
+# How long a stopping worker waits for the delivery on its way to finish (one message, or a 429's pause).
+STOP_GRACE_SECONDS = 5.0
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 
@@ -120,6 +122,15 @@ class _BatchLease:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
+    async def give_back(self, ids: list[int]) -> None:
+        """Put envelopes of the batch that were not attempted back in the queue (this worker stops)."""
+        held = [envelope_id for envelope_id in ids if envelope_id in self._ids]
+        try:
+            await self._outbox.give_back(held, self._until)
+        except Exception:  # they wait for their lease to run out instead
+            log.warning("claimed Telegram outbox envelopes could not be put back in the queue", exc_info=True)
+        self._ids.difference_update(held)
+
     def holds(self, envelope_id: int) -> bool:
         left = self._until - self._clock.now().timestamp()
         return envelope_id in self._ids and left > self._lease / 3
@@ -155,15 +166,23 @@ class TelegramDelivery:
             self._stopping = False  # started again after a stop
             self._task = asyncio.create_task(self._run(), name="telegram-outbox")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Take no more envelopes; let the one on its way finish and be settled, then end. Cancelled, it might
+        have reached Telegram unsettled: another worker would send it again once its lease ran out. After
+        ``grace`` seconds it is cancelled all the same."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._services.telegram_outbox.wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except (TimeoutError, Exception):
             # The flag as well as the cancel: an HTTP client may turn a cancellation into a network error,
             # which is "retry later" here — the loop must still end.
-            self._stopping = True
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 10)
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
         wake = self._services.telegram_outbox.wake
@@ -173,6 +192,8 @@ class TelegramDelivery:
             except Exception:  # keep the worker alive; the envelopes stay queued
                 log.exception("Telegram outbox pass failed")
             wake.clear()
+            if self._stopping:  # (stop sets the flag, then the event: one of the two is seen here)
+                break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wake.wait(), self._services.settings.telegram_worker_idle_seconds)
 
@@ -191,8 +212,9 @@ class TelegramDelivery:
             if not batch:
                 break
             async with _BatchLease(queue, services.clock, batch, lease) as held:
-                for envelope in batch:
-                    if self._stopping:
+                for index, envelope in enumerate(batch):
+                    if self._stopping:  # the rest go back to the queue at once, for the other workers
+                        await held.give_back([e.id for e in batch[index:]])
                         break
                     if not held.holds(envelope.id):
                         log.warning("envelope %s was taken over by another sender: not sent here", envelope.id)

@@ -175,6 +175,30 @@ async def test_a_notice_an_sms_and_a_broadcast_each_leave_once_with_two_workers_
     assert sorted(w["broadcast"] for w in by_worker) == [0, broadcast.total], by_worker
 
 
+async def test_a_worker_stopped_while_a_message_is_on_its_way_settles_it_before_it_ends(cluster, emu):
+    """A stop signal (a rolling restart) while a worker waits for Telegram's answer: the worker lets that delivery
+    finish and settles it, puts the rest of its batch back in the queue, and ends; the worker that takes over
+    sends the rest, and nothing twice."""
+    emu.latency = 0.5  # Telegram answers slowly: the stop comes while the first message is on its way
+    chats = NOTICE_CHATS[:3]
+    first = cluster.web[0]
+    services = first.services
+    assert services is not None
+    await add_subscribers(first, chats, "ru")
+    await owe_notices(services, chats, [], sms_by_iin=False)
+    await eventually(lambda: emu.stats["requests"]["sendMessage"] >= 1)  # Telegram has a request
+    await cluster.stop_workers()
+    rows = await telegram_rows(services)
+    assert set(rows) <= {("sent", 1), ("queued", 0)} and rows[("sent", 1)] >= 1, rows  # nothing left 'sending'
+    assert sum(len(sent_texts(emu, uid)) for uid in chats) == rows[("sent", 1)]
+    restarted = cluster.workers[0]
+    await restarted.start()  # the rolling restart: a worker of the new version takes the queue over
+    await until(lambda: outboxes_settled(services), what="the outbox settled")
+    await restarted.stop()
+    for uid in chats:
+        assert len(sent_texts(emu, uid)) == 1 and len(notices_in(emu, uid)) == 1, sent_texts(emu, uid)
+
+
 # A worker killed with claimed rows --------------------------------------------------------------------------
 
 class WorkerProcess:
