@@ -176,7 +176,7 @@ class TelegramDelivery:
         self._services.telegram_outbox.wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), grace)
-        except (TimeoutError, Exception):
+        except Exception:  # the grace ran out (or the loop failed)
             # The flag as well as the cancel: an HTTP client may turn a cancellation into a network error,
             # which is "retry later" here — the loop must still end.
             self._task.cancel()
@@ -217,7 +217,8 @@ class TelegramDelivery:
                         await held.give_back([e.id for e in batch[index:]])
                         break
                     if not held.holds(envelope.id):
-                        log.warning("envelope %s was taken over by another sender: not sent here", envelope.id)
+                        log.warning("envelope %s is no longer held (its lease could not be renewed, or another sender "
+                                    "took it over): not sent here", envelope.id)
                         continue
                     await self.deliver(envelope)
                     attempted += 1

@@ -30,6 +30,7 @@ from bot.services import Services
 from handlers.telegram.delivery import CLAIM_BATCH
 from tests import engines
 from tests.cluster import FAST_WORKERS, Cluster, metric, running_cluster
+from tests.e2e.test_notices import identified
 from tests.harness import CITIZENS, SEED, TOKEN, Chat
 from tests.ophelp import add_subscribers, finished, until
 from tests.repos import repos
@@ -40,6 +41,7 @@ TEXTS = Texts.load()
 NOTICE_CHATS = list(range(6101, 6131))  # 30 people linked to the bot, a status notice each
 KK_SUBSCRIBERS = list(range(6201, 6206))  # subscribers who get only the broadcast
 OPERATOR = 6301  # the broadcast's progress and final report go to this chat
+LINKED_CHAT = 6302  # a bot user who verified a seeded citizen's IIN: that citizen's notice goes to this chat
 SMS_PHONES = [f"+7700555{n:04d}" for n in range(16)]  # SMS notices to phones without the bot
 BROADCAST = {"kk": "Ертең қабылдау 10:00-де басталады.", "ru": "Завтра приём начнётся в 10:00."}
 KEY = "crash-test-key"
@@ -56,18 +58,20 @@ def status_params(application: str) -> dict[str, Any]:
             "service": {"text": "service.sanatorium_conclusion.short"}, "due": {"when": "2026-11-25T13:30:00+00:00"}}
 
 
-async def owe_notices(services: Services, chats: list[int], phones: list[str], sms_by_iin: bool = True) -> None:
+async def owe_notices(services: Services, chats: list[int], phones: list[str], by_iin: bool = True,
+                      linked: tuple[str, ...] = ()) -> None:
     """One unit of work, as a status feed import would write it: a notice to each chat (in Telegram), one to each
-    seeded citizen with a phone and no bot (by SMS; ``sms_by_iin``), and an SMS notice to each of ``phones``."""
+    seeded citizen with a phone (``by_iin``: in Telegram for those whose IIN a bot user verified, ``linked``; by SMS
+    for the others), and an SMS notice to each of ``phones``."""
     async with services.db.unit("test/notices"):
         for uid in chats:
             assert await services.notices.notify("notice.app_status", status_params(number(uid)), user_id=uid) \
                 == "telegram"
         for citizen in CITIZENS.values():
-            if sms_by_iin and citizen.get("phone"):
+            if by_iin and citizen.get("phone"):
                 route = await services.notices.notify("notice.app_status", status_params(f"QZ-{citizen['iin']}"),
                                                       iin=citizen["iin"])
-                assert route == "sms"
+                assert route == ("telegram" if citizen["iin"] in linked else "sms"), citizen["full_name"]
         for phone in phones:
             await services.sms.send(phone, f"Qyzmet: хабарлама {phone[-4:]}", kind="notice")
 
@@ -79,9 +83,10 @@ async def outboxes_settled(services: Services) -> bool:
         "+ (SELECT count(*) FROM sms_outbox WHERE status IN ('queued', 'sending'))")
 
 
-async def telegram_rows(services: Services) -> Counter[tuple[str, int]]:
-    """(status, attempts) of every Telegram outbox row."""
-    rows = await services.db.fetchall("SELECT status, attempts FROM telegram_outbox")
+async def telegram_rows(services: Services, kind: str = "notice") -> Counter[tuple[str, int]]:
+    """(status, attempts) of every Telegram outbox row of ``kind`` (the notices: a turn's replies are the web
+    replica's own)."""
+    rows = await services.db.fetchall("SELECT status, attempts FROM telegram_outbox WHERE kind = ?", (kind,))
     return Counter((r[0], r[1]) for r in rows)
 
 
@@ -118,22 +123,26 @@ async def cluster(emu: BotApiEmulator, database: str) -> AsyncIterator[Cluster]:
 
 async def test_a_notice_an_sms_and_a_broadcast_each_leave_once_with_two_workers_polling_at_once(cluster, emu):
     """Written on a web replica (no worker is woken by that commit: both find the rows by polling, at the same
-    time): 30 Telegram notices to 30 chats, 20 SMS notices, and a broadcast to 35 subscribers with its report in
-    the operator's chat. Each message reaches Telegram or the gateway exactly once; both workers took part."""
+    time): 31 Telegram notices to 31 chats (one of them found by the IIN its user verified through the replicas),
+    19 SMS notices, and a broadcast to 36 subscribers with its report in the operator's chat. Each message reaches
+    Telegram or the gateway exactly once; both workers took part."""
     emu.latency = 0.12  # Telegram takes a moment to answer: one worker's sends overlap the other's polls, and a
     # batch of 10 envelopes takes longer than the 1 s lease to deliver
     cluster.gateway.delay = 0.01  # and so does the SMS gateway
     first = cluster.web[0]
     services = first.services
     assert services is not None
+    linked = CITIZENS["Айгерім"]
+    await identified(first, LINKED_CHAT, "ru", "Айгерім")  # through the two replicas (the code by SMS)
     await add_subscribers(first, NOTICE_CHATS, "ru")
     await add_subscribers(first, KK_SUBSCRIBERS, "kk")
     emu.add_user(OPERATOR, first_name="Operator", language_code="kk")
+    codes = set((await sms_rows(services)).keys())  # sent by the replicas, before the workers' share
 
-    await owe_notices(services, NOTICE_CHATS, SMS_PHONES)
+    await owe_notices(services, NOTICE_CHATS, SMS_PHONES, linked=(linked["iin"],))
     broadcast = await services.broadcasts.create("cli", BROADCAST["kk"], BROADCAST["ru"], Audience("all"),
                                                  report_chat_id=OPERATOR)
-    assert broadcast.total == len(NOTICE_CHATS) + len(KK_SUBSCRIBERS)
+    assert broadcast.total == len(NOTICE_CHATS) + len(KK_SUBSCRIBERS) + 1
 
     await until(lambda: outboxes_settled(services), timeout=20, what="both outboxes settled")
     await until(lambda: finished(first, broadcast.id), timeout=20, what="the broadcast finished")
@@ -153,24 +162,27 @@ async def test_a_notice_an_sms_and_a_broadcast_each_leave_once_with_two_workers_
         assert Counter(sent_texts(emu, uid)) == Counter([*notices_in(emu, uid), BROADCAST["ru"]]), uid
     for uid in KK_SUBSCRIBERS:
         assert sent_texts(emu, uid) == [BROADCAST["kk"]], uid
+    in_linked_chat = sent_texts(emu, LINKED_CHAT)
+    assert len([t for t in in_linked_chat if f"QZ-{linked['iin']}" in t]) == 1, in_linked_chat
+    assert in_linked_chat.count(BROADCAST["ru"]) == 1, in_linked_chat
     started = TEXTS("kk", "op.bc.started", id=broadcast.id, count=broadcast.total)
     assert sent_texts(emu, OPERATOR) == [started, done]  # one progress message (edited in place), one report
-    assert await telegram_rows(services) == {("sent", 1): len(NOTICE_CHATS)}
+    assert await telegram_rows(services) == {("sent", 1): len(NOTICE_CHATS) + 1}
     assert await services.broadcasts.counts(broadcast.id) == {
         "queued": 0, "sending": 0, "sent": broadcast.total, "failed": 0, "blocked": 0, "skipped": 0, "unknown": 0}
 
     # SMS: the gateway accepted each message of the outbox once, under its id, with its text.
     owed = await sms_rows(services)
-    assert len(owed) == len(SMS_PHONES) + sum(1 for c in CITIZENS.values() if c.get("phone"))
+    assert len(owed) - len(codes) == len(SMS_PHONES) + sum(1 for c in CITIZENS.values() if c.get("phone")) - 1
     assert gateway_got(cluster.gateway) == Counter(owed.keys())
     assert {(r["id"], r["to"], r["text"]) for r in cluster.gateway.accepted()} == {
         (sms_id, phone, text) for sms_id, (phone, text, _, _) in owed.items()}
     assert {(status, attempts) for _, _, status, attempts in owed.values()} == {("sent", 1)}
 
     # Both workers delivered notices and SMS; the broadcast had one sender (one at a time across processes).
-    assert sum(w["envelopes"] for w in by_worker) == len(NOTICE_CHATS)
+    assert sum(w["envelopes"] for w in by_worker) == len(NOTICE_CHATS) + 1
     assert all(w["envelopes"] > 0 for w in by_worker), by_worker
-    assert sum(w["sms"] for w in by_worker) == len(owed)
+    assert sum(w["sms"] for w in by_worker) == len(owed) - len(codes)
     assert all(w["sms"] > 0 for w in by_worker), by_worker
     assert sorted(w["broadcast"] for w in by_worker) == [0, broadcast.total], by_worker
 
@@ -185,7 +197,7 @@ async def test_a_worker_stopped_while_a_message_is_on_its_way_settles_it_before_
     services = first.services
     assert services is not None
     await add_subscribers(first, chats, "ru")
-    await owe_notices(services, chats, [], sms_by_iin=False)
+    await owe_notices(services, chats, [], by_iin=False)
     await eventually(lambda: emu.stats["requests"]["sendMessage"] >= 1)  # Telegram has a request
     await cluster.stop_workers()
     rows = await telegram_rows(services)
@@ -268,7 +280,7 @@ async def test_a_worker_killed_with_claimed_rows_leaves_them_to_another_after_th
                 await repos(store).users.set_language(uid, "ru", store.clock.now())
         for uid in chats:
             emu.add_user(uid, first_name=f"S{uid}", language_code="ru")
-        await owe_notices(store, chats, phones, sms_by_iin=False)
+        await owe_notices(store, chats, phones, by_iin=False)
 
         await WorkerProcess(emu, gateway, database).run_until_crash(f"after_commit:{outbox}/claim")
 
