@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # Telegram outbox (handlers/telegram/delivery.py): how long a sender holds an envelope before another may
     # take it over (its sender died). Longer than delivering a few messages; short enough to recover quickly.
     telegram_lease_seconds: Positive = 30.0
+    # How often its worker looks for due envelopes that no commit of its own process announced (written by a web
+    # replica or another worker, back from a retry, or left by a sender that died).
+    telegram_worker_idle_seconds: Positive = 2.0
     # Broadcasts (bot/core/broadcast.py).
     broadcast_rate: Positive = 25.0
     broadcast_concurrency: PositiveInt = 8

@@ -31,6 +31,7 @@ API_OUTCOMES = frozenset({"ok", "429", "403", "error"})
 OUTBOXES = frozenset({"sms", "telegram"})
 OUTBOX_STATES = ("queued", "sending")  # the rows still owed; settled rows are history, not depth
 SMS_STATES = frozenset({"sent", "delivered", "failed", "suppressed"})
+ENVELOPE_OUTCOMES = frozenset({"sent", "by_sms", "failed", "off", "retry"})
 BROADCAST_OUTCOMES = frozenset({"sent", "blocked", "failed", "skipped", "not_sent", "unknown"})
 CONSENT_WAYS = frozenset({"otp", "sms", "cabinet", "timeout"})
 CONSENT_OUTCOMES = frozenset({"given", "declined", "failed", "expired"})
@@ -113,6 +114,9 @@ class Metrics:
                            ["state"], registry=r)
         self.broadcast_messages = Counter("qyzmet_broadcast_messages", "Broadcast messages by outcome",
                                           ["outcome"], registry=r)
+        self.telegram_envelopes = Counter(
+            "qyzmet_telegram_envelopes", "Telegram outbox envelopes this process settled, by outcome (retry: back "
+            "to the queue for later)", ["outcome"], registry=r)
         self.consents = Counter("qyzmet_consent_outcomes", "Consent decisions by way and outcome",
                                 ["way", "outcome"], registry=r)
         self.refusals = Counter("qyzmet_refusals", "Applications refused, by ground and note", ["ground", "note"],
@@ -133,6 +137,8 @@ class Metrics:
             self.sms.labels(state)
         for outcome in sorted(BROADCAST_OUTCOMES):
             self.broadcast_messages.labels(outcome)
+        for outcome in sorted(ENVELOPE_OUTCOMES):
+            self.telegram_envelopes.labels(outcome)
         for way in sorted(CONSENT_WAYS):
             for outcome in sorted(CONSENT_OUTCOMES):
                 self.consents.labels(way, outcome)
@@ -182,6 +188,9 @@ class Metrics:
 
     def broadcast_message(self, outcome: str) -> None:
         self.broadcast_messages.labels(_one_of(outcome, BROADCAST_OUTCOMES)).inc()
+
+    def telegram_envelope(self, outcome: str) -> None:
+        self.telegram_envelopes.labels(_one_of(outcome, ENVELOPE_OUTCOMES)).inc()
 
     def consent(self, way: str, outcome: str) -> None:
         self.consents.labels(_one_of(way, CONSENT_WAYS), _one_of(outcome, CONSENT_OUTCOMES)).inc()

@@ -121,7 +121,7 @@ class Services:
         otps = OtpService(db, OtpRepository(db), key, clock, settings, metrics)
         sms_phones = SmsPhoneRepository(db)
         sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users, metrics)
-        telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock)
+        telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock, metrics)
         conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
         notices = NoticeService(db, telegram, users, state.directory, sms, the_texts)
         certificates = CertificateService(db, CertificateRepository(db), apps, notices, telegram, clock, key, settings)

@@ -1,11 +1,18 @@
 """SQLite (aiosqlite, WAL): the embedded engine. Two connections: the writer, which only units of work use
 (one at a time: SQLite has one writer, so units take turns on an asyncio lock), and a read-only reader for
-reads outside any unit, which see committed data only and never wait for the writer."""
+reads outside any unit, which see committed data only and never wait for the writer.
+
+A singleton job (``try_hold``) is an exclusive ``flock`` on a file beside the database: one process of those
+sharing the file holds it, and the system releases it when that process dies, as PostgreSQL does with a
+session's advisory lock."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import re
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,7 +20,12 @@ from typing import Any
 
 import aiosqlite
 
-from store.db import Database, Params, Row, UnitOfWork, _refuse_newer, migrations
+from store.db import Database, Held, Params, Row, UnitOfWork, _refuse_newer, migrations
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: one process per database, which always holds its jobs
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +80,29 @@ class SqliteDatabase(Database):
         if self._reader is not self._writer:
             await self._reader.close()
         await self._writer.close()
+
+    async def try_hold(self, name: str) -> Held | None:
+        """One process at a time, among those that opened this file (several `worker`s, or tests that run several
+        bots in one process): an exclusive, non-blocking ``flock`` of ``<database>.<name>.lock``. Each call opens
+        the file anew, so two holders in one process exclude each other too."""
+        if self.path == ":memory:" or fcntl is None:
+            return Held(self, name, None)
+        lock_file = f"{self.path}.{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.lock"
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another process holds it
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return Held(self, name, fd)
+
+    async def _release_hold(self, name: str, conn: Any) -> None:
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                os.close(conn)  # closing the file releases its lock
 
     async def _begin(self) -> Any:
         await self._write_lock.acquire()

@@ -2,7 +2,10 @@
 
 A row is one envelope for one chat (see migration 009). Rows are written inside the unit of work that owes
 them; the sender claims them with a lease (a turn delivering its own replies inserts its row already claimed),
-delivers, and settles. A row whose lease ran out is due again (its sender died).
+delivers, and settles. A row whose lease ran out is due again (its sender died). The lease's end, as the claim
+wrote it, is the claim's token: a sender renews its lease only while the row still carries it, so a sender that
+was held up past its lease learns that another one has taken the row over (``renew``) instead of sending it a
+second time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class Envelope:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    lease_until: float | None = None  # the lease this sender holds (unix seconds), as its claim wrote it
 
 
 _DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
@@ -52,15 +56,40 @@ class TelegramOutboxRepository:
 
     async def claim_due(self, now_ts: float, lease_seconds: float, limit: int = 50) -> list[Envelope]:
         """Claim the envelopes that are due, oldest first, each the head of its chat's queue."""
+        until = now_ts + lease_seconds
         rows = await self._db.write(
             "UPDATE telegram_outbox SET status = 'sending', lease_until = ? WHERE id IN ("
             f"SELECT id FROM telegram_outbox AS t WHERE {_DUE} AND {_HEAD} ORDER BY id "
             f"LIMIT ?{self._skip_locked}) "
             "RETURNING id, chat_id, kind, payload, attempts",
-            (now_ts + lease_seconds, now_ts, now_ts, limit),
+            (until, now_ts, now_ts, limit),
         )
-        return sorted((Envelope(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4]) for r in rows),
+        return sorted((Envelope(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], until) for r in rows),
                       key=lambda e: e.id)
+
+    async def renew(self, ids: list[int], held_until: float, until: float) -> set[int]:
+        """Extend to ``until`` the lease of those envelopes of ``ids`` still being sent under the lease
+        ``held_until`` (the one value a claim gives its whole batch); returns their ids. An envelope settled,
+        back in the queue, or taken over by another sender after its lease ran out is not among them. The value
+        is compared exactly: it is the float the claim wrote (double precision on both engines)."""
+        if not ids:
+            return set()
+        marks = ", ".join("?" * len(ids))
+        rows = await self._db.write(
+            "UPDATE telegram_outbox SET lease_until = ? WHERE status = 'sending' AND lease_until = ? "
+            f"AND id IN ({marks}) RETURNING id",
+            (until, held_until, *ids),
+        )
+        return {int(r[0]) for r in rows}
+
+    async def give_back(self, ids: list[int], held_until: float) -> None:
+        """Claimed envelopes back in the queue (those of ``ids`` still held under the lease ``held_until``)."""
+        marks = ", ".join("?" * len(ids))
+        await self._db.write(
+            "UPDATE telegram_outbox SET status = 'queued', lease_until = NULL WHERE status = 'sending' "
+            f"AND lease_until = ? AND id IN ({marks})",
+            (held_until, *ids),
+        )
 
     async def settle(self, envelope_id: int, status: str, now: datetime, error: str | None = None) -> None:
         """Final outcome: sent, by_sms, failed or off. The payload is not kept past delivery."""

@@ -62,6 +62,7 @@ class FakeGateway:
     default: int = 200
     requests: list[dict[str, Any]] = field(default_factory=list)  # every POST, with the status answered
     on_accept: Callable[[str, str], None] | None = None
+    delay: float = 0.0  # seconds before each answer (a gateway takes a moment)
     _runner: web.AppRunner | None = None
     url: str = ""
 
@@ -81,6 +82,8 @@ class FakeGateway:
 
     async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         status = self.script.pop(0) if self.script else self.default
         self.requests.append({**body, "status": status})
         if 200 <= status < 300:

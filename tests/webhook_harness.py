@@ -43,7 +43,9 @@ class WebhookHarness(SmsHarness):
         emu.webhook_retry_seconds = RETRY_SECONDS
 
     async def start(self) -> None:
-        self.services = await Services.open(self.settings, clock=self.clock, sms_gateway=self.gateway)
+        # With a fake gateway (its URL in the settings), Services.open builds the HTTP client to it.
+        gateway = None if self.fake is not None else self.gateway
+        self.services = await Services.open(self.settings, clock=self.clock, sms_gateway=gateway)
         if self.seed:
             await self.services.load_seed(Seed.model_validate(SEED))
         self.bot = await RunningBot.start(self.services, TOKEN, self.emu.base_url, self.emu.base_file_url,

@@ -161,6 +161,7 @@ class BroadcastService:
         self._stopping = False
         self._not_sent = 0  # in the current pass: messages that could not leave (retried on the next pass)
         self.retry_pause = 1.0  # seconds before the first retry pass; doubles up to a minute
+        self._held: Held | None = None  # this process is the broadcast sender while it holds this
         self.resumed_at: float | None = None  # monotonic time the worker resumed an interrupted broadcast
 
     @property
@@ -282,6 +283,17 @@ class BroadcastService:
 
     async def _send_while_held(self, held: Held, deliverer: Deliverer,
                                reporter_for: Callable[[Broadcast], Reporter]) -> None:
+        self._held = held
+        try:
+            await self._send_as_holder(held, deliverer, reporter_for)
+        finally:
+            self._held = None
+        if held.lost and not self._stopping:
+            log.warning("broadcast worker: the hold on sending broadcasts was lost (its database connection ended); "
+                        "another process may take the broadcasts over")
+
+    async def _send_as_holder(self, held: Held, deliverer: Deliverer,
+                              reporter_for: Callable[[Broadcast], Reporter]) -> None:
         async with self._db.unit("broadcast/recover"):
             unknown = await self._repo.recover_interrupted(self._clock.now())
         if unknown:
@@ -317,7 +329,13 @@ class BroadcastService:
             await asyncio.sleep(min(left, 0.2))
 
     def _stop_sending(self, broadcast_id: int) -> bool:
-        return self._stopping or broadcast_id in self._cancelled
+        return self._stopping or broadcast_id in self._cancelled or self._hold_lost()
+
+    def _hold_lost(self) -> bool:
+        """This process is no longer the one sender (its hold's connection ended): another one may have taken
+        the broadcast over, with the recipients this one marked 'sending'. It stops taking recipients at once
+        and reports nothing: going on beside the other would report twice."""
+        return self._held is not None and self._held.lost
 
     async def _run(self, broadcast: Broadcast, deliverer: Deliverer, reporter: Reporter) -> None:
         with contextlib.suppress(Exception):  # a report that cannot be shown must not stop the delivery
@@ -339,8 +357,8 @@ class BroadcastService:
             reporting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reporting
-        if self._stopping:
-            return  # resumed on the next start
+        if self._stopping or self._hold_lost():
+            return  # resumed on the next start, or by the process that holds the sending now
         if broadcast.id not in self._cancelled:
             async with self._db.unit("broadcast/finish"):
                 await self._repo.finish(broadcast.id, self._clock.now())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.clock import Clock
+from bot.metrics import Metrics, on_commit
 from store.db import Database
 from store.telegram_outbox import Envelope, TelegramOutboxRepository
 
@@ -29,33 +30,55 @@ REGISTRY_RESULT = "registry_result"  # {number}: a result the registry gave late
 
 
 class TelegramOutbox:
-    def __init__(self, db: Database, repo: TelegramOutboxRepository, clock: Clock) -> None:
+    def __init__(self, db: Database, repo: TelegramOutboxRepository, clock: Clock,
+                 metrics: Metrics | None = None) -> None:
         self._db = db
         self.repo = repo
         self._clock = clock
+        self._metrics = metrics or Metrics()
         self.wake = asyncio.Event()  # the delivery worker sleeps on it
 
     async def owe_claimed(self, chat_id: int, kind: str, payload: dict[str, Any], lease_seconds: float) -> Envelope:
         """Like ``owe``, claimed by the caller from the start (a turn delivers its own replies right after its
         commit; another sender takes the row over only if the caller died)."""
         now = self._clock.now()
-        envelope_id = await self.repo.add(chat_id, kind, payload, now, lease_until=now.timestamp() + lease_seconds)
-        return Envelope(envelope_id, chat_id, kind, payload, 0)
+        until = now.timestamp() + lease_seconds
+        envelope_id = await self.repo.add(chat_id, kind, payload, now, lease_until=until)
+        return Envelope(envelope_id, chat_id, kind, payload, 0, until)
 
-    async def claim_due(self, lease_seconds: float, limit: int = 50) -> list[Envelope]:
+    async def claim_due(self, lease_seconds: float, limit: int) -> list[Envelope]:
         async with self._db.unit("telegram/claim"):
             return await self.repo.claim_due(self._clock.now().timestamp(), lease_seconds, limit)
+
+    async def renew(self, ids: list[int], held_until: float, lease_seconds: float) -> tuple[set[int], float]:
+        """Renew this sender's lease on the envelopes ``ids`` (claimed together, under the lease ``held_until``):
+        the ids it still holds, and the new end of their lease. The others are settled, back in the queue, or were
+        taken over by another sender after the lease ran out — that sender sends them."""
+        until = self._clock.now().timestamp() + lease_seconds
+        async with self._db.unit("telegram/renew", one_statement=True):
+            kept = await self.repo.renew(ids, held_until, until)
+        return kept, until
+
+    async def give_back(self, ids: list[int], held_until: float) -> None:
+        """Put claimed envelopes that were not attempted back in the queue, due now (their sender stops)."""
+        if not ids:
+            return
+        async with self._db.unit("telegram/give_back", one_statement=True):
+            await self.repo.give_back(ids, held_until)
+        self.wake.set()
 
     async def settle(self, envelope_id: int, status: str, error: str | None = None) -> None:
         """The envelope's final outcome: sent, by_sms, failed or off (in the caller's unit, or one of its own)."""
         async with self._db.unit("telegram/settle", one_statement=True):
             await self.repo.settle(envelope_id, status, self._clock.now(), error)
+            on_commit(self._db, lambda: self._metrics.telegram_envelope(status))
 
     async def retry_later(self, envelope_id: int, delay: float, error: str,
                           left: dict[str, Any] | None = None) -> None:
         """Back to the queue for ``delay`` seconds (``left``: what has not been sent yet)."""
         async with self._db.unit("telegram/retry", one_statement=True):
             await self.repo.retry_later(envelope_id, self._clock.now().timestamp() + delay, error, left)
+            on_commit(self._db, lambda: self._metrics.telegram_envelope("retry"))
         self.wake.set()
 
     async def owe(self, chat_id: int, kind: str, payload: dict[str, Any], label: str | None = None) -> int:

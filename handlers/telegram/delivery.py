@@ -30,7 +30,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot import faults
+from bot.clock import Clock
 from bot.core import outbox
+from bot.core.outbox import TelegramOutbox
 from bot.gateways.state_systems import StateSystemUnavailable
 from bot.i18n import Lang, as_lang
 from bot.services import Services
@@ -41,7 +43,11 @@ from store.telegram_outbox import Envelope
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 2.0
+# Envelopes claimed at a time: each worker takes a few, so that several workers share a queue (and the last of a
+# batch does not wait long behind the others).
+CLAIM_BATCH = 10
+# How long a stopping worker waits for the delivery on its way to finish (one message, or a 429's pause).
+STOP_GRACE_SECONDS = 5.0
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 
@@ -95,6 +101,52 @@ class _NotDelivered(Exception):
         self.failure, self.error, self.left = failure, error, left
 
 
+class _BatchLease:
+    """The lease on a claimed batch, renewed every third of it while the batch is being delivered. ``holds``
+    says whether an envelope may still be sent: this sender still has it, and its lease is not in its last third
+    (which would mean the renewals fail: the database does not answer, and another sender may take it over)."""
+
+    def __init__(self, outbox: TelegramOutbox, clock: Clock, batch: list[Envelope], lease_seconds: float) -> None:
+        self._outbox, self._clock, self._lease = outbox, clock, lease_seconds
+        self._ids = {envelope.id for envelope in batch}
+        self._until = batch[0].lease_until or 0.0  # one value for the whole batch (its claim)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _BatchLease:
+        self._task = asyncio.create_task(self._renew_every(), name="telegram-outbox-lease")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def give_back(self, ids: list[int]) -> None:
+        """Put envelopes of the batch that were not attempted back in the queue (this worker stops)."""
+        held = [envelope_id for envelope_id in ids if envelope_id in self._ids]
+        try:
+            await self._outbox.give_back(held, self._until)
+        except Exception:  # they wait for their lease to run out instead
+            log.warning("claimed Telegram outbox envelopes could not be put back in the queue", exc_info=True)
+        self._ids.difference_update(held)
+
+    def holds(self, envelope_id: int) -> bool:
+        left = self._until - self._clock.now().timestamp()
+        return envelope_id in self._ids and left > self._lease / 3
+
+    async def _renew_every(self) -> None:
+        while self._ids:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                kept, until = await self._outbox.renew(sorted(self._ids), self._until, self._lease)
+            except Exception:  # the lease runs on; ``holds`` stops the sends before it ends
+                log.warning("the lease of a Telegram outbox batch could not be renewed", exc_info=True)
+                continue
+            self._ids &= kept  # settled, back in the queue, or taken over: no longer this sender's
+            self._until = until
+
+
 class TelegramDelivery:
     def __init__(self, services: Services, bot: Bot) -> None:
         self._services = services
@@ -114,15 +166,23 @@ class TelegramDelivery:
             self._stopping = False  # started again after a stop
             self._task = asyncio.create_task(self._run(), name="telegram-outbox")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Take no more envelopes; let the one on its way finish and be settled, then end. Cancelled, it might
+        have reached Telegram unsettled: another worker would send it again once its lease ran out. After
+        ``grace`` seconds it is cancelled all the same."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._services.telegram_outbox.wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except Exception:  # the grace ran out (or the loop failed)
             # The flag as well as the cancel: an HTTP client may turn a cancellation into a network error,
             # which is "retry later" here — the loop must still end.
-            self._stopping = True
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 10)
-            self._task = None
+        self._task = None
 
     async def _run(self) -> None:
         wake = self._services.telegram_outbox.wake
@@ -132,23 +192,47 @@ class TelegramDelivery:
                 await self.process_due()
             except Exception:  # keep the worker alive; the envelopes stay queued
                 log.exception("Telegram outbox pass failed")
+            if self._stopping:  # (stop sets the flag, then the event: one of the two is seen here)
+                break
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+                await asyncio.wait_for(wake.wait(), self._services.settings.telegram_worker_idle_seconds)
 
     async def process_due(self) -> int:
-        """Deliver every envelope that is due. Returns how many were attempted."""
+        """Deliver every envelope that is due. Returns how many were attempted.
+
+        A few envelopes are claimed at a time, so that other workers take the rest meanwhile; their lease is
+        renewed in the background while they are delivered (_BatchLease), so that one held up (behind the others
+        of its batch, by a 429, by a slow registry) is not taken over and sent twice. An envelope this worker no
+        longer holds is left to the sender that took it over."""
         services = self._services
+        queue, lease = services.telegram_outbox, services.settings.telegram_lease_seconds
         attempted = 0
         while not self._stopping:
-            batch = await services.telegram_outbox.claim_due(services.settings.telegram_lease_seconds)
+            batch = await queue.claim_due(lease, CLAIM_BATCH)
             if not batch:
                 break
-            for envelope in batch:
-                await self.deliver(envelope)
-                attempted += 1
+            async with _BatchLease(queue, services.clock, batch, lease) as held:
+                for index, envelope in enumerate(batch):
+                    if self._stopping:  # the rest go back to the queue at once, for the other workers
+                        await held.give_back([e.id for e in batch[index:]])
+                        break
+                    if not held.holds(envelope.id):
+                        log.warning("envelope %s is no longer held (its lease could not be renewed, or another sender "
+                                    "took it over): not sent here", envelope.id)
+                        continue
+                    await self.deliver(envelope)
+                    attempted += 1
         return attempted
 
     # One envelope ----------------------------------------------------------------------------------------
+
+    async def deliver_own(self, envelope: Envelope, replies: list[Reply]) -> None:
+        """A turn's own envelope, claimed by its commit, delivered right after it: under its lease, renewed while
+        the delivery lasts (a 429 on the chat may hold it longer than the lease), so that a worker does not take
+        it over and send the replies a second time."""
+        lease = self._services.settings.telegram_lease_seconds
+        async with _BatchLease(self._services.telegram_outbox, self._services.clock, [envelope], lease):
+            await self.deliver(envelope, replies)
 
     async def deliver(self, envelope: Envelope, replies: list[Reply] | None = None) -> None:
         """Render and send one claimed envelope, then settle it; on failure, the core's policy

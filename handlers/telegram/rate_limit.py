@@ -90,7 +90,8 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
         self._per_chat_interval = per_chat_interval
         self._max_retries = max_retries
         self._interactive_waiting = 0
-        self._chat_free_at: dict[int, float] = {}
+        self._chat_free_at: dict[int, float] = {}  # a 429 holds the chat until then (replies and bulk alike)
+        self._bulk_gap_until: dict[int, float] = {}  # the next bulk message to the chat waits until then
         self._bulk_paused_until = 0.0
         self.stats: Counter[str] = Counter()
         # The pace shared through Redis, when configured; while it is down (_probe waits for it to come back) this
@@ -151,6 +152,8 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
                 now = time.monotonic()
                 if chat_id is not None:
                     self._chat_free_at[chat_id] = max(self._chat_free_at.get(chat_id, 0.0), now + delay)
+                    if len(self._chat_free_at) > 10_000:  # keep memory flat
+                        self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
                 # Whatever the 429 was about, broadcast traffic gives way for that long; replies do not wait.
                 self._bulk_paused_until = max(self._bulk_paused_until, now + delay)
                 await self._ask_shared(partial(RedisPace.pause, chat_id=chat_id, seconds=delay))  # … everywhere
@@ -232,20 +235,23 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
 
     def _local_bulk(self, chat_id: int | None) -> float:
         now = time.monotonic()
-        wait = max(self._overall.wait_time(now), self._bulk.wait_time(now), self._chat_wait(chat_id, now),
+        gap = max(self._bulk_gap_until.get(chat_id, 0.0) - now, 0.0) if chat_id is not None else 0.0
+        wait = max(self._overall.wait_time(now), self._bulk.wait_time(now), self._chat_wait(chat_id, now), gap,
                    self._bulk_paused_until - now)
         if wait > 0 or self._interactive_waiting:
             return max(wait, 0.002)  # interactive calls waiting: look again very soon, they take the tokens first
         self._overall.take()
         self._bulk.take()
         if chat_id is not None and self._per_chat_interval > 0:
-            self._remember_chat(chat_id, now + self._per_chat_interval, now)
+            self._remember_gap(chat_id, now + self._per_chat_interval, now)
         return 0.0
 
-    def _remember_chat(self, chat_id: int, free_at: float, now: float) -> None:
-        self._chat_free_at[chat_id] = max(self._chat_free_at.get(chat_id, 0.0), free_at)
-        if len(self._chat_free_at) > 10_000:  # keep memory flat over a long broadcast
-            self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
+    def _remember_gap(self, chat_id: int, until: float, now: float) -> None:
+        """The interval between two broadcast messages to one chat: it holds bulk traffic only (a reply to the
+        chat does not wait for it, as in the shared pace)."""
+        self._bulk_gap_until[chat_id] = until
+        if len(self._bulk_gap_until) > 10_000:  # keep memory flat over a long broadcast
+            self._bulk_gap_until = {c: t for c, t in self._bulk_gap_until.items() if t > now}
 
 
 def _is_message(endpoint: str) -> bool:

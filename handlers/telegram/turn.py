@@ -155,7 +155,7 @@ async def run_update(services: Services, application: Application, update: objec
         current.failed = True
     delivery = TelegramDelivery(services, application.bot)
     if scope.envelope is not None:
-        await delivery.deliver(scope.envelope, scope.replies)
+        await delivery.deliver_own(scope.envelope, scope.replies)
     elif scope.replies and scope.chat_id is not None:
         try:
             await delivery.send_direct(scope.chat_id, scope.replies)

@@ -1,5 +1,5 @@
-"""Two web replicas over one database behind one URL (a round-robin proxy, as a load balancer would be), and a
-worker beside them: a citizen's flow alternates between the replicas and stays in order.
+"""Two web replicas over one database behind one URL (a round-robin proxy, as a load balancer would be), and two
+workers beside them (tests/cluster.py): a citizen's flow alternates between the replicas and stays in order.
 
 With ``QYZMET_TEST_REDIS`` the replicas share the person's lock and the ledger of answered updates in Redis
 (bot/gateways/person_lock.py, update_ledger.py); without it each keeps its own, as a single replica would.
@@ -9,91 +9,18 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
-import httpx
 import pytest
-from aiohttp import web
 
-from tests import engines
+from tests.cluster import Cluster, running_cluster
 from tests.harness import Chat
-from tests.webhook_harness import WebhookHarness, free_port
-
-
-@dataclass
-class RoundRobin:
-    """One URL in front of the replicas: each request goes to the next replica, its answer comes back as is."""
-
-    targets: list[str]
-    served: list[tuple[int, int]] = field(default_factory=list)  # (update_id, replica index)
-    url: str = ""
-    _runner: web.AppRunner | None = None
-    _client: httpx.AsyncClient | None = None
-
-    async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=30)
-        turns = itertools.cycle(range(len(self.targets)))
-        app = web.Application()
-
-        async def forward(request: web.Request) -> web.Response:
-            assert self._client is not None
-            body = await request.read()
-            replica = next(turns)
-            headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-telegram")}
-            answer = await self._client.post(self.targets[replica], content=body,
-                                             headers={**headers, "Content-Type": "application/json"})
-            self.served.append((int((await request.json())["update_id"]), replica))
-            return web.Response(status=answer.status_code, body=answer.content)
-
-        app.router.add_post("/telegram", forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}/telegram"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._client is not None:
-            await self._client.aclose()
-
-
-@dataclass
-class Cluster:
-    web: list[WebhookHarness]
-    worker: WebhookHarness
-    proxy: RoundRobin
 
 
 @pytest.fixture
 async def cluster(emu, database) -> AsyncIterator[Cluster]:
-    ports = [free_port(), free_port()]
-    proxy = RoundRobin([f"http://127.0.0.1:{port}/telegram" for port in ports])
-    await proxy.start()
-    shared = {"redis_url": engines.REDIS_URL} if engines.REDIS_URL else {}
-    if engines.REDIS_URL:  # every test's emulator numbers its updates from 1 for the same bot
-        from bot.redis_client import connect
-        redis = connect(engines.REDIS_URL)
-        await redis.flushdb()
-        await redis.aclose()
-    replicas = [WebhookHarness(emu, database, port=port, webhook_url=proxy.url, run_workers=False, seed=(i == 0),
-                               **shared) for i, port in enumerate(ports)]
-    worker = WebhookHarness(emu, database, receive_updates=False, seed=False, **shared)
-    first = replicas[0]
-    for other in (replicas[1], worker):
-        other._done = first._done  # the first replica's harness waits for updates either replica handled
-        other.gateway.listeners.append(first.phone.receive)  # and reads SMS whichever process sent them
-    started: list[WebhookHarness] = []
-    try:
-        for harness in (*replicas, worker):
-            await harness.start()
-            started.append(harness)
-        yield Cluster(replicas, worker, proxy)
-    finally:
-        for harness in reversed(started):
-            await harness.close()
-        await proxy.stop()
+    """Two web replicas behind one URL and two workers, over one database."""
+    async with running_cluster(emu, database) as running:
+        yield running
 
 
 async def test_a_citizens_flow_alternating_between_two_replicas_stays_in_order(cluster, emu):

@@ -5,11 +5,15 @@ suite's, tests/engines.py): what another connection sees is read through a secon
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import pytest
 
 from store.db import Database, NoUnitOfWork
 from tests import engines
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def committed(other: Database) -> list[int]:
@@ -280,3 +284,54 @@ async def test_an_in_memory_database_works_with_one_connection():
         assert await database.fetchval("SELECT count(*) FROM t") == 1
     finally:
         await database.close()
+
+
+async def test_a_singleton_job_is_held_by_one_database_at_a_time_and_freed_by_a_release(db):
+    """try_hold: among the processes (here two Databases) sharing one database, one holds a job at a time."""
+    main, other = db
+    held = await main.try_hold("broadcast-sender")
+    assert held is not None and not held.lost
+    assert await other.try_hold("broadcast-sender") is None  # held elsewhere
+    elsewhere = await other.try_hold("another-job")  # jobs are independent
+    assert elsewhere is not None
+    await elsewhere.release()
+    await held.release()
+    taken = await other.try_hold("broadcast-sender")
+    assert taken is not None
+    assert await main.try_hold("broadcast-sender") is None
+    await taken.release()
+
+
+async def test_a_singleton_job_held_by_a_process_that_dies_is_free_again(database):
+    """The holder is killed (SIGKILL: nothing released by hand): the job is free for the next process, as a
+    second worker takes the broadcasts over when the first dies."""
+    script = ("import asyncio, sys\n"
+              "from store.db import Database\n"
+              "async def main():\n"
+              "    db = await Database.open(sys.argv[1])\n"
+              "    assert await db.try_hold('broadcast-sender') is not None\n"
+              "    print('held', flush=True)\n"
+              "    await asyncio.sleep(60)\n"
+              "asyncio.run(main())\n")
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(database), cwd=ROOT,
+                                                  stdout=asyncio.subprocess.PIPE)
+    mine = await Database.open(database)
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 20) == b"held\n"
+        assert await mine.try_hold("broadcast-sender") is None
+        holder.kill()
+        await holder.wait()
+        held = None
+        for _ in range(500):  # PostgreSQL ends the dead session's lock once it notices; a file lock goes at once
+            held = await mine.try_hold("broadcast-sender")
+            if held is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert held is not None
+        await held.release()
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        await mine.close()

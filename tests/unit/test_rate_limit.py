@@ -87,3 +87,22 @@ async def test_replies_never_queue_for_the_pace_they_put_the_broadcast_in_debt_i
     assert "bulk" not in sent, sent
     await broadcast
     assert sent[-1] == "bulk"
+
+
+async def test_the_interval_between_broadcast_messages_to_a_chat_does_not_hold_a_reply_to_it():
+    """A broadcast message to a chat keeps the next broadcast message to that chat an interval away; a reply (or a
+    notice) to the chat goes at once: only a 429 on its chat holds a reply, as in the shared pace."""
+    limiter = PriorityRateLimiter(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=60.0)
+    sent: list[str] = []
+
+    def call(label: str, bulk: bool):
+        async def callback() -> bool:
+            sent.append(label)
+            return True
+        return limiter.process_request(callback, (), {}, "sendMessage", {"chat_id": 1},
+                                       {"priority": BULK} if bulk else None)
+
+    await call("bulk", True)
+    await asyncio.wait_for(call("reply", False), 5)  # held, it would wait the whole minute
+    assert sent == ["bulk", "reply"]
+    assert limiter._local_bulk(1) > 0  # the next broadcast message to the chat still keeps the interval
