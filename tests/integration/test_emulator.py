@@ -246,9 +246,23 @@ async def test_rate_limit_answers_retry_after() -> None:
         if isinstance(retry_after, dtm.timedelta):
             retry_after = int(retry_after.total_seconds())
         assert retry_after == 2
-        assert emu.stats["rate_limited"] == 1
+        assert emu.stats["rate_limited"] == 1 and emu.stats["rate_limited_by"] == {"per_chat": 1}
         assert emu.stats["sent"] == 2
         assert emu.stats["requests"]["sendMessage"] == 3
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_burst_seconds_scale_the_burst_of_each_rate() -> None:
+    """Time compressed k-fold (rates x10, bursts /10): the global burst stays 3 messages, not 30."""
+    async with BotApiEmulator(token=TOKEN, global_rate=30, burst_seconds=0.1) as emu:
+        for user in range(2001, 2011):
+            emu.add_user(user, "U")
+        async with Bot(TOKEN, base_url=emu.base_url) as bot:
+            for user in range(2001, 2004):
+                await bot.send_message(user, "burst")
+            with pytest.raises(RetryAfter):
+                await bot.send_message(2004, "one too many")
+        assert emu.stats["rate_limited_by"] == {"global": 1} and emu.stats["sent"] == 3
 
 
 async def test_restart_keeps_offset_semantics(emu: BotApiEmulator) -> None:
@@ -351,6 +365,8 @@ async def test_control_api_for_other_processes(emu: BotApiEmulator, app: Applica
         assert got["messages"][0]["text"] == "got +77011234567 own=True"
         stats = (await client.get("stats")).json()
         assert stats["requests"]["getUpdates"] >= 1 and stats["sent"] == 2
+        assert stats["webhook"] == {"posts": 0, "acknowledged": 0, "refused": 0, "retried_updates": 0,
+                                    "pending": 0, "in_flight": 0}  # updates went by getUpdates here
 
 
 async def test_next_message_timeout_says_what_was_received(emu: BotApiEmulator) -> None:
