@@ -14,9 +14,11 @@ always goes out before the next broadcast message (replies before bulk, as in co
 A 429 answer is honoured for its retry_after: the chat it concerned waits that long, bulk traffic steps back
 for that long, other citizens' replies go on. Except a 429 on a reply to a chat this process sent a message less
 than QYZMET_TELEGRAM_PER_CHAT_INTERVAL ago (the second message of one answer, say): that is the chat's own limit
-(about one message a second in a chat), so only that chat waits — the broadcast goes on. A bulk request may carry ``before_send``, an async callable
-awaited after the token is granted and just before the HTTP call: the broadcast ledger marks the recipient
-'sending' there, so that 'sending' means "the call may have reached Telegram" and nothing else.
+(about one message a second in a chat), so only that chat waits — the broadcast goes on.
+
+A bulk request may carry ``before_send``, an async callable awaited after the token is granted and just before
+the HTTP call: the broadcast ledger marks the recipient 'sending' there, so that 'sending' means "the call may
+have reached Telegram" and nothing else.
 
 With a Redis URL (QYZMET_REDIS_URL) the same decisions are made in Redis for all replicas together
 (redis_pace.py): one overall budget, one bulk budget, one second per chat for bulk, replies first, and a 429 seen
