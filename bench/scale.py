@@ -15,9 +15,11 @@ B. CPU per update, from A's rounds: the replicas' utime+stime and PostgreSQL's (
    children, exited ones included), 1 replica against 2.
 C. Broadcast. `--subscribers` users rows, a broadcast to all queued by `qyzmet broadcast`, sent by 2 workers
    (one holds the sender's lock, the other stands by) while 2 uncapped web replicas serve citizens arriving
-   as a Poisson stream of own flows. The emulator answers 429 above 30·k messages/s overall and k per chat
-   (bursts of one real second: 30 and 1), the bot runs at QYZMET_TELEGRAM_RATE 29·k, QYZMET_BROADCAST_RATE
-   25·k and one message per 1/k s per chat: time compressed k-fold (`--compression`). Measured over
+   as a Poisson stream of own flows. The emulator answers 429 above 30·k messages/s overall (a burst of one
+   second's worth, as the bot's own overall bucket has) and k per chat (a burst of one message); the bot runs at
+   QYZMET_TELEGRAM_RATE 29·k, QYZMET_BROADCAST_RATE 25·k, one broadcast message per 1/k s per chat, 8·k
+   broadcast messages on the wire at once; citizens read for `--think`/k s: time compressed k-fold
+   (`--compression`). A 429's retry_after is whole seconds: not compressed. Measured over
    `--broadcast-seconds`: broadcast messages per second against 25·k, 429 answers, chats that got the
    broadcast twice, citizens' reply latency.
 D. Kill. Right after C, on the same processes: SIGKILL one web replica and the worker that sends the broadcast,
@@ -407,7 +409,10 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
     people = run.people.take(math.ceil(flows_needed) + 50)
     cluster = Cluster(
         "cd", run.work, run.admin_url, run.redis_url, run.sms, run.proxy, replicas=2, workers=2,
-        emulator_flags=("--global-rate", f"{30 * k:g}", "--per-chat-rate", f"{k:g}", "--burst-seconds",
+        # Per chat: a burst of one message, as at 1/s. Overall: one second's worth, like the bot's own overall
+        # bucket (its burst is one second of QYZMET_TELEGRAM_RATE at any rate): at k times the rates both bursts
+        # grow k-fold and keep the proportion they have at the real pace (29 within 30).
+        emulator_flags=("--global-rate", f"{30 * k:g}", "--per-chat-rate", f"{k:g}", "--per-chat-burst-seconds",
                         f"{1 / k:g}"),
         env={"QYZMET_TELEGRAM_RATE": f"{29 * k:g}", "QYZMET_BROADCAST_RATE": f"{25 * k:g}",
              "QYZMET_TELEGRAM_PER_CHAT_INTERVAL": f"{1 / k:g}", "QYZMET_BROADCAST_PROGRESS_SECONDS": "5",
@@ -415,7 +420,8 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
              # real-time round trip (mark, send, settle) at k times the rate.
              "QYZMET_BROADCAST_CONCURRENCY": str(round(BROADCAST_CONCURRENCY * k))})
     result: dict = {"k": k, "subscribers": args.subscribers,
-                    "emulator_rates": {"global_per_s": 30 * k, "per_chat_per_s": k, "burst_seconds": 1 / k},
+                    "emulator_rates": {"global_per_s": 30 * k, "per_chat_per_s": k, "global_burst": 30 * k,
+                                       "per_chat_burst": 1},
                     "bot_rates": {"telegram_rate": 29 * k, "broadcast_rate": 25 * k, "per_chat_interval_s": 1 / k,
                                   "broadcast_concurrency": round(BROADCAST_CONCURRENCY * k)},
                     "real_rates": {"global_per_s": 30, "per_chat_per_s": 1, "telegram_rate": 29,

@@ -107,8 +107,9 @@ def broadcast_rows(c: dict) -> list[Row]:
     rows: list[Row] = [
         (f"C. broadcast to {_f(bc.get('recipients'))} subscribers by 2 workers, 2 web replicas serving citizens; "
          f"time compressed k={_f(k, 0)}", "", "", ""),
-        ("  emulator: 429 above (per s) overall / per chat; bursts of", f"{_f(30 * k, 0)} / {_f(k, 0)}; "
-         f"{_f(c['emulator_rates']['burst_seconds'], 2)} s (= real 30/s, 1/s, bursts of 1 s)", "", ""),
+        ("  emulator: 429 above (per s) overall / per chat; bursts (messages)", f"{_f(30 * k, 0)} / {_f(k, 0)}; "
+         f"{_f(c['emulator_rates']['global_burst'], 0)} / {_f(c['emulator_rates']['per_chat_burst'])} "
+         "(= real 30/s, 1/s; bursts 30 / 1)", "", ""),
         ("  bot: QYZMET_TELEGRAM_RATE / QYZMET_BROADCAST_RATE; QYZMET_BROADCAST_CONCURRENCY",
          f"{_f(29 * k, 0)} / {_f(25 * k, 0)} per s (= real 29 / 25); "
          f"{_f(c['bot_rates'].get('broadcast_concurrency'))} (= 8 x k)", "", ""),

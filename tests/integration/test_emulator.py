@@ -253,16 +253,20 @@ async def test_rate_limit_answers_retry_after() -> None:
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_burst_seconds_scale_the_burst_of_each_rate() -> None:
-    """Time compressed k-fold (rates x10, bursts /10): the global burst stays 3 messages, not 30."""
-    async with BotApiEmulator(token=TOKEN, global_rate=30, burst_seconds=0.1) as emu:
+    """A burst of 0.1 s at 30/s is 3 messages, not 30; per chat, a burst of its own (10/s: one message)."""
+    async with BotApiEmulator(token=TOKEN, global_rate=30, burst_seconds=0.1, per_chat_rate=10,
+                              per_chat_burst_seconds=0.1) as emu:
         for user in range(2001, 2011):
             emu.add_user(user, "U")
         async with Bot(TOKEN, base_url=emu.base_url) as bot:
-            for user in range(2001, 2004):
+            await bot.send_message(2001, "one")
+            with pytest.raises(RetryAfter):
+                await bot.send_message(2001, "two in a row to one chat")
+            for user in range(2002, 2004):
                 await bot.send_message(user, "burst")
             with pytest.raises(RetryAfter):
                 await bot.send_message(2004, "one too many")
-        assert emu.stats["rate_limited_by"] == {"global": 1} and emu.stats["sent"] == 3
+        assert emu.stats["rate_limited_by"] == {"per_chat": 1, "global": 1} and emu.stats["sent"] == 3
 
 
 async def test_restart_keeps_offset_semantics(emu: BotApiEmulator) -> None:

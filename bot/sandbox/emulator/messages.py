@@ -91,7 +91,7 @@ class MessageMethods(EmulatorState):
         if self.per_chat_rate:
             bucket = self._chat_buckets.get(chat_id)
             if bucket is None:
-                bucket = self._chat_buckets[chat_id] = TokenBucket(self.per_chat_rate, self.burst_seconds)
+                bucket = self._chat_buckets[chat_id] = TokenBucket(self.per_chat_rate, self.per_chat_burst_seconds)
             buckets.append(("per_chat", bucket))
         now = time.monotonic()
         waits = [(b.wait_time(now), name) for name, b in buckets]

@@ -181,7 +181,7 @@ class Upload:
 
 class TokenBucket:
     """Allows ``rate`` messages per second with a burst of ``max(1, rate * burst_seconds)`` (one second's worth
-    by default; a benchmark that compresses time k-fold passes ``burst_seconds=1/k`` to keep the same burst)."""
+    by default)."""
 
     def __init__(self, rate: float, burst_seconds: float = 1.0) -> None:
         self.rate = rate

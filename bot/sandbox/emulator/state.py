@@ -71,6 +71,7 @@ class EmulatorState:
         per_chat_rate: float | None = None,
         latency: float = 0.0,
         burst_seconds: float = 1.0,
+        per_chat_burst_seconds: float | None = None,
         bot_username: str = "qyzmet_test_bot",
         bot_first_name: str = "Qyzmet",
         strict_html: bool = True,
@@ -83,7 +84,10 @@ class EmulatorState:
         self.global_rate = global_rate
         self.per_chat_rate = per_chat_rate
         self.latency = latency
+        # Each rate allows a burst of this many seconds' worth (at least one message); per chat, the second one
+        # when given (a benchmark compressing time k-fold keeps one message per chat with 1/k).
         self.burst_seconds = burst_seconds
+        self.per_chat_burst_seconds = burst_seconds if per_chat_burst_seconds is None else per_chat_burst_seconds
         self.strict_html = strict_html
         bot_id = token.split(":", 1)[0]
         self.bot_user: JSONDict = {
