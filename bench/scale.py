@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
 import platform
@@ -82,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--postgres", help="admin URL of a PostgreSQL server (databases qyzmet_scale_* are created "
                    "there and dropped after); default: a private server started with scripts/servers.sh")
     p.add_argument("--redis", help="URL of a Redis (keys under a prefix of the run's own); default: private")
-    p.add_argument("--quick", action="store_true", help="short rounds, a smaller broadcast: about 3 minutes")
+    p.add_argument("--quick", action="store_true", help="short rounds, a smaller broadcast: about 2.5 minutes")
     p.add_argument("--share", type=float, default=0.3, help="CPU share of one core per web replica in phase A")
     p.add_argument("--rounds", type=int, default=4, help="rounds of each replica count in phase A (1,2,1,2,…)")
     p.add_argument("--round-seconds", type=float, default=15.0, help="measured seconds per round")
@@ -100,6 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kill-after", type=float, default=5.0, help="phase D: seconds before the SIGKILLs")
     p.add_argument("--restart-after", type=float, default=10.0, help="phase D: seconds from kill to restart")
     p.add_argument("--kill-seconds", type=float, default=40.0, help="phase D: seconds of load in all")
+    p.add_argument("--kill-citizens", type=int, default=20, help="phase D: citizens in a closed loop (with the "
+                   "reading time) on top of the Poisson stream, so that updates are on the wire at the kill")
     p.add_argument("--skip-broadcast", action="store_true", help="skip phases C and D")
     p.add_argument("--store-applications", type=int, default=100_000)
     p.add_argument("--store-lookups", type=int, default=2_000)
@@ -109,14 +110,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.rounds = min(args.rounds, 3)
-        args.round_seconds = min(args.round_seconds, 6.0)
-        args.settle = min(args.settle, 2.0)
+        args.round_seconds = min(args.round_seconds, 5.0)
+        args.settle = min(args.settle, 1.5)
         args.warmup = min(args.warmup, 3.0)
         args.subscribers = min(args.subscribers, 20_000)
-        args.broadcast_seconds = min(args.broadcast_seconds, 20.0)
-        args.kill_after = min(args.kill_after, 3.0)
-        args.restart_after = min(args.restart_after, 6.0)
-        args.kill_seconds = min(args.kill_seconds, 20.0)
+        args.broadcast_seconds = min(args.broadcast_seconds, 15.0)
+        args.kill_after = min(args.kill_after, 2.0)
+        args.restart_after = min(args.restart_after, 5.0)
+        args.kill_seconds = min(args.kill_seconds, 15.0)
+        args.kill_citizens = min(args.kill_citizens, 10)
         args.store_applications = min(args.store_applications, 20_000)
         args.store_lookups = min(args.store_lookups, 500)
     if args.rounds < 1 or not 0 < args.share <= 4:
@@ -130,7 +132,7 @@ def load_average() -> list[float]:
 
 def masked(text: str) -> str:
     """Failure texts quote what a chat showed: no phone-like or IIN-like digit runs in the output."""
-    return re.sub(r"\+?\d{7,}", "<n>", text)
+    return re.sub(r"\+?\d[\d ]{6,}\d", "<n>", text)
 
 
 def say(text: str) -> None:
@@ -189,13 +191,26 @@ class PeoplePool:
         return people
 
 
-def own_flows(emu: load.Emu, sms: load.SmsSink, rec: load.Recorder, people: list[synth.Person],
+class People:
+    """The citizens of a phase, each handed out once (`used`: in the order their flows started)."""
+
+    def __init__(self, people: list[synth.Person]) -> None:
+        self._left = iter(people)
+        self.used: list[synth.Person] = []
+
+    def next(self) -> synth.Person | None:
+        person = next(self._left, None)
+        if person is not None:
+            self.used.append(person)
+        return person
+
+
+def own_flows(emu: load.Emu, sms: load.SmsSink, rec: load.Recorder, people: People,
               timeout: float = 60.0, think: float = 0.0) -> Callable[[], Coroutine[Any, Any, None] | None]:
     """A `fresh()` for load.closed_stream / open_stream: the next person's own flow, None when all are used."""
-    queue = iter(people)
 
     def fresh() -> Coroutine[Any, Any, None] | None:
-        person = next(queue, None)
+        person = people.next()
         if person is None:
             return None
         return load.guarded(rec, load.Citizen(emu, sms, person, rec, timeout=timeout, think=think).own_flow())
@@ -206,6 +221,19 @@ def messages_per_chat(emu: load.Emu, people: list[synth.Person]) -> Counter[int]
     """How many chats got how many bot messages (edits and deletions not counted): each chat had one flow."""
     return Counter(sum(1 for m in emu.chat(p.user_id).messages if m.get("kind") == "message")
                    for p in people if emu.chat(p.user_id).messages)
+
+
+def unusual_chats(emu: load.Emu, people: list[synth.Person], usual: int | None, examples: int = 3) -> list:
+    """What the chats with more bot messages than `usual` were sent (kind, first words; digits masked)."""
+    out = []
+    for p in people:
+        messages = emu.chat(p.user_id).messages
+        if usual is None or sum(1 for m in messages if m.get("kind") == "message") <= usual:
+            continue
+        out.append([f"{m.get('kind')}: {masked(m.get('plain_text') or '')[:48]}" for m in messages])
+        if len(out) >= examples:
+            break
+    return out
 
 
 def flow_summary(rec: load.Recorder) -> dict:
@@ -223,8 +251,12 @@ async def scaling(run: Run) -> dict:
     caps: list[procs.CpuCap] = []
     cap_error = None
     try:
-        caps = [procs.CpuCap.create(f"qyzmet-bench-{os.getpid()}-web{i}", args.share) for i in range(2)]
+        for i in range(2):
+            caps.append(procs.CpuCap.create(f"qyzmet-bench-{os.getpid()}-web{i}", args.share))
     except OSError as exc:
+        for cap in caps:
+            cap.remove()
+        caps = []
         cap_error = f"{type(exc).__name__}: {exc}"
         say(f"CPU quota NOT applied ({cap_error}): the replicas run uncapped; 1 vs 2 is then not scaling")
     cluster = Cluster("a", run.work, run.admin_url, run.redis_url, run.sms, run.proxy, replicas=2, workers=1)
@@ -242,8 +274,8 @@ async def scaling(run: Run) -> dict:
         stop = asyncio.Event()
         say(f"A: {args.citizens} citizens in a closed loop; rounds {schedule} of {args.round_seconds:g} s "
             f"(+{args.settle:g} s settling), replicas capped at {args.share if caps else 'NO cap'}")
-        stream = asyncio.create_task(load.closed_stream(args.citizens, stop,
-                                                        own_flows(emu, run.sms, rec, people)))
+        queue = People(people)
+        stream = asyncio.create_task(load.closed_stream(args.citizens, stop, own_flows(emu, run.sms, rec, queue)))
         pids = {"web0": web[0].pid, "web1": web[1].pid, "worker": worker.pid,
                 "emulator": cluster.emulator.pid if cluster.emulator else 0, "proxy": run.proxy.proc.pid,
                 "bench": os.getpid()}
@@ -275,7 +307,7 @@ async def scaling(run: Run) -> dict:
         for one, (t0, t1) in zip(result["rounds"], windows, strict=False):
             one["reply_latency_ms"] = pct(rec.latencies_sent_between(t0, t1), 1000)
         result["flows"] = flow_summary(rec)
-        result["messages_per_chat"] = dict(messages_per_chat(emu, people[:rec.sessions_ok + len(rec.failures)]))
+        result["messages_per_chat"] = dict(messages_per_chat(emu, queue.used))
         await emu.stop()
         result["emulator"] = await cluster.emu_stats(run.session)
         result["problems"] = cluster.problems()
@@ -377,7 +409,8 @@ async def sqlite_run(run: Run, cluster: Cluster, caps: list[procs.CpuCap]) -> di
         stop = asyncio.Event()
         say(f"A: the same closed loop against one `qyzmet run` on SQLite (webhook, capped at "
             f"{args.share if cap else 'NO cap'}) ...")
-        stream = asyncio.create_task(load.closed_stream(args.citizens, stop, own_flows(emu, run.sms, rec, people)))
+        stream = asyncio.create_task(load.closed_stream(args.citizens, stop,
+                                                        own_flows(emu, run.sms, rec, People(people))))
         await asyncio.sleep(args.settle)
         with CpuMeter({"run": proc.pid}, machine=True) as cpu:
             t0 = time.perf_counter()
@@ -405,7 +438,8 @@ async def sqlite_run(run: Run, cluster: Cluster, caps: list[procs.CpuCap]) -> di
 async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
     args = run.args
     k = args.compression
-    flows_needed = args.flows_per_s * (args.broadcast_seconds + args.kill_seconds + 30) * 1.5
+    flows_needed = (args.flows_per_s * (args.broadcast_seconds + args.kill_seconds + 30) * 1.5
+                    + args.kill_citizens * args.kill_seconds)  # a flow in D takes a second or more
     people = run.people.take(math.ceil(flows_needed) + 50)
     cluster = Cluster(
         "cd", run.work, run.admin_url, run.redis_url, run.sms, run.proxy, replicas=2, workers=2,
@@ -427,7 +461,7 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
                     "real_rates": {"global_per_s": 30, "per_chat_per_s": 1, "telegram_rate": 29,
                                    "broadcast_rate": 25},
                     "flows_per_s": args.flows_per_s, "think_s": args.think / k}
-    stream: asyncio.Task[None] | None = None
+    loads: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     try:
         say(f"C: {args.subscribers:,} subscribers and {len(people):,} citizens into {cluster.db_name} ...")
@@ -449,9 +483,9 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
         result["broadcast"]["first_message_s"] = round(time.perf_counter() - t_queued, 2)
         await cluster.start_worker(1)  # stands by: worker0 holds the sender's lock
         rec = load.Recorder()
-        stream = asyncio.create_task(load.open_stream(args.flows_per_s, stop,
-                                                      own_flows(emu, run.sms, rec, people, timeout=120,
-                                                                think=args.think / k)))
+        queue = People(people)
+        flows = own_flows(emu, run.sms, rec, queue, timeout=120, think=args.think / k)
+        loads.append(asyncio.create_task(load.open_stream(args.flows_per_s, stop, flows)))
         say(f"C: broadcast {broadcast_id} to {total:,} sending; worker1 standing by; citizens: "
             f"{args.flows_per_s:g} own flows/s; measuring {args.broadcast_seconds:g} s (k={k:g}) ...")
         await asyncio.sleep(3)  # past the buckets' first burst and the citizens' start
@@ -480,8 +514,10 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
         say(f"C: {c['broadcast_per_s']}/s broadcast = {c['achieved_share']:.1%} of {25 * k:g}/s; 429: "
             f"{c['rate_limited']}; citizens' reply p99 {c['reply_latency_ms']['p99']} ms")
 
-        # D: kill the replica web1 and the worker that sends, keep the load, restart both.
-        d = result["kill"] = {}
+        # D: more citizens (the replicas busier: updates on the wire when one dies); kill the replica web1 and
+        # the worker that sends, keep the load, restart both.
+        d = result["kill"] = {"extra_citizens": args.kill_citizens}
+        loads.append(asyncio.create_task(load.closed_stream(args.kill_citizens, stop, flows)))
         await asyncio.sleep(args.kill_after)
         senders = cluster.logged(SENDING)
         holder = int(senders[-1].removeprefix("worker").split("-")[0]) if senders else 0
@@ -500,21 +536,21 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
         say("D: both restarted; the load continues ...")
         await asyncio.sleep(max(args.kill_seconds - args.kill_after - args.restart_after, 0))
         stop.set()
-        await stream
-        stream = None
+        await asyncio.gather(*loads)
         say("D: load stopped; every flow ended; cancelling the broadcast and counting ...")
         await cluster_cancel(cluster, broadcast_id)
         await asyncio.sleep(2)
         await emu.stop()
-        d["broadcast_resumed_after_s"] = counter.gap_after(t_kill)
+        d["broadcast_longest_pause_s"] = counter.longest_pause(t_kill - 1.0, t_kill + args.kill_seconds)
         d["logs_that_sent_the_broadcast"] = cluster.logged(SENDING)  # who took over after the kill
         d["citizens"] = flow_summary(rec)
         d["updates_unanswered"] = rec.updates - len(rec.replied)
-        per_chat = messages_per_chat(emu, people[:rec.sessions_ok + len(rec.failures)])
+        per_chat = messages_per_chat(emu, queue.used)
         d["messages_per_chat"] = dict(per_chat)
         usual = max(baseline, key=lambda n: baseline[n]) if baseline else None
         d["usual_messages_per_flow"] = usual
         d["chats_with_more_than_usual"] = sum(n for count, n in per_chat.items() if usual and count > usual)
+        d["unusual_examples"] = unusual_chats(emu, queue.used, usual)
         d["broadcast"] = await broadcast_record(cluster, counter, broadcast_id)
         stats = await cluster.emu_stats(run.session)
         d["emulator"] = {"rate_limited": stats["rate_limited"], "rate_limited_by": stats["rate_limited_by"],
@@ -523,10 +559,9 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
         result["problems"] = cluster.problems()
     finally:
         stop.set()
-        if stream is not None:
-            stream.cancel()
-            with contextlib.suppress(BaseException):
-                await stream
+        for task in loads:
+            task.cancel()
+        await asyncio.gather(*loads, return_exceptions=True)
         cluster.stop()
         if not args.keep:
             await cluster.drop()
@@ -555,9 +590,12 @@ class BroadcastCounter:
     def count_between(self, start: float, end: float) -> int:
         return sum(1 for at in self._arrivals() if start <= at < end)
 
-    def gap_after(self, moment: float) -> float | None:
-        later = [at for at in self._arrivals() if at > moment]
-        return round(min(later) - moment, 2) if later else None
+    def longest_pause(self, start: float, end: float) -> float | None:
+        """The longest time without a broadcast message between `start` and `end` (or the last message)."""
+        times = sorted(at for at in self._arrivals() if start <= at <= end)
+        if not times:
+            return None
+        return round(max(b - a for a, b in zip([start, *times], times, strict=True)), 2)
 
     def per_chat(self) -> Counter[int]:
         return Counter(chat_id for chat_id, view in self.emu.chats.items() if self.first <= chat_id < self.last

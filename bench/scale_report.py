@@ -157,7 +157,8 @@ def broadcast_rows(c: dict) -> list[Row]:
              _pair(b.get("sent_in_ledger_not_in_emulator"), b.get("in_emulator_not_sent_in_ledger"), 0), "0 / 0",
              _met((b.get("sent_in_ledger_not_in_emulator"), b.get("in_emulator_not_sent_in_ledger")),
                   lambda x: x == (0, 0))),
-            ("  broadcast went on after the kill in", _f(d.get("broadcast_resumed_after_s"), 2, "s")
+            ("  longest pause of the broadcast around the kill (the other worker takes over)",
+             _f(d.get("broadcast_longest_pause_s"), 2, "s")
              + f" (logs that sent it: {', '.join(d.get('logs_that_sent_the_broadcast', []))})", "", ""),
             ("  webhook posts refused / updates posted again", _pair(hook.get("refused"), hook.get("retried_updates"),
                                                                     0), "", ""),
