@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
 import os
 import platform
@@ -44,6 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -595,7 +597,7 @@ class BroadcastCounter:
         times = sorted(at for at in self._arrivals() if start <= at <= end)
         if not times:
             return None
-        return round(max(b - a for a, b in zip([start, *times], times, strict=True)), 2)
+        return round(max(b - a for a, b in itertools.pairwise([start, *times])), 2)
 
     def per_chat(self) -> Counter[int]:
         return Counter(chat_id for chat_id, view in self.emu.chats.items() if self.first <= chat_id < self.last
@@ -667,12 +669,22 @@ async def run_all(args: argparse.Namespace, work: Path, admin_url: str, redis_ur
     async with Run(args, work, admin_url, redis_url) as run:
         results["servers"] = {"postgres_pid_found": run.postgres_pid is not None,
                               "redis_pid_found": run.redis_pid is not None}
-        results["scaling"] = await scaling(run)
+        await phase(results, "scaling", scaling(run))
         if not args.skip_broadcast:
             baseline = Counter({int(k): v for k, v in results["scaling"].get("messages_per_chat", {}).items()})
-            results["broadcast"] = await broadcast_and_kill(run, baseline)
+            await phase(results, "broadcast", broadcast_and_kill(run, baseline))
         if not args.skip_store:
-            results["store"] = await stores(run)
+            await phase(results, "store", stores(run))
+
+
+async def phase(results: dict, name: str, work: Coroutine[Any, Any, dict]) -> None:
+    """One phase's figures into `results`; a phase that fails is reported as such and the next ones still run."""
+    try:
+        results[name] = await work
+    except Exception as exc:
+        traceback.print_exc()
+        results[name] = {"error": f"{type(exc).__name__}: {masked(str(exc))[:300]}"}
+        say(f"{name}: FAILED ({results[name]['error']})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -684,7 +696,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not (args.postgres and args.redis):
             say("starting a private PostgreSQL and Redis (scripts/servers.sh) ...")
-            servers = procs.Servers(work / "servers").start()
+            # A folder of its own under /tmp: the postgres user must reach it (the work folder is root's alone).
+            servers = procs.Servers(Path(tempfile.mkdtemp(prefix="qyzmet-scale-servers-"))).start()
         admin_url = args.postgres or (servers.postgres if servers else "")
         redis_url = args.redis or (servers.redis if servers else "")
         results["conditions"]["servers"] = "given" if servers is None else "private (scripts/servers.sh)"
@@ -698,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         json_dump(Path(args.out), results)
         if servers is not None:
             servers.stop()
+            shutil.rmtree(servers.folder, ignore_errors=True)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print()

@@ -187,12 +187,13 @@ def store_rows(store: dict) -> list[Row]:
 def table(r: dict) -> str:
     cond = r.get("conditions", {})
     rows: list[Row] = []
-    if "scaling" in r:
-        rows += scaling_rows(r["scaling"])
-    if "broadcast" in r:
-        rows += broadcast_rows(r["broadcast"])
-    if "store" in r:
-        rows += store_rows(r["store"])
+    for name, rows_of in (("scaling", scaling_rows), ("broadcast", broadcast_rows), ("store", store_rows)):
+        if name not in r:
+            continue
+        if "error" in r[name]:
+            rows.append((f"{name}: FAILED — {r[name]['error']}", "", "", ""))
+        else:
+            rows += rows_of(r[name])
     header: Row = ("figure", "measured", "target", "met?")
     widths = [max(len(x[i]) for x in [*rows, header]) for i in range(4)]
 
