@@ -203,11 +203,22 @@ class Recorder:
     updates: int = 0
     sessions_ok: int = 0
     failures: list[str] = field(default_factory=list)
+    replied: list[tuple[float, float]] = field(default_factory=list)  # (update sent, first answer arrived)
+
+    def answered_between(self, start: float, end: float) -> int:
+        """Updates whose first answer arrived in [start, end) (perf_counter times): throughput over a window."""
+        return sum(1 for _, at in self.replied if start <= at < end)
+
+    def latencies_sent_between(self, start: float, end: float) -> list[float]:
+        """First-answer latencies of the updates sent in [start, end)."""
+        return [at - sent for sent, at in self.replied if start <= sent < end]
 
 
 class Citizen:
     def __init__(self, emu: Emu, sms: SmsSink, person: Person, rec: Recorder, timeout: float = 60.0,
-                 sms_inbound: SmsInbound | None = None) -> None:
+                 sms_inbound: SmsInbound | None = None, think: float = 0.0) -> None:
+        self.think = think  # seconds a person reads before each update after the first (0: at once)
+        self.steps = 0
         self.emu = emu
         self.sms = sms
         self.sms_inbound = sms_inbound
@@ -220,6 +231,9 @@ class Citizen:
 
     async def _step(self, body: dict, *preds: Pred) -> list[Msg]:
         """Send one update, then wait until messages matching preds (in order) have arrived."""
+        if self.think and self.steps:
+            await asyncio.sleep(self.think)
+        self.steps += 1
         start_index = len(self.view.messages)
         t0 = time.perf_counter()
         await self.emu.send({"user_id": self.uid, "first_name": f"Bench{self.p.index}", "language_code": "ru",
@@ -243,6 +257,7 @@ class Citizen:
                 if not first_seen:
                     first_seen = True
                     self.rec.first_reply.append(self.view.arrived[i] - t0)
+                    self.rec.replied.append((t0, self.view.arrived[i]))
                 if want and want[0](m):
                     want.pop(0)
                     matched.append((m, self.view.arrived[i]))
@@ -340,6 +355,43 @@ async def closed_loop(sessions: list[Coroutine[Any, Any, None]]) -> float:
     t0 = time.perf_counter()
     await asyncio.gather(*sessions)
     return time.perf_counter() - t0
+
+
+async def closed_stream(slots: int, stop: asyncio.Event,
+                        fresh: Callable[[], Coroutine[Any, Any, None] | None]) -> None:
+    """`slots` sessions at once, each followed by the next as soon as it ends, until `stop` is set (the sessions
+    under way then finish) or `fresh()` has none left (returns None)."""
+
+    async def slot() -> None:
+        while not stop.is_set():
+            session = fresh()
+            if session is None:
+                return
+            await session
+
+    await asyncio.gather(*(slot() for _ in range(slots)))
+
+
+async def open_stream(rate_per_s: float, stop: asyncio.Event,
+                      fresh: Callable[[], Coroutine[Any, Any, None] | None], seed: int = 7) -> None:
+    """Sessions started as a Poisson process of `rate_per_s` arrivals per second until `stop` is set or `fresh()`
+    has none left; then waits for the ones under way."""
+    rng = random.Random(seed)
+    tasks: list[asyncio.Task[None]] = []
+    next_at = time.perf_counter()
+    while not stop.is_set():
+        session = fresh()
+        if session is None:
+            break
+        tasks.append(asyncio.create_task(session))
+        next_at += rng.expovariate(rate_per_s)
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except TimeoutError:
+                pass
+    await asyncio.gather(*tasks)
 
 
 async def open_loop(make_sessions: list[Callable[[], Coroutine[Any, Any, None]]], rate_per_s: float,

@@ -1,5 +1,6 @@
-"""The processes of a run: the Bot API emulator, `qyzmet run`, the two echo bots. Each is started and stopped by
-pid."""
+"""The processes of a run: the Bot API emulator, `qyzmet run` (or `web` and `worker`), the two echo bots, the
+private PostgreSQL and Redis of scripts/servers.sh. Each is started and stopped by pid; a process may be capped to
+a share of one CPU in a cgroup of its own (CpuCap)."""
 
 from __future__ import annotations
 
@@ -29,16 +30,81 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Proc:
-    """A child process; stopped with SIGTERM to its own pid (then SIGKILL), never by name."""
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")  # the cgroup v1 cpu controller
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, log: Path | None = None):
+
+class CpuCap:
+    """A cgroup (v1) of its own with a CPU quota: the processes put in it get at most `share` of one CPU in
+    every period (cpu.cfs_quota_us / cpu.cfs_period_us). Needs root and a cgroup v1 cpu hierarchy."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, path: Path, share: float) -> None:
+        self.path = path
+        self.share = share
+
+    @classmethod
+    def create(cls, name: str, share: float) -> CpuCap:
+        """OSError (with the reason) when the quota cannot be applied here."""
+        if not (CGROUP_CPU / "cpu.cfs_quota_us").exists():
+            raise OSError(f"no cgroup v1 cpu controller at {CGROUP_CPU}")
+        path = CGROUP_CPU / name
+        path.mkdir(exist_ok=True)
+        try:
+            (path / "cpu.cfs_period_us").write_text(str(cls.PERIOD_US))
+            (path / "cpu.cfs_quota_us").write_text(str(round(share * cls.PERIOD_US)))
+        except OSError:
+            cls(path, share).remove()
+            raise
+        return cls(path, share)
+
+    def add(self, pid: int) -> None:
+        """Move a process (all its threads) into the cgroup; its children are born there."""
+        (self.path / "cgroup.procs").write_text(str(pid))
+
+    def pids(self) -> list[int]:
+        return [int(x) for x in (self.path / "cgroup.procs").read_text().split()]
+
+    def throttling(self) -> dict[str, float]:
+        """cpu.stat: periods, periods in which the quota ran out, and the time spent throttled (s)."""
+        stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines() if line.strip())
+        return {"periods": int(stat.get("nr_periods", 0)), "throttled": int(stat.get("nr_throttled", 0)),
+                "throttled_s": int(stat.get("throttled_time", 0)) / 1e9}
+
+    def remove(self) -> None:
+        """Remove the cgroup once its processes are gone (a process still in it is moved back to the root)."""
+        if not self.path.exists():
+            return
+        for pid in self.pids():
+            try:
+                (CGROUP_CPU / "cgroup.procs").write_text(str(pid))
+            except OSError:
+                pass
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:  # EBUSY while a process that just exited is still accounted
+                time.sleep(0.05)
+
+
+class Proc:
+    """A child process; stopped with SIGTERM to its own pid (then SIGKILL), never by name. With `cap`, it runs in
+    that cgroup (moved there right after it starts, before it has done anything worth counting)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, log: Path | None = None,
+                 cap: CpuCap | None = None):
         self.name = name
         self.log_path = log
+        self.cap = cap
         self._log: BinaryIO | int = open(log, "wb") if log else subprocess.DEVNULL
         self.started = time.perf_counter()
         self.popen = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})},
                                       stdout=self._log, stderr=subprocess.STDOUT)
+        if cap is not None:
+            cap.add(self.popen.pid)
 
     @property
     def pid(self) -> int:
@@ -59,15 +125,52 @@ class Proc:
             self._log.close()
         return self.popen.returncode
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no graceful stop."""
+        if self.alive():
+            self.popen.kill()
+        self.popen.wait()
+        if not isinstance(self._log, int):
+            self._log.close()
+
     def tail(self, lines: int = 20) -> str:
         if not self.log_path or not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_emulator(port: int, workdir: Path) -> Proc:
-    return Proc("emulator", [sys.executable, "-m", "bot.sandbox.emulator", "--port", str(port), "--token", TOKEN],
-                log=workdir / "emulator.log")
+def start_emulator(port: int, workdir: Path, *extra: str, log_name: str = "emulator.log") -> Proc:
+    """`extra`: more flags of `python -m bot.sandbox.emulator` (rates, bursts: see its --help)."""
+    return Proc("emulator", [sys.executable, "-m", "bot.sandbox.emulator", "--port", str(port), "--token", TOKEN,
+                             *extra], log=workdir / log_name)
+
+
+class Servers:
+    """A private PostgreSQL and Redis started with scripts/servers.sh in `folder`, stopped with it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.postgres = ""
+        self.redis = ""
+
+    def start(self) -> Servers:
+        out = subprocess.run([str(ROOT / "scripts" / "servers.sh"), "start", str(self.folder)], cwd=ROOT,
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"scripts/servers.sh start failed: {out.stderr.strip()[-500:]}")
+        for line in out.stdout.splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            if key == "QYZMET_TEST_POSTGRES":
+                self.postgres = value
+            elif key == "QYZMET_TEST_REDIS":
+                self.redis = value
+        if not (self.postgres and self.redis):
+            raise RuntimeError(f"scripts/servers.sh printed no server URLs: {out.stdout!r}")
+        return self
+
+    def stop(self) -> None:
+        subprocess.run([str(ROOT / "scripts" / "servers.sh"), "stop", str(self.folder)], cwd=ROOT,
+                       capture_output=True)
 
 
 # The global SMS pace during the run (README, Benchmarks). Per-phone limits (QYZMET_OTP_MAX_SENDS_PER_HOUR,

@@ -2,8 +2,9 @@
 
 ``QYZMET_CRASH_AT=<where>:<label>[#n]`` ends the process with ``os._exit`` (no clean-up, no flush, nothing
 committed after it) the n-th time (default: the first) a unit of work that ``label`` joined reaches
-``where``: ``before_commit`` or ``after_commit`` of a unit, or ``before_settle`` of a delivery (the message
-has left, its outbox row is not yet marked). Unset, every point is a no-op costing one comparison.
+``where``: ``before_commit`` or ``after_commit`` of a unit, ``before_settle`` of a delivery (the message
+has left, its outbox row is not yet marked), or ``after_part`` of a Telegram delivery of several messages (one
+has left and the row keeps the rest; more are to follow). Unset, every point is a no-op costing one comparison.
 The tests restart the bot on the same database afterwards and check that nothing was lost or repeated.
 
 ``fail_once(where, label)`` is the in-process counterpart for tests: the next such unit raises InjectedFailure

@@ -99,6 +99,13 @@ class TelegramOutboxRepository:
             (status, utc_iso(now), error, envelope_id),
         )
 
+    async def keep_left(self, envelope_id: int, payload: dict[str, Any]) -> None:
+        """An envelope being sent keeps only what has not left yet (``payload``)."""
+        await self._db.write(
+            "UPDATE telegram_outbox SET payload = ? WHERE id = ? AND status = 'sending'",
+            (json.dumps(payload, ensure_ascii=False), envelope_id),
+        )
+
     async def retry_later(self, envelope_id: int, at_ts: float, error: str, payload: dict[str, Any] | None = None
                           ) -> None:
         """Back to the queue until ``at_ts`` (``payload``: what is left to send, when part of it went)."""

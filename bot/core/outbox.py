@@ -73,6 +73,12 @@ class TelegramOutbox:
             await self.repo.settle(envelope_id, status, self._clock.now(), error)
             on_commit(self._db, lambda: self._metrics.telegram_envelope(status))
 
+    async def sent_part(self, envelope_id: int, left: dict[str, Any]) -> None:
+        """Part of a claimed envelope has left: only ``left`` is still owed (what a sender that takes it over
+        after a crash sends)."""
+        async with self._db.unit("telegram/part", one_statement=True):
+            await self.repo.keep_left(envelope_id, left)
+
     async def retry_later(self, envelope_id: int, delay: float, error: str,
                           left: dict[str, Any] | None = None) -> None:
         """Back to the queue for ``delay`` seconds (``left``: what has not been sent yet)."""

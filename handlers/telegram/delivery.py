@@ -4,8 +4,9 @@ One path for all of it (bot/core/outbox.py names the kinds): a turn's replies, a
 (the certificate is rendered from the registry now, never read from storage), a consent offer in the data
 subject's chat, a status notice. The worker claims due envelopes with a lease, and a turn delivers its own
 replies the same way right after its commit. One place for Telegram's answers: a 429 waits for retry_after;
-network trouble is retried with backoff (what already left is not sent again); 403 (blocked, deactivated)
-marks the person blocked, and a notice then goes by SMS instead.
+network trouble is retried with backoff (what already left is not sent again: after each message of several,
+the envelope keeps only the rest, so a sender taking it over after a crash does not repeat them either); 403
+(blocked, deactivated) marks the person blocked, and a notice then goes by SMS instead.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from html import escape
 from typing import Any
 
@@ -248,7 +251,7 @@ class TelegramDelivery:
             if replies is None:
                 assert lang is not None
                 replies = await self._render(envelope, lang)
-            await self._send_all(envelope.chat_id, replies)
+            await self._send_all(envelope.chat_id, replies, partial(self._part_sent, envelope))
         except _NotDelivered as failed:
             await self._after_failure(envelope, lang, failed)
             return
@@ -264,7 +267,9 @@ class TelegramDelivery:
                 await self._services.subscriptions.mark_blocked(chat_id)
             log.warning("replies not sent (%s)", failed.error)
 
-    async def _send_all(self, chat_id: int, replies: list[Reply]) -> None:
+    async def _send_all(self, chat_id: int, replies: list[Reply],
+                        part_sent: Callable[[list[Reply]], Awaitable[None]] | None = None) -> None:
+        """Send the replies in order; after each one that left while more follow, ``part_sent(the rest)``."""
         for index, reply in enumerate(replies):
             html = reply.rendered
             if html is None and reply.certificate is not None:
@@ -276,10 +281,11 @@ class TelegramDelivery:
             try:
                 if reply.pdf is not None:
                     await self._send_pdf(chat_id, reply)
-                    continue
-                await self._bot.send_message(chat_id, html if html is not None else reply.html,
-                                             parse_mode=ParseMode.HTML, reply_markup=markup_from_json(reply.markup),
-                                             protect_content=reply.protect)
+                else:
+                    await self._bot.send_message(chat_id, html if html is not None else reply.html,
+                                                 parse_mode=ParseMode.HTML,
+                                                 reply_markup=markup_from_json(reply.markup),
+                                                 protect_content=reply.protect)
             except RetryAfter as exc:
                 raise _NotDelivered(outbox.Failure("rate_limited", retry_after_seconds(exc)), "429",
                                     replies[index:]) from exc
@@ -290,6 +296,17 @@ class TelegramDelivery:
             except NetworkError as exc:
                 raise _NotDelivered(outbox.Failure("network"), f"network: {type(exc).__name__}",
                                     replies[index:]) from exc
+            if part_sent is not None and index + 1 < len(replies):
+                await part_sent(replies[index + 1:])
+
+    async def _part_sent(self, envelope: Envelope, left: list[Reply]) -> None:
+        """Part of an envelope has left: its row keeps only the rest, so that a sender taking it over after a
+        crash (the lease ran out) sends what had not left, not the whole envelope again. A notice is one
+        message."""
+        if envelope.kind == outbox.NOTICE:
+            return
+        await self._services.telegram_outbox.sent_part(envelope.id, {"messages": [r.to_json() for r in left]})
+        faults.point("after_part", ("telegram", envelope.kind))
 
     async def _send_pdf(self, chat_id: int, reply: Reply) -> None:
         """The certificate as a PDF, rendered from the registry now (never stored), protected like the message."""

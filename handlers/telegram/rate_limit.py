@@ -12,9 +12,13 @@ chat, and — the point of the design — wait while any interactive call is wai
 always goes out before the next broadcast message (replies before bulk, as in courier).
 
 A 429 answer is honoured for its retry_after: the chat it concerned waits that long, bulk traffic steps back
-for that long, other citizens' replies go on. A bulk request may carry ``before_send``, an async callable
-awaited after the token is granted and just before the HTTP call: the broadcast ledger marks the recipient
-'sending' there, so that 'sending' means "the call may have reached Telegram" and nothing else.
+for that long, other citizens' replies go on. Except a 429 on a reply to a chat this process sent a message less
+than QYZMET_TELEGRAM_PER_CHAT_INTERVAL ago (the second message of one answer, say): that is the chat's own limit
+(about one message a second in a chat), so only that chat waits — the broadcast goes on.
+
+A bulk request may carry ``before_send``, an async callable awaited after the token is granted and just before
+the HTTP call: the broadcast ledger marks the recipient 'sending' there, so that 'sending' means "the call may
+have reached Telegram" and nothing else.
 
 With a Redis URL (QYZMET_REDIS_URL) the same decisions are made in Redis for all replicas together
 (redis_pace.py): one overall budget, one bulk budget, one second per chat for bulk, replies first, and a 429 seen
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 import uuid
 from collections import Counter
@@ -93,6 +98,8 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
         self._chat_free_at: dict[int, float] = {}  # a 429 holds the chat until then (replies and bulk alike)
         self._bulk_gap_until: dict[int, float] = {}  # the next bulk message to the chat waits until then
         self._bulk_paused_until = 0.0
+        self._replied_at: dict[int, float] = {}  # chat -> when this process last sent it a reply message
+        self._chat_held_until: dict[int, float] = {}  # chat -> until when a 429 of its own limit holds it
         self.stats: Counter[str] = Counter()
         # The pace shared through Redis, when configured; while it is down (_probe waits for it to come back) this
         # process decides alone with the buckets above.
@@ -144,17 +151,29 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
             try:
                 result = await callback(*args, **kwargs)
                 self.stats["bulk" if bulk else "interactive"] += 1
+                if not bulk and chat_id is not None and _is_message(endpoint):
+                    self._note_reply(chat_id, time.monotonic())
                 return result
             except RetryAfter as exc:
                 attempt += 1
                 delay = retry_after_seconds(exc)
                 self.stats["retry_after"] += 1
                 now = time.monotonic()
+                if not bulk and chat_id is not None and self._chat_own_limit(chat_id, now):
+                    # This chat had a message a moment ago: its own limit, not the bot's overall one. It alone
+                    # waits (here: the rest of this answer comes from this process); the broadcast goes on.
+                    self._chat_held_until[chat_id] = max(self._chat_held_until.get(chat_id, 0.0), now + delay)
+                    self.stats["retry_after_chat"] += 1
+                    log.info("429 on %s (interactive, the chat's own limit): retry after %.1fs", endpoint, delay)
+                    if attempt > self._max_retries:
+                        raise
+                    continue
                 if chat_id is not None:
                     self._chat_free_at[chat_id] = max(self._chat_free_at.get(chat_id, 0.0), now + delay)
                     if len(self._chat_free_at) > 10_000:  # keep memory flat
                         self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
-                # Whatever the 429 was about, broadcast traffic gives way for that long; replies do not wait.
+                # The overall limit (or a 429 not tied to the chat's own pace): broadcast traffic gives way for
+                # that long; replies do not wait.
                 self._bulk_paused_until = max(self._bulk_paused_until, now + delay)
                 await self._ask_shared(partial(RedisPace.pause, chat_id=chat_id, seconds=delay))  # … everywhere
                 log.info("429 on %s (%s): retry after %.1fs", endpoint, "bulk" if bulk else "interactive", delay)
@@ -190,6 +209,8 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
     async def _admit_interactive(self, waiter: str, chat_id: int | None, message: bool) -> None:
         if chat_id is None and not message:
             return  # nothing to pace
+        while (held := self._held_wait(chat_id)) > 0:  # its chat's own limit: it waits alone, holding nobody back
+            await asyncio.sleep(held)
         self._interactive_waiting += 1
         try:
             while True:
@@ -204,6 +225,9 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
 
     async def _admit_bulk(self, chat_id: int | None) -> None:
         while True:
+            if (held := self._held_wait(chat_id)) > 0:  # a reply's 429 holds this chat: it alone waits
+                await asyncio.sleep(held)
+                continue
             # One bulk sender of this process at a time asks; a wait that holds for every chat (no token yet, a
             # pause, a reply waiting) it waits out before the next one asks. A wait for its own chat it waits
             # alone. (In-process decisions never wait inside the turn: they go as before.)
@@ -252,6 +276,21 @@ class PriorityRateLimiter(BaseRateLimiter[dict]):
         self._bulk_gap_until[chat_id] = until
         if len(self._bulk_gap_until) > 10_000:  # keep memory flat over a long broadcast
             self._bulk_gap_until = {c: t for c, t in self._bulk_gap_until.items() if t > now}
+
+    def _note_reply(self, chat_id: int, now: float) -> None:
+        self._replied_at[chat_id] = now
+        if len(self._replied_at) > 10_000:  # only the last interval matters
+            self._replied_at = {c: t for c, t in self._replied_at.items() if now - t < self._per_chat_interval}
+            self._chat_held_until = {c: t for c, t in self._chat_held_until.items() if t > now}
+
+    def _chat_own_limit(self, chat_id: int, now: float) -> bool:
+        """A 429 now on this chat is its own limit: this process sent it a reply less than the interval ago."""
+        return now - self._replied_at.get(chat_id, -math.inf) < self._per_chat_interval
+
+    def _held_wait(self, chat_id: int | None) -> float:
+        if chat_id is None:
+            return 0.0
+        return max(self._chat_held_until.get(chat_id, 0.0) - time.monotonic(), 0.0)
 
 
 def _is_message(endpoint: str) -> bool:

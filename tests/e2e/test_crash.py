@@ -321,6 +321,27 @@ async def test_own_request_killed_after_its_commit_delivers_the_certificate_once
     assert not any(m.protect_content for m in bot.emu.drain(person.user_id))
 
 
+async def test_killed_between_the_certificate_and_the_menu_the_certificate_is_not_sent_again(world):
+    """The code step answers with two messages (the certificate, then the menu). The process dies once the
+    first has left: the sender that takes the envelope over sends the menu only."""
+    bot, gateway = world
+    await bot.start()
+    person = Person(bot.emu, 7007)
+    await to_the_iin_step(person, SERGEI)
+    await person.say(SERGEI["iin"])
+    code = last_code(gateway, SERGEI["phone"])
+    await bot.stop()
+
+    await bot.start(crash_at="after_part:telegram")
+    await bot.emu.send_text(person.user_id, code)
+    await bot.crashed()
+    await bot.start()
+    await asyncio.sleep(2.5)  # the lease (1.5 s) runs out, the outbox worker takes the envelope over
+    got = bot.emu.drain(person.user_id)
+    assert sum(1 for m in got if m.protect_content) == 1, text_of(got)
+    assert [m for m in got if m.reply_markup] and not got[-1].protect_content, text_of(got)  # the menu, once
+
+
 @pytest.mark.parametrize("point", ["before_commit", "after_commit"])
 async def test_status_feed_event_killed_around_its_commit_notifies_once(world, point):
     bot, gateway = world

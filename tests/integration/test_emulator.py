@@ -246,9 +246,27 @@ async def test_rate_limit_answers_retry_after() -> None:
         if isinstance(retry_after, dtm.timedelta):
             retry_after = int(retry_after.total_seconds())
         assert retry_after == 2
-        assert emu.stats["rate_limited"] == 1
+        assert emu.stats["rate_limited"] == 1 and emu.stats["rate_limited_by"] == {"per_chat": 1}
         assert emu.stats["sent"] == 2
         assert emu.stats["requests"]["sendMessage"] == 3
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_burst_seconds_scale_the_burst_of_each_rate() -> None:
+    """A burst of 0.1 s at 30/s is 3 messages, not 30; per chat, a burst of its own (10/s: one message)."""
+    async with BotApiEmulator(token=TOKEN, global_rate=30, burst_seconds=0.1, per_chat_rate=10,
+                              per_chat_burst_seconds=0.1) as emu:
+        for user in range(2001, 2011):
+            emu.add_user(user, "U")
+        async with Bot(TOKEN, base_url=emu.base_url) as bot:
+            await bot.send_message(2001, "one")
+            with pytest.raises(RetryAfter):
+                await bot.send_message(2001, "two in a row to one chat")
+            for user in range(2002, 2004):
+                await bot.send_message(user, "burst")
+            with pytest.raises(RetryAfter):
+                await bot.send_message(2004, "one too many")
+        assert emu.stats["rate_limited_by"] == {"per_chat": 1, "global": 1} and emu.stats["sent"] == 3
 
 
 async def test_restart_keeps_offset_semantics(emu: BotApiEmulator) -> None:
@@ -351,6 +369,8 @@ async def test_control_api_for_other_processes(emu: BotApiEmulator, app: Applica
         assert got["messages"][0]["text"] == "got +77011234567 own=True"
         stats = (await client.get("stats")).json()
         assert stats["requests"]["getUpdates"] >= 1 and stats["sent"] == 2
+        assert stats["webhook"] == {"posts": 0, "acknowledged": 0, "refused": 0, "retried_updates": 0,
+                                    "pending": 0, "in_flight": 0}  # updates went by getUpdates here
 
 
 async def test_next_message_timeout_says_what_was_received(emu: BotApiEmulator) -> None:

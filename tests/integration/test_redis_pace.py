@@ -269,3 +269,29 @@ async def test_redis_down_then_back_falls_back_and_shares_again(replicas, caplog
     messages = [r.message for r in caplog.records]
     assert any(m.startswith("Redis cannot be reached") for m in messages)
     assert "Redis is back: the Telegram pace is shared by all replicas again" in messages
+
+
+@needs_redis
+async def test_a_429_on_a_chat_just_answered_holds_that_chat_and_no_broadcast_anywhere(replicas):
+    """The second message of an answer gets 429 from the chat's own limit (about one a second): replica A holds
+    that chat alone; nothing is paused in Redis, so bulk on B goes on."""
+    a, b = (replicas(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=1.0) for _ in range(2))
+    assert a.shared is not None and b.shared is not None
+    await send(a, 1, bulk=False)  # the certificate
+    tries = 0
+
+    async def menu() -> bool:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise RetryAfter(timedelta(seconds=1))
+        return True
+
+    held = asyncio.create_task(a.process_request(menu, (), {}, "sendMessage", {"chat_id": 1}, None))
+    while a.stats["retry_after"] == 0:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # a pause would be in Redis by now
+    assert not await b.shared.client.exists(b.shared.key("paused"))
+    assert await b.shared.bulk(3) == (0, False)
+    await held
+    assert tries == 2 and a.stats["retry_after_chat"] == 1

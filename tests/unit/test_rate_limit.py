@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 from telegram.error import RetryAfter
 
@@ -106,3 +107,53 @@ async def test_the_interval_between_broadcast_messages_to_a_chat_does_not_hold_a
     await asyncio.wait_for(call("reply", False), 5)  # held, it would wait the whole minute
     assert sent == ["bulk", "reply"]
     assert limiter._local_bulk(1) > 0  # the next broadcast message to the chat still keeps the interval
+
+
+def _reply(limiter: PriorityRateLimiter, chat: int, sent: list[tuple[str, float]], label: str,
+           flooded_once: bool = False, bulk: bool = False):
+    """One sendMessage through the limiter; with ``flooded_once`` its first try gets a 429 (retry after 1 s)."""
+    tries = 0
+
+    async def callback() -> bool:
+        nonlocal tries
+        tries += 1
+        if flooded_once and tries == 1:
+            raise RetryAfter(timedelta(seconds=1))
+        sent.append((label, time.monotonic()))
+        return True
+    return limiter.process_request(callback, (), {}, "sendMessage", {"chat_id": chat},
+                                   {"priority": BULK} if bulk else None)
+
+
+async def test_a_429_on_the_second_message_of_an_answer_holds_that_chat_only_not_the_broadcast():
+    """The certificate, then the menu at once: Telegram's limit of about one message a second in a chat answers
+    the menu with 429. That is the chat's own limit: the menu waits out retry_after alone, the broadcast (to other
+    chats) goes on meanwhile, and the bulk pace is not paused."""
+    limiter = PriorityRateLimiter(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=1.0)
+    sent: list[tuple[str, float]] = []
+    t0 = time.monotonic()
+    await _reply(limiter, 1, sent, "certificate")
+    menu = asyncio.create_task(_reply(limiter, 1, sent, "menu", flooded_once=True))
+    await asyncio.sleep(0.05)
+    await asyncio.gather(*(_reply(limiter, 100 + i, sent, f"bulk{i}", bulk=True) for i in range(3)))
+    await _reply(limiter, 2, sent, "other reply")
+    await menu
+    labels = [label for label, _ in sent]
+    assert labels[0] == "certificate" and labels[-1] == "menu", labels
+    assert {"bulk0", "bulk1", "bulk2", "other reply"} == set(labels[1:-1])
+    assert sent[-1][1] - t0 >= 0.9  # the menu did wait it out
+    assert limiter.stats["retry_after_chat"] == 1
+
+
+async def test_a_429_on_a_chat_not_just_answered_still_pauses_the_broadcast():
+    """A reply to a chat that had no message a moment ago gets 429: the bot's overall limit, so bulk gives way."""
+    limiter = PriorityRateLimiter(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=1.0)
+    sent: list[tuple[str, float]] = []
+    t0 = time.monotonic()
+    reply = asyncio.create_task(_reply(limiter, 1, sent, "reply", flooded_once=True))
+    await asyncio.sleep(0.05)
+    await _reply(limiter, 100, sent, "bulk", bulk=True)
+    await reply
+    assert sorted(label for label, _ in sent) == ["bulk", "reply"]
+    assert min(at for _, at in sent) - t0 >= 0.9  # the broadcast message waited out the pause too
+    assert limiter.stats["retry_after"] == 1 and limiter.stats["retry_after_chat"] == 0

@@ -8,6 +8,7 @@ acts as users and reads bot actions through these routes instead.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from aiohttp import web
 
@@ -72,4 +73,12 @@ class ControlApi(UserDriver):
         return web.json_response({"users": len(self._chats)})
 
     async def _control_stats(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats)
+        """The counters of ``stats``, and the webhook's: posts, how many were acknowledged (2xx) or not,
+        updates posted more than once, updates still waiting or on the wire."""
+        posts = len(self.webhook_attempts)
+        acknowledged = sum(1 for a in self.webhook_attempts if a.ok)
+        tries = Counter(a.update_id for a in self.webhook_attempts)
+        webhook = {"posts": posts, "acknowledged": acknowledged, "refused": posts - acknowledged,
+                   "retried_updates": sum(1 for n in tries.values() if n > 1), "pending": len(self._pending),
+                   "in_flight": len(self._in_flight)}
+        return web.json_response({**self.stats, "webhook": webhook})

@@ -87,18 +87,20 @@ class MessageMethods(EmulatorState):
 
     async def _throttle(self, chat_id: int) -> None:
         """429 if the configured rates are exceeded, then the configured latency."""
-        buckets = [self._global_bucket] if self._global_bucket else []
+        buckets = [("global", self._global_bucket)] if self._global_bucket else []
         if self.per_chat_rate:
             bucket = self._chat_buckets.get(chat_id)
             if bucket is None:
-                bucket = self._chat_buckets[chat_id] = TokenBucket(self.per_chat_rate)
-            buckets.append(bucket)
+                bucket = self._chat_buckets[chat_id] = TokenBucket(self.per_chat_rate, self.per_chat_burst_seconds)
+            buckets.append(("per_chat", bucket))
         now = time.monotonic()
-        wait = max((b.wait_time(now) for b in buckets), default=0.0)
+        waits = [(b.wait_time(now), name) for name, b in buckets]
+        wait, limit = max(waits, default=(0.0, ""))
         if wait > 0:
+            self.stats["rate_limited_by"][limit] += 1
             retry_after = max(1, math.ceil(wait))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
-        for bucket in buckets:
+        for _, bucket in buckets:
             bucket.take()
         if self.latency:
             await asyncio.sleep(self.latency)

@@ -180,11 +180,12 @@ class Upload:
 
 
 class TokenBucket:
-    """Allows ``rate`` messages per second with a burst of ``max(1, rate)``."""
+    """Allows ``rate`` messages per second with a burst of ``max(1, rate * burst_seconds)`` (one second's worth
+    by default)."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, burst_seconds: float = 1.0) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate * burst_seconds)
         self.tokens = self.capacity
         self.stamp = time.monotonic()
 
