@@ -138,14 +138,17 @@ class PostgresDatabase(Database):
         return None
 
     def _hold_lost(self, conn: Any) -> bool:
-        return bool(conn.is_closed())
+        try:
+            return bool(conn.is_closed())
+        except asyncpg.InterfaceError:  # it broke, and the pool took it back: its session (and lock) are gone
+            return True
 
     async def _release_hold(self, name: str, conn: Any) -> None:
         try:
-            if not conn.is_closed():
+            if not self._hold_lost(conn):
                 await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", name)
         finally:
-            await self._pool.release(conn)
+            await self._pool.release(conn)  # nothing to do for a connection the pool took back
 
     async def _one_statement_conn(self) -> Any:
         return None  # autocommit on any pooled connection

@@ -256,11 +256,17 @@ class BroadcastService:
             if held is None:
                 await self._sleep_or_wake(self._settings.broadcast_poll_seconds)
                 continue
+            failed = False
             try:
                 await self._send_while_held(held, deliverer, reporter_for)
+            except Exception:  # the database went away meanwhile: the worker must outlive it, not end silently
+                log.exception("broadcast worker: sending stopped on an error; trying again shortly")
+                failed = True
             finally:
                 with contextlib.suppress(Exception):
                     await held.release()
+            if failed:
+                await self._sleep_or_wake(self._settings.broadcast_poll_seconds)
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         self._wake.clear()
