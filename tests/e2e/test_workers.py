@@ -356,7 +356,7 @@ async def test_a_reply_held_by_a_429_longer_than_its_lease_is_not_taken_over_and
         assert await emu.wait_idle(6401, quiet=1.5) == []
         replies = sent_texts(emu, 6401)
         assert [replies.count(TEXTS("ru", key)) for key in ("sub.off", "sub.on")] == [1, 1], replies
-        assert set(await telegram_rows(h.services)) == {("sent", 1)}
+        assert set(await telegram_rows(h.services, "messages")) == {("sent", 1)}
     finally:
         await h.close()
 
@@ -389,6 +389,8 @@ async def test_a_broadcast_sender_that_loses_its_hold_stops_and_the_other_worker
     await eventually(lambda: any(text.startswith(report) for text in sent_texts(emu, OPERATOR)), timeout=10)
     await emu.wait_idle(OPERATOR, quiet=1.0)  # a second sender, had it gone on, would report right after
     by_worker = [await metric(w, "qyzmet_broadcast_messages_total", outcome="sent") for w in cluster.workers]
+    for worker in cluster.workers:  # the one that lost its hold stands by again: its broadcast worker lives
+        await until(lambda worker=worker: _broadcast_worker_ready(worker), what="both workers ready")
     await cluster.stop_workers()
 
     counts = await services.broadcasts.counts(broadcast.id)
@@ -399,6 +401,11 @@ async def test_a_broadcast_sender_that_loses_its_hold_stops_and_the_other_worker
         "kk", "op.bc.done", id=broadcast.id, total=broadcast.total, sent=counts["sent"], failed=0, blocked=0,
         skipped=0, unknown=counts["unknown"])]  # one report, by the worker that finished it
     assert all(n > 0 for n in by_worker), by_worker  # the first worker, then the one that took over
+
+
+async def _broadcast_worker_ready(worker: WebhookHarness) -> bool:
+    answer = await worker.client.get(f"{worker.base}/health/ready")
+    return answer.status_code == 200 and answer.json()["checks"]["broadcast_worker"] is True
 
 
 async def _counted(services: Services, broadcast_id: int, status: str, at_least: int) -> bool:
