@@ -15,7 +15,7 @@ from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator, SentMessage
 from bot.services import Services
 from handlers.http.telegram_webhook import SECRET_HEADER
-from tests.harness import SEED, TOKEN
+from tests.harness import SEED, TOKEN, Chat
 from tests.sms_harness import SmsHarness
 
 WEBHOOK_SECRET = "webhook-secret_42"
@@ -87,3 +87,15 @@ def press_update(update_id: int, user_id: int, message: SentMessage, data: str) 
 
 
 __all__ = ["RETRY_SECONDS", "WEBHOOK_SECRET", "WebhookHarness", "free_port", "press_update", "text_update"]
+
+
+async def own_tb_flow(chat: Chat) -> SentMessage:
+    """Sergei asks for his own TB registry information in Russian, from the language choice to the certificate
+    (checked: his name and the status); returns the certificate."""
+    await chat.start_in("ru")
+    await chat.press("Сведения о себе")
+    await chat.press("фтизиатрия")
+    await chat.identify("Сергей")
+    certificate = next(m for m in chat.last if m.protect_content)
+    assert "Иванов Сергей Петрович" in certificate.plain_text and "состоит" in certificate.plain_text
+    return certificate

@@ -15,7 +15,7 @@ from telegram.ext import ContextTypes, MessageHandler, filters
 from bot import faults
 from bot.sandbox.emulator import SentMessage
 from tests.harness import CITIZENS, Chat
-from tests.webhook_harness import WEBHOOK_SECRET, WebhookHarness, press_update, text_update
+from tests.webhook_harness import WEBHOOK_SECRET, WebhookHarness, own_tb_flow, press_update, text_update
 
 SERGEI = CITIZENS["Сергей"]
 
@@ -39,12 +39,7 @@ async def test_a_citizens_whole_flow_over_the_webhook(wh, emu):
     assert info["url"] == wh.webhook and info["allowed_updates"] == ["callback_query", "message", "my_chat_member"]
     assert emu.stats["requests"]["getUpdates"] == 0
     chat = Chat(wh, 2001, "ru")
-    await chat.start_in("ru")
-    await chat.press("Сведения о себе")
-    await chat.press("фтизиатрия")
-    await chat.identify("Сергей")
-    certificate = next(m for m in chat.last if m.protect_content)
-    assert "Иванов Сергей Петрович" in certificate.plain_text and "состоит" in certificate.plain_text
+    await own_tb_flow(chat)
     await emu.webhook_idle()
     attempts = [a for a in emu.webhook_attempts if a.url == wh.webhook]
     assert attempts and all(a.status == 200 for a in attempts)  # each handled at the first post

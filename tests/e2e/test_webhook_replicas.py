@@ -14,6 +14,7 @@ import pytest
 
 from tests.cluster import Cluster, running_cluster
 from tests.harness import Chat
+from tests.webhook_harness import own_tb_flow
 
 
 @pytest.fixture
@@ -27,12 +28,7 @@ async def test_a_citizens_flow_alternating_between_two_replicas_stays_in_order(c
     first = cluster.web[0]
     assert emu.webhook_url == cluster.proxy.url
     chat = Chat(first, 4001, "ru")
-    await chat.start_in("ru")
-    await chat.press("Сведения о себе")
-    await chat.press("фтизиатрия")
-    await chat.identify("Сергей")
-    certificate = next(m for m in chat.last if m.protect_content)
-    assert "Иванов Сергей Петрович" in certificate.plain_text and "состоит" in certificate.plain_text
+    await own_tb_flow(chat)
     assert {replica for _, replica in cluster.proxy.served} == {0, 1}  # both took part
 
     # Written all at once: the chat's queue at Telegram sends them one by one, to alternating replicas.
