@@ -90,12 +90,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=3.0, help="seconds after switching replicas, not measured")
     p.add_argument("--warmup", type=float, default=6.0, help="seconds of load on both replicas before round 1")
     p.add_argument("--citizens", type=int, default=60, help="citizens at once in phase A's closed loop")
+    p.add_argument("--skip-scaling", action="store_true", help="skip phases A and B (and the SQLite loop)")
     p.add_argument("--skip-sqlite", action="store_true", help="no `qyzmet run` on SQLite beside phase A")
     p.add_argument("--subscribers", type=int, default=100_000, help="recipients of the broadcast (phase C)")
     p.add_argument("--compression", type=float, default=10.0, help="k: rates x k, one second of bursts /k")
     p.add_argument("--broadcast-seconds", type=float, default=90.0, help="measured seconds of the broadcast")
-    p.add_argument("--flows-per-s", type=float, default=2.0, help="citizens' own flows starting per second "
-                   "during phases C and D (Poisson)")
+    p.add_argument("--flows-per-s", type=float, default=0.2, help="citizens' own flows starting per second of "
+                   "real time during phases C and D (Poisson; k times as many when time is compressed): the "
+                   "replies must fit in what the broadcast leaves of the pace (29 - 25 = 4 messages/s)")
     p.add_argument("--think", type=float, default=2.0, help="phases C and D: seconds a citizen reads before "
                    "the next update, in real time (compressed like the rest: /k)")
     p.add_argument("--kill-after", type=float, default=5.0, help="phase D: seconds before the SIGKILLs")
@@ -440,7 +442,8 @@ async def sqlite_run(run: Run, cluster: Cluster, caps: list[procs.CpuCap]) -> di
 async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
     args = run.args
     k = args.compression
-    flows_needed = (args.flows_per_s * (args.broadcast_seconds + args.kill_seconds + 30) * 1.5
+    flows_per_s = args.flows_per_s * k  # in compressed time
+    flows_needed = (flows_per_s * (args.broadcast_seconds + args.kill_seconds + 30) * 1.5
                     + args.kill_citizens * args.kill_seconds)  # a flow in D takes a second or more
     people = run.people.take(math.ceil(flows_needed) + 50)
     cluster = Cluster(
@@ -462,7 +465,7 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
                                   "broadcast_concurrency": round(BROADCAST_CONCURRENCY * k)},
                     "real_rates": {"global_per_s": 30, "per_chat_per_s": 1, "telegram_rate": 29,
                                    "broadcast_rate": 25},
-                    "flows_per_s": args.flows_per_s, "think_s": args.think / k}
+                    "flows_per_s": flows_per_s, "think_s": args.think / k}
     loads: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     try:
@@ -487,9 +490,9 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
         rec = load.Recorder()
         queue = People(people)
         flows = own_flows(emu, run.sms, rec, queue, timeout=120, think=args.think / k)
-        loads.append(asyncio.create_task(load.open_stream(args.flows_per_s, stop, flows)))
+        loads.append(asyncio.create_task(load.open_stream(flows_per_s, stop, flows)))
         say(f"C: broadcast {broadcast_id} to {total:,} sending; worker1 standing by; citizens: "
-            f"{args.flows_per_s:g} own flows/s; measuring {args.broadcast_seconds:g} s (k={k:g}) ...")
+            f"{flows_per_s:g} own flows/s; measuring {args.broadcast_seconds:g} s (k={k:g}) ...")
         await asyncio.sleep(3)  # past the buckets' first burst and the citizens' start
         stats0 = await cluster.emu_stats(run.session)
         pids = {name: proc.pid for name, proc in (("web0", cluster.web[0]), ("web1", cluster.web[1]),
@@ -549,8 +552,11 @@ async def broadcast_and_kill(run: Run, baseline: Counter[int] | None) -> dict:
         d["updates_unanswered"] = rec.updates - len(rec.replied)
         per_chat = messages_per_chat(emu, queue.used)
         d["messages_per_chat"] = dict(per_chat)
-        usual = max(baseline, key=lambda n: baseline[n]) if baseline else None
+        # The usual count: the most frequent in phase A (or, without it, here: most flows are undisturbed).
+        usual_from = baseline or per_chat
+        usual = max(usual_from, key=lambda n: usual_from[n]) if usual_from else None
         d["usual_messages_per_flow"] = usual
+        d["usual_from"] = "phase A" if baseline else "phase D itself"
         d["chats_with_more_than_usual"] = sum(n for count, n in per_chat.items() if usual and count > usual)
         d["unusual_examples"] = unusual_chats(emu, queue.used, usual)
         d["broadcast"] = await broadcast_record(cluster, counter, broadcast_id)
@@ -669,9 +675,11 @@ async def run_all(args: argparse.Namespace, work: Path, admin_url: str, redis_ur
     async with Run(args, work, admin_url, redis_url) as run:
         results["servers"] = {"postgres_pid_found": run.postgres_pid is not None,
                               "redis_pid_found": run.redis_pid is not None}
-        await phase(results, "scaling", scaling(run))
+        if not args.skip_scaling:
+            await phase(results, "scaling", scaling(run))
         if not args.skip_broadcast:
-            baseline = Counter({int(k): v for k, v in results["scaling"].get("messages_per_chat", {}).items()})
+            counts = results.get("scaling", {}).get("messages_per_chat", {})
+            baseline = Counter({int(k): v for k, v in counts.items()})
             await phase(results, "broadcast", broadcast_and_kill(run, baseline))
         if not args.skip_store:
             await phase(results, "store", stores(run))

@@ -114,7 +114,8 @@ def broadcast_rows(c: dict) -> list[Row]:
          f"{_f(29 * k, 0)} / {_f(25 * k, 0)} per s (= real 29 / 25); "
          f"{_f(c['bot_rates'].get('broadcast_concurrency'))} (= 8 x k)", "", ""),
         ("  citizens: own flows starting per s; reading time before each update",
-         f"{_f(c.get('flows_per_s'))}; {_f(c.get('think_s'), 2)} s (= {_f((c.get('think_s') or 0) * k, 1)} s real)",
+         f"{_f(c.get('flows_per_s'))} (= {_f((c.get('flows_per_s') or 0) / k, 2)} real); "
+         f"{_f(c.get('think_s'), 2)} s (= {_f((c.get('think_s') or 0) * k, 1)} s real)",
          "", ""),
         (f"  achieved broadcast rate over {_f(w.get('seconds'), 0)} s", f"{_f(w.get('broadcast_per_s'))}/s = "
          f"{_f(100 * w['achieved_share'] if w.get('achieved_share') is not None else None)} % of configured",
