@@ -93,7 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-scaling", action="store_true", help="skip phases A and B (and the SQLite loop)")
     p.add_argument("--skip-sqlite", action="store_true", help="no `qyzmet run` on SQLite beside phase A")
     p.add_argument("--subscribers", type=int, default=100_000, help="recipients of the broadcast (phase C)")
-    p.add_argument("--compression", type=float, default=10.0, help="k: rates x k, one second of bursts /k")
+    p.add_argument("--compression", type=float, default=5.0, help="k: time compressed k-fold in phases C and D "
+                   "(rates x k; the sending worker then needs k times the CPU it needs at the real pace)")
     p.add_argument("--broadcast-seconds", type=float, default=90.0, help="measured seconds of the broadcast")
     p.add_argument("--flows-per-s", type=float, default=0.2, help="citizens' own flows starting per second of "
                    "real time during phases C and D (Poisson; k times as many when time is compressed): the "

@@ -185,6 +185,19 @@ def store_rows(store: dict) -> list[Row]:
     return rows
 
 
+def rounds_lines(a: dict) -> list[str]:
+    """Phase A round by round: the spread of a figure often follows the other work on the machine."""
+    out = ["", "A, round by round: replicas | updates/s | ms CPU per update: replicas, PostgreSQL | replicas' "
+           "quota periods throttled | machine busy, of it not ours (% of one core)"]
+    for r in a.get("rounds", []):
+        ms = r["cpu_ms_per_update"]
+        throttled = "/".join(f"{r.get('throttled_share', {}).get(f'web{i}', 0):.0%}" for i in r["active"])
+        out.append(f"  {r['round']:>2}: {r['replicas']} {r['active']!s:<6} | {r['updates_per_s']:>6.1f} | "
+                   f"{_f(ms.get('replicas'), 2):>5}, {_f(ms.get('postgres'), 2):>5} | {throttled:<9} | "
+                   f"{r['cpu_percent']['machine']:>4.0f}, {r['cpu_percent']['others']:>4.0f}")
+    return out
+
+
 def table(r: dict) -> str:
     cond = r.get("conditions", {})
     rows: list[Row] = []
@@ -206,6 +219,8 @@ def table(r: dict) -> str:
            f"servers: {cond.get('servers', '?')}; one machine: every process shares its cores",
            line(header), line(("-" * widths[0], "-" * widths[1], "-" * widths[2], "-" * widths[3]))]
     out += [line(x) for x in rows]
+    if "rounds" in r.get("scaling", {}):
+        out += rounds_lines(r["scaling"])
     problems = [(name, ph.get("problems", {})) for name, ph in (("A", r.get("scaling", {})),
                                                                 ("C/D", r.get("broadcast", {})))]
     for name, p in problems:
