@@ -26,7 +26,7 @@ class ApplicationRepository:
         self._db = db
 
     async def exists(self, number: str) -> bool:
-        return await self._db.fetchone("SELECT 1 FROM applications WHERE number = ?", (number,)) is not None
+        return await self._db.fetchone("SELECT 1 FROM applications WHERE number = ?", (number,), quick=True) is not None
 
     async def add(self, app: Application, note: str | None = None) -> None:
         """The application and its first stage."""
@@ -34,7 +34,7 @@ class ApplicationRepository:
         await self._db.write(
             f"INSERT INTO applications ({APP_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (app.number, app.service, app.iin, app.requester_iin, app.requester_user_id, app.channel, now,
-             utc_iso(app.due_at), app.status, app.refusal_ground, now),
+             utc_iso(app.due_at), app.status, app.refusal_ground, now), quick=True,
         )
         await self.add_event(app.number, app.status, app.submitted_at, note)
 
@@ -48,14 +48,14 @@ class ApplicationRepository:
         await self._db.write(
             "UPDATE applications SET status = ?, refusal_ground = coalesce(?, refusal_ground), updated_at = ? "
             "WHERE number = ?",
-            (status, refusal_ground, utc_iso(at), number),
+            (status, refusal_ground, utc_iso(at), number), quick=True,
         )
         await self.add_event(number, status, at, note)
 
     async def add_event(self, number: str, status: str, at: datetime, note: str | None) -> None:
         await self._db.write(
             "INSERT INTO application_events (number, status, at, note) VALUES (?, ?, ?, ?)",
-            (number, status, utc_iso(at), note),
+            (number, status, utc_iso(at), note), quick=True,
         )
 
     async def events(self, number: str) -> list[Event]:
@@ -98,11 +98,12 @@ class ApplicationRepository:
         await self._db.write(
             f"INSERT INTO consents ({_CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (consent.number, consent.requester_iin, consent.subject_iin, consent.subject_phone, consent.service,
-             consent.status, utc_iso(consent.created_at), utc_iso(consent.expires_at)),
+             consent.status, utc_iso(consent.created_at), utc_iso(consent.expires_at)), quick=True,
         )
 
     async def consent(self, number: str) -> Consent | None:
-        row = await self._db.fetchone(f"SELECT {_CONSENT_COLUMNS} FROM consents WHERE number = ?", (number,))
+        row = await self._db.fetchone(f"SELECT {_CONSENT_COLUMNS} FROM consents WHERE number = ?", (number,),
+                                      quick=True)
         return _consent(row) if row else None
 
     async def decide_consent(self, number: str, status: str, method: str | None, now: datetime) -> bool:
@@ -110,7 +111,7 @@ class ApplicationRepository:
         return bool(await self._db.write(
             "UPDATE consents SET status = ?, method = ?, decided_at = ? WHERE number = ? AND status = 'pending' "
             "RETURNING 1",
-            (status, method, utc_iso(now), number),
+            (status, method, utc_iso(now), number), quick=True,
         ))
 
     async def expired_consents(self, now: datetime, limit: int = 100) -> list[Consent]:
@@ -134,5 +135,5 @@ class ApplicationRepository:
     async def record_delivery(self, number: str, recipient_iin: str, user_id: int | None, now: datetime) -> None:
         await self._db.write(
             "INSERT INTO deliveries (number, recipient_iin, user_id, delivered_at) VALUES (?, ?, ?, ?)",
-            (number, recipient_iin, user_id, utc_iso(now)),
+            (number, recipient_iin, user_id, utc_iso(now)), quick=True,
         )

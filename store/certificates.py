@@ -34,11 +34,11 @@ class CertificateRepository:
             f"INSERT INTO certificates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (number) DO NOTHING RETURNING 1",
             (c.number, c.iin, c.service, c.source_system, c.holder_name, utc_iso(c.issued_at),
-             utc_iso(c.valid_until)),
+             utc_iso(c.valid_until)), quick=True,
         ))
 
     async def get(self, number: str) -> IssuedCertificate | None:
-        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM certificates WHERE number = ?", (number,))
+        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM certificates WHERE number = ?", (number,), quick=True)
         if row is None:
             return None
         return IssuedCertificate(row[0], row[1], row[2], row[3], row[4], from_iso(row[5]), from_iso(row[6]))

@@ -40,28 +40,29 @@ class OtpRepository:
         rows = await self._db.write(
             "INSERT INTO otps (purpose, ref, phone, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) "
             "RETURNING id",
-            (purpose, ref, phone, code_hash, utc_iso(now), utc_iso(expires_at)),
+            (purpose, ref, phone, code_hash, utc_iso(now), utc_iso(expires_at)), quick=True,
         )
         return int(rows[0][0])
 
     async def latest(self, purpose: str, ref: str) -> OtpRow | None:
         row = await self._db.fetchone(
-            f"SELECT {_COLUMNS} FROM otps WHERE purpose = ? AND ref = ? ORDER BY id DESC LIMIT 1", (purpose, ref))
+            f"SELECT {_COLUMNS} FROM otps WHERE purpose = ? AND ref = ? ORDER BY id DESC LIMIT 1", (purpose, ref),
+            quick=True)
         return _row(row) if row else None
 
     async def sends_since(self, phone: str, since: datetime) -> int:
         return int(await self._db.fetchval(
-            "SELECT count(*) FROM otps WHERE phone = ? AND created_at >= ?", (phone, utc_iso(since)), 0))
+            "SELECT count(*) FROM otps WHERE phone = ? AND created_at >= ?", (phone, utc_iso(since)), 0, quick=True))
 
     async def attempts_for_ref(self, purpose: str, ref: str) -> int:
         return int(await self._db.fetchval(
-            "SELECT coalesce(sum(attempts), 0) FROM otps WHERE purpose = ? AND ref = ?", (purpose, ref), 0))
+            "SELECT coalesce(sum(attempts), 0) FROM otps WHERE purpose = ? AND ref = ?", (purpose, ref), 0, quick=True))
 
     async def add_attempt(self, otp_id: int) -> None:
-        await self._db.write("UPDATE otps SET attempts = attempts + 1 WHERE id = ?", (otp_id,))
+        await self._db.write("UPDATE otps SET attempts = attempts + 1 WHERE id = ?", (otp_id,), quick=True)
 
     async def consume(self, otp_id: int, now: datetime) -> bool:
         """Mark a code used; False if it was used already (single use even under a race)."""
         return bool(await self._db.write(
             "UPDATE otps SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL RETURNING 1",
-            (utc_iso(now), otp_id)))
+            (utc_iso(now), otp_id), quick=True))

@@ -174,14 +174,16 @@ class PostgresDatabase(Database):
     async def _one_statement_conn(self) -> Any:
         return None  # autocommit on any pooled connection
 
-    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
+    async def _fetch(self, conn: Any, sql: str, params: Params, quick: bool = False) -> list[Row]:
+        self.trips += 1
         try:
             return list(await (conn or self._pool).fetch(self._numbered(sql), *params))
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             exc.add_note(f"statement: {sql}")  # the statement only: its parameters may be personal data
             raise
 
-    async def _count(self, conn: Any, sql: str, params: Params) -> int:
+    async def _count(self, conn: Any, sql: str, params: Params, quick: bool = False) -> int:
+        self.trips += 1
         try:
             status = await (conn or self._pool).execute(self._numbered(sql), *params)
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -190,6 +192,7 @@ class PostgresDatabase(Database):
         return int(status.rsplit(" ", 1)[-1]) if status and status[-1].isdigit() else 0
 
     async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
+        self.trips += 1
         try:
             await (conn or self._pool).executemany(self._numbered(sql), list(rows))
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

@@ -1,6 +1,20 @@
-"""SQLite (aiosqlite, WAL): the embedded engine. Two connections: the writer, which only units of work use
-(one at a time: SQLite has one writer, so units take turns on an asyncio lock), and a read-only reader for
-reads outside any unit, which see committed data only and never wait for the writer.
+"""SQLite (WAL): the embedded engine, on the standard sqlite3 module.
+
+Three connections. The writer, which only units of work use (one at a time: SQLite has one writer, so units take
+turns on an asyncio lock); the reader, for reads outside any unit (committed data only, never waiting for the
+writer); and the quick reader, for small reads outside any unit that run on the event loop itself.
+
+Why threads, and why not always: a statement that may wait (a lock another process holds, the disk, a scan of a
+large table) runs in its connection's own thread, and the event loop awaits it — one hop, the cost of a round trip
+to a server (a future, a queue, a thread switch and back: tens of microseconds of CPU). A statement that reads or
+writes a few rows through an index takes a few microseconds in SQLite itself, less than the hop: a repository
+marks such a statement ``quick`` and it runs on the event loop directly, once its query plan has been checked to
+use indexes only (a statement that would scan a table hops, and a warning says so). BEGIN and COMMIT run there
+too: BEGIN IMMEDIATE fails at once instead of waiting when another process holds the database (then it hops and
+waits), and a COMMIT in WAL mode at synchronous=NORMAL appends the transaction's pages to the WAL file without
+syncing it. What could make a COMMIT slow, the checkpoint that copies the WAL back into the database and syncs
+it, is taken off the writer: it runs in the reader's thread once the WAL has grown (``CHECKPOINT_BYTES``). An
+update's work is then no hop at all when its statements are quick.
 
 A singleton job (``try_hold``) is an exclusive ``flock`` on a file beside the database: one process of those
 sharing the file holds it, and the system releases it when that process dies, as PostgreSQL does with a
@@ -12,13 +26,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import re
 import sqlite3
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from store.db import Database, Held, Params, Row, UnitOfWork, _refuse_newer, migrations
 
@@ -29,54 +45,230 @@ except ImportError:  # not a POSIX system: one process per database, which alway
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-async def _wal(conn: aiosqlite.Connection) -> None:
+# How long a statement that hops waits for a lock another process holds (``qyzmet seed`` on the same file).
+BUSY_TIMEOUT_MS = 5000
+# Prepared statements kept per connection (the sqlite3 module's cache; its default of 128 is less than the
+# project's distinct statements).
+CACHED_STATEMENTS = 512
+# The WAL is checkpointed (in the reader's thread) once it holds this much; looked at every CHECK_EVERY commits.
+CHECKPOINT_BYTES = 4 << 20
+CHECK_EVERY = 100
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class ThreadedConnection:
+    """A sqlite3 connection and the thread that runs its statements, one at a time. ``run(fn)`` runs
+    ``fn(connection)`` there and awaits the result (one hop). ``idle``: nothing is running or queued there, so
+    the event loop may use ``conn`` directly without the two ever overlapping."""
+
+    def __init__(self, name: str) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending = 0
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    @classmethod
+    async def open(cls, path: str, name: str, setup: Callable[[sqlite3.Connection], None]) -> ThreadedConnection:
+        """Open ``path`` in the connection's thread and run ``setup`` on it there (pragmas)."""
+        self = cls(name)
+
+        def connect(_: Any) -> None:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   cached_statements=CACHED_STATEMENTS)
+            try:
+                conn.row_factory = sqlite3.Row
+                setup(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self.conn = conn
+
+        try:
+            await self.run(connect)
+        except BaseException:
+            self._queue.put(None)
+            raise
+        return self
+
+    @property
+    def idle(self) -> bool:
+        return self._pending == 0
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending += 1
+        self._queue.put((fn, loop, future))
+        return await future
+
+    def _serve(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            fn, loop, future = item
+            try:
+                result, error = fn(self.conn), None
+            except BaseException as exc:  # handed to the caller, whatever it is
+                result, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(self._done, future, result, error)
+        if self.conn is not None:
+            self.conn.close()
+
+    def _done(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        self._pending -= 1
+        if future.cancelled():  # the caller stopped waiting; the statement ran all the same
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    async def close(self) -> None:
+        """Close the connection once what is queued has run, and end the thread."""
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+        self._queue.put((lambda _: None, loop, ended))
+        self._pending += 1
+        self._queue.put(None)
+        await ended
+        await loop.run_in_executor(None, self._thread.join)
+
+
+# What the threads run ------------------------------------------------------------------------------------------
+
+def _rows(sql: str, params: Params, conn: sqlite3.Connection) -> list[Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _rowcount(sql: str, params: Params, conn: sqlite3.Connection) -> int:
+    return int(conn.execute(sql, params).rowcount)
+
+
+def _executemany(sql: str, rows: list[Params], conn: sqlite3.Connection) -> None:
+    conn.executemany(sql, rows)
+
+
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting up to BUSY_TIMEOUT_MS for another process's write to end (the writer's own busy
+    timeout is 0, so that a statement on the event loop never waits)."""
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    conn.execute("COMMIT")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _autocommit(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    """A one-statement unit in one hop: begin, the statement, commit."""
+    _begin_waiting(conn)
+    try:
+        result = work(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+    return result
+
+
+def _wal(conn: sqlite3.Connection) -> None:
     """Switch a new file to WAL. Two processes that open a new file at once may both hold a read lock and want
     the exclusive one: SQLite answers "locked" at once instead of waiting (it would deadlock), so try again."""
     for attempt in range(100):
         try:
-            await conn.execute_fetchall("PRAGMA journal_mode=WAL")  # fetched: the statement ends here
+            conn.execute("PRAGMA journal_mode=WAL").fetchall()  # fetched: the statement ends here
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 99:
+            if not _locked(exc) or attempt == 99:
                 raise
-            await asyncio.sleep(0.05)
+            time.sleep(0.05)
+
+
+def _setup_writer(conn: sqlite3.Connection) -> None:
+    for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "synchronous=NORMAL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    _wal(conn)
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in the reader's thread (SqliteDatabase._grown)
+    conn.execute("PRAGMA busy_timeout=0")  # see _begin_waiting
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL's pages into the database, without waiting for anyone (the writer goes on meanwhile)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _setup_reader(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
+
+
+def _setup_quick(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout=0")  # never waits on the event loop: a busy read hops instead
+    conn.execute("PRAGMA query_only=ON")
+
+
+# The autocommit connection of a one-statement unit (Database._one_statement_conn): its statement runs in one
+# hop, between its own BEGIN and COMMIT.
+_AUTOCOMMIT = object()
 
 
 class SqliteDatabase(Database):
     engine = "sqlite"
 
-    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, writer: ThreadedConnection, reader: ThreadedConnection,
+                 quick: sqlite3.Connection | None, path: str) -> None:
         super().__init__()
         self._writer = writer
         self._reader = reader
+        self._quick = quick
         self.path = path
         self._write_lock = asyncio.Lock()
+        self._plans: dict[str, bool] = {}  # statement → whether its plan uses indexes only (may run on the loop)
+        self._uncounted = 0  # commits since the WAL's size was last looked at
+        self._checkpointing: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(cls, path: str) -> SqliteDatabase:
         in_memory = path == ":memory:"
         if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            writer.row_factory = sqlite3.Row
-            for pragma in ("busy_timeout=5000", "synchronous=NORMAL", "foreign_keys=ON"):
-                await writer.execute(f"PRAGMA {pragma}")
-            await _wal(writer)
+        writer = await ThreadedConnection.open(path, "sqlite-writer", _setup_writer)
+        if in_memory:
             # A private in-memory database has one connection: its reads outside a unit may see a unit's writes
             # in flight (a throwaway database for tools, never the bot's).
-            reader = writer if in_memory else await aiosqlite.connect(path, isolation_level=None)
+            return cls(writer, writer, None, path)
+        try:
+            reader = await ThreadedConnection.open(path, "sqlite-reader", _setup_reader)
         except BaseException:
             await writer.close()
             raise
-        if reader is not writer:
-            reader.row_factory = sqlite3.Row
-            await reader.execute("PRAGMA busy_timeout=5000")
-            await reader.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
-        return cls(writer, reader, path)
+        quick = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                cached_statements=CACHED_STATEMENTS)
+        quick.row_factory = sqlite3.Row
+        _setup_quick(quick)
+        return cls(writer, reader, quick, path)
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
+        if self._quick is not None:
+            self._quick.close()
         if self._reader is not self._writer:
             await self._reader.close()
         await self._writer.close()
@@ -104,28 +296,67 @@ class SqliteDatabase(Database):
             with contextlib.suppress(OSError):
                 os.close(conn)  # closing the file releases its lock
 
+    # Transactions ----------------------------------------------------------------------------------------------
+
     async def _begin(self) -> Any:
         await self._write_lock.acquire()
-        self.trips += 1
         try:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            writer = self._writer
+            if writer.idle and writer.conn is not None:
+                try:
+                    writer.conn.execute("BEGIN IMMEDIATE")  # no other process writes: at once, on the loop
+                    return writer
+                except sqlite3.OperationalError as exc:
+                    if not _locked(exc):
+                        raise
+            self.trips += 1
+            await writer.run(_begin_waiting)
         except BaseException:
             self._write_lock.release()
             raise
-        return self._writer
+        return writer
 
     async def _commit(self, unit: UnitOfWork) -> None:
-        self.trips += 1
         self.commits += 1
-        await self._writer.execute("COMMIT")
+        writer = self._writer
+        if writer.idle and writer.conn is not None:
+            writer.conn.execute("COMMIT")
+        else:
+            self.trips += 1
+            await writer.run(_commit)
         unit.conn = None
         self._write_lock.release()
+        self._committed()
+
+    def _committed(self) -> None:
+        """Every CHECK_EVERY commits, look at the WAL's size; once it passes CHECKPOINT_BYTES, checkpoint it."""
+        self._uncounted += 1
+        if self._uncounted < CHECK_EVERY or self._reader is self._writer:
+            return
+        self._uncounted = 0
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        try:
+            grown = os.path.getsize(self.path + "-wal") >= CHECKPOINT_BYTES
+        except OSError:
+            return
+        if grown:
+            self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint(), name="sqlite-checkpoint")
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._reader.run(_checkpoint)
+        except sqlite3.Error:  # the next one will do it
+            log.warning("WAL checkpoint failed", exc_info=True)
 
     async def _rollback(self, unit: UnitOfWork) -> None:
-        self.trips += 1
         try:
-            await self._writer.execute("ROLLBACK")
-        except sqlite3.Error:  # e.g. the transaction was already ended by an error
+            if self._writer.idle and self._writer.conn is not None:
+                _rollback(self._writer.conn)
+            else:
+                self.trips += 1
+                await self._writer.run(_rollback)
+        except sqlite3.Error:  # e.g. the connection is broken
             log.warning("rollback failed", exc_info=True)
         finally:
             unit.conn = None
@@ -133,58 +364,124 @@ class SqliteDatabase(Database):
 
     async def _one_statement_conn(self) -> Any:
         await self._write_lock.acquire()
-        return self._writer
+        return _AUTOCOMMIT
 
     def _one_statement_done(self) -> None:
         self._write_lock.release()
 
-    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
-        return list(await (conn or self._reader).execute_fetchall(sql, params))
+    # Statements ------------------------------------------------------------------------------------------------
 
-    async def _count(self, conn: Any, sql: str, params: Params) -> int:
-        async with conn.execute(sql, params) as cursor:
-            return int(cursor.rowcount)
+    async def _run(self, conn: Any, sql: str, params: Params, quick: bool,
+                   work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` (one statement) where it belongs: outside a unit on a reader, in a unit on the writer,
+        on the event loop when ``quick`` and its plan allow it, else in the connection's thread."""
+        if conn is None:
+            if quick and self._quick is not None and self._plan_ok(sql, params):
+                try:
+                    return work(self._quick)
+                except sqlite3.OperationalError as exc:  # the file is being recovered, say: hop and wait
+                    if not _locked(exc):
+                        raise
+            self.trips += 1
+            return await self._reader.run(work)
+        writer = self._writer
+        if conn is _AUTOCOMMIT:
+            if quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params):
+                try:
+                    writer.conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if not _locked(exc):
+                        raise
+                else:
+                    try:
+                        result = work(writer.conn)
+                        writer.conn.execute("COMMIT")
+                    except BaseException:
+                        _rollback(writer.conn)
+                        raise
+                    self._committed()
+                    return result
+            self.trips += 1
+            return await writer.run(partial(_autocommit, work))
+        if quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params):
+            return work(writer.conn)
+        self.trips += 1
+        return await writer.run(work)
+
+    def _plan_ok(self, sql: str, params: Params) -> bool:
+        """Whether ``sql`` reaches its rows through indexes only (SEARCH, never SCAN of a table): such a statement
+        takes microseconds whatever the table's size. Asked once per statement."""
+        known = self._plans.get(sql)
+        if known is None:
+            plan_conn = self._quick if self._quick is not None else self._writer.conn
+            assert plan_conn is not None
+            details = [row[3] for row in plan_conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
+            # A subquery of constants (FROM (SELECT ? AS id) AS k) is "scanned" too: one row, not a table.
+            inner = {d.split()[1] for d in details if d.startswith(("CO-ROUTINE ", "MATERIALIZE "))}
+            known = not any(d.startswith("SCAN ") and d.split()[1] not in inner | {"CONSTANT"} for d in details)
+            if not known:
+                log.warning("a statement marked quick scans a table; it runs in the database thread: %s | %s",
+                            " ".join(sql.split())[:200], "; ".join(details))
+            self._plans[sql] = known
+        return known
+
+    async def _fetch(self, conn: Any, sql: str, params: Params, quick: bool = False) -> list[Row]:
+        return await self._run(conn, sql, params, quick, partial(_rows, sql, params))
+
+    async def _count(self, conn: Any, sql: str, params: Params, quick: bool = False) -> int:
+        return await self._run(conn, sql, params, quick, partial(_rowcount, sql, params))
 
     async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
-        await conn.executemany(sql, rows)
+        await self._run(conn, sql, (), False, partial(_executemany, sql, list(rows)))
+
+    # Schema ------------------------------------------------------------------------------------------------------
 
     async def applied_versions(self) -> set[int]:
-        exists = await self._reader.execute_fetchall(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
-        if not list(exists):
-            return set()
-        return {row[0] for row in await self._reader.execute_fetchall("SELECT version FROM schema_migrations")}
+        def read(conn: sqlite3.Connection) -> set[int]:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchall()
+            if not exists:
+                return set()
+            return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        return await self._reader.run(read)
 
     async def migrate(self) -> list[int]:
         # The write lock keeps this process's units out; BEGIN IMMEDIATE keeps other processes out. Each script
         # records its version first: another process that migrated the same version meanwhile (it read the
         # versions before this one committed) fails there, before any of the script runs, and skips it.
         async with self._write_lock:
-            # In a write transaction from the start: a process that read the schema before another one created
-            # the table would be refused at once ("locked"), not made to wait.
-            await self._writer.executescript(
-                "BEGIN IMMEDIATE;\nCREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);\nCOMMIT;")
-            done = {row[0] for row in await self._writer.execute_fetchall("SELECT version FROM schema_migrations")}
-            known = migrations(self.engine)
-            _refuse_newer(done, {version for version, _ in known})
-            applied = []
-            for version, sql in known:
-                if version in done:
-                    continue
-                try:
-                    await self._writer.executescript(
-                        f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\n"
-                        + sql + "\nCOMMIT;")
-                except sqlite3.IntegrityError:
-                    await self._writer.execute("ROLLBACK")
-                    if not await self._writer.execute_fetchall(
-                            "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
-                        raise
-                    continue  # applied by another process
-                except BaseException:
-                    if self._writer.in_transaction:
-                        await self._writer.execute("ROLLBACK")
+            return await self._writer.run(_migrate)
+
+
+def _migrate(conn: sqlite3.Connection) -> list[int]:
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        # In a write transaction from the start: a process that read the schema before another one created
+        # the table would be refused at once ("locked"), not made to wait.
+        conn.executescript(
+            "BEGIN IMMEDIATE;\nCREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);\nCOMMIT;")
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        known = migrations("sqlite")
+        _refuse_newer(done, {version for version, _ in known})
+        applied = []
+        for version, sql in known:
+            if version in done:
+                continue
+            try:
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\n"
+                    + sql + "\nCOMMIT;")
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK")
+                if not conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchall():
                     raise
-                applied.append(version)
-            return applied
+                continue  # applied by another process
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            applied.append(version)
+        return applied
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")

@@ -50,7 +50,7 @@ class TelegramOutboxRepository:
             "INSERT INTO telegram_outbox (chat_id, kind, label, payload, status, lease_until, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (chat_id, kind, label, json.dumps(payload, ensure_ascii=False), "sending" if lease_until else "queued",
-             lease_until, utc_iso(now)),
+             lease_until, utc_iso(now)), quick=True,
         )
         return int(rows[0][0])
 
@@ -96,14 +96,14 @@ class TelegramOutboxRepository:
         await self._db.write(
             "UPDATE telegram_outbox SET status = ?, settled_at = ?, last_error = ?, attempts = attempts + 1, "
             "payload = NULL, lease_until = NULL WHERE id = ?",
-            (status, utc_iso(now), error, envelope_id),
+            (status, utc_iso(now), error, envelope_id), quick=True,
         )
 
     async def keep_left(self, envelope_id: int, payload: dict[str, Any]) -> None:
         """An envelope being sent keeps only what has not left yet (``payload``)."""
         await self._db.write(
             "UPDATE telegram_outbox SET payload = ? WHERE id = ? AND status = 'sending'",
-            (json.dumps(payload, ensure_ascii=False), envelope_id),
+            (json.dumps(payload, ensure_ascii=False), envelope_id), quick=True,
         )
 
     async def retry_later(self, envelope_id: int, at_ts: float, error: str, payload: dict[str, Any] | None = None
@@ -113,6 +113,7 @@ class TelegramOutboxRepository:
             "UPDATE telegram_outbox SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
             "last_error = ?, lease_until = NULL, payload = coalesce(?, payload) WHERE id = ?",
             (at_ts, error, json.dumps(payload, ensure_ascii=False) if payload is not None else None, envelope_id),
+            quick=True,
         )
 
     async def next_due_at(self) -> float | None:

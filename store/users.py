@@ -14,13 +14,13 @@ class UserRepository:
         self._db = db
 
     async def language(self, user_id: int) -> str | None:
-        return await self._db.fetchval("SELECT lang FROM users WHERE user_id = ?", (user_id,))
+        return await self._db.fetchval("SELECT lang FROM users WHERE user_id = ?", (user_id,), quick=True)
 
     async def set_language(self, user_id: int, lang: str, now: datetime) -> None:
         await self._db.write(
             "INSERT INTO users (user_id, lang, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang",
-            (user_id, lang, utc_iso(now)),
+            (user_id, lang, utc_iso(now)), quick=True,
         )
 
     async def snapshot(self, user_id: int, update_id: int | None = None) -> UserSnapshot:
@@ -33,7 +33,7 @@ class UserRepository:
             "LEFT JOIN users AS u ON u.user_id = k.user_id "
             "LEFT JOIN chat_states AS s ON s.user_id = k.user_id "
             "LEFT JOIN identities AS i ON i.user_id = k.user_id "
-            "LEFT JOIN staff AS f ON f.user_id = k.user_id", (user_id, update_id))
+            "LEFT JOIN staff AS f ON f.user_id = k.user_id", (user_id, update_id), quick=True)
         assert row is not None
         lang, state, data, iin, phone, verified_at, last_seen_at, blocked_at, role, handled = row
         return UserSnapshot(
@@ -44,7 +44,7 @@ class UserRepository:
         )
 
     async def state(self, user_id: int) -> ChatState:
-        row = await self._db.fetchone("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,))
+        row = await self._db.fetchone("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,), quick=True)
         return ChatState(row[0], json.loads(row[1])) if row else ChatState("menu", {})
 
     async def set_state(self, user_id: int, state: str, data: dict | None, now: datetime) -> None:
@@ -52,12 +52,13 @@ class UserRepository:
             "INSERT INTO chat_states (user_id, state, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data, "
             "updated_at = excluded.updated_at",
-            (user_id, state, json.dumps(data or {}, ensure_ascii=False), utc_iso(now)),
+            (user_id, state, json.dumps(data or {}, ensure_ascii=False), utc_iso(now)), quick=True,
         )
 
     async def identity(self, user_id: int) -> Identity | None:
         row = await self._db.fetchone(
-            "SELECT user_id, iin, phone, verified_at, last_seen_at FROM identities WHERE user_id = ?", (user_id,))
+            "SELECT user_id, iin, phone, verified_at, last_seen_at FROM identities WHERE user_id = ?", (user_id,),
+            quick=True)
         if not row:
             return None
         return Identity(row[0], row[1], row[2], from_iso(row[3]), from_iso(row[4]))
@@ -67,19 +68,20 @@ class UserRepository:
             "INSERT INTO identities (user_id, iin, phone, verified_at, last_seen_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET iin = excluded.iin, phone = excluded.phone, "
             "verified_at = excluded.verified_at, last_seen_at = excluded.last_seen_at",
-            (user_id, iin, phone, utc_iso(now), utc_iso(now)),
+            (user_id, iin, phone, utc_iso(now), utc_iso(now)), quick=True,
         )
         await self._db.write(
             "INSERT INTO telegram_links (iin, user_id, linked_at) VALUES (?, ?, ?) "
             "ON CONFLICT (iin) DO UPDATE SET user_id = excluded.user_id, linked_at = excluded.linked_at",
-            (iin, user_id, utc_iso(now)),
+            (iin, user_id, utc_iso(now)), quick=True,
         )
 
     async def touch_identity(self, user_id: int, now: datetime) -> None:
-        await self._db.write("UPDATE identities SET last_seen_at = ? WHERE user_id = ?", (utc_iso(now), user_id))
+        await self._db.write("UPDATE identities SET last_seen_at = ? WHERE user_id = ?", (utc_iso(now), user_id),
+                             quick=True)
 
     async def drop_identity(self, user_id: int) -> None:
-        await self._db.write("DELETE FROM identities WHERE user_id = ?", (user_id,))
+        await self._db.write("DELETE FROM identities WHERE user_id = ?", (user_id,), quick=True)
 
     async def linked_chats(self, iin: str) -> list[int]:
         """Every Telegram chat linked to this IIN: the one that last verified it (the link outlives the
@@ -91,17 +93,17 @@ class UserRepository:
 
     async def linked_user(self, iin: str) -> int | None:
         """The Telegram user who last verified this IIN (kept after the identity lapses), for notices."""
-        return await self._db.fetchval("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,))
+        return await self._db.fetchval("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,), quick=True)
 
     async def notice_preferences(self, user_id: int) -> tuple[str | None, bool, bool] | None:
         """(language, status notices on, blocked) of a known user, or None for a user never seen."""
         row = await self._db.fetchone(
-            "SELECT lang, status_notices, blocked_at IS NOT NULL FROM users WHERE user_id = ?", (user_id,))
+            "SELECT lang, status_notices, blocked_at IS NOT NULL FROM users WHERE user_id = ?", (user_id,), quick=True)
         return (row[0], bool(row[1]), bool(row[2])) if row else None
 
     async def set_status_notices(self, user_id: int, on: bool, now: datetime) -> None:
         await self._db.write(
             "INSERT INTO users (user_id, status_notices, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET status_notices = excluded.status_notices",
-            (user_id, int(on), utc_iso(now)),
+            (user_id, int(on), utc_iso(now)), quick=True,
         )

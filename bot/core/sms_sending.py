@@ -83,8 +83,8 @@ class SmsService(WorkerLoop):
             message = OutboxMessage(message_id, to, text, kind, "queued", 0, None, expires_at)
 
             async def attempt() -> None:
-                await self._try(message)
-                self._wake.set()
+                if await self._try(message) == "capped":  # the worker sends it when the cap allows
+                    self._wake.set()
 
             unit.after_commit(attempt)
         return message_id

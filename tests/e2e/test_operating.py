@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import aiosqlite
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.broadcast import Audience
+from store.sqlite_engine import ThreadedConnection
 from tests import engines
 from tests.ophelp import add_subscribers, finished, until
 from tests.repos import repos
@@ -182,12 +182,12 @@ async def _queued_is_empty(sh: SmsHarness) -> bool:
 async def test_readiness_while_the_database_is_broken_or_hangs(sh, tmp_path, caplog):
     db = sh.services.db
     assert (await ready(sh))[0] == 200
-    good = db._reader  # the connection every read outside a unit of work uses (what readiness asks)
+    good = db._reader  # the connection of the reads outside a unit of work that hop to a thread (readiness's)
 
     # A broken file: the database answers with an error.
     broken_path = tmp_path / "broken.sqlite3"
     broken_path.write_bytes(b"this is not a database" * 200)
-    broken = await aiosqlite.connect(broken_path)
+    broken = await ThreadedConnection.open(str(broken_path), "broken", lambda conn: None)
     db._reader = broken
     try:
         status, body = await ready(sh)
@@ -206,8 +206,8 @@ async def test_readiness_while_the_database_is_broken_or_hangs(sh, tmp_path, cap
     holder = sqlite3.connect(locked_path, isolation_level=None)
     holder.execute("CREATE TABLE schema_migrations (version INTEGER)")
     holder.execute("BEGIN EXCLUSIVE")
-    waiting = await aiosqlite.connect(locked_path)
-    await waiting.execute("PRAGMA busy_timeout=3000")
+    waiting = await ThreadedConnection.open(str(locked_path), "waiting",
+                                            lambda conn: conn.execute("PRAGMA busy_timeout=3000") and None)
     db._reader = waiting
     try:
         status, body = await ready(sh)
