@@ -90,8 +90,8 @@ async def migrate_database(settings: Settings) -> list[int]:
 
 
 async def _reach(database: str) -> None:
-    """First plainly: a PostgreSQL server that cannot be reached is told as such; a SQLite file is opened (when
-    aiosqlite's own connect fails, its thread may outlive the event loop and print a traceback of its own)."""
+    """First plainly: a PostgreSQL server that cannot be reached is told as such; a SQLite file is opened and its
+    header read ("file is not a database" is told as that, not as whatever the store did first)."""
     if is_postgres(database):
         await _connect_once(database)
     else:

@@ -13,7 +13,7 @@ use indexes only (a statement that would scan a table hops, and a warning says s
 too: BEGIN IMMEDIATE fails at once instead of waiting when another process holds the database (then it hops and
 waits), and a COMMIT in WAL mode at synchronous=NORMAL appends the transaction's pages to the WAL file without
 syncing it. What could make a COMMIT slow, the checkpoint that copies the WAL back into the database and syncs
-it, is taken off the writer: it runs in the reader's thread once the WAL has grown (``CHECKPOINT_BYTES``). An
+it, is taken off the event loop: it runs in the threads once the WAL has grown (``CHECKPOINT_BYTES``). An
 update's work is then no hop at all when its statements are quick.
 
 A singleton job (``try_hold``) is an exclusive ``flock`` on a file beside the database: one process of those
@@ -101,11 +101,16 @@ class ThreadedConnection:
         return self._pending == 0
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.post(fn)
+
+    def post(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue ``fn`` behind what is queued already; its future may be left unawaited."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        future.add_done_callback(_retrieved)
         self._pending += 1
         self._queue.put((fn, loop, future))
-        return await future
+        return future
 
     def _serve(self) -> None:
         while True:
@@ -140,6 +145,12 @@ class ThreadedConnection:
         self._queue.put(None)
         await ended
         await loop.run_in_executor(None, self._thread.join)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark the error of a call nobody awaits (``post``) as seen: its caller, if any, has it."""
+    if not future.cancelled():
+        future.exception()
 
 
 # What the threads run ------------------------------------------------------------------------------------------
@@ -310,7 +321,12 @@ class SqliteDatabase(Database):
                     if not _locked(exc):
                         raise
             self.trips += 1
-            await writer.run(_begin_waiting)
+            begun = writer.post(_begin_waiting)
+            try:
+                await begun
+            except asyncio.CancelledError:
+                writer.post(_rollback)  # it may still begin in the thread: end it there, right after
+                raise
         except BaseException:
             self._write_lock.release()
             raise
@@ -344,8 +360,15 @@ class SqliteDatabase(Database):
             self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint(), name="sqlite-checkpoint")
 
     async def _checkpoint(self) -> None:
+        """Most of the WAL is copied in the reader's thread while units go on writing; what they appended
+        meanwhile, in the writer's thread between two units. Only a checkpoint that ends with nothing left lets
+        the next transaction write the WAL from its beginning again: one beside a steady stream of writes never
+        would, and the WAL would grow without end."""
         try:
             await self._reader.run(_checkpoint)
+            async with self._write_lock:
+                self.trips += 1
+                await self._writer.run(_checkpoint)
         except sqlite3.Error:  # the next one will do it
             log.warning("WAL checkpoint failed", exc_info=True)
 

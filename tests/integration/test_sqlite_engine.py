@@ -1,0 +1,120 @@
+"""The SQLite engine's own behaviour (store/sqlite_engine.py): quick statements run on the event loop without a
+round trip, only when their plan uses indexes; BEGIN waits in the thread when another process holds the database;
+the WAL is checkpointed off the writer; a statement still running in the thread after its caller gave up is never
+overlapped by one on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+
+import pytest
+
+from store import sqlite_engine
+from store.db import Database
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = await Database.open(tmp_path / "engine.sqlite3")
+    async with database.unit("schema"):
+        await database.write("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL)")
+        await database.write("CREATE TABLE u (x TEXT NOT NULL)")  # no index: every lookup scans
+    yield database
+    await database.close()
+
+
+async def test_quick_statements_on_an_index_take_no_round_trip_and_others_do(db):
+    async with db.unit("fill"):
+        await db.write_many("INSERT INTO t (id, x) VALUES (?, ?)", [(i, f"x{i}") for i in range(100)])
+    trips = db.trips
+    async with db.unit("quick"):
+        assert (await db.fetchone("SELECT x FROM t WHERE id = ?", (7,), quick=True))[0] == "x7"
+        await db.write("UPDATE t SET x = ? WHERE id = ?", ("seven", 7), quick=True)
+        await db.write("INSERT INTO t (id, x) VALUES (?, ?)", (500, "new"), quick=True)
+    assert await db.fetchval("SELECT x FROM t WHERE id = ?", (7,), quick=True) == "seven"
+    assert db.trips == trips  # BEGIN, three statements, COMMIT and a read outside: all on the loop
+
+    assert await db.fetchval("SELECT count(*) FROM t") == 101  # not marked: a hop to the reader's thread
+    assert db.trips == trips + 1
+    async with db.unit("one", one_statement=True):
+        await db.write("DELETE FROM t WHERE id = ?", (500,), quick=True)
+    assert db.trips == trips + 1 and await db.fetchval("SELECT count(*) FROM t", quick=False) == 100
+
+
+async def test_a_statement_marked_quick_that_scans_a_table_hops_and_says_so(db, caplog):
+    async with db.unit("fill"):
+        await db.write_many("INSERT INTO u (x) VALUES (?)", [(f"x{i}",) for i in range(10)])
+    trips = db.trips
+    with caplog.at_level(logging.WARNING, logger="store.sqlite_engine"):
+        assert await db.fetchval("SELECT count(*) FROM u WHERE x = ?", ("x3",), quick=True) == 1
+    assert db.trips == trips + 1
+    assert "scans a table" in caplog.text and "SCAN u" in caplog.text
+    caplog.clear()
+    await db.fetchval("SELECT count(*) FROM u WHERE x = ?", ("x4",), quick=True)
+    assert "scans a table" not in caplog.text  # the plan is asked once per statement
+
+
+async def test_begin_waits_in_the_thread_while_another_process_holds_the_database(db, tmp_path):
+    other = sqlite3.connect(tmp_path / "engine.sqlite3", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t (id, x) VALUES (1, 'other')")
+    trips = db.trips
+
+    async def write() -> None:
+        async with db.unit("waits"):
+            await db.write("INSERT INTO t (id, x) VALUES (?, ?)", (2, "mine"), quick=True)
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not task.done()  # waiting for the lock, in the writer's thread: the event loop runs on
+    threading.Timer(0.1, other.execute, ("COMMIT",)).start()
+    await asyncio.wait_for(task, 5)
+    other.close()
+    assert db.trips == trips + 1  # BEGIN hopped; the insert and the COMMIT did not
+    assert [r[0] for r in await db.fetchall("SELECT x FROM t ORDER BY id")] == ["other", "mine"]
+
+
+async def test_the_wal_is_checkpointed_off_the_event_loop_and_starts_again_under_steady_writes(
+        db, tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_engine, "CHECKPOINT_BYTES", 64 << 10)
+    monkeypatch.setattr(sqlite_engine, "CHECK_EVERY", 10)
+    threads = []
+    original = sqlite_engine._checkpoint
+    monkeypatch.setattr(sqlite_engine, "_checkpoint",
+                        lambda conn: threads.append(threading.current_thread().name) or original(conn))
+    for i in range(1500):  # ≈ 13 MB of WAL without checkpoints
+        async with db.unit("grow"):
+            await db.write("INSERT INTO t (id, x) VALUES (?, ?)", (i, "x" * 2000), quick=True)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.2)
+    # The bulk beside the writes, the tail between two units: then the WAL is written from its start again.
+    assert {"sqlite-reader", "sqlite-writer"} <= set(threads)
+    assert (tmp_path / "engine.sqlite3-wal").stat().st_size < 4 << 20
+    assert await db.fetchval("SELECT count(*) FROM t") == 1500
+
+
+async def test_a_statement_its_caller_gave_up_on_is_not_overlapped_on_the_event_loop(db, tmp_path):
+    other = sqlite3.connect(tmp_path / "engine.sqlite3", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with db.unit("given up"):
+            await db.write("INSERT INTO t (id, x) VALUES (1, 'x')", quick=True)
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.2)  # its BEGIN waits in the writer's thread
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not db._writer.idle  # the thread still waits for the lock
+    other.execute("COMMIT")
+    other.close()
+    # The next unit does not touch the writer on the loop while the thread has it: it queues behind it.
+    async with db.unit("next"):
+        await db.write("INSERT INTO t (id, x) VALUES (2, 'y')", quick=True)
+    assert [r[0] for r in await db.fetchall("SELECT id FROM t")] == [2]
