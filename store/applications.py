@@ -39,7 +39,7 @@ class ApplicationRepository:
         await self.add_event(app.number, app.status, app.submitted_at, note)
 
     async def get(self, number: str) -> Application | None:
-        row = await self._db.fetchone(f"SELECT {APP_COLUMNS} FROM applications WHERE number = ?", (number,))
+        row = await self._db.fetchone(f"SELECT {APP_COLUMNS} FROM applications WHERE number = ?", (number,), quick=True)
         return app_from_row(row) if row else None
 
     async def set_status(self, number: str, status: str, at: datetime, note: str | None = None,
@@ -126,7 +126,7 @@ class ApplicationRepository:
         rows = await self._db.fetchall(
             f"SELECT {_CONSENT_COLUMNS} FROM consents WHERE subject_phone = ? AND status = 'pending' "
             "ORDER BY created_at",
-            (phone,),
+            (phone,), quick=True,
         )
         return [_consent(r) for r in rows]
 

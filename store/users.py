@@ -88,7 +88,7 @@ class UserRepository:
         identity's lapse and /logout) and any chat verified as it right now."""
         rows = await self._db.fetchall(
             "SELECT user_id FROM telegram_links WHERE iin = ? UNION SELECT user_id FROM identities WHERE iin = ? "
-            "ORDER BY user_id", (iin, iin))
+            "ORDER BY user_id", (iin, iin), quick=True)
         return [row[0] for row in rows]
 
     async def linked_user(self, iin: str) -> int | None:

@@ -123,10 +123,23 @@ async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     # The spinner is stopped while the work is done, not before it: one Bot API round trip less per press.
     answering = asyncio.create_task(_answer(query))
+    _ANSWERING.add(answering)
+    answering.add_done_callback(_ANSWERING.discard)
+    scope = current_scope()
+    if scope is not None:
+        # Awaited once the turn has committed: its unit of work (on SQLite, the one writer) does not wait for
+        # Telegram's answer to this request.
+        scope.after.append(lambda: answering)
+        await dispatch.on_button(await turn_for(update, context), query.data or "")
+        return
     try:
         await dispatch.on_button(await turn_for(update, context), query.data or "")
     finally:
         await answering
+
+
+# The answers to button presses on their way (a task the loop holds only weakly must be held here).
+_ANSWERING: set[asyncio.Task[None]] = set()
 
 
 async def _answer(query: CallbackQuery) -> None:
