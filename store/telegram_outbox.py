@@ -67,6 +67,24 @@ class TelegramOutboxRepository:
         return sorted((Envelope(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], until) for r in rows),
                       key=lambda e: e.id)
 
+    async def due_ids(self, now_ts: float, limit: int) -> list[int]:
+        """The ids ``claim_due`` would take, read outside any unit (committed rows; on SQLite without the writer)."""
+        rows = await self._db.fetchall(
+            f"SELECT id FROM telegram_outbox AS t WHERE {_DUE} AND {_HEAD} ORDER BY id LIMIT ?",
+            (now_ts, now_ts, limit))
+        return [int(r[0]) for r in rows]
+
+    async def claim_ids(self, ids: list[int], now_ts: float, lease_seconds: float) -> list[Envelope]:
+        """Claim those of ``ids`` that are still due and the head of their chat's queue (by key: a few rows)."""
+        until = now_ts + lease_seconds
+        marks = ", ".join("?" * len(ids))
+        rows = await self._db.write(
+            f"UPDATE telegram_outbox AS t SET status = 'sending', lease_until = ? WHERE id IN ({marks}) "
+            f"AND {_DUE} AND {_HEAD} RETURNING id, chat_id, kind, payload, attempts",
+            (until, *ids, now_ts, now_ts), quick=True)
+        return sorted((Envelope(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], until) for r in rows),
+                      key=lambda e: e.id)
+
     async def renew(self, ids: list[int], held_until: float, until: float) -> set[int]:
         """Extend to ``until`` the lease of those envelopes of ``ids`` still being sent under the lease
         ``held_until`` (the one value a claim gives its whole batch); returns their ids. An envelope settled,

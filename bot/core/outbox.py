@@ -47,8 +47,18 @@ class TelegramOutbox:
         return Envelope(envelope_id, chat_id, kind, payload, 0, until)
 
     async def claim_due(self, lease_seconds: float, limit: int) -> list[Envelope]:
+        now_ts = self._clock.now().timestamp()
+        if self._db.engine == "sqlite":
+            # One writer for every unit of the process: the due envelopes are looked for outside it (a read in the
+            # reader's thread), and the unit only claims them by key, each still due and its chat's head. On
+            # PostgreSQL the claim looks and locks in one statement (FOR UPDATE SKIP LOCKED), beside the others.
+            ids = await self.repo.due_ids(now_ts, limit)
+            if not ids:
+                return []
+            async with self._db.unit("telegram/claim"):
+                return await self.repo.claim_ids(ids, now_ts, lease_seconds)
         async with self._db.unit("telegram/claim"):
-            return await self.repo.claim_due(self._clock.now().timestamp(), lease_seconds, limit)
+            return await self.repo.claim_due(now_ts, lease_seconds, limit)
 
     async def renew(self, ids: list[int], held_until: float, lease_seconds: float) -> tuple[set[int], float]:
         """Renew this sender's lease on the envelopes ``ids`` (claimed together, under the lease ``held_until``):
