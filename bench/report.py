@@ -13,6 +13,10 @@ def _met(fig: Figure, s: dict) -> str:
     """yes: every round within the target; median: the median only; NO: not even the median."""
     if fig.target is None or s["median"] is None:
         return "—"
+    if fig.at_least:
+        if s["min"] >= fig.target:
+            return "yes"
+        return "median" if s["median"] >= fig.target else "NO"
     if s["max"] <= fig.target:
         return "yes"
     return "median" if s["median"] <= fig.target else "NO"

@@ -15,7 +15,7 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -129,6 +129,17 @@ class Person:
         first = await self.emu.next_message(self.user_id, timeout=timeout)
         return [first, *await self.emu.wait_idle(self.user_id, quiet=quiet)]
 
+    async def answers_until(self, done: Callable[[list[SentMessage]], bool], timeout: float = 10
+                            ) -> list[SentMessage]:
+        """What the bot sends until ``done`` holds of it (a push of several messages, the last rendered at
+        delivery, may pause between them on a busy machine), then whatever follows within a short quiet."""
+        got: list[SentMessage] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done(got):
+            got.append(await self.emu.next_message(self.user_id, timeout=max(0.1, deadline - loop.time())))
+        return got + await self.emu.wait_idle(self.user_id, quiet=0.25)
+
     async def say(self, text: str) -> list[SentMessage]:
         if text.startswith("/"):
             await self.emu.send_command(self.user_id, text)
@@ -235,7 +246,7 @@ async def test_consent_by_sms_reply_killed_around_its_commit_still_reaches_the_r
     assert retried is not None and retried.status_code == 200
     # Committed before the crash: a repeat now. Not committed: handled now, for the first time.
     assert retried.json().get("duplicate", False) is (point == "after_commit")
-    pushed = await requester.answers(quiet=0.5)
+    pushed = await requester.answers_until(lambda got: any(m.protect_content for m in got))
     certificates = [m for m in pushed if m.protect_content]
     assert len(certificates) == 1 and "Сейтқали Айгерім" in certificates[0].plain_text, text_of(pushed)
     assert number in text_of(pushed)
@@ -293,7 +304,7 @@ async def test_a_result_owed_in_the_requesters_chat_is_sent_after_a_crash_before
         await bot.emu.next_message(requester.user_id, timeout=0.2)
 
     await bot.start()
-    pushed = await requester.answers(quiet=0.5)
+    pushed = await requester.answers_until(lambda got: any(m.protect_content for m in got))
     assert sum(1 for m in pushed if m.protect_content) == 1, text_of(pushed)
     told = await subject.answers(quiet=0.5)
     assert number in text_of(told)
