@@ -40,7 +40,7 @@ from bot.gateways.state_systems import StateSystemUnavailable
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.certificate_pdf import render_pdf
-from handlers.telegram import render
+from handlers.telegram import raw_api, render
 from handlers.telegram.rate_limit import retry_after_seconds
 from store.telegram_outbox import Envelope
 
@@ -61,7 +61,7 @@ class Reply:
     rendered from the registry when the message is sent (``rendered`` holds it for the turn's own send, and
     is never stored)."""
     html: str
-    markup: dict[str, Any] | None = None
+    markup: dict[str, Any] | None = None  # the keyboard's to_dict(): stored so, and sent as it is
     protect: bool = False
     certificate: str | None = None
     lang: str | None = None
@@ -80,20 +80,6 @@ class Reply:
 
 def markup_json(markup: Markup | None) -> dict[str, Any] | None:
     return markup.to_dict() if markup is not None else None
-
-
-def markup_from_json(data: dict[str, Any] | None) -> Markup | None:
-    if not data:
-        return None
-    if "inline_keyboard" in data:
-        return InlineKeyboardMarkup.de_json(data, None)
-    if "keyboard" in data:
-        return ReplyKeyboardMarkup.de_json(data, None)
-    if "remove_keyboard" in data:
-        return ReplyKeyboardRemove(selective=data.get("selective"))
-    if "force_reply" in data:
-        return ForceReply.de_json(data, None)
-    return None
 
 
 class _NotDelivered(Exception):
@@ -282,10 +268,9 @@ class TelegramDelivery:
                 if reply.pdf is not None:
                     await self._send_pdf(chat_id, reply)
                 else:
-                    await self._bot.send_message(chat_id, html if html is not None else reply.html,
-                                                 parse_mode=ParseMode.HTML,
-                                                 reply_markup=markup_from_json(reply.markup),
-                                                 protect_content=reply.protect)
+                    # The answer is not read: no Message object is built from it (raw_api.py).
+                    await raw_api.send_html(self._bot, chat_id, html if html is not None else reply.html,
+                                            reply.markup or None, protect=reply.protect)
             except RetryAfter as exc:
                 raise _NotDelivered(outbox.Failure("rate_limited", retry_after_seconds(exc)), "429",
                                     replies[index:]) from exc

@@ -36,7 +36,7 @@ from bot.domain.model import ChatState
 from bot.gateways.telegram_http import RequestNotSent
 from bot.i18n import Lang, as_lang
 from bot.services import Services
-from handlers.telegram import console, routes
+from handlers.telegram import console, raw_api, routes
 from handlers.telegram.console import allowed, back_to_console
 from handlers.telegram.menu import show_menu
 from handlers.telegram.rate_limit import BULK, SendAborted
@@ -175,9 +175,8 @@ class TelegramDeliverer:
 
     async def deliver(self, user_id: int, text: str, before_send: BeforeSend) -> Outcome:
         try:
-            message = await self._bot.send_message(
-                user_id, escape(text), parse_mode=ParseMode.HTML,
-                rate_limit_args={"priority": BULK, "before_send": before_send})
+            message = await raw_api.send_html(self._bot, user_id, escape(text),
+                                              rate_limit_args={"priority": BULK, "before_send": before_send})
         except SendAborted:
             return Skipped("unsubscribed")
         except Forbidden as exc:  # "bot was blocked by the user", "user is deactivated"
@@ -192,7 +191,7 @@ class TelegramDeliverer:
             return Failed(exc.message[:200])
         except NetworkError as exc:  # the answer was lost; whether it was sent is not known
             return Unknown(exc.message[:200])
-        return Sent(message.message_id)
+        return Sent(message["message_id"])  # all that is read of the answer (raw_api.py)
 
 
 class TelegramReporter:

@@ -21,7 +21,7 @@ from bot.core.registry_info import (
 )
 from bot.domain.catalog import REGISTRY_SERVICES
 from bot.domain.model import Identity
-from handlers.telegram import keyboards, render, routes
+from handlers.telegram import keyboards, raw_api, render, routes
 from handlers.telegram.identification import answer_resend, require_identity
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import TP_CODE, TP_IIN
@@ -170,7 +170,8 @@ def close_offer(turn: Turn) -> None:
     """Take the Consent / Decline buttons off the offer once it is decided, so they cannot be pressed again."""
     query = turn.update.callback_query
     if query is not None and query.message is not None:
-        turn.after_commit(lambda: query.edit_message_reply_markup(reply_markup=None))
+        bot, chat_id, message_id = turn.context.bot, query.message.chat.id, query.message.message_id
+        turn.after_commit(lambda: raw_api.remove_inline_keyboard(bot, chat_id, message_id))
 
 
 async def consent_after_identity(turn: Turn, then: dict) -> None:
@@ -185,8 +186,7 @@ async def consent_after_identity(turn: Turn, then: dict) -> None:
     def close(turn: Turn) -> None:
         if isinstance(offer, int):  # the offer is an earlier message of this chat
             bot = turn.context.bot
-            turn.after_commit(lambda: bot.edit_message_reply_markup(chat_id=turn.user_id, message_id=offer,
-                                                                    reply_markup=None))
+            turn.after_commit(lambda: raw_api.remove_inline_keyboard(bot, turn.user_id, offer))
 
     await decide_as_subject(turn, await turn.identity(), number, bool(then.get("yes")), close)
 
