@@ -425,8 +425,9 @@ def texts_ru():
 
 async def test_a_broadcast_killed_after_claiming_a_message_never_sends_it_twice(world):
     """The worker marks a recipient 'sending' (committed), then the process dies before the message leaves (or
-    after: nobody can tell). After the restart that recipient is 'unknown' and is not sent again; everyone else
-    gets the broadcast exactly once."""
+    after: nobody can tell). After the restart that recipient is 'unknown' and is not sent again — as is any other
+    the broadcast's concurrent senders had claimed and not settled at that moment; everyone else gets the
+    broadcast exactly once."""
     bot, _ = world
     subscribers = list(range(8101, 8111))
     store = await Services.open(Settings(database=bot.database, secret_key="crash-test-key", _env_file=None))
@@ -459,8 +460,11 @@ async def test_a_broadcast_killed_after_claiming_a_message_never_sends_it_twice(
         if counts["queued"] == 0 and counts["sending"] == 0:
             break
         await asyncio.sleep(0.2)
-    assert counts["unknown"] == 1 and counts["sent"] == len(subscribers) - 1, counts
+    unknown = counts["unknown"]
+    # At least the killed claim; at most one per concurrent sender (QYZMET_BROADCAST_CONCURRENCY, 8 by default).
+    assert 1 <= unknown <= 8 and counts["sent"] == len(subscribers) - unknown, counts
     received = {uid: sum(1 for m in bot.emu.history(uid) if "Объявление" in (m.text or ""))
                 for uid in subscribers}
     assert all(n <= 1 for n in received.values()), received  # nobody twice
-    assert sum(received.values()) in (len(subscribers) - 1, len(subscribers))  # the unknown one: left or not
+    # The unknown ones: each may have left before the kill, or not.
+    assert len(subscribers) - unknown <= sum(received.values()) <= len(subscribers)
