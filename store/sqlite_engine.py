@@ -13,7 +13,8 @@ use indexes only (a statement that would scan a table hops, and a warning says s
 too: BEGIN IMMEDIATE fails at once instead of waiting when another process holds the database (then it hops and
 waits), and a COMMIT in WAL mode at synchronous=NORMAL appends the transaction's pages to the WAL file without
 syncing it. What could make a COMMIT slow, the checkpoint that copies the WAL back into the database and syncs
-it, is taken off the event loop: it runs in the threads once the WAL has grown (``CHECKPOINT_BYTES``). An
+it, is taken off the event loop and off the writer: it runs in the reader's thread once the WAL has grown
+(``CHECKPOINT_BYTES``; see ``SqliteDatabase._checkpoint``). An
 update's work is then no hop at all when its statements are quick.
 
 A singleton job (``try_hold``) is an exclusive ``flock`` on a file beside the database: one process of those
@@ -55,6 +56,9 @@ CACHED_STATEMENTS = 512
 # The WAL is checkpointed (in the reader's thread) once it holds this much; looked at every CHECK_EVERY commits.
 CHECKPOINT_BYTES = 4 << 20
 CHECK_EVERY = 100
+# A WAL that still holds this much after a checkpoint beside the writes (they never paused for it to start
+# again) is checkpointed between two units, the writer waiting for it: rare, and it bounds the WAL.
+TAIL_BYTES = 64 << 20
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
@@ -219,9 +223,12 @@ def _setup_writer(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout=0")  # see _begin_waiting
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy the WAL's pages into the database, without waiting for anyone (the writer goes on meanwhile)."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _checkpoint(conn: sqlite3.Connection) -> int:
+    """Copy the WAL's pages into the database, without waiting for anyone (the writer goes on meanwhile). Returns
+    the size of the WAL's content, in bytes."""
+    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return max(frames, 0) * page_size
 
 
 def _setup_reader(conn: sqlite3.Connection) -> None:
@@ -360,15 +367,16 @@ class SqliteDatabase(Database):
             self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint(), name="sqlite-checkpoint")
 
     async def _checkpoint(self) -> None:
-        """Most of the WAL is copied in the reader's thread while units go on writing; what they appended
-        meanwhile, in the writer's thread between two units. Only a checkpoint that ends with nothing left lets
-        the next transaction write the WAL from its beginning again: one beside a steady stream of writes never
-        would, and the WAL would grow without end."""
+        """The WAL is copied in the reader's thread while units go on writing. The next transaction writes the
+        WAL from its beginning again only if a checkpoint ended with nothing left in it: a pause in the writes
+        gives that. Under writes that never pause the WAL would grow without end, so once it holds TAIL_BYTES
+        the rest is copied in the writer's thread between two units (which then wait for its disk sync)."""
         try:
-            await self._reader.run(_checkpoint)
-            async with self._write_lock:
-                self.trips += 1
-                await self._writer.run(_checkpoint)
+            left = await self._reader.run(_checkpoint)
+            if left >= TAIL_BYTES:
+                async with self._write_lock:
+                    self.trips += 1
+                    await self._writer.run(_checkpoint)
         except sqlite3.Error:  # the next one will do it
             log.warning("WAL checkpoint failed", exc_info=True)
 

@@ -201,17 +201,26 @@ class TelegramDelivery:
             if not batch:
                 break
             async with _BatchLease(queue, services.clock, batch, lease) as held:
-                for index, envelope in enumerate(batch):
-                    if self._stopping:  # the rest go back to the queue at once, for the other workers
-                        await held.give_back([e.id for e in batch[index:]])
-                        break
-                    if not held.holds(envelope.id):
-                        log.warning("envelope %s is no longer held (its lease could not be renewed, or another sender "
-                                    "took it over): not sent here", envelope.id)
-                        continue
-                    await self.deliver(envelope)
-                    attempted += 1
+                if self._stopping:  # back to the queue at once, for the other workers
+                    await held.give_back([e.id for e in batch])
+                    break
+                # Each envelope of a claim is the head of its own chat's queue: different chats, delivered side by
+                # side (a slow render, or one chat's 429, does not hold up the others; the pace is the limiter's).
+                results = await asyncio.gather(*(self._deliver_held(held, e) for e in batch), return_exceptions=True)
+                for envelope, result in zip(batch, results, strict=True):
+                    if isinstance(result, BaseException):
+                        log.error("delivering envelope %s failed", envelope.id, exc_info=result)
+                    elif result:
+                        attempted += 1
         return attempted
+
+    async def _deliver_held(self, held: _BatchLease, envelope: Envelope) -> bool:
+        if not held.holds(envelope.id):
+            log.warning("envelope %s is no longer held (its lease could not be renewed, or another sender took it "
+                        "over): not sent here", envelope.id)
+            return False
+        await self.deliver(envelope)
+        return True
 
     # One envelope ----------------------------------------------------------------------------------------
 

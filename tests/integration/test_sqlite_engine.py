@@ -83,6 +83,7 @@ async def test_the_wal_is_checkpointed_off_the_event_loop_and_starts_again_under
         db, tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite_engine, "CHECKPOINT_BYTES", 64 << 10)
     monkeypatch.setattr(sqlite_engine, "CHECK_EVERY", 10)
+    monkeypatch.setattr(sqlite_engine, "TAIL_BYTES", 256 << 10)
     threads = []
     original = sqlite_engine._checkpoint
     monkeypatch.setattr(sqlite_engine, "_checkpoint",
@@ -92,7 +93,7 @@ async def test_the_wal_is_checkpointed_off_the_event_loop_and_starts_again_under
             await db.write("INSERT INTO t (id, x) VALUES (?, ?)", (i, "x" * 2000), quick=True)
         await asyncio.sleep(0)
     await asyncio.sleep(0.2)
-    # The bulk beside the writes, the tail between two units: then the WAL is written from its start again.
+    # Beside the writes; and since they never pause, the rest between two units: the WAL then starts again.
     assert {"sqlite-reader", "sqlite-writer"} <= set(threads)
     assert (tmp_path / "engine.sqlite3-wal").stat().st_size < 4 << 20
     assert await db.fetchval("SELECT count(*) FROM t") == 1500
