@@ -147,6 +147,8 @@ SELECT string_agg(item, E'\\n' ORDER BY item) FROM (
     UNION ALL
     SELECT format('extension %s %s', extname, extversion) FROM pg_extension
     UNION ALL
+    SELECT format('large objects %s', count(*)) FROM pg_largeobject_metadata
+    UNION ALL
     SELECT format('database %s %s %s', datdba, datallowconn, datconnlimit) FROM pg_database
     WHERE datname = current_database()
     UNION ALL
