@@ -4,8 +4,9 @@
 On PostgreSQL every test gets a migrated database of its own, under a name no test used before, and with no rows
 but what the migrations wrote (none today). A pool of such databases is copied from a template migrated once per
 test session (``CREATE DATABASE … TEMPLATE``), then reused: when a test ends, its database is reset to the
-template's state in the background while the next test runs on another one (a copy costs ≈0.2 s of the server
-under load, with the checkpoint it forces; a reset a few hundredths, and off the tests' path).
+template's state in the background while the next test runs on another one (a copy cost 0.1–0.2 s per test
+with both runs of scripts/test.sh side by side, the checkpoints it forces included; a reset takes a few hundredths,
+off the tests' path).
 
 The reset (``_reset``): every session still in the database is ended (a pool left open, a process the test
 started, a LISTEN, a session advisory lock all go with their sessions); the database is renamed, which the server
