@@ -27,16 +27,17 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def database(tmp_path):
-    """A new database of the suite's engine (tests/engines.py): a SQLite file, or a PostgreSQL database."""
+    """A new database of the suite's engine (tests/engines.py): a SQLite file, or a PostgreSQL database of the
+    test's own (from a pool: reset to the migrated state after each test)."""
     yield engines.new_database(tmp_path)
-    engines.drop_databases()
+    engines.release_databases()
 
 
 @pytest.fixture
 def empty_database(tmp_path):
     """Makes new databases of the suite's engine with no schema at all (not migrated): ``empty_database()``."""
     yield lambda name="empty": engines.empty_database(tmp_path, name)
-    engines.drop_databases()
+    engines.release_databases()
 
 
 @pytest.fixture

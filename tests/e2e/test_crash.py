@@ -27,8 +27,9 @@ from bot.faults import EXIT_CODE
 from bot.http_server import SIGNATURE_HEADER, sign
 from bot.sandbox.emulator import BotApiEmulator, NoMessageError, SentMessage
 from bot.services import Services
+from store.db import Database
 from tests.harness import CITIZENS, SEED, TOKEN
-from tests.sms_harness import FakeGateway
+from tests.sms_harness import FakeGateway, eventually
 
 SECRET = "crash-test-secret"
 QYZMET = str(Path(sys.executable).parent / "qyzmet")
@@ -276,7 +277,8 @@ async def test_identification_code_acknowledged_when_the_bot_died_is_not_a_secon
     await bot.start()
     answered = text_of(await person.answers(quiet=0.5))
     assert "код" in answered.lower() and "+7 705" in answered, answered
-    await asyncio.sleep(3)  # the lease of the interrupted SMS runs out; the worker posts it again
+    # The lease of the interrupted SMS runs out (2 s); the worker posts it again.
+    await eventually(lambda: len(sms_ids_to(gateway, SERGEI["phone"])) >= 2, 15)
     ids = sms_ids_to(gateway, SERGEI["phone"])
     assert len(set(ids)) == 1, ids  # the same message (idempotency key), not a second code
     result = await person.say(last_code(gateway, SERGEI["phone"]))
@@ -344,10 +346,14 @@ async def test_killed_between_the_certificate_and_the_menu_the_certificate_is_no
     await bot.stop()
 
     await bot.start(crash_at="after_part:telegram")
+    seen = len(bot.emu.history(person.user_id))
     await bot.emu.send_text(person.user_id, code)
     await bot.crashed()
     await bot.start()
-    await asyncio.sleep(2.5)  # the lease (1.5 s) runs out, the outbox worker takes the envelope over
+
+    def menu_sent() -> bool:  # the last message of the envelope: what was sent again, if anything, came before it
+        return any(m.reply_markup and not m.protect_content for m in bot.emu.history(person.user_id)[seen:])
+    await eventually(menu_sent, 15)  # the lease (1.5 s) runs out, the outbox worker takes the envelope over
     got = bot.emu.drain(person.user_id)
     assert sum(1 for m in got if m.protect_content) == 1, text_of(got)
     assert [m for m in got if m.reply_markup] and not got[-1].protect_content, text_of(got)  # the menu, once
@@ -374,9 +380,19 @@ async def test_status_feed_event_killed_around_its_commit_notifies_once(world, p
     again = await bot.client.post(f"{bot.base}/api/v1/applications/events", json=event, headers=headers)
     assert again.status_code == 200
     assert again.json()["result"] == ("duplicate" if point == "after_commit" else "created")
-    await asyncio.sleep(1.0)  # the SMS notice worker
-    notices = [r for r in gateway.accepted() if r["to"] == ERLAN["phone"] and "QZ-261125-0000777" in r["text"]]
-    assert len({r["id"] for r in notices}) == 1, notices
+
+    def notices() -> list[dict]:
+        return [r for r in gateway.accepted() if r["to"] == ERLAN["phone"] and "QZ-261125-0000777" in r["text"]]
+
+    store = await Database.open(bot.database, migrate=False)
+    try:
+        async def all_sent() -> bool:  # the SMS notice worker has sent every notice there is
+            return bool(notices()) and not await store.fetchval(
+                "SELECT count(*) FROM sms_outbox WHERE status IN ('queued', 'sending')")
+        await eventually(all_sent, 15)
+    finally:
+        await store.close()
+    assert len({r["id"] for r in notices()}) == 1, notices()
 
 
 async def test_a_complaint_filed_when_the_bot_died_after_the_commit_is_confirmed_once(world):
