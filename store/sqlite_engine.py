@@ -276,10 +276,15 @@ class SqliteDatabase(Database):
         except BaseException:
             await writer.close()
             raise
-        quick = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                cached_statements=CACHED_STATEMENTS)
-        quick.row_factory = sqlite3.Row
-        _setup_quick(quick)
+        try:
+            quick = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                    cached_statements=CACHED_STATEMENTS)
+            quick.row_factory = sqlite3.Row
+            _setup_quick(quick)
+        except BaseException:
+            await reader.close()
+            await writer.close()
+            raise
         return cls(writer, reader, quick, path)
 
     async def close(self) -> None:
