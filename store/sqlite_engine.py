@@ -190,9 +190,19 @@ def _rollback(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
-def _autocommit(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
-    """A one-statement unit in one hop: begin, the statement, commit."""
-    _begin_waiting(conn)
+def _begin_now(conn: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE without waiting (on the event loop); False when another process holds the database."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if not _locked(exc):
+            raise
+        return False
+    return True
+
+
+def _commit_work(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    """In a begun transaction: the statement, then COMMIT (ROLLBACK if it fails)."""
     try:
         result = work(conn)
         conn.execute("COMMIT")
@@ -200,6 +210,12 @@ def _autocommit(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connectio
         _rollback(conn)
         raise
     return result
+
+
+def _autocommit(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    """A one-statement unit in one hop: begin, the statement, commit."""
+    _begin_waiting(conn)
+    return _commit_work(work, conn)
 
 
 def _wal(conn: sqlite3.Connection) -> None:
@@ -325,13 +341,8 @@ class SqliteDatabase(Database):
         await self._write_lock.acquire()
         try:
             writer = self._writer
-            if writer.idle and writer.conn is not None:
-                try:
-                    writer.conn.execute("BEGIN IMMEDIATE")  # no other process writes: at once, on the loop
-                    return writer
-                except sqlite3.OperationalError as exc:
-                    if not _locked(exc):
-                        raise
+            if writer.idle and writer.conn is not None and _begin_now(writer.conn):
+                return writer  # no other process writes: begun at once, on the loop
             self.trips += 1
             begun = writer.post(_begin_waiting)
             try:
@@ -422,23 +433,14 @@ class SqliteDatabase(Database):
             return await self._reader.run(work)
         writer = self._writer
         if conn is _AUTOCOMMIT:
-            if quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params):
-                try:
-                    writer.conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    if not _locked(exc):
-                        raise
-                else:
-                    try:
-                        result = work(writer.conn)
-                        writer.conn.execute("COMMIT")
-                    except BaseException:
-                        _rollback(writer.conn)
-                        raise
-                    self._committed()
-                    return result
-            self.trips += 1
-            return await writer.run(partial(_autocommit, work))
+            if (quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params)
+                    and _begin_now(writer.conn)):
+                result = _commit_work(work, writer.conn)
+            else:
+                self.trips += 1
+                result = await writer.run(partial(_autocommit, work))
+            self._committed()
+            return result
         if quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params):
             return work(writer.conn)
         self.trips += 1
