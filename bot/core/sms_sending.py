@@ -14,6 +14,7 @@ makes messages wait in the queue rather than be dropped. Notices to a phone that
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -57,6 +58,9 @@ class SmsService(WorkerLoop):
         self._clock = clock
         self._s = settings
         self._phones = phones
+        self._attempts_in_flight = 0
+        self._none_in_flight = asyncio.Event()  # set while no attempt of this process is between claim and settle
+        self._none_in_flight.set()
         WorkerLoop.__init__(self)
 
     # Sending -----------------------------------------------------------------------------------------------
@@ -117,8 +121,11 @@ class SmsService(WorkerLoop):
         return await self._outbox.interactive_since(phone, since) < self._s.sms_replies_per_phone_hour
 
     async def retry_queued(self) -> int:
-        """Attempt every queued message that is due (interactive first). Returns how many were attempted."""
+        """Attempt every queued message that is due (interactive first), then wait for this process's other
+        attempts (the worker's, a code's first attempt) to settle too: afterwards nothing due is left in flight
+        here. Returns how many this call attempted."""
         attempted, _ = await self.process_due()
+        await self._none_in_flight.wait()
         return attempted
 
     async def process_due(self) -> tuple[int, float]:
@@ -140,6 +147,16 @@ class SmsService(WorkerLoop):
 
     async def _try(self, message: OutboxMessage) -> Outcome:
         """One attempt at one message, if the global cap allows and nobody else holds it."""
+        self._attempts_in_flight += 1
+        self._none_in_flight.clear()
+        try:
+            return await self._attempt(message)
+        finally:
+            self._attempts_in_flight -= 1
+            if not self._attempts_in_flight:
+                self._none_in_flight.set()
+
+    async def _attempt(self, message: OutboxMessage) -> Outcome:
         async with self._db.unit("sms/claim"):  # the cap check and the claim are one transaction
             await self._db.serialize("sms-global-cap")  # ... and one claim at a time, across replicas too
             now_ts = self._clock.now().timestamp()

@@ -106,6 +106,19 @@ async def test_without_the_bot_the_notice_goes_by_sms_in_the_phones_language(h):
     assert h.phone.last(citizen["phone"]) == "Qyzmet: QZ-261124-0000102 өтінімінің мәртебесі: орындалуда."
 
 
+async def test_retrying_the_queue_waits_for_the_workers_attempt_already_in_flight(h):
+    """The worker may claim a notice first; a retry then finds it taken, and still returns only once it is sent."""
+    async def slow_gateway(to: str, text: str) -> None:
+        await asyncio.sleep(0.3)
+
+    h.gateway.listeners.insert(0, slow_gateway)  # the phone hears of it only after this
+    citizen = CITIZENS["Сергей"]
+    assert await notify(h.services, "notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
+    await asyncio.sleep(0.1)  # the worker, woken by the commit, has claimed it and is sending
+    assert await h.services.sms.retry_queued() == 0  # taken by the worker: not attempted here
+    assert h.phone.last(citizen["phone"]) == "Qyzmet: QZ-261124-0000102 өтінімінің мәртебесі: орындалуда."
+
+
 async def test_when_telegram_refuses_the_notice_goes_by_sms(h):
     await identified(h, 5003, "ru", "Сергей")
     h.emu.deactivate(5003)  # no update tells the bot: it learns from the 403
