@@ -50,16 +50,18 @@ class StateOutboxRepository:
         rows = sorted(rows, key=lambda r: (r[5], r[0]))
         return [StatePost(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4]) for r in rows]
 
-    async def settle(self, post_id: str, status: str, now: datetime, error: str | None = None) -> None:
-        await self._db.write(
+    async def settle(self, post_id: str, status: str, now: datetime, error: str | None = None) -> bool:
+        """sent or failed; only a post being sent (a late sender whose lease ran out changes nothing). False: it
+        was settled already."""
+        return await self._db.write_count(
             "UPDATE state_outbox SET status = ?, settled_at = ?, last_error = ?, attempts = attempts + 1, "
-            "payload = NULL, lease_until = NULL WHERE id = ?",
-            (status, utc_iso(now), error, post_id))
+            "payload = NULL, lease_until = NULL WHERE id = ? AND status = 'sending'",
+            (status, utc_iso(now), error, post_id)) > 0
 
     async def retry_later(self, post_id: str, now: datetime, delay: float, error: str) -> None:
         await self._db.write(
             "UPDATE state_outbox SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
-            "lease_until = NULL, last_error = ? WHERE id = ?",
+            "lease_until = NULL, last_error = ? WHERE id = ? AND status = 'sending'",
             (later(now, delay), error[:200], post_id))
 
     async def next_due_at(self) -> datetime | None:

@@ -109,13 +109,15 @@ class TelegramOutboxRepository:
             (held_until, *ids),
         )
 
-    async def settle(self, envelope_id: int, status: str, now: datetime, error: str | None = None) -> None:
-        """Final outcome: sent, by_sms, failed or off. The payload is not kept past delivery."""
-        await self._db.write(
+    async def settle(self, envelope_id: int, status: str, now: datetime, error: str | None = None) -> bool:
+        """Final outcome: sent, by_sms, failed or off. The payload is not kept past delivery. Only an envelope
+        being sent is settled: a sender whose lease ran out, late, neither overwrites the outcome of the sender
+        that took it over nor reopens it. False: it was settled already."""
+        return await self._db.write_count(
             "UPDATE telegram_outbox SET status = ?, settled_at = ?, last_error = ?, attempts = attempts + 1, "
-            "payload = NULL, lease_until = NULL WHERE id = ?",
+            "payload = NULL, lease_until = NULL WHERE id = ? AND status = 'sending'",
             (status, utc_iso(now), error, envelope_id), quick=True,
-        )
+        ) > 0
 
     async def keep_left(self, envelope_id: int, payload: dict[str, Any]) -> None:
         """An envelope being sent keeps only what has not left yet (``payload``)."""
@@ -126,10 +128,11 @@ class TelegramOutboxRepository:
 
     async def retry_later(self, envelope_id: int, at_ts: float, error: str, payload: dict[str, Any] | None = None
                           ) -> None:
-        """Back to the queue until ``at_ts`` (``payload``: what is left to send, when part of it went)."""
+        """Back to the queue until ``at_ts`` (``payload``: what is left to send, when part of it went); not if
+        another sender has settled it meanwhile."""
         await self._db.write(
             "UPDATE telegram_outbox SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
-            "last_error = ?, lease_until = NULL, payload = coalesce(?, payload) WHERE id = ?",
+            "last_error = ?, lease_until = NULL, payload = coalesce(?, payload) WHERE id = ? AND status = 'sending'",
             (at_ts, error, json.dumps(payload, ensure_ascii=False) if payload is not None else None, envelope_id),
             quick=True,
         )

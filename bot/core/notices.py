@@ -67,13 +67,17 @@ class NoticeService:
         return True
 
     async def instead_by_sms(self, envelope_id: int, iin: str | None, key: str, params: dict, lang: str,
-                             reason: str) -> bool:
+                             reason: str) -> Literal["by_sms", "no_phone", "settled_already"]:
         """Telegram could not take a notice: its SMS form goes instead, and the envelope is settled — one unit.
-        False when there is no phone to send it to. StateSystemUnavailable when the phone cannot be had now."""
-        async with self._db.unit("notice/by_sms"):
+        "no_phone": there is no phone to send it to (the envelope fails); "settled_already": another sender took
+        the envelope over after this one's lease ran out and settled it, so no SMS is owed.
+        StateSystemUnavailable when the phone cannot be had now."""
+        async with self._db.unit("notice/by_sms") as unit:
             sent = await self.by_sms(iin, key, params, lang)
-            await self._telegram.settle(envelope_id, "by_sms" if sent else "failed", reason)
-        return sent
+            if not await self._telegram.settle(envelope_id, "by_sms" if sent else "failed", reason):
+                unit.fail()  # the SMS written above is rolled back with it
+                return "settled_already"
+        return "by_sms" if sent else "no_phone"
 
     def render(self, lang: Lang, key: str, params: dict) -> str:
         return self._texts(lang, key, **{name: self._value(lang, value) for name, value in params.items()

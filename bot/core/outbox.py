@@ -77,11 +77,14 @@ class TelegramOutbox:
             await self.repo.give_back(ids, held_until)
         self.wake.set()
 
-    async def settle(self, envelope_id: int, status: str, error: str | None = None) -> None:
-        """The envelope's final outcome: sent, by_sms, failed or off (in the caller's unit, or one of its own)."""
+    async def settle(self, envelope_id: int, status: str, error: str | None = None) -> bool:
+        """The envelope's final outcome: sent, by_sms, failed or off (in the caller's unit, or one of its own).
+        False: another sender settled it first (it took the envelope over when this one's lease ran out)."""
         async with self._db.unit("telegram/settle", one_statement=True):
-            await self.repo.settle(envelope_id, status, self._clock.now(), error)
-            on_commit(self._db, lambda: self._metrics.telegram_envelope(status))
+            settled = await self.repo.settle(envelope_id, status, self._clock.now(), error)
+            if settled:
+                on_commit(self._db, lambda: self._metrics.telegram_envelope(status))
+        return settled
 
     async def sent_part(self, envelope_id: int, left: dict[str, Any]) -> None:
         """Part of a claimed envelope has left: only ``left`` is still owed (what a sender that takes it over

@@ -407,13 +407,14 @@ class TelegramDelivery:
         """The notice goes by SMS instead: the SMS and the settled envelope are one unit."""
         services, payload = self._services, envelope.payload
         try:
-            sent = await services.notices.instead_by_sms(envelope.id, payload.get("iin"), payload["key"],
-                                                         payload.get("params", {}), lang, reason)
+            outcome = await services.notices.instead_by_sms(envelope.id, payload.get("iin"), payload["key"],
+                                                            payload.get("params", {}), lang, reason)
         except StateSystemUnavailable as exc:  # the phone cannot be had now: the envelope waits and comes back
             await services.telegram_outbox.retry_later(envelope.id, 60, f"{reason}; SMS fallback: {exc.reason}")
             return
-        log.info("notice %s not delivered in Telegram (%s); %s", envelope.id, reason,
-                 "sent by SMS" if sent else "no phone to fall back to")
+        log.info("notice %s not delivered in Telegram (%s); %s", envelope.id, reason, {
+            "by_sms": "sent by SMS", "no_phone": "no phone to fall back to",
+            "settled_already": "another sender settled it meanwhile"}[outcome])
 
     async def _settle(self, envelope: Envelope, status: str, error: str | None = None) -> None:
         await self._services.telegram_outbox.settle(envelope.id, status, error)
