@@ -10,6 +10,7 @@ writes as ISO 8601 UTC text (store.db.utc_iso), through a codec installed on eve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -20,6 +21,10 @@ import asyncpg
 from store.db import Database, Held, Params, Row, UnitOfWork, _refuse_newer, migrations
 
 log = logging.getLogger(__name__)
+
+# A lost listening connection is opened again after this wait, doubled at each failure up to the maximum.
+RELISTEN_FIRST_SECONDS = 0.5
+RELISTEN_MAX_SECONDS = 30.0
 
 # Any number will do, as long as every replica uses the same one: the key of the migration lock.
 _MIGRATION_LOCK = 7_160_514_001
@@ -80,6 +85,9 @@ class PostgresDatabase(Database):
         self.path = url
         self._sql: dict[str, str] = {}
         self._listening: asyncpg.Connection | None = None  # the connection LISTENing for wake-ups, kept
+        self._wakes: dict[str, list[Callable[[], None]]] = {}  # channel -> what a notification on it wakes
+        self._relistening: asyncio.Task[None] | None = None
+        self._closing = False
 
     @classmethod
     async def connect(cls, url: str, pool_size: int = 10) -> PostgresDatabase:
@@ -90,9 +98,13 @@ class PostgresDatabase(Database):
         return cls(pool, url)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._relistening is not None:
+            self._relistening.cancel()
         if self._listening is not None:
             listening, self._listening = self._listening, None
             if not _gone(listening):  # a broken one went back to the pool by itself
+                listening.remove_termination_listener(self._listener_lost)
                 await listening.reset()  # drops its listeners before it goes back to the pool
                 await self._pool.release(listening)
         await self._pool.close()
@@ -101,9 +113,60 @@ class PostgresDatabase(Database):
         await self.write("SELECT pg_notify(?, '')", (channel,))  # sent by the server at the commit
 
     async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        new_channel = channel not in self._wakes
+        self._wakes.setdefault(channel, []).append(wake)
         if self._listening is None:
-            self._listening = await self._pool.acquire()
-        await self._listening.add_listener(channel, lambda *_: wake())
+            if self._relistening is None:  # (while it is being opened again, that adds this channel too)
+                await self._open_listener()
+        elif new_channel:
+            await self._listening.add_listener(channel, self._notified)
+
+    async def _open_listener(self) -> None:
+        conn = await self._pool.acquire()
+        try:
+            added: set[str] = set()
+            while missing := self._wakes.keys() - added:  # a channel may be added while this one awaits
+                for channel in missing:
+                    await conn.add_listener(channel, self._notified)
+                    added.add(channel)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        conn.add_termination_listener(self._listener_lost)
+        self._listening = conn
+
+    def _notified(self, _conn: object, _pid: int, channel: str, _payload: str) -> None:
+        for wake in self._wakes.get(channel, ()):
+            wake()
+
+    def _listener_lost(self, conn: object) -> None:
+        """The listening connection broke (the server restarted, a failover, a network cut): wake-ups would stop
+        for good, and the workers would be left to their slower schedule. It is opened again in the background."""
+        if self._closing or self._relistening is not None:
+            return
+        self._listening = None
+        log.warning("the connection listening for wake-ups was lost; opening it again")
+        self._relistening = asyncio.get_running_loop().create_task(self._listen_again(), name="pg-relisten")
+
+    async def _listen_again(self) -> None:
+        wait = RELISTEN_FIRST_SECONDS
+        try:
+            while not self._closing:
+                await asyncio.sleep(wait)
+                try:
+                    await self._open_listener()
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("listening for wake-ups again failed (%s); next try in %.1f s",
+                                type(exc).__name__, min(wait * 2, RELISTEN_MAX_SECONDS))
+                    wait = min(wait * 2, RELISTEN_MAX_SECONDS)
+                    continue
+                log.info("listening for wake-ups again")
+                for wakes in self._wakes.values():  # what was notified while nobody listened
+                    for wake in wakes:
+                        wake()
+                return
+        finally:
+            self._relistening = None
 
     def _numbered(self, sql: str) -> str:
         found = self._sql.get(sql)

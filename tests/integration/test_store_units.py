@@ -335,3 +335,44 @@ async def test_a_singleton_job_held_by_a_process_that_dies_is_free_again(databas
             holder.kill()
             await holder.wait()
         await mine.close()
+
+
+@pytest.mark.skipif(not engines.on_postgres(), reason="PostgreSQL's LISTEN (SQLite serves one process: no wake-ups "
+                    "between processes)")
+async def test_wake_ups_come_again_after_the_listening_connection_is_cut(db, monkeypatch):
+    """The server ends the session that LISTENs (a restart, a failover): the engine opens another one, wakes every
+    listener once (what was notified meanwhile is not heard), and notifications reach it again."""
+    import asyncpg
+
+    from store import postgres_engine
+    monkeypatch.setattr(postgres_engine, "RELISTEN_FIRST_SECONDS", 0.05)
+    database, other = db
+    woken: list[str] = []
+    await database.listen("qz_a", lambda: woken.append("a"))
+    await database.listen("qz_b", lambda: woken.append("b"))
+
+    async def notified(channel: str) -> None:
+        async with other.unit("test/notify"):
+            await other.notify(channel)
+
+    async def until_woken(expected: list[str]) -> None:
+        for _ in range(500):
+            if sorted(woken) == expected:
+                return
+            await asyncio.sleep(0.01)
+        assert sorted(woken) == expected
+
+    await notified("qz_a")
+    await until_woken(["a"])
+    admin = await asyncpg.connect(database.path)
+    try:
+        cut = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()")
+    finally:
+        await admin.close()
+    assert cut == 1
+    await until_woken(["a", "a", "b"])  # listening again: each listener woken once
+    woken.clear()
+    await notified("qz_b")
+    await until_woken(["b"])
