@@ -99,3 +99,26 @@ def test_json_format_carries_the_exception_masked(capsys):
 def test_text_format_stays_the_default(capsys):
     out = _emit("text", capsys)
     assert out.count("\n") == 1 and " INFO qyzmet.test: code ****** sent to +7*******67" in out
+
+
+async def test_a_broadcasts_progress_keeps_its_counts_through_the_masking(caplog):
+    """Six-digit counts (half a million recipients) are grouped, so the masking leaves the figures an operator
+    wants in place."""
+    from datetime import UTC, datetime
+
+    from bot.core.broadcast import LogReporter, Progress
+    from store.broadcasts import Broadcast
+    broadcast = Broadcast(7, "cli", datetime.now(UTC), "kk", "ru", "all", "sending", 1_000_000, None, None, None)
+    handler = caplog.handler
+    masking = MaskingFilter()
+    handler.addFilter(masking)
+    try:
+        with caplog.at_level(logging.INFO):
+            await LogReporter().started(broadcast)
+            await LogReporter().progress(Progress(broadcast, {"queued": 500_000, "sending": 8, "sent": 499_992},
+                                                  812.5, False))
+    finally:
+        handler.removeFilter(masking)
+    assert "broadcast 7: sending to 1,000,000 recipients" in caplog.text
+    assert "broadcast 7: queued 500,000, sending 8, sent 499,992, 812.5 msg/s" in caplog.text
+    assert "***" not in caplog.text
