@@ -1,10 +1,11 @@
 """`python -m bench` (or `make bench`): every figure in repeated rounds, a table on stdout and bench/results.json.
 
 A round (bench/bracket.py) runs, on a fresh Bot API emulator: a stock python-telegram-bot echo bot, an echo bot on
-the bot's own plumbing (bench/plumbing_echo.py), the bot (`qyzmet run` on a fresh seeded SQLite file), then the
-two echo bots again in the reverse order. The load generator, a fake SMS gateway and the data subjects' SMS
-replies live in this process. `--rounds` rounds (3 by default) give each figure a median and a spread; the
-store figure (bench/store_bench.py) seeds its applications once and times the lookups in as many rounds.
+the bot's own plumbing (bench/plumbing_echo.py), the bot (`qyzmet run` on a fresh seeded SQLite file, by polling
+and then in webhook mode), then the two echo bots again in the reverse order. The load generator, a fake SMS
+gateway and the data subjects' SMS replies live in this process. `--rounds` rounds (3 by default) give each figure
+a median and a spread; the store figure (bench/store_bench.py) seeds its applications once and times the lookups
+in as many rounds.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """One bracketed round: both echo bots, the bot, both echo bots again — on one emulator, with one load generator.
 
-Order: stock echo, same-plumbing echo, the bot (start-up, throughput, half load, third party, memory),
-same-plumbing echo, stock echo. Each baseline runs once before and once after the bot, at the same distance
-from it, so that a machine that drifts steadily over the round affects the bot and the mean of each pair alike.
+Order: stock echo, same-plumbing echo, the bot (start-up, throughput, half load, third party, memory; then in
+webhook mode, throughput), same-plumbing echo, stock echo. Each baseline runs once before and once after the bot,
+at the same distance from it, so that a machine that drifts steadily over the round affects the bot and the mean
+of each pair alike.
 Every round starts from nothing: its own emulator, its own seeded SQLite file, its own citizens.
 """
 
@@ -24,6 +25,7 @@ from bench.meters import CpuMeter, rss_mb
 from bench.stats import pct
 
 ECHO_TEXTS = 7  # as many updates per echo session as the own flow has
+WEBHOOK_SECRET = "bench-webhook-secret"
 PROFILE = Path(__file__).resolve().parent / "profile.pyisession"  # --profile: the first round's bot
 
 
@@ -71,9 +73,9 @@ class Round:
             database = work / "bot.sqlite3"
             env = procs.bot_env(self.emu_port, database, self.sms.url, http_port)
             K, M = args.citizens, args.third_party
-            print(f"[bench] round {self.index + 1}: seeding {2 * K + 2 * M} citizens, {args.idle_users} users, "
+            print(f"[bench] round {self.index + 1}: seeding {3 * K + 2 * M} citizens, {args.idle_users} users, "
                   f"{args.in_progress} conversations in progress ...", flush=True)
-            persons = synth.people(2 * K + 2 * M)
+            persons = synth.people(3 * K + 2 * M)
             synth.write_seed(work / "seed.json", persons)
             procs.run_seed(env, work / "seed.json")
             mid_flow = synth.add_idle_users(database, args.idle_users, args.in_progress)
@@ -88,6 +90,7 @@ class Round:
                 results["stock_echo_before"] = await self.echo("stock", "stock-before", 90_000_001)
                 results["plumbing_echo_before"] = await self.echo("plumbing", "plumbing-before", 91_000_001)
                 await self.bot(env, persons, mid_flow)
+                await self.webhook_bot(env, persons[2 * K + 2 * M:], http_port)
                 # The baselines again, in the reverse order: each pair brackets the bot at the same distance.
                 results["plumbing_echo_after"] = await self.echo("plumbing", "plumbing-after", 92_000_001)
                 results["stock_echo_after"] = await self.echo("stock", "stock-after", 93_000_001)
@@ -104,7 +107,7 @@ class Round:
         args, results, emu, sms = self.args, self.results, self.emu, self.sms
         K, M = args.citizens, args.third_party
         full, half = persons[:K], persons[K:2 * K]
-        requesters, subjects = persons[2 * K:2 * K + M], persons[2 * K + M:]
+        requesters, subjects = persons[2 * K:2 * K + M], persons[2 * K + M:2 * K + 2 * M]
         before = (await emu.stats())["requests"].get("getUpdates", 0)
         proc = procs.start_bot(env, self.work, profile=PROFILE if args.profile and self.index == 0 else None)
         try:
@@ -170,6 +173,36 @@ class Round:
             results["bot_log_errors"] = proc.tail(400).count(" ERROR ")
         finally:
             proc.stop(timeout=60 if args.profile else 15)
+
+    async def webhook_bot(self, env: dict[str, str], fresh: list[synth.Person], http_port: int) -> None:
+        """`qyzmet run` again, on the same database, in webhook mode: the emulator posts each update to the bot,
+        and the bot's first reply travels back in the HTTP answer (handlers/telegram/webhook_reply.py). The
+        same closed loop as the polling bot's throughput phase, with citizens of its own."""
+        url = f"http://127.0.0.1:{http_port}/telegram"
+        env = {**env, "QYZMET_TELEGRAM_WEBHOOK_URL": url, "QYZMET_TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET}
+        print(f"[bench] the bot in webhook mode: {len(fresh)} citizens x 7 updates ...", flush=True)
+        proc = procs.start_bot(env, self.work, log_name="bot-webhook.log")
+        try:
+            await procs.wait_ready(f"http://127.0.0.1:{http_port}/health/ready", proc)
+            rec = load.Recorder()
+            pids = {"bot": proc.pid, "emulator": self.emulator.pid, "bench": os.getpid()}
+            before = await self.emu.stats()
+            with CpuMeter(pids) as cpu:
+                wall = await load.closed_loop([load.guarded(rec, load.Citizen(self.emu, self.sms, p, rec).own_flow())
+                                               for p in fresh])
+            after = await self.emu.stats()
+            calls = {kind: sum(after[kind].values()) - sum(before[kind].values())
+                     for kind in ("requests", "carried_calls")}
+            self.results["webhook"] = {
+                **phase_summary(rec, wall, cpu),
+                # Bot API calls per update: sent as requests, and carried back in webhook answers instead.
+                "requests_per_update": round(calls["requests"] / rec.updates, 2) if rec.updates else None,
+                "carried_per_update": round(calls["carried_calls"] / rec.updates, 2) if rec.updates else None}
+        finally:
+            proc.stop()
+            # The bot leaves its webhook set (its replicas share it); the echo bots that follow poll.
+            async with self.session.post(f"{self.emu.base}/bot{procs.TOKEN}/deleteWebhook") as answer:
+                answer.raise_for_status()
 
     async def echo(self, kind: str, label: str, first_user: int) -> dict:
         """The same emulator and closed loop against one of the echo bots (procs.ECHO_BOTS)."""

@@ -199,14 +199,14 @@ def bot_env(emu_port: int, database: Path, sms_url: str, http_port: int = 0) -> 
     }
 
 
-def start_bot(env: dict[str, str], workdir: Path, profile: Path | None = None) -> Proc:
+def start_bot(env: dict[str, str], workdir: Path, profile: Path | None = None, log_name: str = "bot.log") -> Proc:
     if profile is not None:
         # A session file: render it with `pyinstrument --load FILE` (text, html, pstats, flat: -p flat=true).
         argv = [sys.executable, "-m", "pyinstrument", "-i", "0.002", "-r", "pyisession",
                 "-o", str(profile), "-m", "bot.cli", "run"]
     else:
         argv = [sys.executable, "-m", "bot.cli", "run"]
-    return Proc("bot", argv, env=env, log=workdir / "bot.log")
+    return Proc("bot", argv, env=env, log=workdir / log_name)
 
 
 def start_echo_bot(kind: str, emu_port: int, workdir: Path, label: str) -> Proc:
@@ -220,6 +220,24 @@ def run_seed(env: dict[str, str], seed_file: Path) -> None:
                          env={**os.environ, **env}, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"qyzmet seed failed: {out.stdout}\n{out.stderr}")
+
+
+async def wait_ready(url: str, proc: Proc, timeout: float = 60.0) -> None:
+    """Until ``url`` (a /health/ready) answers 200; fails early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited during start:\n{proc.tail(30)}")
+            try:
+                async with session.get(url) as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{proc.name} not ready within {timeout}s:\n{proc.tail(30)}")
+            await asyncio.sleep(0.1)
 
 
 async def wait_http(url: str, timeout: float = 20.0) -> None:

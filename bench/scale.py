@@ -405,8 +405,7 @@ async def sqlite_run(run: Run, cluster: Cluster, caps: list[procs.CpuCap]) -> di
     proc = procs.Proc("sqlite-run", [sys.executable, "-m", "bot.cli", "run"], env=env, log=folder / "run.log",
                       cap=cap)
     try:
-        from bench.scale_cluster import wait_ready
-        await wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, 60)
+        await procs.wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, 60)
         await run.proxy.route(run.session, [*cluster.web_urls, f"http://127.0.0.1:{port}"], active=[2])
         emu = load.Emu(cluster.emu_base, run.session)
         await emu.start()

@@ -9,7 +9,6 @@ Redis prefix) that has seen update 1 would take a new update 1 for a retry of th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -197,7 +196,7 @@ class Cluster:
         proc = procs.Proc(f"web{index}", [sys.executable, "-m", "bot.cli", "web"], log=log, cap=cap,
                           env={**self.env, "QYZMET_HTTP_PORT": str(self.web_ports[index])})
         self.web[index] = proc
-        await wait_ready(f"{self.web_urls[index]}/health/ready", proc, timeout)
+        await procs.wait_ready(f"{self.web_urls[index]}/health/ready", proc, timeout)
         return proc
 
     async def start_worker(self, index: int, timeout: float = 60.0) -> procs.Proc:
@@ -206,7 +205,7 @@ class Cluster:
         proc = procs.Proc(f"worker{index}", [sys.executable, "-m", "bot.cli", "worker"], log=log,
                           env={**self.env, "QYZMET_HTTP_PORT": str(self.worker_ports[index])})
         self.workers[index] = proc
-        await wait_ready(f"http://127.0.0.1:{self.worker_ports[index]}/health/ready", proc, timeout)
+        await procs.wait_ready(f"http://127.0.0.1:{self.worker_ports[index]}/health/ready", proc, timeout)
         return proc
 
     def broadcast(self, text: str) -> tuple[int, int]:
@@ -266,23 +265,6 @@ async def add_subscribers(db_url: str, first: int, count: int) -> None:
                 (first, first + count - 1))
     finally:
         await db.close()
-
-
-async def wait_ready(url: str, proc: procs.Proc, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while True:
-            if not proc.alive():
-                raise RuntimeError(f"{proc.name} exited during start:\n{proc.tail(30)}")
-            try:
-                async with session.get(url) as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{proc.name} not ready within {timeout}s:\n{proc.tail(30)}")
-            await asyncio.sleep(0.1)
 
 
 def json_dump(path: Path, data: object) -> None:

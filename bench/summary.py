@@ -32,7 +32,7 @@ def _lat(phase: str, field: str, q: str) -> Callable[[dict], Any]:
 
 
 def _failed(r: dict) -> int:
-    phases = ("stock_echo_before", "plumbing_echo_before", "throughput", "half_load", "third_party",
+    phases = ("stock_echo_before", "plumbing_echo_before", "throughput", "half_load", "third_party", "webhook",
               "plumbing_echo_after", "stock_echo_after")
     return sum(r[p]["failures"] for p in phases) + r["memory"]["sample"]["failures"]
 
@@ -65,6 +65,20 @@ ROUND_FIGURES = [
            lambda r: r["throughput"]["cpu_percent_of_one_core"]["emulator"]),
     Figure("bench_cpu_percent", "load generator CPU, % of one core (closed loop)", "%",
            lambda r: r["throughput"]["cpu_percent_of_one_core"]["bench"]),
+    Figure("webhook_updates_per_s", "bot in webhook mode: own flow, closed loop", "updates/s",
+           lambda r: r["webhook"]["updates_per_s"]),
+    Figure("ratio_webhook_to_plumbing_echo", "ratio bot in webhook mode / same-plumbing echo", "",
+           lambda r: r["webhook"]["updates_per_s"] / r["plumbing_echo_updates_per_s"], 2),
+    Figure("webhook_cpu_ms_per_update", "bot CPU per update in webhook mode (closed loop)", "ms",
+           lambda r: r["webhook"].get("cpu_ms_per_update"), 2),
+    Figure("webhook_emulator_cpu_percent", "emulator CPU, % of one core (webhook mode)", "%",
+           lambda r: r["webhook"]["cpu_percent_of_one_core"]["emulator"]),
+    Figure("webhook_requests_per_update", "Bot API requests per update in webhook mode", "",
+           lambda r: r["webhook"]["requests_per_update"], 2),
+    Figure("webhook_carried_per_update", "Bot API calls carried in webhook answers, per update", "",
+           lambda r: r["webhook"]["carried_per_update"], 2),
+    Figure("webhook_reply_p99_ms", "reply latency p99 in webhook mode (closed loop)", "ms",
+           _lat("webhook", "reply_latency_ms", "p99"), 0),
     Figure("reply_p50_ms", "reply latency p50 (closed loop)", "ms", _lat("throughput", "reply_latency_ms", "p50"), 0),
     Figure("reply_p99_ms", "reply latency p99 (closed loop)", "ms", _lat("throughput", "reply_latency_ms", "p99"), 0),
     Figure("half_load_offered", "half capacity offered (open loop)", "updates/s",
