@@ -108,14 +108,22 @@ async def test_without_the_bot_the_notice_goes_by_sms_in_the_phones_language(h):
 
 async def test_retrying_the_queue_waits_for_the_workers_attempt_already_in_flight(h):
     """The worker may claim a notice first; a retry then finds it taken, and still returns only once it is sent."""
-    async def slow_gateway(to: str, text: str) -> None:
-        await asyncio.sleep(0.3)
+    in_gateway, release = asyncio.Event(), asyncio.Event()
 
-    h.gateway.listeners.insert(0, slow_gateway)  # the phone hears of it only after this
+    async def held_gateway(to: str, text: str) -> None:
+        in_gateway.set()
+        await release.wait()
+
+    h.gateway.listeners.insert(0, held_gateway)  # the phone hears of it only once released
     citizen = CITIZENS["Сергей"]
     assert await notify(h.services, "notice.app_status", _status_params(), iin=citizen["iin"]) == "sms"
-    await asyncio.sleep(0.1)  # the worker, woken by the commit, has claimed it and is sending
-    assert await h.services.sms.retry_queued() == 0  # taken by the worker: not attempted here
+    await asyncio.wait_for(in_gateway.wait(), 10)  # the worker, woken by the commit, claimed it and is sending
+    retry = asyncio.create_task(h.services.sms.retry_queued())
+    await asyncio.sleep(0.05)
+    assert not retry.done()  # it waits for the worker's attempt
+    assert citizen["phone"] not in h.phone.inbox
+    release.set()
+    assert await retry == 0  # taken by the worker: not attempted here
     assert h.phone.last(citizen["phone"]) == "Qyzmet: QZ-261124-0000102 өтінімінің мәртебесі: орындалуда."
 
 
