@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from bench import load, procs, synth
-from bench.meters import CpuMeter, rss_mb
+from bench.meters import CpuMeter, collector_paused, rss_mb
 from bench.stats import pct
 
 ECHO_TEXTS = 7  # as many updates per echo session as the own flow has
@@ -128,7 +128,7 @@ class Round:
             # 1. Closed loop: every citizen at once, each waiting for each answer.
             rec = load.Recorder()
             sms_before = sms.received
-            with CpuMeter(pids) as cpu:
+            with CpuMeter(pids) as cpu, collector_paused():
                 wall = await load.closed_loop([own(rec, p) for p in full])
             results["throughput"] = {**phase_summary(rec, wall, cpu), "sms_sent": sms.received - sms_before}
             capacity = rate(rec, wall)
@@ -136,7 +136,7 @@ class Round:
 
             # 2. Open loop at half the measured capacity: sessions arrive as a Poisson process.
             rec = load.Recorder()
-            with CpuMeter(pids) as cpu:
+            with CpuMeter(pids) as cpu, collector_paused():
                 wall = await load.open_loop([partial(own, rec, p) for p in half],
                                             rate_per_s=max(capacity / 2 / 7, 0.1))
             results["half_load"] = {"offered_updates_per_s": round(capacity / 2, 1), **phase_summary(rec, wall, cpu)}
@@ -146,7 +146,7 @@ class Round:
             print(f"[bench] third party: {M} sessions (code typed / SMS reply) at half capacity ...", flush=True)
             rec = load.Recorder()
             sms_before = sms.received
-            with CpuMeter(pids) as cpu:
+            with CpuMeter(pids) as cpu, collector_paused():
                 wall = await load.open_loop(
                     [partial(third, rec, p, s, i % 2 == 1) for i, (p, s) in enumerate(zip(requesters, subjects,
                                                                                            strict=True))],
@@ -187,7 +187,7 @@ class Round:
             rec = load.Recorder()
             pids = {"bot": proc.pid, "emulator": self.emulator.pid, "bench": os.getpid()}
             before = await self.emu.stats()
-            with CpuMeter(pids) as cpu:
+            with CpuMeter(pids) as cpu, collector_paused():
                 wall = await load.closed_loop([load.guarded(rec, load.Citizen(self.emu, self.sms, p, rec).own_flow())
                                                for p in fresh])
             after = await self.emu.stats()
@@ -214,7 +214,8 @@ class Round:
             await procs.wait_first_get_updates(self.session, self.emu.base, before, echo)
             rec = load.Recorder()
             people = [synth.Person(i, "", "", first_user + i) for i in range(K)]
-            with CpuMeter({"echo": echo.pid, "emulator": self.emulator.pid, "bench": os.getpid()}) as cpu:
+            with CpuMeter({"echo": echo.pid, "emulator": self.emulator.pid, "bench": os.getpid()}) as cpu, \
+                    collector_paused():
                 wall = await load.closed_loop([load.guarded(rec, load.Citizen(self.emu, self.sms, p, rec)
                                                             .echo_flow(ECHO_TEXTS)) for p in people])
         finally:

@@ -3,8 +3,11 @@ time of a process tree (a database server and its backends) and of the whole mac
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 try:
@@ -84,6 +87,20 @@ def rss_mb(pid: int) -> dict:
     except OSError:
         pass
     return {"rss_mb": round(rss, 1) if rss else None, "peak_rss_mb": round(peak, 1) if peak else None}
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The load generator's own cyclic garbage collector waits for the end of a measured phase. Its full
+    collections walk everything the recorders hold and paused this process for 50–100 ms, during which every
+    reply arriving was timestamped late: the harness's pause counted as the measured bot's latency. Reference
+    counting still frees nearly everything meanwhile; the cycles are collected after the phase."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 class CpuMeter:

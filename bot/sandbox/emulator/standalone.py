@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from bot.gc_tuning import freeze_survivors
+
 from .assembly import BotApiEmulator
 
 
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
                              burst_seconds=args.burst_seconds, per_chat_burst_seconds=args.per_chat_burst_seconds,
                              webhook_retry_seconds=args.webhook_retry_seconds)
         await emu.start()
+        freeze_survivors()
         print(f"Bot API emulator: base_url={emu.base_url} token={emu.token} "
               f"control=http://{emu.host}:{emu.port}/_emu/", flush=True)
         try:
