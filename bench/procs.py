@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -224,35 +225,32 @@ def run_seed(env: dict[str, str], seed_file: Path) -> None:
 
 async def wait_ready(url: str, proc: Proc, timeout: float = 60.0) -> None:
     """Until ``url`` (a /health/ready) answers 200; fails early if ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while True:
-            if not proc.alive():
-                raise RuntimeError(f"{proc.name} exited during start:\n{proc.tail(30)}")
-            try:
-                async with session.get(url) as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{proc.name} not ready within {timeout}s:\n{proc.tail(30)}")
-            await asyncio.sleep(0.1)
+    await _wait_for_answer(url, lambda status: status == 200, timeout, proc, pause=0.1)
 
 
 async def wait_http(url: str, timeout: float = 20.0) -> None:
+    """Until ``url`` answers at all (any status below 500)."""
+    await _wait_for_answer(url, lambda status: status < 500, timeout, None, pause=0.05)
+
+
+async def _wait_for_answer(url: str, accept: Callable[[int], bool], timeout: float, proc: Proc | None,
+                           pause: float) -> None:
     deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession() as session:
         while True:
+            if proc is not None and not proc.alive():
+                raise RuntimeError(f"{proc.name} exited during start:\n{proc.tail(30)}")
             try:
-                async with s.get(url) as r:
-                    if r.status < 500:
+                async with session.get(url) as answer:
+                    if accept(answer.status):
                         return
             except aiohttp.ClientError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{url} did not answer within {timeout}s")
-            await asyncio.sleep(0.05)
+                who = proc.name if proc is not None else url
+                raise TimeoutError(f"{who} did not answer as expected within {timeout}s"
+                                   + (f":\n{proc.tail(30)}" if proc is not None else ""))
+            await asyncio.sleep(pause)
 
 
 async def emu_stats(session: aiohttp.ClientSession, base: str) -> dict:
