@@ -157,6 +157,12 @@ async def main(argv: list[str] | None = None) -> int:
             print(f"achieved broadcast rate before the kill: {rate1:.1f}/s = {rate1 / bot_rate:.2f} of configured "
                   f"({bc_sent} broadcast messages in {phase1:.1f}s; "
                   f"all sends incl. replies {sent_before_kill / phase1:.1f}/s)")
+            # The replies go first (QYZMET_TELEGRAM_RATE is shared, replies before bulk): what is left for the
+            # broadcast is the overall rate less the replies' share, up to the broadcast's own rate.
+            replies = max(sent_before_kill - bc_sent, 0) / phase1
+            left = min(bot_rate, overall - replies)
+            print(f"rate left after the replies' share ({replies:.1f}/s): {left:.1f}/s; the broadcast took "
+                  f"{rate1 / left:.2f} of it")
             print(f"429 answers: {stats1['rate_limited']} before the kill, {stats['rate_limited']} in total")
             lat = pct(latencies, 1000)
             print(f"citizens' reply latency during the broadcast (ms): p50 {lat['p50']} p99 {lat['p99']} "

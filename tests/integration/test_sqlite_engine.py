@@ -46,6 +46,7 @@ async def test_quick_statements_on_an_index_take_no_round_trip_and_others_do(db)
     assert db.trips == trips + 1 and await db.fetchval("SELECT count(*) FROM t", quick=False) == 100
 
 
+@pytest.mark.scans_on_purpose
 async def test_a_statement_marked_quick_that_scans_a_table_hops_and_says_so(db, caplog):
     async with db.unit("fill"):
         await db.write_many("INSERT INTO u (x) VALUES (?)", [(f"x{i}",) for i in range(10)])
