@@ -18,11 +18,13 @@ from pathlib import Path
 from bench.pg import fresh_database
 from bench.synth import people, write_seed
 from bot.config import Settings
+from bot.core.broadcast import Audience
 from bot.core.seed import read_seed
 from bot.gateways.sms_gateway import PrintingSmsGateway
 from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
+from store.db import utc_iso
 
 TOKEN = "123456:TRIPS"
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
@@ -62,6 +64,7 @@ async def count(n: int, database: str) -> None:
         services = await Services.open(Settings(database=database, secret_key="k", sweep_interval_seconds=quiet,
                                                 telegram_worker_idle_seconds=quiet, broadcast_poll_seconds=quiet,
                                                 sms_worker_idle_seconds=quiet, state_worker_idle_seconds=quiet,
+                                                telegram_rate=10_000, broadcast_rate=5_000,  # trips, not pace
                                                 _env_file=None),  # type: ignore[call-arg]
                                        sms_gateway=gateway)
         await services.load_seed(read_seed(seed_path))
@@ -115,6 +118,22 @@ async def count(n: int, database: str) -> None:
                 before = db.commits
                 await handler.handle(subject.phone, f"ДА {codes.last[subject.phone]}", f"gw-{subject.phone}")
                 handler_commits.append(db.commits - before)
+            # A broadcast to every user the flows made (and as many subscribers more): trips per message.
+            subscribers = [9_000_000 + i for i in range(10 * n)]
+            for uid in subscribers:
+                emu.add_user(user_id=uid, first_name=f"S{uid}", language_code="kk")
+            async with db.unit("bench/subscribers"):
+                for uid in subscribers:
+                    await db.write("INSERT INTO users (user_id, lang, created_at) VALUES (?, 'kk', ?)",
+                                   (uid, utc_iso(services.clock.now())))
+            trips0, commits0, polls = db.trips, db.commits, 0
+            broadcast = await services.broadcasts.create("bench", "Хабарлама", "Сообщение", Audience("all"))
+            while (await services.broadcasts.get(broadcast.id)).status == "sending":  # type: ignore[union-attr]
+                polls += 1
+                await asyncio.sleep(0.05)
+            # This loop's own reads (one trip each) are not the broadcast's.
+            broadcast_trips, broadcast_commits = db.trips - trips0 - polls - 1, db.commits - commits0
+
             print(f"{db.engine}: own-request flow, {n} citizens × 7 updates:")
             print(f"  database round trips per update: {own_trips / own_updates:.2f}")
             print(f"  statements per update: {own_statements / own_updates:.2f} (on SQLite the quick ones run "
@@ -125,6 +144,9 @@ async def count(n: int, database: str) -> None:
             print(f"consent by SMS reply (decision, result owed, subject's SMS, reply): "
                   f"{sum(handler_commits) / n:.1f} commits per message "
                   f"(+ the immediate sends' settles: see sms/settle)")
+            print(f"broadcast to {broadcast.total} recipients: {broadcast_trips / broadcast.total:.2f} trips and "
+                  f"{broadcast_commits / broadcast.total:.2f} commits per message (the page reads and the progress "
+                  "counts included)")
         finally:
             await bot.stop()
             await services.close()

@@ -21,7 +21,7 @@ class StaffRepository:
         self._db = db
 
     async def role(self, user_id: int) -> str | None:
-        return await self._db.fetchval("SELECT role FROM staff WHERE user_id = ?", (user_id,))
+        return await self._db.fetchval("SELECT role FROM staff WHERE user_id = ?", (user_id,), quick=True)
 
     async def put(self, user_id: int, role: str, added_by: str, now: datetime) -> None:
         """Add the person or change their role (added_at/added_by stay those of the first addition)."""
