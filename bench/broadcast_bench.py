@@ -129,13 +129,14 @@ async def main(argv: list[str] | None = None) -> int:
             bot.popen.kill()  # SIGKILL: no graceful stop, rows may be left 'sending'
             bot.popen.wait()
             stats1 = await procs.emu_stats(session, base)
+            sent_at_kill = stats1["requests"].get("sendMessage", 0)  # what was on the wire at the kill included
             with sqlite3.connect(db) as c:
                 bc_sent = c.execute("SELECT count(*) FROM broadcast_recipients WHERE status IN ('sent', 'sending')"
                                     ).fetchone()[0]
             bot2 = procs.start_bot(env, work)
             bot = bot2
             t_restart = time.perf_counter()
-            while await sent_count() <= sent_before_kill:
+            while await sent_count() <= sent_at_kill:
                 await asyncio.sleep(0.01)
             resume_s = time.perf_counter() - t_restart
             conn = sqlite3.connect(db)
