@@ -118,7 +118,8 @@ async def count(n: int, database: str) -> None:
                 before = db.commits
                 await handler.handle(subject.phone, f"ДА {codes.last[subject.phone]}", f"gw-{subject.phone}")
                 handler_commits.append(db.commits - before)
-            # A broadcast to every user the flows made (and as many subscribers more): trips per message.
+            # A broadcast to every user the flows made and 10·n subscribers more: trips per message (its creation,
+            # page reads and progress counts included).
             subscribers = [9_000_000 + i for i in range(10 * n)]
             for uid in subscribers:
                 emu.add_user(user_id=uid, first_name=f"S{uid}", language_code="kk")
@@ -131,7 +132,7 @@ async def count(n: int, database: str) -> None:
             while (await services.broadcasts.get(broadcast.id)).status == "sending":  # type: ignore[union-attr]
                 polls += 1
                 await asyncio.sleep(0.05)
-            # This loop's own reads (one trip each) are not the broadcast's.
+            # This loop's own reads (one trip each, the last one included) are not the broadcast's.
             broadcast_trips, broadcast_commits = db.trips - trips0 - polls - 1, db.commits - commits0
 
             print(f"{db.engine}: own-request flow, {n} citizens × 7 updates:")
@@ -145,8 +146,8 @@ async def count(n: int, database: str) -> None:
                   f"{sum(handler_commits) / n:.1f} commits per message "
                   f"(+ the immediate sends' settles: see sms/settle)")
             print(f"broadcast to {broadcast.total} recipients: {broadcast_trips / broadcast.total:.2f} trips and "
-                  f"{broadcast_commits / broadcast.total:.2f} commits per message (the page reads and the progress "
-                  "counts included)")
+                  f"{broadcast_commits / broadcast.total:.2f} commits per message (its creation, the page reads and "
+                  "the progress counts included)")
         finally:
             await bot.stop()
             await services.close()
