@@ -6,6 +6,7 @@ import pytest
 
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.state_systems import StateSystemsServer
+from store.sqlite_engine import QUICK_SCANS
 from tests import engines
 from tests.harness import SEED, TOKEN, Harness
 from tests.sms_harness import SmsHarness
@@ -35,7 +36,7 @@ class _QuickScans(logging.Handler):
         self.seen: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "marked quick scans a table" in record.getMessage():
+        if QUICK_SCANS in record.getMessage():
             self.seen.append(record.getMessage())
 
 
