@@ -19,13 +19,16 @@ async def harness(emu: BotApiEmulator, path: Path | str, **settings: object) -> 
     return h
 
 
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
-    """Wait for a state of the system (not a time): polls ``check`` until it is true."""
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition",
+                state: Callable[[], Awaitable[object]] | None = None) -> None:
+    """Wait for a state of the system (not a time): polls ``check`` until it is true. On a timeout the message
+    says what ``state`` finds then (what was left undone), when given."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await check():
         if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            found = f"; found {await state()}" if state is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{found}")
         await asyncio.sleep(0.05)
 
 
@@ -46,3 +49,9 @@ def received(h: Harness, user_id: int, text: str | None = None) -> list[str]:
 async def finished(h: Harness, broadcast_id: int) -> bool:
     b = await h.services.broadcasts.get(broadcast_id)
     return b is not None and b.status in ("done", "cancelled")
+
+
+async def broadcast_state(h: Harness, broadcast_id: int) -> str:
+    """A broadcast's status and its recipients' counts, as a failed wait reports them."""
+    b = await h.services.broadcasts.get(broadcast_id)
+    return f"{b.status if b else None}, {await h.services.broadcasts.counts(broadcast_id)}"

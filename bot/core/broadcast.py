@@ -237,6 +237,11 @@ class BroadcastService:
         """The worker was started and has not ended (readiness)."""
         return self._worker is not None and not self._worker.done()
 
+    @property
+    def holding(self) -> bool:
+        """This process is the one that sends broadcasts now (the others stand by)."""
+        return self._held is not None and not self._held.lost
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -376,26 +381,34 @@ class BroadcastService:
             await reporter.progress(Progress(final, await self._repo.counts(broadcast.id), 0.0, final=True))
 
     async def _one_pass(self, broadcast: Broadcast, deliverer: Deliverer) -> bool:
-        """Walk the queued recipients once, a few in flight at a time. True if any was attempted."""
+        """Walk the queued recipients once, a few in flight at a time. True if any was attempted.
+
+        A sender whose settle fails (the database did not answer) ends the pass: the others finish what they
+        hold, the rest of the queue is drained unsent, and the error goes up to the worker, which tries again
+        shortly. A sender never just dies: the walk would then wait forever for room in the queue."""
         queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=self._settings.broadcast_concurrency * 2)
         attempted = 0
+        failure: Exception | None = None
 
         async def sender() -> None:
-            nonlocal attempted
+            nonlocal attempted, failure
             while (recipient := await queue.get()) is not None:
-                if not self._stop_sending(broadcast.id):
+                if failure is None and not self._stop_sending(broadcast.id):
                     attempted += 1
-                    await self._send_one(broadcast, recipient, deliverer)
+                    try:
+                        await self._send_one(broadcast, recipient, deliverer)
+                    except Exception as exc:
+                        failure = failure or exc
 
         senders = [asyncio.create_task(sender()) for _ in range(self._settings.broadcast_concurrency)]
         try:
             after = 0
-            while not self._stop_sending(broadcast.id):
+            while failure is None and not self._stop_sending(broadcast.id):
                 page = await self._repo.queued_page(broadcast.id, after, self._settings.broadcast_page_size)
                 if not page:
                     break
                 for recipient in page:
-                    if self._stop_sending(broadcast.id):
+                    if failure is not None or self._stop_sending(broadcast.id):
                         break
                     await queue.put(recipient)
                 after = page[-1].user_id
@@ -405,6 +418,8 @@ class BroadcastService:
         finally:
             for task in senders:
                 task.cancel()
+        if failure is not None:
+            raise failure
         return attempted > 0
 
     async def _send_one(self, broadcast: Broadcast, recipient: Recipient, deliverer: Deliverer) -> None:

@@ -3,12 +3,16 @@ duplicates, and citizens' replies going out before broadcast messages."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+
 import pytest
 
 from bot.core.broadcast import Audience
 from bot.sandbox.emulator import BotApiEmulator
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
 from handlers.telegram.rate_limit import PriorityRateLimiter
+from store import sqlite_engine
 from store.applications import Application
 from tests import engines
 from tests.harness import TOKEN, Chat
@@ -317,3 +321,44 @@ async def test_messages_that_could_not_leave_are_tried_again_and_never_twice(h, 
         assert status == expected, (uid, status)
         assert attempts == (3 if expected == "sent" else 5)
         assert len(received(h, uid, "Хабарландыру")) == (1 if expected == "sent" else 0)
+
+
+class _AnotherProcessWritesFirst:
+    """Just before the broadcast's first message, another process begins a long write on the SQLite file and
+    holds the write lock for ``seconds``: meanwhile every claim and every settle of the broadcast is refused
+    ("database is locked") once its busy timeout has run out."""
+
+    def __init__(self, real, path: str, seconds: float) -> None:
+        self.real, self.path, self.seconds = real, path, seconds
+        self.other: sqlite3.Connection | None = None
+
+    async def deliver(self, user_id, text, before_send):
+        if self.other is None:
+            self.other = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.other.execute("BEGIN IMMEDIATE")
+            asyncio.get_running_loop().call_later(self.seconds, self.other.execute, "ROLLBACK")
+        return await self.real.deliver(user_id, text, before_send)
+
+
+@pytest.mark.skipif(engines.on_postgres(), reason="SQLite refuses a write after its busy timeout; PostgreSQL waits")
+async def test_a_broadcast_whose_writes_are_refused_for_a_while_goes_on_when_they_pass(h, monkeypatch):
+    """More recipients than the senders and their queue hold: each sender's settle is refused. The pass ends and
+    the worker tries again shortly (before, each sender died with its error and the walk of the recipients
+    waited forever for room in the queue: the broadcast never ended). Everyone gets the message once."""
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT_MS", 50)  # refused soon, not after 5 s
+    users = list(range(5201, 5241))
+    await add_subscribers(h, users, "ru")
+    services = h.services
+    await services.broadcasts.stop_worker()
+    broadcast = await services.broadcasts.create("cli", None, "Объявление", Audience("all"))
+    deliverer = _AnotherProcessWritesFirst(TelegramDeliverer(h.bot.application.bot), h.settings.database, 1.0)
+    services.broadcasts.start_worker(deliverer, reporter_for(services, h.bot.application.bot))
+    try:
+        await until(lambda: finished(h, broadcast.id), what="broadcast done")
+    finally:
+        if deliverer.other is not None:
+            deliverer.other.close()
+    assert deliverer.other is not None  # the write lock was taken: the refusals happened
+    assert await services.broadcasts.counts(broadcast.id) == {
+        "queued": 0, "sending": 0, "sent": len(users), "failed": 0, "blocked": 0, "skipped": 0, "unknown": 0}
+    assert all(len(received(h, uid, "Объявление")) == 1 for uid in users)

@@ -32,7 +32,7 @@ from tests import engines
 from tests.cluster import FAST_WORKERS, Cluster, metric, running_cluster
 from tests.e2e.test_notices import identified
 from tests.harness import CITIZENS, SEED, TOKEN, Chat
-from tests.ophelp import add_subscribers, finished, until
+from tests.ophelp import add_subscribers, broadcast_state, finished, until
 from tests.repos import repos
 from tests.sms_harness import FakeGateway, SmsHarness, eventually
 from tests.webhook_harness import WebhookHarness, free_port
@@ -110,6 +110,17 @@ def gateway_got(gateway: FakeGateway) -> Counter[str]:
     return Counter(request["id"] for request in gateway.accepted())
 
 
+async def workers_state(cluster: Cluster, broadcast_id: int) -> str:
+    """What a wait for the broadcast found: its counts, and what each worker's broadcast sender was doing."""
+    senders = []
+    for worker in cluster.workers:
+        assert worker.services is not None
+        b = worker.services.broadcasts
+        senders.append(f"running={b.worker_running} holder={b.holding} "
+                       f"sent={await metric(worker, 'qyzmet_broadcast_messages_total', outcome='sent')}")
+    return f"{await broadcast_state(cluster.web[0], broadcast_id)}; senders: {senders}"
+
+
 # Two workers at once ------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -145,7 +156,8 @@ async def test_a_notice_an_sms_and_a_broadcast_each_leave_once_with_two_workers_
     assert broadcast.total == len(NOTICE_CHATS) + len(KK_SUBSCRIBERS) + 1
 
     await until(lambda: outboxes_settled(services), timeout=20, what="both outboxes settled")
-    await until(lambda: finished(first, broadcast.id), timeout=20, what="the broadcast finished")
+    await until(lambda: finished(first, broadcast.id), timeout=20, what="the broadcast finished",
+                state=lambda: workers_state(cluster, broadcast.id))
     done = TEXTS("kk", "op.bc.done", id=broadcast.id, sent=broadcast.total, failed=0, blocked=0, skipped=0,
                  unknown=0, total=broadcast.total)
     await eventually(lambda: done in sent_texts(emu, OPERATOR), timeout=10)  # the final report
