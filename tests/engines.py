@@ -358,6 +358,12 @@ def release_databases() -> None:
         _run(lambda db_name=db_name: _admin(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
 
 
+def wait_for_resets() -> None:
+    """Until the resets running in the background (of the databases earlier tests left) have ended: the suite's
+    own tests of the pool count the replacements, which those would otherwise add to at any moment."""
+    concurrent.futures.wait(_resetting, timeout=60)
+
+
 def recycle_now(url: str) -> str:
     """For the suite's own tests of the pool: reset the running test's database ``url`` at once, as at the end
     of a test, and lend the test the result (its URL). Nothing is left in the background."""

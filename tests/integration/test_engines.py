@@ -30,6 +30,7 @@ async def test_a_used_database_comes_back_empty_its_sequences_restarted_its_sess
     await db.listen("wake", lambda: None)
     left_open = await asyncpg.connect(database)
 
+    engines.wait_for_resets()  # an earlier test's database may be being replaced right now
     replaced = engines.replaced
     url = engines.recycle_now(database)
     assert url != database and engines.replaced == replaced  # reset, not replaced by a new copy
@@ -67,6 +68,7 @@ async def test_a_database_whose_schema_or_migrations_changed_is_replaced_by_a_ne
             await db.write("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (999, NOW))
     finally:
         await db.close()
+    engines.wait_for_resets()
     replaced = engines.replaced
     url = engines.recycle_now(database)
     assert engines.replaced == replaced + 1

@@ -376,3 +376,38 @@ async def test_wake_ups_come_again_after_the_listening_connection_is_cut(db, mon
     woken.clear()
     await notified("qz_b")
     await until_woken(["b"])
+
+
+@pytest.mark.skipif(not engines.on_postgres(), reason="asyncpg's pool of PostgreSQL sessions")
+async def test_a_connection_goes_back_to_the_pool_without_a_reset_trip_and_a_hold_leaves_nothing_behind(db):
+    """A statement outside a unit, and a unit, are the last things their sessions ran: the connection went back to
+    the pool without asyncpg's reset query (one more round trip each time). A hold's session, which did keep
+    something (its advisory lock), is reset before it goes back: the lock is gone."""
+    import asyncpg
+
+    database, _ = db
+    admin = await asyncpg.connect(database.path)
+
+    async def last_queries() -> list[str]:
+        rows = await admin.fetch("SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND application_name = 'qyzmet' AND pid <> pg_backend_pid()")
+        return [row[0] for row in rows]
+
+    async def advisory_locks() -> int:
+        return int(await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                                        "(SELECT oid FROM pg_database WHERE datname = current_database())"))
+
+    try:
+        assert await database.fetchval("SELECT 4201 AS outside_a_unit") == 4201
+        assert any("4201" in query for query in await last_queries())
+        async with database.unit("test/last"):
+            await database.write("INSERT INTO t (x) VALUES (4202)")
+        assert "COMMIT" in await last_queries()
+
+        held = await database.try_hold("the-job")
+        assert held is not None and await advisory_locks() == 1
+        await held.release()
+        assert await advisory_locks() == 0
+        assert await database.fetchval("SELECT count(*) FROM t") == 1  # the pool goes on with the reset session
+    finally:
+        await admin.close()
