@@ -55,6 +55,7 @@ from store.subject_requests import SubjectRequestRepository
 from store.subscriptions import SubscriptionRepository
 from store.telegram_outbox import TelegramOutboxRepository
 from store.telegram_updates import HandledUpdateRepository
+from store.turn_close import TurnCloseRepository
 from store.users import UserRepository
 
 
@@ -121,8 +122,11 @@ class Services:
         otps = OtpService(db, OtpRepository(db), key, clock, settings, metrics)
         sms_phones = SmsPhoneRepository(db)
         sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users, metrics)
-        telegram = TelegramOutbox(db, TelegramOutboxRepository(db), clock, metrics)
-        conversation = ConversationService(db, users, HandledUpdateRepository(db), clock)
+        telegram_repo = TelegramOutboxRepository(db)
+        telegram = TelegramOutbox(db, telegram_repo, clock, metrics)
+        handled = HandledUpdateRepository(db)
+        conversation = ConversationService(db, users, handled, TurnCloseRepository(db, handled, users, telegram_repo),
+                                           clock)
         notices = NoticeService(db, telegram, users, state.directory, sms, the_texts)
         certificates = CertificateService(db, CertificateRepository(db), apps, notices, telegram, clock, key, settings)
         questions = RegistryQuestionRepository(db)

@@ -162,6 +162,14 @@ class UnitOfWork:
     def begun(self) -> bool:
         return self.root._begun
 
+    def only_write_follows(self) -> None:
+        """Nothing was written yet, and the next write is the unit's only one: it runs in autocommit, one trip
+        instead of BEGIN, the write and COMMIT (a Telegram update that wrote nothing before its closing
+        statement). A second write would raise, as in a unit opened with ``one_statement``."""
+        root = self.root
+        if not root._begun and not root._written:
+            root._one_statement = True
+
     def fail(self) -> None:
         """Roll the whole transaction back when it ends (an error was handled further up)."""
         self.root._rollback_only = True

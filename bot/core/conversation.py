@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.domain.model import ChatState, UserSnapshot
 from store.db import Database
 from store.telegram_updates import HandledUpdateRepository
+from store.turn_close import EnvelopeWrite, StateWrite, TurnCloseRepository
 from store.users import UserRepository
 
 UPDATES_KEPT = timedelta(days=1)  # far longer than Telegram keeps or retries an update
@@ -22,20 +23,28 @@ AWAITING_CONSENT_CODE = "tp_code"
 
 
 class ConversationService:
-    def __init__(self, db: Database, users: UserRepository, updates: HandledUpdateRepository, clock: Clock) -> None:
+    def __init__(self, db: Database, users: UserRepository, updates: HandledUpdateRepository,
+                 closing: TurnCloseRepository, clock: Clock) -> None:
         self._db = db
         self._users = users
         self._updates = updates
+        self._closing = closing
         self._clock = clock
 
     async def handled(self, update_id: int) -> bool:
         """Whether an update's effects are already committed (it came again: act on it once)."""
         return await self._updates.handled(update_id)
 
-    async def mark_handled(self, update_id: int) -> bool:
-        """Inside the update's unit of work, with its effects; False when it was marked already (another attempt
-        at the same update committed first)."""
-        return await self._updates.mark(update_id, self._clock.now())
+    @property
+    def closes_in_one_statement(self) -> bool:
+        """Whether ``close_turn`` is one statement: an update that wrote nothing else then commits it alone."""
+        return self._closing.one_statement
+
+    async def close_turn(self, update_id: int | None, state: StateWrite | None,
+                         envelope: EnvelopeWrite | None) -> tuple[bool, int | None]:
+        """Inside the update's unit of work, last: the update marked handled, the conversation's new state, the
+        envelope of its replies. (False, None) when another attempt at the same update committed first."""
+        return await self._closing.close(update_id, self._clock.now(), state, envelope)
 
     async def forget_old_updates(self) -> int:
         async with self._db.unit("conversation/forget_updates"):

@@ -38,14 +38,6 @@ class TelegramOutbox:
         self._metrics = metrics or Metrics()
         self.wake = asyncio.Event()  # the delivery worker sleeps on it
 
-    async def owe_claimed(self, chat_id: int, kind: str, payload: dict[str, Any], lease_seconds: float) -> Envelope:
-        """Like ``owe``, claimed by the caller from the start (a turn delivers its own replies right after its
-        commit; another sender takes the row over only if the caller died)."""
-        now = self._clock.now()
-        until = now.timestamp() + lease_seconds
-        envelope_id = await self.repo.add(chat_id, kind, payload, now, lease_until=until)
-        return Envelope(envelope_id, chat_id, kind, payload, 0, until)
-
     async def claim_due(self, lease_seconds: float, limit: int) -> list[Envelope]:
         now_ts = self._clock.now().timestamp()
         if self._db.engine == "sqlite":

@@ -3,9 +3,11 @@
 Every Telegram update runs inside an UpdateScope (see ``run_update``): a lazy unit of work that begins at the
 update's first write, and a buffer of the replies. Nothing is sent while the unit is open. When the update's
 work is done, the replies are written to the Telegram outbox in the same transaction as everything else the
-update changed, the unit commits, and the replies are delivered at once from that envelope. A crash after the
-commit leaves the envelope to the outbox worker; a crash or an error before it leaves nothing half-done. An
-update that wrote nothing sends its replies directly (there is nothing to lose).
+update changed (with the update's handled mark and where the conversation now stands: one statement on
+PostgreSQL, store/turn_close.py), the unit commits, and the replies are delivered at once from that envelope. A
+crash after the commit leaves the envelope to the outbox worker; a crash or an error before it leaves nothing
+half-done. An update that wrote nothing sends its replies directly (there is nothing to lose); one that only
+moved the conversation commits that closing statement alone.
 
 An update is acted on once: it is marked handled (``telegram_updates``) in its unit; one that comes again (a
 restart before getUpdates confirmed it, a webhook retry) is skipped, and one handled meanwhile by another
@@ -34,6 +36,7 @@ from bot.i18n import Lang, Texts, as_lang
 from bot.services import Services
 from handlers.telegram.delivery import Markup, Reply, TelegramDelivery, markup_json
 from store.telegram_outbox import Envelope
+from store.turn_close import EnvelopeWrite, StateWrite
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,9 @@ class UpdateScope:
         self.errored = False
         self.update_id: int | None = None
         self.known: tuple[int, UserSnapshot] | None = None  # (user id, snapshot) read before the handlers ran
+        # Where the conversation stands now, written when the update closes (with its mark and its replies)
+        self.state: StateWrite | None = None
+        self.closed = False
 
     def fail(self) -> None:
         """The update's work failed: roll it back and drop what it meant to say (the error handler speaks)."""
@@ -93,20 +99,27 @@ class UpdateScope:
         self.errored = True
         self.replies.clear()
         self.after.clear()
+        self.state = None
 
-    async def before_commit(self) -> None:
-        """The update is marked handled, and its replies become an envelope of the outbox, claimed by this
-        process — in the transaction of everything else the update changed."""
-        if self.update_id is not None and not await self.services.conversation.mark_handled(self.update_id):
-            raise HandledElsewhere(self.update_id)
-        await self.write_envelope()
-
-    async def write_envelope(self) -> None:
-        if not self.replies or self.chat_id is None:
+    async def close(self) -> None:
+        """The update is marked handled, the conversation's new state is written, and its replies become an
+        envelope of the outbox, claimed by this process — together (one statement on PostgreSQL), last, in the
+        transaction of everything else the update changed."""
+        if self.closed:
             return
-        payload = {"messages": [reply.to_json() for reply in self.replies]}
-        self.envelope = await self.services.telegram_outbox.owe_claimed(
-            self.chat_id, MESSAGES, payload, self.services.settings.telegram_lease_seconds)
+        self.closed = True
+        envelope = None
+        if self.replies and self.chat_id is not None:
+            lease_seconds = self.services.settings.telegram_lease_seconds
+            until = self.services.clock.now().timestamp() + lease_seconds
+            payload = {"messages": [reply.to_json() for reply in self.replies]}
+            envelope = EnvelopeWrite(self.chat_id, MESSAGES, payload, until)
+        marked, envelope_id = await self.services.conversation.close_turn(self.update_id, self.state, envelope)
+        if not marked:
+            raise HandledElsewhere(self.update_id)
+        if envelope is not None and envelope_id is not None:
+            self.envelope = Envelope(envelope_id, envelope.chat_id, envelope.kind, envelope.payload, 0,
+                                     envelope.lease_until)
 
 
 _scope: ContextVar[UpdateScope | None] = ContextVar("qyzmet_update_scope", default=None)
@@ -136,7 +149,7 @@ async def run_update(services: Services, application: Application, update: objec
     try:
         async with services.db.unit("turn", lazy=True) as unit:
             scope.unit = unit
-            unit.before_commit(scope.before_commit)
+            unit.before_commit(scope.close)  # when the update wrote something: last, in its transaction
             await coroutine
             if unit.failed and not scope.errored:
                 # A use case failed and the flow went on: its replies may speak of what was rolled back.
@@ -145,6 +158,11 @@ async def run_update(services: Services, application: Application, update: objec
                 if scope.chat_id is not None and error_is_told():
                     lang = as_lang(await services.conversation.language(scope.chat_id))
                     scope.replies.append(Reply(escape(services.texts(lang, "error.generic"))))
+            elif scope.state is not None and not unit.begun and not unit.failed:
+                # Only the conversation moved: its closing statement is the update's one write.
+                if services.conversation.closes_in_one_statement:
+                    unit.only_write_follows()
+                await scope.close()
     except HandledElsewhere:
         log.info("update %s was handled meanwhile by another attempt; this one is rolled back", scope.update_id)
         return
@@ -264,7 +282,11 @@ class Turn:
         new = ChatState(state, data or {})
         if self.known is not None and self.known.state == new:
             return  # already there: an update that only shows a menu writes nothing
-        await self.services.conversation.set_state(self.user_id, state, data)
+        scope = current_scope()
+        if scope is not None and not scope.closed:
+            scope.state = StateWrite(self.user_id, state, data or {})  # written when the update closes
+        else:
+            await self.services.conversation.set_state(self.user_id, state, data)
         if self.known is not None:
             self.known = replace(self.known, state=new)
 

@@ -260,6 +260,30 @@ async def test_a_lazy_unit_begins_only_when_something_is_written(db):
     assert not unit.begun  # nothing written: no transaction at all
 
 
+async def test_a_lazy_unit_whose_only_write_follows_runs_it_in_autocommit(db):
+    """A Telegram update that wrote nothing before its closing statement: that statement commits by itself (no
+    transaction around it), its after-commit actions run, and a second write is refused. A unit that wrote
+    already stays a transaction."""
+    database, other = db
+    ran: list[str] = []
+    async with database.unit("turn", lazy=True) as unit:
+        await database.fetchall("SELECT x FROM t")
+        unit.after_commit(lambda: ran.append("after"))
+        unit.only_write_follows()
+        await database.write("INSERT INTO t VALUES (6)")
+        assert not unit.begun
+        with pytest.raises(RuntimeError, match="writes twice"):
+            await database.write("INSERT INTO t VALUES (7)")
+    assert await committed(other) == [6] and ran == ["after"]
+    async with database.unit("turn", lazy=True) as unit:
+        await database.write("INSERT INTO t VALUES (8)")
+        unit.only_write_follows()  # too late: it is a transaction already
+        await database.write("INSERT INTO t VALUES (9)")
+        assert unit.begun
+        assert await committed(other) == [6]  # nothing of it before its commit
+    assert await committed(other) == [6, 8, 9]
+
+
 async def test_after_commit_runs_only_after_a_commit(db):
     database, _ = db
     ran: list[str] = []
