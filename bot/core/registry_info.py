@@ -314,6 +314,7 @@ class RegistryInfoService:
         except StateSystemUnavailable as exc:
             log.warning("third-party request not registered: %s", exc)
             return DirectoryDown()
+        requester = await self.requester_label(identity.iin)  # once, for the SMS and the offers in Telegram
         async with self._db.unit("consent/request"):
             now = self._clock.now()
             number = await new_number(self._apps, now)
@@ -336,8 +337,8 @@ class RegistryInfoService:
             expires_at = now + timedelta(seconds=self._s.consent_ttl_seconds)
             consent = Consent(number, identity.iin, subject_iin, subject.phone, service, "pending", now, expires_at)
             await self._apps.add_consent(consent)
-            await self._send_consent_request(app, consent, issued, lang)
-            await self._offer_in_subject_chats(app, consent)
+            await self._send_consent_request(app, consent, issued, lang, requester)
+            await self._offer_in_subject_chats(app, consent, requester)
             return ConsentRequested(app, mask_phone(subject.phone), expires_at)
 
     async def requester_label(self, requester_iin: str) -> tuple[str, str]:
@@ -350,8 +351,8 @@ class RegistryInfoService:
         return (mask_name(requester.full_name) if requester else ""), mask_iin(requester_iin)
 
     async def _send_consent_request(self, app: Application, consent: Consent, issued: otp_.Issued,
-                                    lang: Lang) -> None:
-        name, iin = await self.requester_label(consent.requester_iin)
+                                    lang: Lang, requester: tuple[str, str] | None = None) -> None:
+        name, iin = requester or await self.requester_label(consent.requester_iin)
         sms_lang = await self._sms.language_for(consent.subject_phone, consent.subject_iin, lang)
         text = self._texts(
             sms_lang, "sms.consent_request", name=name, iin=iin,
@@ -360,12 +361,13 @@ class RegistryInfoService:
         await self._sms.send(consent.subject_phone, text, kind="interactive",
                              expires_at=issued.expires_at.timestamp())
 
-    async def _offer_in_subject_chats(self, app: Application, consent: Consent) -> None:
+    async def _offer_in_subject_chats(self, app: Application, consent: Consent, requester: tuple[str, str]
+                                      ) -> None:
         """The subject, if they use the bot, may also decide in their own chat (the seeds' personal cabinet):
         every chat linked to the subject's IIN is offered the request, verified right now or not (deciding
         asks for a fresh identity: decide_as_subject). Not the requester's own chat, even if it was once
-        verified as the subject: the decision is the subject's."""
-        name, iin = await self.requester_label(consent.requester_iin)
+        verified as the subject: the decision is the subject's. ``requester``: requester_label's answer."""
+        name, iin = requester
         for chat_id in await self._users.linked_chats(consent.subject_iin):
             if chat_id == app.requester_user_id:
                 continue
