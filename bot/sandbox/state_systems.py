@@ -4,10 +4,10 @@ It serves the citizen directory and the registries of a seed file (the ``qyzmet 
 and ``registry``; ``applications`` are ignored), takes monitoring's stages (one per ``key``, however often it
 is posted) and complaints (one per our number), and answers a complaint back on the bot's
 ``/api/v1/complaints/events``, signed as the bot expects. Each system can be told to misbehave — slow, fail
-with 503, answer something that is not JSON, or JSON that is not the contract's — for a number of requests or
-until told otherwise, so what the bot does when a state system misbehaves can be watched end to end. The tests
-drive it from Python; the demo or a person drives ``POST /_control`` (``{"system", "mode", "delay",
-"times"}``).
+with 503, answer something that is not JSON, JSON that is not the contract's, or a well-formed answer about
+another person (the registries: with the opposite mark) — for a number of requests or until told otherwise, so
+what the bot does when a state system misbehaves can be watched end to end. The tests drive it from Python; the
+demo or a person drives ``POST /_control`` (``{"system", "mode", "delay", "times"}``).
 
     python -m bot.sandbox.state_systems --seed bot/sandbox/demo_seed.json --port 8090 [--token T]
         [--callback-url http://127.0.0.1:8080 --secret S]
@@ -30,16 +30,20 @@ from aiohttp import web
 
 System = Literal["directory", "registries", "monitoring", "complaints"]
 SYSTEMS: tuple[System, ...] = ("directory", "registries", "monitoring", "complaints")
-Mode = Literal["ok", "slow", "fail", "garbage", "wrong"]
-MODES: tuple[Mode, ...] = ("ok", "slow", "fail", "garbage", "wrong")
+Mode = Literal["ok", "slow", "fail", "garbage", "wrong", "other_person"]
+MODES: tuple[Mode, ...] = ("ok", "slow", "fail", "garbage", "wrong", "other_person")
 CALLBACK_PATH = "/api/v1/complaints/events"
+STRANGER = {"iin": "000000000000", "full_name": "Посторонний Человек", "birth_date": "1970-01-01",
+            "address": "г. Нигде", "phone": None}  # the other person when the seed has no one else
 
 
 @dataclass
 class Fault:
     """How a system answers now: ``slow`` (after ``delay`` seconds; a POST takes effect first), ``fail`` (503,
     no effect), ``garbage`` (200, not JSON), ``wrong`` (200, JSON that is not the contract's: another
-    person, a status that is not a boolean). ``times``: for that many requests, then ``ok`` again."""
+    person, a status that is not a boolean), ``other_person`` (200, the contract's shape but about another IIN:
+    the directory names someone else, the registries give another person's opposite mark — what a faulty
+    system that mixes up its records answers). ``times``: for that many requests, then ``ok`` again."""
     mode: Mode = "ok"
     delay: float = 0.0
     times: int | None = None
@@ -77,6 +81,8 @@ class StateSystemsServer:
     def set(self, system: str, mode: str, delay: float = 0.0, times: int | None = None) -> None:
         if system not in SYSTEMS or mode not in MODES:
             raise ValueError(f"system one of {SYSTEMS}, mode one of {MODES}")
+        if mode == "other_person" and system not in ("directory", "registries"):
+            raise ValueError("other_person is for the systems that answer about a person: directory, registries")
         self.faults[system] = Fault(mode, delay, times)
 
     def heal(self) -> None:
@@ -123,7 +129,12 @@ class StateSystemsServer:
             return web.json_response({"error": "unauthorized"}, status=401)
         return await handler(request)
 
-    async def _read(self, system: str, answer: dict[str, Any] | None, wrong: dict[str, Any]) -> web.Response:
+    def _someone_else(self, iin: str) -> dict[str, Any]:
+        """Another person than ``iin``: the first other citizen of the seed, or a stranger."""
+        return next((c for i, c in sorted(self.citizens.items()) if i != iin), STRANGER)
+
+    async def _read(self, system: str, answer: dict[str, Any] | None, wrong: dict[str, Any],
+                    other: dict[str, Any]) -> web.Response:
         fault = self._fault(system)
         if fault.mode == "slow":
             await asyncio.sleep(fault.delay)
@@ -133,6 +144,8 @@ class StateSystemsServer:
             return web.Response(text="<html>Bad Gateway</html>", content_type="text/html")
         if fault.mode == "wrong":
             return web.json_response(wrong)
+        if fault.mode == "other_person":
+            return web.json_response(other)
         if answer is None:
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response(answer)
@@ -140,16 +153,20 @@ class StateSystemsServer:
     async def _citizen(self, request: web.Request) -> web.Response:
         iin = request.match_info["iin"]
         person = self.citizens.get(iin)
-        answer = None if person is None else {
-            "iin": iin, "full_name": person["full_name"], "birth_date": person["birth_date"],
-            "address": person["address"], "phone": person.get("phone")}
-        return await self._read("directory", answer, {**(answer or {}), "iin": "000000000000", "full_name": 7})
+        answer = None if person is None else _person(person)
+        return await self._read("directory", answer, {**(answer or {}), "iin": "000000000000", "full_name": 7},
+                                _person(self._someone_else(iin)))
 
     async def _record(self, request: web.Request) -> web.Response:
-        record = self.registry.get((request.match_info["iin"], request.match_info["register"]))
-        answer = None if record is None else {"observed": bool(record["observed"]),
+        iin, register = request.match_info["iin"], request.match_info["register"]
+        record = self.registry.get((iin, register))
+        observed = bool(record and record["observed"])
+        answer = None if record is None else {"iin": iin, "register": register, "observed": observed,
                                               "source_system": record.get("source_system")}
-        return await self._read("registries", answer, {"observed": "да", "source_system": 5})
+        other = {"iin": self._someone_else(iin)["iin"], "register": register, "observed": not observed,
+                 "source_system": record.get("source_system") if record else None}
+        return await self._read("registries", answer,
+                                {"iin": iin, "register": register, "observed": "да", "source_system": 5}, other)
 
     async def _write(self, system: str, request: web.Request, keep: Any) -> web.Response:
         fault = self._fault(system)
@@ -227,6 +244,12 @@ class StateSystemsServer:
                 except (json.JSONDecodeError, aiohttp.ContentTypeError):
                     answer = {}
                 return response.status, answer if isinstance(answer, dict) else {}
+
+
+def _person(citizen: dict[str, Any]) -> dict[str, Any]:
+    """The directory's answer about one citizen of the seed."""
+    return {"iin": citizen["iin"], "full_name": citizen["full_name"], "birth_date": citizen["birth_date"],
+            "address": citizen["address"], "phone": citizen.get("phone")}
 
 
 def main(argv: list[str] | None = None) -> None:
