@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from bot.domain.iin import mask_iin
 from bot.domain.model import Citizen
 from bot.domain.phone import InvalidPhone, normalize_phone
-from bot.gateways.state_http import StateHttpClient
+from bot.gateways.state_http import NotAsked, StateHttpClient
 from store.citizens import CitizenRepository
 
 
@@ -40,6 +41,8 @@ class HttpDirectory:
             raise self._client.malformed(f"HTTP {answer.status}")
         try:
             return _citizen(iin, answer.json())
+        except NotAsked as exc:
+            raise self._client.not_asked(iin, "", exc) from None
         except (ValueError, TypeError, KeyError) as exc:
             raise self._client.malformed(type(exc).__name__) from None
 
@@ -48,8 +51,12 @@ class HttpDirectory:
 
 
 def _citizen(iin: str, data: Any) -> Citizen:
-    if not isinstance(data, dict) or data.get("iin") != iin:
-        raise ValueError("not the person asked about")
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    if not isinstance(data["iin"], str):
+        raise TypeError("iin must be a string")
+    if data["iin"] != iin:
+        raise NotAsked(f"an answer about another IIN ({mask_iin(data['iin'])})")
     name, born, address, phone = data["full_name"], data["birth_date"], data["address"], data.get("phone")
     if not isinstance(name, str) or not name.strip() or not isinstance(address, str) or not isinstance(born, str):
         raise TypeError("full_name, birth_date and address must be strings")

@@ -5,7 +5,9 @@ What counts as "could not answer": a timeout, a connection error, 5xx, 408 or 42
 QYZMET_STATE_ATTEMPTS times in one call (with a short pause), and each a failure for the breaker. Anything
 else (2xx, 404, other 4xx) is an answer, returned to the system's own adapter, which reads it by the
 contract; an answer that is not the contract's is reported back with ``malformed`` and counts as a failure
-too. Logs name the system and the reason, never the path (it holds an IIN) or the body.
+too, and one about another person or register than asked with ``not_asked`` (a faulty system, not a down one: a
+warning names the masked IIN so an operator can follow it up). Logs name the system and the reason, never the
+path (it holds an IIN) or the body.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import aiohttp
 from bot import write_lock
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
+from bot.domain.iin import mask_iin
 from bot.gateways.circuit_breaker import CircuitBreaker
 from bot.gateways.state_systems import StateSystemUnavailable
 
@@ -30,6 +33,11 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # one person's record is a few hundred bytes
 RETRY_PAUSE = 0.1     # seconds before the second try of a call; doubled after each
 SHORT_CALL_SECONDS = write_lock.SHORT_CALL_SECONDS
+
+
+class NotAsked(ValueError):
+    """A well-formed answer about another person (or register) than the one asked: its message names what was
+    answered instead, masked."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,13 @@ class StateHttpClient:
         self.breaker.failure()
         log.warning("%s answered something that is not the contract's (%s)", self.system, what)
         return StateSystemUnavailable(self.system, f"malformed answer ({what})")
+
+    def not_asked(self, iin: str, what: str, mismatch: NotAsked) -> StateSystemUnavailable:
+        """An answer to another question than ours (``what``, e.g. the register): ``malformed``, and a warning
+        with the asked IIN masked — the failure's reason, kept with a queued question, names no one."""
+        log.warning("%s answered the question about %s%s with %s", self.system, mask_iin(iin),
+                    f" ({what})" if what else "", mismatch)
+        return self.malformed("not the question asked")
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None, attempts: int,
                     timeout: float | None = None) -> Answer:

@@ -18,6 +18,7 @@ from tests.sms_harness import SECRET, SmsHarness, eventually
 SERGEY = CITIZENS["Сергей"]
 AIGERIM = CITIZENS["Айгерім"]
 ERLAN = CITIZENS["Ерлан"]
+DANA = CITIZENS["Дана"]  # the one the faulty systems answer about instead of Sergey (the seed's first other IIN)
 OPERATOR = 7401
 
 # Fast enough for a test: a call gives up after 0.5 s (two tries), the breaker opens after 3 failures for 2 s,
@@ -165,6 +166,57 @@ async def test_malformed_answers_are_not_used(hs, server):
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_a_registry_answering_about_another_person_is_never_printed(hs, server, lang):
+    """A faulty registry answers Sergey's TB question about another IIN with the opposite mark: the request waits
+    as when the registry is down — no certificate vouches for someone else's mark under Sergey's name — and the
+    right certificate comes once the registry answers the question asked."""
+    t = tx(hs, lang)
+    chat = Chat(hs, 8008, lang)
+    server.set("registries", "other_person")
+    await ask_own(chat, lang)
+    text = chat.texts()
+    number = number_in(text)
+    assert before(t("request.accepted_pending", number=number, due="@")) in text
+    assert not any(m.protect_content for m in chat.last), text
+    assert await question(hs, number) in ("queued", "asking")
+
+    asked = server.requests["registries"]
+    await eventually(lambda: server.requests["registries"] > asked, 10)  # asked again: still about someone else
+    assert not any(m.protect_content for m in hs.drain(chat.user_id))
+    assert (await repos(hs.services).apps.get(number)).status == "accepted"
+    assert await question(hs, number) in ("queued", "asking")
+
+    server.heal()
+    messages = await pushed(hs, chat, lambda m: m.protect_content)
+    certificate = next(m for m in messages if m.protect_content).plain_text
+    assert certificate.startswith(t("registry.result_came", number=number))
+    assert ("На динамическом наблюдении: состоит" if lang == "ru" else "тұрады") in certificate  # Sergey's mark
+    assert SERGEY["full_name"] in certificate and DANA["full_name"] not in certificate
+    assert (await repos(hs.services).apps.get(number)).status == "result_ready"
+    assert await question(hs, number) == "answered"
+
+
+async def test_a_directory_answering_about_another_person_when_the_result_is_due(hs, server):
+    """The certificate's name comes from the directory: an answer about another IIN there waits as well."""
+    chat = Chat(hs, 8009, "ru")
+    await ask_own(chat, "ru")
+    assert any(m.protect_content for m in chat.last), chat.texts()
+
+    server.set("directory", "other_person")
+    await chat.press(OWN["ru"])
+    await chat.press("фтизиатрия")
+    number = number_in(chat.texts())
+    assert not any(m.protect_content for m in chat.last), chat.texts()
+    assert "сведения придут в этот чат" in chat.texts()
+    assert DANA["full_name"] not in chat.texts()
+
+    server.heal()
+    messages = await pushed(hs, chat, lambda m: m.protect_content)
+    certificate = next(m for m in messages if m.protect_content).plain_text
+    assert number in certificate and SERGEY["full_name"] in certificate and DANA["full_name"] not in certificate
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
 async def test_registry_down_past_the_due_time(hs, server, lang):
     t = tx(hs, lang)
     chat = Chat(hs, 8005, lang)
@@ -233,7 +285,7 @@ async def test_consent_given_while_the_registry_is_down_the_result_follows(hs, s
 # The directory during identification ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
-@pytest.mark.parametrize("mode", ["fail", "wrong"])
+@pytest.mark.parametrize("mode", ["fail", "wrong", "other_person"])
 async def test_directory_down_during_identification(hs, server, lang, mode):
     t = tx(hs, lang)
     chat = Chat(hs, 8007, lang)

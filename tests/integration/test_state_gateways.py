@@ -3,7 +3,11 @@ on its own: what counts as an answer, what is refused as not the contract's, and
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import pytest
+from aiohttp import web
 
 from bot.clock import ShiftedClock
 from bot.config import ConfigError, Settings, load_settings
@@ -49,7 +53,7 @@ async def test_directory_answers_by_the_contract(server):
         await http.close()
 
 
-@pytest.mark.parametrize("mode", ["wrong", "garbage", "fail"])
+@pytest.mark.parametrize("mode", ["wrong", "garbage", "fail", "other_person"])
 async def test_directory_answers_that_are_not_the_contracts_are_not_used(server, mode):
     http = client(server, ShiftedClock())
     server.set("directory", mode)
@@ -80,10 +84,122 @@ async def test_registries_observed_not_observed_and_404(server):
         server.set("registries", "wrong")
         with pytest.raises(StateSystemUnavailable, match="malformed"):
             await registries.lookup(SERGEY["iin"], "tb")
+        server.set("registries", "other_person")  # another person's answer, with the opposite mark
+        with pytest.raises(StateSystemUnavailable, match="not the question asked"):
+            await registries.lookup(SERGEY["iin"], "tb")
+        with pytest.raises(StateSystemUnavailable, match="not the question asked"):
+            await registries.lookup(SERGEY["iin"], "psychiatry")  # not observed (404) is not vouched for either
+        server.heal()
+        assert await registries.lookup(SERGEY["iin"], "tb") == RegistryAnswer(True, "Фтизиатрия")
         with pytest.raises(ValueError):
             await registries.lookup(SERGEY["iin"], "cardiology")
     finally:
         await http.close()
+
+
+@pytest.fixture
+async def fixed():
+    """A registry that answers every question with the body put in ``answer["body"]``."""
+    answer: dict[str, Any] = {"body": None}
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response(answer["body"])
+
+    app = web.Application()
+    app.router.add_get("/registers/{register}/{iin}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    answer["url"] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    yield answer
+    await runner.cleanup()
+
+
+DROP = object()
+
+
+def asked(**changes: Any) -> dict[str, Any]:
+    """Sergey's TB answer by the contract, with ``changes`` (``DROP`` leaves a field out)."""
+    body = {"iin": SERGEY["iin"], "register": "tb", "observed": True, "source_system": "Фтизиатрия", **changes}
+    return {k: v for k, v in body.items() if v is not DROP}
+
+
+NOT_THE_CONTRACTS = {
+    "another IIN, the opposite mark": {"iin": OLGA["iin"], "observed": False},
+    "another register": {"register": "narcology"},
+    "an unknown register": {"register": "cardiology"},
+    "no iin": {"iin": DROP},
+    "no register": {"register": DROP},
+    "no observed": {"observed": DROP},
+    "no source_system": {"source_system": DROP},
+    "observed as a string": {"observed": "true"},
+    "observed null": {"observed": None},
+    "observed as a number": {"observed": 1},
+    "source_system not a string": {"source_system": 5},
+    "iin as a number": {"iin": int(SERGEY["iin"])},
+}
+
+
+@pytest.mark.parametrize("changes", NOT_THE_CONTRACTS.values(), ids=NOT_THE_CONTRACTS.keys())
+async def test_a_registry_answer_that_is_not_the_question_asked_is_a_failure(fixed, changes):
+    fixed["body"] = asked(**changes)
+    http = StateHttpClient("registries", fixed["url"], Settings(_env_file=None, state_breaker_failures=1),
+                           ShiftedClock())
+    try:
+        with pytest.raises(StateSystemUnavailable, match="malformed"):
+            await HttpRegistries(http).lookup(SERGEY["iin"], "tb")
+        assert http.breaker.state == "open"  # a failure of the system, like one that is down
+    finally:
+        await http.close()
+
+
+@pytest.mark.parametrize("body", [[asked()], "ok", None])
+async def test_a_registry_answer_that_is_not_an_object_is_a_failure(fixed, body):
+    fixed["body"] = body
+    http = StateHttpClient("registries", fixed["url"], Settings(_env_file=None), ShiftedClock())
+    try:
+        with pytest.raises(StateSystemUnavailable, match="malformed"):
+            await HttpRegistries(http).lookup(SERGEY["iin"], "tb")
+    finally:
+        await http.close()
+
+
+async def test_a_registry_answer_to_the_question_asked_is_used(fixed):
+    http = StateHttpClient("registries", fixed["url"], Settings(_env_file=None), ShiftedClock())
+    registries = HttpRegistries(http)
+    try:
+        fixed["body"] = asked()
+        assert await registries.lookup(SERGEY["iin"], "tb") == RegistryAnswer(True, "Фтизиатрия")
+        fixed["body"] = {**asked(), "observed": False, "source_system": None}
+        assert await registries.lookup(SERGEY["iin"], "tb") == NOT_OBSERVED  # null: the register's own system
+        fixed["body"] = {**asked(), "source_system": "  "}
+        assert await registries.lookup(SERGEY["iin"], "tb") == RegistryAnswer(True, None)
+    finally:
+        await http.close()
+
+
+async def test_an_answer_about_another_person_is_logged_masked(server, caplog):
+    """A faulty registry (or directory) answering about someone else: a warning an operator can follow, with the
+    asked person's IIN and the other one masked; the failure's reason (kept with a queued question) names no one."""
+    http = client(server, ShiftedClock())
+    server.set("registries", "other_person")
+    server.set("directory", "other_person")
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.gateways.state_http"):
+            with pytest.raises(StateSystemUnavailable) as failure:
+                await HttpRegistries(http).lookup(SERGEY["iin"], "tb")
+            with pytest.raises(StateSystemUnavailable):
+                await HttpDirectory(http).person(SERGEY["iin"])
+    finally:
+        await http.close()
+    assert "not the question asked" in failure.value.reason and SERGEY["iin"][-4:] not in failure.value.reason
+    warnings = [r.getMessage() for r in caplog.records if "answered the question about" in r.getMessage()]
+    assert len(warnings) == 2, caplog.text
+    assert all(f"******{SERGEY['iin'][-4:]}" in w and "another IIN (******" in w for w in warnings)
+    assert "(tb)" in warnings[0]
+    everyone = [c["iin"] for c in SEED["citizens"]]
+    assert not any(iin in caplog.text for iin in everyone), caplog.text
 
 
 async def test_the_bearer_token_is_sent_and_required(server):
