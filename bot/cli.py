@@ -212,6 +212,24 @@ def _operators(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def _certificates(args: argparse.Namespace) -> int:
+    """Withdraw an issued certificate: every later check says "revoked", and its share links open nothing."""
+    setup_logging(logging.WARNING)
+
+    async def main() -> int:
+        services = await open_services(load_settings())
+        try:
+            if not await services.certificates.revoke(args.number):
+                print(f"{args.number}: no such certificate, or revoked already", file=sys.stderr)
+                return 1
+            print(f"{args.number} revoked")
+            return 0
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
 def _broadcast(args: argparse.Namespace) -> int:
     """Queue a broadcast for the running bot to send: preview (count), then --yes or an interactive y/N."""
     setup_logging(logging.WARNING)  # command-line tools: problems only, masked like the bot's logs
@@ -436,6 +454,11 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("user_id", type=int)
     ops_sub.add_parser("list", help="who has a role")
     ops.set_defaults(func=_operators)
+    certs = sub.add_parser("certificates", help="revoke an issued certificate (checks then say so)")
+    certs_sub = certs.add_subparsers(dest="action", required=True)
+    revoke = certs_sub.add_parser("revoke", help="withdraw certificate NUMBER")
+    revoke.add_argument("number")
+    certs.set_defaults(func=_certificates)
     bc = sub.add_parser("broadcast", help="queue a message to subscribers (sent by the running bot)")
     bc.add_argument("--kk", default=None, help="the Kazakh text")
     bc.add_argument("--ru", default=None, help="the Russian text")

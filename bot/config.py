@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -40,6 +42,15 @@ class Settings(BaseSettings):
     # Where people reach the HTTP server from outside (the certificate verification page the PDF's QR code
     # links to), e.g. https://qyzmet.example.kz; None: http://QYZMET_HTTP_HOST:QYZMET_HTTP_PORT.
     public_url: str | None = None
+    # The issuer's ECDSA P-256 key and its X.509 certificate (bot/gateways/issuer.py), each a PEM file's path or
+    # the PEM text itself: they sign every certificate's PDF and QR payload. Both or neither; neither: a demo
+    # issuer derived from the secret key (the same on every replica that shares QYZMET_SECRET_KEY).
+    signing_key: str | None = None
+    signing_cert: str | None = None
+    # The reverse proxies in front of the HTTP server (addresses or networks, comma-separated, as gunicorn's
+    # forwarded_allow_ips): only a request from one of them has its X-Forwarded-For read, to find the real client
+    # (the per-client limits of the verification page). Empty: the connecting address is the client.
+    trusted_proxies: str = ""
     calendar_overrides: Path | None = None
     log_format: Literal["text", "json"] = "text"
     # The Redis that replicas share (bot/redis_client.py): the one Telegram pace, per-person locks, the updates
@@ -136,6 +147,23 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item.strip()!r} is not an IP address or network (e.g. 10.0.0.5, "
+                                     "172.16.0.0/12)") from None
+        return value
+
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        """QYZMET_TRUSTED_PROXIES as networks (a single address is a /32 or /128)."""
+        return [ipaddress.ip_network(item.strip(), strict=False) for item in self.trusted_proxies.split(",")
+                if item.strip()]
 
     @field_validator("telegram_webhook_secret")
     @classmethod

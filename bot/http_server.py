@@ -18,7 +18,8 @@ import hmac
 import ipaddress
 import json
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -31,10 +32,15 @@ from bot.http_feed import add_routes as add_feed_routes
 from bot.http_ops import Operations
 from bot.http_ops import add_routes as add_ops_routes
 from handlers.http.telegram_webhook import TelegramWebhook
-from handlers.http.verify import VerifyPage
 from handlers.sms_commands import SmsHandler
 
 log = logging.getLogger(__name__)
+
+
+class PublicPage(Protocol):
+    """A public web route set (handlers/http/): the verification page, share links, the issuer's keys."""
+
+    def add_routes(self, app: web.Application) -> None: ...
 
 SIGNATURE_HEADER = "X-Qyzmet-Signature"
 MAX_BODY = 64 * 1024
@@ -96,7 +102,7 @@ class SmsHttpServer:
 
     def __init__(self, handler: SmsHandler | None, sms: SmsService, host: str, port: int, secret: str | None,
                  feed: StatusFeed | None = None, feed_token: str | None = None, ops: Operations | None = None,
-                 verify: VerifyPage | None = None, complaints: ComplaintService | None = None,
+                 pages: Sequence[PublicPage] = (), complaints: ComplaintService | None = None,
                  telegram: TelegramWebhook | None = None) -> None:
         if handler is not None:
             check_http_config(host, secret)
@@ -108,7 +114,7 @@ class SmsHttpServer:
         self._feed = feed
         self._feed_token = feed_token
         self._ops = ops
-        self._verify = verify
+        self._pages = pages
         self._complaints = complaints
         self._telegram = telegram
         self._runner: web.AppRunner | None = None
@@ -125,8 +131,8 @@ class SmsHttpServer:
             app.router.add_get("/health", self._health)
         if self._feed is not None:
             add_feed_routes(app, self._feed, self._feed_token)  # status feed (bot/http_feed.py)
-        if self._verify is not None:
-            self._verify.add_routes(app)  # the certificate verification page (handlers/http/verify.py)
+        for page in self._pages:  # /verify, share links, the issuer's keys (handlers/http/)
+            page.add_routes(app)
         if self._complaints is not None:  # the addressee's answers, signed like SMS (bot/http_complaints.py)
             add_complaint_routes(app, self._complaints, self._signed_body)
         if self._telegram is not None:

@@ -25,8 +25,10 @@ from bot.core.health import Check
 from bot.gateways.person_lock import InProcessLocks, PersonLocks, RedisPersonLocks
 from bot.gateways.update_ledger import LocalUpdateLedger, RedisUpdateLedger, UpdateLedger
 from bot.http_ops import Operations
-from bot.http_server import SmsHttpServer, check_http_config
+from bot.http_server import PublicPage, SmsHttpServer, check_http_config
 from bot.services import Services
+from handlers.http.issuer_keys import IssuerKeys
+from handlers.http.share_page import SharePage
 from handlers.http.telegram_webhook import TelegramWebhook
 from handlers.http.verify import VerifyPage
 from handlers.sms_commands import SmsHandler
@@ -141,11 +143,18 @@ class RunningBot:
             handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
             self.http = SmsHttpServer(handler, services.sms, settings.http_host, port, settings.sms_secret,
                                       feed=services.feed, feed_token=settings.feed_token, ops=ops,
-                                      verify=VerifyPage(services.certificates, services.texts),
+                                      pages=self._public_pages(),
                                       complaints=services.complaints, telegram=telegram)
         await self.http.start()
         assert self.http.port is not None
         services.certificates.listening_on(settings.http_host, self.http.port)  # the links certificates carry
+
+    def _public_pages(self) -> list[PublicPage]:
+        """The certificate's public pages: /verify, share links, and the issuer's published keys."""
+        services = self.services
+        proxies = services.settings.trusted_proxy_networks()
+        return [VerifyPage(services.certificates, services.texts, proxies),
+                SharePage(services.shares, services.texts, proxies), IssuerKeys(services.issuer)]
 
     def _webhook_updates(self) -> WebhookUpdates:
         """Across replicas the person's lock and the ledger of answered updates live in Redis; in one process,

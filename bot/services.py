@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
+from bot.core.certificate_shares import ShareService
 from bot.core.certificates import CertificateService
 from bot.core.complaints import ComplaintService
 from bot.core.conversation import ConversationService
@@ -32,6 +33,7 @@ from bot.core.status_feed import StatusFeed
 from bot.core.subject_requests import SubjectRequestsService
 from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
+from bot.gateways.issuer import Issuer
 from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.gateways.state_selection import StateSystems, state_systems
 from bot.i18n import Texts, texts
@@ -85,6 +87,8 @@ class Services:
     health: HealthService
     subject_requests: SubjectRequestsService
     certificates: CertificateService
+    shares: ShareService           # the holders' share links of their certificates
+    issuer: Issuer                 # the issuing key: PDF signatures, the QR's signed payload, the published key
     state: StateSystems            # the directory, registries, monitoring and complaints intake in use
     state_outbox: StateOutbox      # stages and complaints posted to the state systems
     pending_results: PendingResults  # registry questions asked again until answered
@@ -128,7 +132,9 @@ class Services:
         conversation = ConversationService(db, users, handled, TurnCloseRepository(db, handled, users, telegram_repo),
                                            clock)
         notices = NoticeService(db, telegram, users, state.directory, sms, the_texts)
-        certificates = CertificateService(db, CertificateRepository(db), apps, notices, telegram, clock, key, settings)
+        issuer = Issuer.from_settings(settings, key)
+        certificate_repo = CertificateRepository(db)
+        certificates = CertificateService(db, certificate_repo, apps, notices, telegram, clock, key, settings, issuer)
         questions = RegistryQuestionRepository(db)
         registry_info = RegistryInfoService(db, apps, state.directory, state.registries, users, otps, sms, telegram,
                                             conversation, the_texts, clock, settings, calendar, questions,
@@ -155,6 +161,8 @@ class Services:
             metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
             subject_requests=SubjectRequestsService(SubjectRequestRepository(db), registry_info, clock),
             certificates=certificates,
+            shares=ShareService(db, certificate_repo, apps, certificates, registry_info, notices, clock, key),
+            issuer=issuer,
             state=state, state_outbox=state_outbox,
             pending_results=PendingResults(db, questions, registry_info, clock, settings),
             _citizens=citizens, _apps=apps,

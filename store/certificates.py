@@ -1,4 +1,5 @@
-"""Issued certificates (without their status) and the checks made of them (migration 011)."""
+"""Issued certificates (without their status), the checks made of them (migration 011), and their share links
+(migration 013)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime
 
 from store.db import Database, from_iso, utc_iso
 
-_COLUMNS = "number, iin, service, source_system, holder_name, issued_at, valid_until"
+_COLUMNS = "number, iin, service, source_system, holder_name, issued_at, valid_until, revoked_at"
+_SHARE_COLUMNS = "id, number, holder_iin, secret_hash, created_at, expires_at, revoked_at"
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,36 @@ class IssuedCertificate:
     holder_name: str  # masked
     issued_at: datetime
     valid_until: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share link a holder made (its secret is never kept: ``secret_hash`` only)."""
+    id: str
+    number: str
+    holder_iin: str
+    secret_hash: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A successful check or opening of one of a person's certificates: when, how (code, seal, link)."""
+    at: datetime
+    number: str
+    via: str
+    share_id: str | None
+
+
+def _moment(value: object) -> datetime | None:
+    return from_iso(value) if value is not None else None  # type: ignore[arg-type]
+
+
+def _share(row: tuple) -> Share:
+    return Share(row[0], row[1], row[2], row[3], from_iso(row[4]), from_iso(row[5]), _moment(row[6]))
 
 
 class CertificateRepository:
@@ -31,24 +63,33 @@ class CertificateRepository:
         """Record an issued certificate; False when its number was recorded already (the first issue stands)."""
         c = certificate
         return bool(await self._db.write(
-            f"INSERT INTO certificates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO certificates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (number) DO NOTHING RETURNING 1",
             (c.number, c.iin, c.service, c.source_system, c.holder_name, utc_iso(c.issued_at),
-             utc_iso(c.valid_until)), quick=True,
+             utc_iso(c.valid_until), None), quick=True,
         ))
 
     async def get(self, number: str) -> IssuedCertificate | None:
         row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM certificates WHERE number = ?", (number,), quick=True)
         if row is None:
             return None
-        return IssuedCertificate(row[0], row[1], row[2], row[3], row[4], from_iso(row[5]), from_iso(row[6]))
+        return IssuedCertificate(row[0], row[1], row[2], row[3], row[4], from_iso(row[5]), from_iso(row[6]),
+                                 _moment(row[7]))
+
+    async def revoke(self, number: str, at: datetime) -> bool:
+        """Withdraw a certificate; False when there is none, or it was withdrawn already."""
+        return await self._db.write_count(
+            "UPDATE certificates SET revoked_at = ? WHERE number = ? AND revoked_at IS NULL",
+            (utc_iso(at), number), quick=True) > 0
 
     # Checks ------------------------------------------------------------------------------------------------
 
-    async def add_check(self, at: datetime, channel: str, client: str, number: str | None, outcome: str) -> None:
+    async def add_check(self, at: datetime, channel: str, client: str, number: str | None, outcome: str,
+                        via: str = "code", share_id: str | None = None) -> None:
         await self._db.write(
-            "INSERT INTO certificate_checks (id, at, channel, client, number, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-            (secrets.token_hex(12), utc_iso(at), channel, client, number, outcome),
+            "INSERT INTO certificate_checks (id, at, channel, client, number, outcome, via, share_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (secrets.token_hex(12), utc_iso(at), channel, client, number, outcome, via, share_id),
         )
 
     async def checks_by_client(self, client: str, outcomes: tuple[str, ...], since: datetime) -> int:
@@ -62,3 +103,50 @@ class CertificateRepository:
         return int(await self._db.fetchval(
             f"SELECT count(*) FROM certificate_checks WHERE number = ? AND outcome IN ({q}) AND at > ?",
             (number, *outcomes, utc_iso(since)), 0))
+
+    async def openings(self, iin: str, outcomes: tuple[str, ...], since: datetime, limit: int = 20) -> list[Opening]:
+        """The latest checks with ``outcomes`` of the certificates about ``iin`` or received by ``iin``."""
+        q = ", ".join("?" * len(outcomes))
+        rows = await self._db.fetchall(
+            "SELECT k.at, k.number, COALESCE(k.via, 'code'), k.share_id FROM certificate_checks k "
+            "JOIN certificates c ON c.number = k.number JOIN applications a ON a.number = k.number "
+            f"WHERE (c.iin = ? OR a.requester_iin = ?) AND k.outcome IN ({q}) AND k.at > ? "
+            "ORDER BY k.at DESC LIMIT ?",
+            (iin, iin, *outcomes, utc_iso(since), limit))
+        return [Opening(from_iso(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    # Share links ----------------------------------------------------------------------------------------------
+
+    async def add_share(self, share: Share) -> None:
+        s = share
+        await self._db.write(
+            f"INSERT INTO certificate_shares ({_SHARE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (s.id, s.number, s.holder_iin, s.secret_hash, utc_iso(s.created_at), utc_iso(s.expires_at), None),
+            quick=True)
+
+    async def share(self, share_id: str) -> Share | None:
+        row = await self._db.fetchone(f"SELECT {_SHARE_COLUMNS} FROM certificate_shares WHERE id = ?", (share_id,),
+                                      quick=True)
+        return _share(row) if row is not None else None
+
+    async def shares_of(self, holder_iin: str, since: datetime, limit: int = 20) -> list[Share]:
+        """The person's share links that had not expired at ``since``, newest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {_SHARE_COLUMNS} FROM certificate_shares WHERE holder_iin = ? AND expires_at > ? "
+            "ORDER BY created_at DESC LIMIT ?", (holder_iin, utc_iso(since), limit))
+        return [_share(r) for r in rows]
+
+    async def revoke_share(self, share_id: str, holder_iin: str, at: datetime) -> bool:
+        """Withdraw a link of ``holder_iin``'s; False when it is not theirs or was withdrawn already."""
+        return await self._db.write_count(
+            "UPDATE certificate_shares SET revoked_at = ? WHERE id = ? AND holder_iin = ? AND revoked_at IS NULL",
+            (utc_iso(at), share_id, holder_iin), quick=True) > 0
+
+    async def openings_of_share(self, share_id: str) -> int:
+        return int(await self._db.fetchval(
+            "SELECT count(*) FROM certificate_checks WHERE share_id = ? AND outcome = 'valid'", (share_id,), 0))
+
+    async def openings_of_share_since(self, share_id: str, since: datetime) -> int:
+        return int(await self._db.fetchval(
+            "SELECT count(*) FROM certificate_checks WHERE share_id = ? AND outcome = 'valid' AND at > ?",
+            (share_id, utc_iso(since)), 0))

@@ -16,7 +16,7 @@ when the due time passes first. Every stage is reported to monitoring (bot/core/
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -35,6 +35,7 @@ from bot.domain import tags
 from bot.domain.application_status import can_move
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import get_service
+from bot.domain.certificate_seal import SealedCertificate
 from bot.domain.deadlines import due_at
 from bot.domain.iin import InvalidIIN, mask_iin, parse_iin
 from bot.domain.model import Application, Citizen, Consent, Identity
@@ -75,10 +76,18 @@ class Certificate:
     source_system: str
     code: str = ""        # the verification code (bot/core/certificates.py): a keyed hash, never stored
     verify_url: str = ""  # the verification page with the number and code filled in
+    seal_url: str = ""    # the page checking the signed payload of exactly these fields: the QR code's link
 
     @property
     def valid_until(self) -> datetime:
         return valid_until(self.issued_at)
+
+    def fields(self) -> SealedCertificate:
+        """Exactly what the form prints: what the QR code's payload signs and a share page shows."""
+        return SealedCertificate(
+            number=self.number, service=self.service, issued_at=self.issued_at, valid_until=self.valid_until,
+            full_name=self.full_name, birth_date=self.birth_date, address=self.address, observed=self.observed,
+            source_system=self.source_system)
 
 
 @dataclass(frozen=True)
@@ -212,14 +221,16 @@ class RegistryInfoService:
         issued = await self._certificates.issued(app.number)
         if issued is not None:
             issued_at, source_system = issued.issued_at, issued.source_system
-        code = self._certificates.code(CodeFields(app.number, app.iin, issued_at, answer.observed, app.service,
-                                                  source_system))
-        return Certificate(
+        issued_at = issued_at.replace(microsecond=0)  # as recorded, signed and printed: to the second
+        code = self._certificates.code(CodeFields(app.number, app.iin, issued_at, app.service, source_system))
+        certificate = Certificate(
             number=app.number, service=app.service, issued_at=issued_at,
             full_name=person.full_name if person else "", birth_date=person.birth_date if person else "",
             address=person.address if person else "", observed=answer.observed, source_system=source_system,
             code=code, verify_url=self._certificates.verify_url(app.number, code),
         )
+        seal = self._certificates.seal(certificate.fields())
+        return replace(certificate, seal_url=self._certificates.seal_url(seal))
 
     async def certificate(self, app: Application, issued_at: datetime) -> Certificate | None:
         """The certificate of an application whose result was given, read from the directory and the registry

@@ -2,11 +2,13 @@
 without the bot keeping any medical status.
 
 The code is an HMAC (the settings' secret key) over the certificate's fields — number, IIN, issue time,
-observed or not, service, source system. The store keeps every field but the status; a checker states the
-status the paper shows, and the code is computed again for it: equal means the paper is the one issued, and
-equal for the other status means the status on the paper was changed. Ten characters of Crockford's base32
-(50 bits) cannot be guessed within the rate limit of wrong tries; the alphabet has no I, L, O or U, so what is
-read off paper is forgiving (O is read as 0, I and L as 1).
+service, source system — and deliberately NOT over the observation mark: whoever holds only the number and the
+code (dictated by phone, read off a photo) learns that the certificate was issued, when, about whom (masked)
+and until when, and nothing of the mark, whatever they try. The mark is vouched for by the signed payload in the
+certificate's QR code (bot/domain/certificate_seal.py) and shown by the holder's share links.
+
+Ten characters of Crockford's base32 (50 bits) cannot be guessed within the rate limit of wrong tries; the
+alphabet has no I, L, O or U, so what is read off paper is forgiving (O is read as 0, I and L as 1).
 """
 
 from __future__ import annotations
@@ -27,24 +29,33 @@ CODE_LENGTH = 10
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32
 _READ_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u00a0.]")
-_DOMAIN = b"qyzmet/certificate-code/v1"  # the key may sign other things: this hash is for this only
+_DOMAIN = b"qyzmet/certificate-code/v2"  # the key may sign other things: this hash is for this only
+# Certificates issued before v2 carry a code over the mark too; they stay checkable until their 10 days end
+# (CodeFields.observed set), and the check answers them exactly as a v2 code, never naming the mark.
+_DOMAIN_V1 = b"qyzmet/certificate-code/v1"
 
 
 @dataclass(frozen=True)
 class CodeFields:
-    """What the code vouches for. ``issued_at`` is kept to the second (as the store keeps it)."""
+    """What the code vouches for. ``issued_at`` is kept to the second (as the store keeps it). ``observed`` is
+    set only to recompute a v1 code (issued before the mark left the code)."""
     number: str
     iin: str
     issued_at: datetime
-    observed: bool
     service: str
     source_system: str
+    observed: bool | None = None
 
     def message(self) -> bytes:
         issued = self.issued_at.astimezone(UTC).replace(microsecond=0).isoformat()
-        parts = (self.number, self.iin, issued, "1" if self.observed else "0", self.service, self.source_system)
+        if self.observed is None:
+            parts: tuple[str, ...] = (self.number, self.iin, issued, self.service, self.source_system)
+            domain = _DOMAIN
+        else:
+            parts = (self.number, self.iin, issued, "1" if self.observed else "0", self.service, self.source_system)
+            domain = _DOMAIN_V1
         # Unit separators between the fields: no field can run into the next one and mean something else.
-        return _DOMAIN + b"\x1f" + "\x1f".join(parts).encode("utf-8")
+        return domain + b"\x1f" + "\x1f".join(parts).encode("utf-8")
 
 
 def certificate_code(key: bytes, fields: CodeFields) -> str:

@@ -64,6 +64,7 @@ HELP = """\
                             (accepted | in_progress | result_ready | refused [ескертпе / примечание])
   :as 9001                → оператор (/op, /broadcast)
   {code:+77011234567}     → соңғы SMS-код / последний код из SMS на этот номер
+  :btn PDF                → мәтіні бойынша батырма / кнопка по тексту  (PDF файлы ./var/demo/documents/ ішінде)
   :text 1   :help   :quit (Ctrl+D)"""
 
 
@@ -273,6 +274,20 @@ class DemoSession:
     def _on_bot_message(self, msg: SentMessage) -> None:
         self._last_bot_action = asyncio.get_running_loop().time()
         say(format_bot_message(msg, self.user_id))
+        if msg.document:
+            self._save_document(msg.document)
+
+    def _save_document(self, document: dict) -> None:
+        """A document the bot sent (the signed certificate PDF) is saved beside the database, and its path
+        printed: open it in any PDF reader, which shows the signature."""
+        data = self.emu.file_data(str(document.get("file_id", "")))
+        if data is None:
+            return
+        name = Path(str(document.get("file_name") or "document.pdf")).name
+        path = self.database.parent / "documents" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        say(f"   💾 {path.resolve()}\n")
 
     def _on_sms(self, to_phone: str, text: str) -> None:
         self._last_bot_action = asyncio.get_running_loop().time()
@@ -319,6 +334,8 @@ class DemoSession:
             await self.answered(await self.emu.send_photo(self.user_id))
         elif command == ":text":
             await self.send_text(arg)
+        elif command == ":btn":
+            await self.press_label(arg)
         elif command.startswith(":"):
             say(f"⚠ Белгісіз команда / неизвестная команда: {command}  (:help)\n")
         elif line.isascii() and line.isdigit() and int(line) <= MAX_BUTTON_NUMBER:
@@ -382,6 +399,19 @@ class DemoSession:
             await self.answered(update_id)
             return
         say(f"⚠ Батырмасы бар хабар жоқ / нет сообщения с кнопками  (как текст: :text {number})\n")
+
+    async def press_label(self, label: str) -> None:
+        """Press the newest button whose text contains ``label`` (e.g. «PDF» under a certificate that the main
+        menu has pushed up since)."""
+        wanted = label.strip().casefold()
+        for msg in reversed(self.emu.messages(self.user_id)):
+            for text, data in BotApiEmulator.inline_buttons(msg):
+                if wanted and wanted in text.casefold():
+                    say(f"👆 {text}")
+                    update_id, _ = self.emu.press_button(self.user_id, msg.message_id, data)
+                    await self.answered(update_id)
+                    return
+        say(f"⚠ «{label}» батырмасы жоқ / нет кнопки «{label}»\n")
 
     async def share_contact(self, phone: str) -> None:
         if phone:  # a contact card from the address book: someone else's number

@@ -1,125 +1,120 @@
 """``GET /verify`` and ``POST /verify`` — the public page on which anyone checks a «Сведения/Мәлімет» certificate.
 
-Plain HTML in Kazakh or Russian (``?lang=kk|ru``; otherwise the browser's language), one form, no scripts: the
-number, the verification code and the mark the paper shows about observation. The answer comes from the same
-core use case as /verify in the bot (bot/core/certificates.py): whether such a certificate was issued, when,
-to whom (a masked name), until when it is valid and whether the mark matches — never the status itself.
-Wrong codes are limited per client address. The page asks browsers to keep nothing (``no-store``) and to send
-no referrer: its address may carry a code.
+Two ways in, each telling no more than what the checker holds:
+- the number and the verification code (typed from paper, dictated by phone): whether such a certificate was
+  issued, when, about whom (a masked name), until when, revoked or not — never the mark;
+- ``?p=`` — the signed payload of the certificate's QR code: the issuer's signature is checked and the whole
+  form as printed is shown, with what the register says of it now (revoked, expired).
+
+The answers come from the core (bot/core/certificates.py), as /verify in the bot. Wrong codes are limited per
+real client (QYZMET_TRUSTED_PROXIES: handlers/http/client_address.py) and per number; the right pair is
+never refused.
 """
 
 from __future__ import annotations
 
 import logging
 from html import escape
-from urllib.parse import urlencode
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.core.certificates import CertificateService, Checked, Limited, NoMatch
+from bot.core.certificates import CertificateService, Checked, Forged, Limited
 from bot.domain.numbers import APPLICATIONS
 from bot.domain.verification import normalize_code
-from bot.i18n import LANGS, Lang, Texts
-from handlers.check_answer import check_lines
+from bot.i18n import Lang, Texts, format_when
+from handlers.check_answer import check_lines, form_rows, verdict
+from handlers.http.client_address import Networks, client_of
+from handlers.http.page import document, page, pick_lang, verdict_section
 
 log = logging.getLogger(__name__)
 
 PATH = "/verify"
 MAX_FIELD = 100  # a number or a code is a few dozen characters; anything longer is not one
-
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "base-uri 'none'; frame-ancestors 'none'",
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
-
-STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;max-width:40rem;margin:2rem auto;
-padding:0 1rem;color:#1b1b1b;line-height:1.45}
-h1{font-size:1.4rem}label{display:block;margin:.8rem 0 .2rem;font-weight:600}
-input[type=text]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1.05rem;text-transform:uppercase}
-fieldset{border:0;padding:0;margin:.8rem 0}fieldset label{display:inline;font-weight:400;margin-right:1.2rem}
-button{margin-top:1rem;padding:.6rem 1.4rem;font-size:1rem}
-.result{border:2px solid #555;border-radius:6px;padding:.6rem 1rem;margin:1rem 0;white-space:pre-line}
-.ok{border-color:#1a7f37}.bad{border-color:#c62828}.langs{float:right}small{color:#555}
-"""
+MAX_PAYLOAD = 2000  # a signed payload is a few hundred characters
+MAX_BODY = 4096
 
 
 class VerifyPage:
-    def __init__(self, certificates: CertificateService, texts: Texts) -> None:
+    def __init__(self, certificates: CertificateService, texts: Texts, proxies: Networks = ()) -> None:
         self._certificates = certificates
         self._texts = texts
+        self._proxies = proxies
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(PATH, self._get)
         app.router.add_post(PATH, self._post)
 
     async def _get(self, request: web.Request) -> web.Response:
-        lang = self._lang(request.query.get("lang"), request)
+        lang = pick_lang(request.query.get("lang"), request)
+        payload = request.query.get("p", "")
+        if payload:
+            return await self._seal(request, lang, payload[:MAX_PAYLOAD])
         number = request.query.get("number", "")[:MAX_FIELD]
         code = request.query.get("code", "")[:MAX_FIELD]
-        return self._page(lang, number, code, None)
+        return self._form_page(lang, number, code, "")
 
     async def _post(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        fields = {name: str(form.get(name, ""))[:MAX_FIELD] for name in ("lang", "number", "code", "status")}
-        lang = self._lang(fields["lang"], request)
-        number, code, status = fields["number"].strip(), fields["code"].strip(), fields["status"]
-        if not number or not code or status not in ("yes", "no"):
-            return self._page(lang, number, code, (False, [self._texts(lang, "web.bad_input")]), status=400)
+        lang = pick_lang(request.query.get("lang"), request)
+        try:
+            # The page's own form posts urlencoded; anything else (raw bytes, multipart, too large) is not it.
+            if request.content_type != "application/x-www-form-urlencoded":
+                raise ValueError(f"not a form: {request.content_type}")
+            if request.content_length is not None and request.content_length > MAX_BODY:
+                raise ValueError("body too large")
+            form = await request.post()
+            fields = {name: str(form.get(name, ""))[:MAX_FIELD] for name in ("lang", "number", "code")}
+        except (ValueError, UnicodeDecodeError, HttpProcessingError):
+            # Not a form at all (raw bytes, another encoding, too large): said as a typing slip, never a 500.
+            return self._form_page(lang, "", "", self._answer(lang, "bad", "web.bad_input"), status=400)
+        lang = pick_lang(fields["lang"] or request.query.get("lang"), request)
+        number, code = fields["number"].strip(), fields["code"].strip()
+        if not number or not code:
+            return self._form_page(lang, number, code, self._answer(lang, "bad", "web.bad_input"), status=400)
         # What cannot be a number or a code is a typing slip, said as such, and not counted as a wrong try.
         for problem, key in ((APPLICATIONS.parse(number) is None, "verify.bad_number"),
                              (normalize_code(code) is None, "verify.bad_code")):
             if problem:
-                return self._page(lang, number, code, (False, [self._texts(lang, key)]), status=400, chosen=status)
-        # The client is the connecting address: behind a reverse proxy that is the proxy's, so the per-client
-        # limit then counts everyone together (the per-number limit still holds).
-        result = await self._certificates.check("web", request.remote or "unknown", number, code,
-                                                observed=status == "yes")
-        good = isinstance(result, Checked) and result.status_matches and not result.expired
-        lines = check_lines(self._texts, lang, result, status == "yes")
-        code_status = 429 if isinstance(result, Limited) else 200
-        keep = (number, code) if not isinstance(result, NoMatch | Limited) else (number, "")
-        return self._page(lang, keep[0], keep[1], (good, lines), status=code_status, chosen=status)
+                return self._form_page(lang, number, code, self._answer(lang, "bad", key), status=400)
+        result = await self._certificates.check("web", client_of(request, self._proxies), number, code)
+        kind, _ = verdict(self._texts, lang, result)
+        lines = check_lines(self._texts, lang, result)
+        section = verdict_section(kind, lines[0], lines[1:])
+        keep = (number, code) if isinstance(result, Checked) else (number, "")
+        return self._form_page(lang, keep[0], keep[1], section, status=429 if isinstance(result, Limited) else 200)
 
-    def _lang(self, asked: str | None, request: web.Request) -> Lang:
-        if asked in LANGS:
-            return asked
-        for part in request.headers.get("Accept-Language", "").split(","):
-            code = part.split(";")[0].strip().split("-")[0].lower()
-            if code in LANGS:
-                return code
-        return "kk"
+    async def _seal(self, request: web.Request, lang: Lang, payload: str) -> web.Response:
+        t = self._texts
+        result = await self._certificates.check_seal("web", client_of(request, self._proxies), payload)
+        if isinstance(result, Forged):
+            section = verdict_section("bad", t(lang, "verify.seal_forged"), [t(lang, "verify.seal_forged_hint")])
+            return self._page(lang, {"p": payload}, f'<h1>{escape(t(lang, "web.title"))}</h1>{section}')
+        fields = result.fields
+        state = result.issued
+        notes: list[str] = []
+        if state is None:
+            kind, headline = "warn", t(lang, "verify.seal_unknown")
+        elif isinstance(state, Checked) and (state.revoked or state.expired):
+            kind, headline = verdict(t, lang, state)
+        else:
+            kind, headline = "ok", t(lang, "verify.seal_valid", number=fields.number)
+            notes = [t(lang, "verify.seal_valid_until", until=format_when(fields.valid_until, lang))]
+        section = verdict_section(kind, headline, notes, document(form_rows(t, lang, fields)))
+        return self._page(lang, {"p": payload}, f'<h1>{escape(t(lang, "web.title_document"))}</h1>{section}')
 
-    def _page(self, lang: Lang, number: str, code: str, answer: tuple[bool, list[str]] | None, *,
-              status: int = 200, chosen: str = "") -> web.Response:
+    def _answer(self, lang: Lang, kind: str, key: str) -> str:
+        text = self._texts(lang, key)
+        return verdict_section(kind, text, [])
+
+    def _form_page(self, lang: Lang, number: str, code: str, section: str, status: int = 200) -> web.Response:
         t = self._texts
 
         def tr(key: str) -> str:
             return escape(t(lang, key))
 
-        switch = " · ".join(
-            f'<a href="{PATH}?{escape(urlencode({"lang": other, "number": number, "code": code}))}"'
-            f' hreflang="{other}">{escape(label)}</a>' if other != lang else escape(label)
-            for other, label in (("kk", "Қазақша"), ("ru", "Русский")))
-        result = ""
-        if answer is not None:
-            good, lines = answer
-            result = (f'<section class="result {"ok" if good else "bad"}"><h2>{tr("web.result")}</h2>'
-                      f'{escape(chr(10).join(lines))}</section>')
-        radios = "".join(
-            f'<label><input type="radio" name="status" value="{value}" required'
-            f'{" checked" if chosen == value else ""}> {tr(key)}</label>'
-            for value, key in (("yes", "form.observed_yes"), ("no", "form.observed_no")))
-        html = f"""<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{tr("web.title")}</title><style>{STYLE}</style></head>
-<body><nav class="langs">{switch}</nav>
-<h1>{tr("web.title")}</h1>
+        body = f"""<h1>{tr("web.title")}</h1>
 <p>{tr("web.intro")}</p>
-{result}
+{section}
 <form method="post" action="{PATH}">
 <input type="hidden" name="lang" value="{lang}">
 <label for="number">{tr("web.number")}</label>
@@ -128,10 +123,11 @@ class VerifyPage:
 <label for="code">{tr("cert.code_label")}</label>
 <input type="text" id="code" name="code" value="{escape(code)}" required maxlength="20" autocomplete="off"
  placeholder="7KQ2M-X9D4A">
-<fieldset><legend><b>{tr("web.status")}</b></legend>{radios}</fieldset>
 <button type="submit">{tr("web.submit")}</button>
 </form>
-<p><small>{tr("web.privacy")}</small></p>
-</body></html>
-"""
-        return web.Response(text=html, content_type="text/html", charset="utf-8", status=status, headers=HEADERS)
+<p class="note">{tr("web.mark_note")}</p>"""
+        query = {"number": number, "code": code} if number or code else {}
+        return self._page(lang, query, body, status)
+
+    def _page(self, lang: Lang, query: dict[str, str], body: str, status: int = 200) -> web.Response:
+        return page(self._texts, lang, path=PATH, query=query, body=body, status=status)

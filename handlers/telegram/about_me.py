@@ -1,5 +1,6 @@
 """Requests about me: the data subject's list of the requests other people made for their information, with a
-Decline button for the ones still waiting for consent (menu row and /about_me; identity required)."""
+Decline button for the ones still waiting for consent; and the person's certificates as others saw them — their
+share links (revocable here) and every check and opening (menu row and /about_me; identity required)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.core.certificate_shares import MyCertificates
 from bot.core.registry_info import NotAllowed, NotPending
 from bot.core.subject_requests import RequestAboutMe
 from bot.domain.model import ChatState
 from handlers.telegram import render, routes
+from handlers.telegram.certificates import SHARE_REVOKE
 from handlers.telegram.identification import require_identity
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import MENU
@@ -26,15 +29,42 @@ async def show(turn: Turn) -> None:
     identity = await turn.identity()
     assert identity is not None
     requests = await turn.services.subject_requests.about_me(identity)
+    mine = await turn.services.shares.mine(identity)
     await turn.set_state(MENU)
     menu_row = [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")]
-    if not requests:
+    if not requests and not mine.shares and not mine.openings:
         await turn.say("about.none", reply_markup=InlineKeyboardMarkup([menu_row]))
         return
-    blocks = [escape(turn.text("about.title"))] + [escape(describe(turn, r)) for r in requests]
+    blocks = []
+    if requests:
+        blocks += [escape(turn.text("about.title"))] + [escape(describe(turn, r)) for r in requests]
+    blocks += certificate_blocks(turn, mine)
     rows = [[InlineKeyboardButton(turn.text("about.btn.decline", number=r.number),
                                   callback_data=f"{BUTTON}:no:{r.number}")] for r in requests if r.can_decline]
+    now = turn.services.clock.now()
+    rows += [[InlineKeyboardButton(turn.text("share.btn.revoke_one", number=v.share.number,
+                                             until=render.when(v.share.expires_at, turn.lang)),
+                                   callback_data=f"{SHARE_REVOKE}:{v.share.id}")]
+             for v in mine.shares if v.state(now) == "active"]
     await turn.send("\n\n".join(blocks), InlineKeyboardMarkup([*rows, menu_row]))
+
+
+def certificate_blocks(turn: Turn, mine: MyCertificates) -> list[str]:
+    """The person's share links (with how often each was opened) and the latest checks and openings of their
+    certificates: when, and how — by number and code, by the QR code, or by a link."""
+    lang, now = turn.lang, turn.services.clock.now()
+    blocks = []
+    if mine.shares:
+        lines = [turn.text("about.shares.title")]
+        lines += [turn.text(f"about.share.{v.state(now)}", number=v.share.number,
+                            until=render.when(v.share.expires_at, lang), count=v.openings) for v in mine.shares]
+        blocks.append(escape("\n".join(lines)))
+    if mine.openings:
+        lines = [turn.text("about.openings.title")]
+        lines += [turn.text("about.opening", when=render.when(o.at, lang), number=o.number,
+                            via=turn.text(f"about.via.{o.via}")) for o in mine.openings]
+        blocks.append(escape("\n".join(lines)))
+    return blocks
 
 
 def describe(turn: Turn, r: RequestAboutMe) -> str:

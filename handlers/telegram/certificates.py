@@ -1,5 +1,6 @@
-"""Certificates in Telegram: the «PDF» button under a certificate, and /verify — anyone (an employer) checks a
-certificate by its number, its verification code and the mark the paper shows about observation.
+"""Certificates in Telegram: the «PDF» and «Share» buttons under a certificate, the holder's share links (made,
+shown as a link and a QR code, revoked), and /verify — anyone (an employer) checks a certificate by its number
+and its verification code, which tell when it was issued, about whom and until when, never the mark.
 
 The rules are in the core (bot/core/certificates.py); here a button or a message becomes a core call and the
 result a localized reply.
@@ -12,6 +13,7 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
+from bot.core.certificate_shares import LIFETIMES
 from bot.core.certificates import PdfExpired, PdfNotFound
 from bot.domain.model import ChatState
 from bot.domain.numbers import APPLICATIONS
@@ -25,7 +27,8 @@ from handlers.telegram.turn import Turn, turn_for
 
 VERIFY_NUMBER = "verify_number"
 VERIFY_CODE = "verify_code"
-VERIFY_STATUS = "verify_status"
+SHARE = "shr"          # "shr:<number>" asks for how long, "shr:<number>:<lifetime>" makes the link
+SHARE_REVOKE = "shx"   # "shx:<share id>" withdraws a link
 
 
 # The PDF -------------------------------------------------------------------------------------------------------
@@ -80,34 +83,86 @@ async def on_code(turn: Turn, message: Message, data: dict) -> None:
     if code is None:  # not the shape of a code: a typing slip, not a wrong try
         await turn.say("verify.bad_code", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
         return
-    await turn.set_state(VERIFY_STATUS, {"number": data.get("number", ""), "code": code})
-    await turn.say("verify.ask_status", reply_markup=status_choice(turn.t, turn.lang))
-
-
-async def on_status_text(turn: Turn, message: Message, data: dict) -> None:
-    await turn.say("verify.press_status", reply_markup=status_choice(turn.t, turn.lang))
-
-
-async def on_verify_button(turn: Turn, arg: str, state: ChatState) -> None:
-    """``vfy`` (the menu row) starts a check; ``vfy:yes`` / ``vfy:no`` is the mark the paper shows."""
-    if not arg:
-        await start_verify(turn)
-        return
-    if arg not in ("yes", "no") or state.state != VERIFY_STATUS:
-        await show_menu(turn, "stale.button")
-        return
-    result = await turn.services.certificates.check("telegram", str(turn.user_id), str(state.data.get("number", "")),
-                                                    str(state.data.get("code", "")), observed=arg == "yes")
-    await turn.send(escape("\n".join(check_lines(turn.t, turn.lang, result, arg == "yes"))))
+    result = await turn.services.certificates.check("telegram", str(turn.user_id), str(data.get("number", "")),
+                                                    code)
+    await turn.send(escape("\n\n".join(check_lines(turn.t, turn.lang, result))))
     await show_menu(turn)
 
 
-def status_choice(t: Texts, lang: Lang) -> InlineKeyboardMarkup:
+async def on_verify_button(turn: Turn, arg: str, state: ChatState) -> None:
+    """``vfy`` (the menu row) starts a check; anything else is a button of an older version of the check."""
+    if arg:
+        await show_menu(turn, "stale.button")
+        return
+    await start_verify(turn)
+
+
+# Share links ---------------------------------------------------------------------------------------------------
+
+async def on_share(turn: Turn, arg: str, state: ChatState) -> None:
+    """``shr:<number>``: for how long; ``shr:<number>:<lifetime>``: the link, once the holder is identified."""
+    number, _, lifetime = arg.partition(":")
+    if not APPLICATIONS.parse(number) or (lifetime and lifetime not in LIFETIMES):
+        await show_menu(turn, "stale.button")
+        return
+    if not lifetime:
+        await turn.say("share.ask_lifetime", number=number, reply_markup=lifetimes(turn.t, turn.lang, number))
+        return
+    if not await require_identity(turn, {"action": "share", "number": number, "lifetime": lifetime}):
+        return
+    await share_after_identity(turn, {"number": number, "lifetime": lifetime})
+
+
+async def share_after_identity(turn: Turn, then: dict) -> None:
+    identity = await turn.identity()
+    number, lifetime = str(then.get("number", "")), str(then.get("lifetime", ""))
+    if identity is None or not APPLICATIONS.parse(number):
+        await show_menu(turn)
+        return
+    result = await turn.services.shares.create(identity, number, lifetime)
+    if isinstance(result, PdfNotFound):
+        await show_menu(turn, "stale.button")
+    elif isinstance(result, PdfExpired):
+        await turn.say("share.expired", number=number, when=format_when(result.valid_until, turn.lang))
+        await show_menu(turn)
+    else:
+        revoke = InlineKeyboardMarkup([[InlineKeyboardButton(turn.text("share.btn.revoke"),
+                                                             callback_data=f"{SHARE_REVOKE}:{result.share_id}")],
+                                       [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")]])
+        # The link carries its secret: it goes to this chat only, as text and as a QR code to show from the phone.
+        await turn.send(escape(turn.text("share.made", number=number, url=result.url,
+                                         until=format_when(result.expires_at, turn.lang))),
+                        revoke, qr=result.url)
+
+
+async def on_share_revoke(turn: Turn, arg: str, state: ChatState) -> None:
+    if not arg:
+        await show_menu(turn, "stale.button")
+        return
+    identity = await turn.identity()
+    if identity is None:
+        await require_identity(turn, {"action": "share_revoke", "share": arg})
+        return
+    await revoke_after_identity(turn, {"share": arg})
+
+
+async def revoke_after_identity(turn: Turn, then: dict) -> None:
+    identity = await turn.identity()
+    if identity is None:
+        await show_menu(turn)
+        return
+    if await turn.services.shares.revoke(identity, str(then.get("share", ""))):
+        await turn.say("share.revoked")
+    else:
+        await turn.say("share.not_active")
+    await show_menu(turn)
+
+
+def lifetimes(t: Texts, lang: Lang, number: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([
-        [InlineKeyboardButton(t(lang, "form.observed_yes"), callback_data="vfy:yes"),
-         InlineKeyboardButton(t(lang, "form.observed_no"), callback_data="vfy:no")],
-        [InlineKeyboardButton(t(lang, "btn.cancel"), callback_data="cancel")],
-    ])
+        [InlineKeyboardButton(t(lang, f"share.btn.{name}"), callback_data=f"{SHARE}:{number}:{name}")]
+        for name in LIFETIMES
+    ] + [[InlineKeyboardButton(t(lang, "btn.cancel"), callback_data="cancel")]])
 
 
 async def _verify_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -120,11 +175,14 @@ def add_handlers(application: Application) -> None:
 
 
 def register() -> None:
-    """The PDF button, the check's chat states and buttons, its menu row, the PDF after identification."""
+    """The PDF and share buttons, the check's chat states, its menu row, and what follows identification."""
     routes.button("pdf", on_pdf)
     routes.button("vfy", on_verify_button)
+    routes.button(SHARE, on_share)
+    routes.button(SHARE_REVOKE, on_share_revoke)
     routes.text_state(VERIFY_NUMBER, on_number, hint="verify.ask_number")
     routes.text_state(VERIFY_CODE, on_code, hint="verify.ask_code")
-    routes.text_state(VERIFY_STATUS, on_status_text, hint="verify.press_status")
     routes.menu_entry("btn.verify", "vfy", 45)
     routes.after_identity("pdf", pdf_after_identity)
+    routes.after_identity("share", share_after_identity)
+    routes.after_identity("share_revoke", revoke_after_identity)

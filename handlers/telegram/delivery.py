@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from functools import partial
 from html import escape
 from typing import Any
 
+import segno
 from telegram import (
     Bot,
     ForceReply,
@@ -67,19 +69,31 @@ class Reply:
     lang: str | None = None
     rendered: str | None = field(default=None, repr=False)
     pdf: str | None = None  # the application whose certificate goes as a PDF document, ``html`` its caption
+    qr: str | None = None   # a link sent as a QR code picture, ``html`` its caption (a share link)
 
     def to_json(self) -> dict[str, Any]:
         return {"html": self.html, "markup": self.markup, "protect": self.protect,
-                "certificate": self.certificate, "lang": self.lang, "pdf": self.pdf}
+                "certificate": self.certificate, "lang": self.lang, "pdf": self.pdf, "qr": self.qr}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
         return cls(data.get("html") or "", data.get("markup"), bool(data.get("protect")), data.get("certificate"),
-                   data.get("lang"), pdf=data.get("pdf"))
+                   data.get("lang"), pdf=data.get("pdf"), qr=data.get("qr"))
 
 
 def markup_json(markup: Markup | None) -> dict[str, Any] | None:
     return markup.to_dict() if markup is not None else None
+
+
+def _markup(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    return InlineKeyboardMarkup.de_json(data, None) if data else None
+
+
+def qr_png(url: str) -> bytes:
+    """A QR code of ``url`` as a PNG, large enough to be scanned off a phone's screen."""
+    out = io.BytesIO()
+    segno.make(url, error="m", micro=False).save(out, kind="png", scale=10, border=4)
+    return out.getvalue()
 
 
 class _NotDelivered(Exception):
@@ -276,6 +290,10 @@ class TelegramDelivery:
             try:
                 if reply.pdf is not None:
                     await self._send_pdf(chat_id, reply)
+                elif reply.qr is not None:
+                    await self._bot.send_photo(chat_id, qr_png(reply.qr), caption=reply.html,
+                                               parse_mode=ParseMode.HTML, reply_markup=_markup(reply.markup),
+                                               protect_content=reply.protect)
                 else:
                     # The answer is not read: no Message object is built from it (raw_api.py).
                     await raw_api.send_html(self._bot, chat_id, html if html is not None else reply.html,

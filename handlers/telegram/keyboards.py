@@ -76,5 +76,7 @@ def guide(t: Texts, lang: Lang, labels: list[tuple[str, str]]) -> InlineKeyboard
 
 
 def certificate(t: Texts, lang: Lang, number: str) -> InlineKeyboardMarkup:
-    """Under a certificate: the same certificate as a PDF (handlers/telegram/certificates.py)."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.pdf"), callback_data=f"pdf:{number}")]])
+    """Under a certificate: the same certificate as a signed PDF to keep and hand over, and a share link for one
+    checker (handlers/telegram/certificates.py)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn.pdf"), callback_data=f"pdf:{number}"),
+                                  InlineKeyboardButton(t(lang, "btn.share"), callback_data=f"shr:{number}")]])

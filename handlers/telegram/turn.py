@@ -243,7 +243,7 @@ class Turn:
         await self.send(escape(self.text(key, **params)), reply_markup, protect)
 
     async def send(self, html: str, reply_markup: Markup | None = None, protect: bool = False,
-                   certificate: str | None = None) -> None:
+                   certificate: str | None = None, qr: str | None = None) -> None:
         """Add a message to the turn's replies (delivered once the turn's unit of work has committed).
         ``certificate`` names the application whose certificate ``html`` is: it is rendered again from the
         registry if the message has to be sent later, and never stored."""
@@ -253,7 +253,8 @@ class Turn:
             reply = Reply(prefix, markup_json(reply_markup), protect, certificate, self.lang,
                           rendered="\n\n".join(part for part in (prefix, html) if part))
         else:
-            reply = Reply("\n\n".join(part for part in (prefix, html) if part), markup_json(reply_markup), protect)
+            reply = Reply("\n\n".join(part for part in (prefix, html) if part), markup_json(reply_markup), protect,
+                          qr=qr)
         scope = current_scope()
         if scope is None:  # outside an update (a tool, a test calling a flow directly): send now
             await TelegramDelivery(self.services, self.context.bot).send_direct(self.user_id, [reply])

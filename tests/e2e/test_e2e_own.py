@@ -43,8 +43,9 @@ async def test_own_request_observed_and_not(h, lang, state_backend):
     assert accepted in certificate.plain_text
     assert certificate.plain_text.index(accepted) < certificate.plain_text.index("Сведения/Мәлімет")
     assert h.services.texts(lang, "menu.title") in chat.last[-1].plain_text
-    assert chat.buttons()[0] == h.services.texts(lang, "btn.pdf")  # under the certificate: the same as a PDF
-    assert ("Сведения о себе" if lang == "ru" else "Өзім туралы") in chat.buttons()[1]
+    # Under the certificate: the same as a signed PDF, and a share link; then the menu.
+    assert chat.buttons()[:2] == [h.services.texts(lang, "btn.pdf"), h.services.texts(lang, "btn.share")]
+    assert ("Сведения о себе" if lang == "ru" else "Өзім туралы") in chat.buttons()[2]
 
     # Identified now: narcology without asking again, and "not observed".
     await chat.press("Сведения о себе" if lang == "ru" else "Өзім туралы")

@@ -43,6 +43,7 @@ def test_scripted_demo_own_and_third_party_request(tmp_path):
 :contact
 {me["iin"]}
 {{code:{me["phone"]}}}
+:btn PDF
 # another person's information, with their consent code
 2
 1
@@ -91,6 +92,11 @@ def test_scripted_demo_own_and_third_party_request(tmp_path):
     # Consent by SMS reply: the certificate is pushed to the requester's chat.
     by_sms = _section(out, f":smsfrom {other['phone']} ДА {{code:{other['phone']}}}")
     assert "🔒" in by_sms and other["full_name"] in by_sms
+
+    # The signed PDF is saved beside the demo's database, and its path printed.
+    saved = list((tmp_path / "var" / "demo" / "documents").glob("QZ-*.pdf"))
+    assert len(saved) == 1 and saved[0].read_bytes().startswith(b"%PDF-")
+    assert f"💾 {saved[0]}" in out
 
     # :sms lists the whole outbox; the run leaves a fresh database under ./var/demo.
     assert _section(out, ":sms").count("📨") >= 2

@@ -27,7 +27,7 @@ from handlers.certificate_pdf import render_pdf
 
 KEY = b"test-key"
 ISSUED = datetime(2026, 11, 25, 9, 30, 15, 123456, tzinfo=UTC)
-FIELDS = CodeFields("QZ-261125-0482913", "900715300451", ISSUED, True, "tb_info", "Фтизиатрия")
+FIELDS = CodeFields("QZ-261125-0482913", "900715300451", ISSUED, "tb_info", "Фтизиатрия")
 TEXTS = Texts.load()
 
 
@@ -40,10 +40,19 @@ def test_the_code_is_ten_characters_of_crockford_base32_and_the_same_each_time()
 
 @pytest.mark.parametrize("change", [
     {"number": "QZ-261125-0482914"}, {"iin": "900715300452"}, {"issued_at": ISSUED + timedelta(seconds=1)},
-    {"observed": False}, {"service": "narcology_info"}, {"source_system": "Наркология"},
+    {"service": "narcology_info"}, {"source_system": "Наркология"},
 ])
 def test_every_field_the_code_covers_changes_it(change):
     assert certificate_code(KEY, replace(FIELDS, **change)) != certificate_code(KEY, FIELDS)
+
+
+def test_the_code_does_not_cover_the_mark_and_a_v1_code_is_its_own():
+    """Today's code is the same whatever the mark (a number and a code cannot tell it); a code of a certificate
+    issued before (v1, over the mark) differs from it and between the two marks."""
+    today = certificate_code(KEY, FIELDS)
+    v1_observed = certificate_code(KEY, replace(FIELDS, observed=True))
+    v1_not = certificate_code(KEY, replace(FIELDS, observed=False))
+    assert len({today, v1_observed, v1_not}) == 3
 
 
 def test_the_code_needs_the_key_and_ignores_what_the_store_does_not_keep():

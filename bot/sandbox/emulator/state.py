@@ -211,6 +211,11 @@ class EmulatorState:
         self._file_paths[stored.file_path] = stored
         return stored
 
+    def file_data(self, file_id: str) -> bytes | None:
+        """The bytes a bot sent under ``file_id`` (a document, a photo), as Telegram's getFile would give them."""
+        stored = self._files.get(file_id)
+        return stored.data if stored is not None else None
+
     @staticmethod
     def _document_json(stored: StoredFile) -> JSONDict:
         """The Bot API ``Document`` object of a stored file."""
