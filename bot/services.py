@@ -32,6 +32,7 @@ from bot.core.status_feed import StatusFeed
 from bot.core.subject_requests import SubjectRequestsService
 from bot.core.subscriptions import SubscriptionService
 from bot.domain.calendar import WorkingCalendar
+from bot.gateways.issuer import Issuer
 from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.gateways.state_selection import StateSystems, state_systems
 from bot.i18n import Texts, texts
@@ -85,6 +86,7 @@ class Services:
     health: HealthService
     subject_requests: SubjectRequestsService
     certificates: CertificateService
+    issuer: Issuer                 # signs each certificate's PDF and its QR payload
     state: StateSystems            # the directory, registries, monitoring and complaints intake in use
     state_outbox: StateOutbox      # stages and complaints posted to the state systems
     pending_results: PendingResults  # registry questions asked again until answered
@@ -154,7 +156,7 @@ class Services:
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
             metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
             subject_requests=SubjectRequestsService(SubjectRequestRepository(db), registry_info, clock),
-            certificates=certificates,
+            certificates=certificates, issuer=Issuer.from_settings(settings, key),
             state=state, state_outbox=state_outbox,
             pending_results=PendingResults(db, questions, registry_info, clock, settings),
             _citizens=citizens, _apps=apps,
