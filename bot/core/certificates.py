@@ -126,6 +126,11 @@ class CertificateService:
         speaks the checker's (their browser's), not the holder's."""
         return f"{self._base_url}/verify?" + urlencode({"number": number, "code": code})
 
+    def seal_url(self, token: str) -> str:
+        """The verification page with a certificate's signed payload (bot/domain/certificate_seal.py): the PDF's
+        QR code. The payload is base64url, safe in a query as it is."""
+        return f"{self._base_url}/verify?p={token}"
+
     def listening_on(self, host: str, port: int) -> None:
         """The HTTP server is up on ``port`` (chosen by the system when configured as 0): links name it, unless
         QYZMET_PUBLIC_URL says where the page is reached from outside."""

@@ -35,6 +35,7 @@ from bot.domain import tags
 from bot.domain.application_status import can_move
 from bot.domain.calendar import WorkingCalendar
 from bot.domain.catalog import get_service
+from bot.domain.certificate_seal import SealedCertificate
 from bot.domain.deadlines import due_at
 from bot.domain.iin import InvalidIIN, mask_iin, parse_iin
 from bot.domain.model import Application, Citizen, Consent, Identity
@@ -75,10 +76,19 @@ class Certificate:
     source_system: str
     code: str = ""        # the verification code (bot/core/certificates.py): a keyed hash, never stored
     verify_url: str = ""  # the verification page with the number and code filled in
+    seal_url: str = ""    # the verification page with the signed payload (the PDF's QR code): {base}/verify?p=…
 
     @property
     def valid_until(self) -> datetime:
         return valid_until(self.issued_at)
+
+    def sealed(self) -> SealedCertificate:
+        """The fields the page prints, as its QR code seals them: times to the second, as printed."""
+        issued = self.issued_at.replace(microsecond=0)
+        return SealedCertificate(number=self.number, service=self.service, issued_at=issued,
+                                 valid_until=valid_until(issued), full_name=self.full_name,
+                                 birth_date=self.birth_date, address=self.address, observed=self.observed,
+                                 source_system=self.source_system)
 
 
 @dataclass(frozen=True)
