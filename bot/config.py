@@ -132,9 +132,10 @@ class Settings(BaseSettings):
     health_poll_max_age_seconds: Positive = 60.0
 
     @field_validator("telegram_token", "telegram_api_url", "sms_gateway_url", "sms_secret", "secret_key",
-                     "feed_token", "calendar_overrides", "sms_gateway", "public_url", "directory_url", "registry_url",
-                     "monitoring_url", "complaints_url", "state_token", "state_client_cert", "state_client_key",
-                     "telegram_webhook_url", "telegram_webhook_secret", "redis_url", mode="before")
+                     "feed_token", "calendar_overrides", "sms_gateway", "public_url", "signing_key", "signing_cert",
+                     "directory_url", "registry_url", "monitoring_url", "complaints_url", "state_token",
+                     "state_client_cert", "state_client_key", "telegram_webhook_url", "telegram_webhook_secret",
+                     "redis_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``QYZMET_X=`` (set but empty, as .env templates and compose files leave them) means "not set"."""
@@ -194,6 +195,9 @@ class Settings(BaseSettings):
             raise ValueError("QYZMET_IDENTITY_MAX_SECONDS must be at least QYZMET_IDENTITY_IDLE_SECONDS")
         if self.state_retry_max_seconds < self.state_retry_base_seconds:
             raise ValueError("QYZMET_STATE_RETRY_MAX_SECONDS must be at least QYZMET_STATE_RETRY_BASE_SECONDS")
+        if (self.signing_key is None) != (self.signing_cert is None):
+            raise ValueError("QYZMET_SIGNING_KEY and QYZMET_SIGNING_CERT are set together (the issuer's key and its "
+                             "certificate), or neither (a demo issuer derived from QYZMET_SECRET_KEY)")
         if self.state_client_key is not None and self.state_client_cert is None:
             raise ValueError("QYZMET_STATE_CLIENT_KEY is set without QYZMET_STATE_CLIENT_CERT")
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
@@ -233,8 +237,10 @@ class Settings(BaseSettings):
         """The configured values that must never appear in any output (logs mask them)."""
         redis_password = urlsplit(self.redis_url).password if self.redis_url else None
         database_password = urlsplit(self.database).password if "://" in self.database else None
+        # The signing key given as PEM text is a secret; given as a path, the path is not.
+        signing_key = self.signing_key if self.signing_key and "-----BEGIN" in self.signing_key else None
         return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token,
-                            self.telegram_webhook_secret, redis_password, database_password) if v]
+                            self.telegram_webhook_secret, redis_password, database_password, signing_key) if v]
 
 
 # Fields whose value may be shown back in an error message: numbers and choices, never a token, key or URL.

@@ -76,18 +76,19 @@ class Certificate:
     source_system: str
     code: str = ""        # the verification code (bot/core/certificates.py): a keyed hash, never stored
     verify_url: str = ""  # the verification page with the number and code filled in
-    seal_url: str = ""    # the page checking the signed payload of exactly these fields: the QR code's link
+    seal_url: str = ""    # the verification page with the signed payload (the PDF's QR code): {base}/verify?p=…
 
     @property
     def valid_until(self) -> datetime:
         return valid_until(self.issued_at)
 
-    def fields(self) -> SealedCertificate:
-        """Exactly what the form prints: what the QR code's payload signs and a share page shows."""
-        return SealedCertificate(
-            number=self.number, service=self.service, issued_at=self.issued_at, valid_until=self.valid_until,
-            full_name=self.full_name, birth_date=self.birth_date, address=self.address, observed=self.observed,
-            source_system=self.source_system)
+    def sealed(self) -> SealedCertificate:
+        """The fields the page prints, as its QR code seals them: times to the second, as printed."""
+        issued = self.issued_at.replace(microsecond=0)
+        return SealedCertificate(number=self.number, service=self.service, issued_at=issued,
+                                 valid_until=valid_until(issued), full_name=self.full_name,
+                                 birth_date=self.birth_date, address=self.address, observed=self.observed,
+                                 source_system=self.source_system)
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ class RegistryInfoService:
             address=person.address if person else "", observed=answer.observed, source_system=source_system,
             code=code, verify_url=self._certificates.verify_url(app.number, code),
         )
-        seal = self._certificates.seal(certificate.fields())
+        seal = self._certificates.seal(certificate.sealed())
         return replace(certificate, seal_url=self._certificates.seal_url(seal))
 
     async def certificate(self, app: Application, issued_at: datetime) -> Certificate | None:

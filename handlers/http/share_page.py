@@ -41,7 +41,7 @@ class SharePage:
             section = verdict_section("bad", t(lang, f"share.page.{result.reason}"), [])
             return page(t, lang, path=path, query={}, body=section, status=404 if result.reason == "unknown" else 410)
         kind, headline = verdict(t, lang, result.issued)
-        rows = form_rows(t, lang, result.certificate.fields())
+        rows = form_rows(t, lang, result.certificate.sealed())
         notes = [t(lang, "share.page.until", until=format_when(result.expires_at, lang))]
         body = (f'<h1>{escape(t(lang, "web.title_document"))}</h1>'
                 + verdict_section(kind, headline, notes, document(rows)))

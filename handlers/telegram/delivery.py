@@ -38,6 +38,7 @@ from bot import faults
 from bot.clock import Clock
 from bot.core import outbox
 from bot.core.outbox import TelegramOutbox
+from bot.core.registry_info import Certificate
 from bot.gateways.state_systems import StateSystemUnavailable
 from bot.i18n import Lang, as_lang
 from bot.services import Services
@@ -321,16 +322,24 @@ class TelegramDelivery:
         faults.point("after_part", ("telegram", envelope.kind))
 
     async def _send_pdf(self, chat_id: int, reply: Reply) -> None:
-        """The certificate as a PDF, rendered from the registry now (never stored), protected like the message."""
+        """The certificate as a signed PDF, rendered from the registry now (never stored). Not protected, unlike
+        the message: the holder saves, prints and forwards it to whoever asked for it, and its signature and QR
+        code, not Telegram, are what keep it from being altered."""
         assert reply.pdf is not None
         certificate = await self._services.registry_info.certificate_for(reply.pdf)
         if certificate is None:  # its result is no longer given: nothing to send
             log.warning("a PDF was owed for an application without a result")
             return
-        # A few hundred milliseconds of CPU: off the event loop, so other people's updates are not held up.
-        data = await asyncio.to_thread(render_pdf, self._services.texts, as_lang(reply.lang), certificate)
+        # Some tens of milliseconds of CPU (render, seal, sign): off the event loop, so other people's updates
+        # are not held up.
+        data = await asyncio.to_thread(self._signed_pdf, as_lang(reply.lang), certificate)
         await self._bot.send_document(chat_id, data, filename=f"{certificate.number}.pdf", caption=reply.html,
-                                      parse_mode=ParseMode.HTML, protect_content=True)
+                                      parse_mode=ParseMode.HTML)
+
+    def _signed_pdf(self, lang: Lang, certificate: Certificate) -> bytes:
+        """Rendered (its QR code the seal the certificate was made with: RegistryInfoService) and signed."""
+        services = self._services
+        return services.issuer.sign_pdf(render_pdf(services.texts, lang, certificate))
 
     async def _certificate_html(self, reply: Reply) -> str:
         assert reply.certificate is not None

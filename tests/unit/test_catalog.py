@@ -154,7 +154,18 @@ def test_short_labels(texts, lang):
 def test_kazakh_is_not_russian(po):
     for key, kk in po["kk"].items():
         if key.endswith(".form_title"):
-            assert kk == po["ru"][key], key  # the bilingual seed title, kept identical
+            # «Сведения/Мәлімет» in both, as the seed's bilingual title; its subject in each language, its
+            # parentheses balanced (the seed leaves one open for psychiatry and narcology).
+            ru = po["ru"][key]
+            assert kk.startswith("Сведения/Мәлімет (") and ru.startswith("Сведения/Мәлімет ("), key
+            assert kk != ru, key
+            assert not set(ru.removeprefix("Сведения/Мәлімет")) & KAZAKH_LETTERS, key
+            for title in (kk, ru):
+                depth = 0
+                for ch in title:
+                    depth += {"(": 1, ")": -1}.get(ch, 0)
+                    assert depth >= 0, title
+                assert depth == 0 and title.endswith(")"), title
             continue
         if key in SAME_IN_BOTH:
             assert kk == po["ru"][key] == SAME_IN_BOTH[key], key

@@ -108,15 +108,18 @@ def test_the_pdf_is_readable_text_with_every_kazakh_letter(lang, observed):
     assert "Әбдіқадырова Гауһар Асқарқызы" in text and "Бұқар жырау даңғылы" in text
     assert "QZ-261125-0482913" in text and "7KQ2M-X9D4A" in text
     assert "18.09.2002" in text and "25.11.2026" in text
-    assert TEXTS(lang, "form.full_name") in text
-    assert TEXTS(lang, "service.tb_info.observed_label") in text
-    label = TEXTS(lang, "service.tb_info.observed_label")
-    status = TEXTS(lang, "form.observed_yes" if observed else "form.observed_no")
-    other = TEXTS(lang, "form.observed_no" if observed else "form.observed_yes")
-    assert f"{label}: {status} " in text and f"{label}: {other} " not in text
+    # The page is bilingual whatever the holder's language: each label in Kazakh, then in Russian.
+    assert TEXTS("kk", "form.full_name") in text and TEXTS("ru", "form.full_name") in text
+    assert observed_row(observed) in text and observed_row(not observed) not in text
     assert "qyzmet.example.kz/verify" in text.replace(" ", "")
     reader = PdfReader(io.BytesIO(data))
     assert reader.metadata is not None and reader.metadata.title == TEXTS(lang, "service.tb_info.form_title")
-    if lang == "kk":
-        for letter in "әғқңөұүһі":  # each drawn by the font, not replaced: the text comes back as written
-            assert letter in text.lower(), letter
+    for letter in "әғқңөұүһі":  # each drawn by the font, not replaced: the text comes back as written
+        assert letter in text.lower(), letter
+
+
+def observed_row(observed: bool, service: str = "tb_info") -> str:
+    """The observation row as the PDF's text reads back: both labels, then «тұрады / состоит»."""
+    mark = "form.observed_yes" if observed else "form.observed_no"
+    labels = " ".join(TEXTS(lang, f"service.{service}.observed_label") for lang in ("kk", "ru"))
+    return f"{labels} {TEXTS('kk', mark)} / {TEXTS('ru', mark)} "
