@@ -4,10 +4,12 @@
 # suite runs on SQLite and, at the same time, every test that uses a database runs on PostgreSQL
 # (tests/conftest.py); the Redis tests run in both, each under key prefixes of its own. The two runs mostly
 # wait (on the emulator, on timers, on the servers), so side by side they take little longer than the longer
-# one. Fails when any test fails. Extra arguments go to both pytest runs.
+# one. Fails when any test fails. Extra arguments go to both pytest runs. The real-browser tests' Chromium is
+# installed first when missing (scripts/browser.sh), before the servers, so that the two never wait on apt's lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
+scripts/browser.sh
 dir=$(mktemp -d "${TMPDIR:-/tmp}/qyzmet-servers.XXXXXX")
 sqlite_pid=""
 cleanup() {

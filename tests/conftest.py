@@ -7,6 +7,7 @@ import pytest
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.state_systems import StateSystemsServer
 from store.sqlite_engine import QUICK_SCANS
+from tests import browser as real_browser
 from tests import engines
 from tests.harness import SEED, TOKEN, Harness
 from tests.sms_harness import SmsHarness
@@ -109,3 +110,16 @@ async def sh(emu, database):
     await harness.start()
     yield harness
     await harness.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by selenium, one per test module (tests/browser.py): its start costs about a
+    second, a page a few hundredths. Skips where Chromium is missing, except in CI, where that fails the test."""
+    reason = real_browser.missing()
+    if reason is not None:
+        if real_browser.in_ci():
+            pytest.fail(f"CI needs the browser tests to run: {reason}", pytrace=False)
+        pytest.skip(reason)
+    with real_browser.chromium() as driver:
+        yield driver
