@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Refresh the README's pictures of the /verify page: ``.venv/bin/python scripts/screenshots.py [DIR]``.
+"""Screenshots of the public pages: ``.venv/bin/python scripts/screenshots.py [DIR]``.
 
-Saves, into DIR (docs/ unless given), the page as opened and with the verdict on a certificate the bot really
-issued, on a phone (390 px) and a desktop (1280 px), in Kazakh and Russian: ``verify-{kk,ru}-{390,1280}.png``
-and ``verify-{kk,ru}-{390,1280}-verdict.png``. They are the screenshots the real-browser test takes anyway
+Saves, into DIR (docs/ unless given), on a phone (390 px) and a desktop (1280 px), in Kazakh and Russian:
+/verify as opened and with the verdict on a certificate the bot really issued
+(``verify-{kk,ru}-{390,1280}[-verdict].png``), the QR code's page (``seal-…``) and a share link (``share-…``).
+The README shows a few of them. They are the screenshots the real-browser test takes anyway
 (tests/e2e/test_verify_browser.py), so the pictures show what the test checked, and the script cannot drift
 from the page. Needs Chromium (scripts/browser.sh installs it as root).
 """
@@ -28,7 +29,7 @@ def main(argv: list[str]) -> int:
     status = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TEST,
                               "-k", "real_browser"], cwd=ROOT, env=env)
     if status == 0:
-        for path in sorted(target.glob("verify-*.png")):
+        for path in sorted(target.glob("*.png")):
             print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return status
 

@@ -1,8 +1,8 @@
-"""The public /verify page in a real browser (headless Chromium, tests/browser.py), on a phone (390 px) and a
-desktop (1280 px), in Kazakh and Russian: an employer opens it, types the number and the code of a certificate
-the bot really issued, and reads the verdict. What the HTTP tests of the page (test_certificates.py) cannot
-see: that it fits the screen without sideways scrolling, and that the verdict is on screen and large enough
-to read.
+"""The public pages in a real browser (headless Chromium, tests/browser.py), on a phone (390 px) and a desktop
+(1280 px), in Kazakh and Russian: an employer opens /verify, types the number and the code of a certificate the
+bot really issued, and reads the verdict; a checker opens the QR code's link and a holder's share link and reads
+the whole form. What the HTTP tests of the pages (test_certificate_checks.py) cannot see: that they fit the
+screen without sideways scrolling, name their issuer, and put the verdict on screen, large enough to read.
 
 The page is the same on both engines, and test_certificates.py already checks it over HTTP on both: these
 tests run on SQLite only (scripts/test.sh runs the PostgreSQL suite beside them).
@@ -27,6 +27,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests import engines
 from tests.browser import DESKTOP, PHONE, no_horizontal_scroll, screenshot, set_width, viewport_width
+from tests.e2e.test_certificate_checks import make_share
 from tests.e2e.test_certificates import LANGS, own_certificate, says
 
 pytestmark = pytest.mark.skipif(engines.on_postgres(), reason="the page does not depend on the engine; "
@@ -34,8 +35,6 @@ pytestmark = pytest.mark.skipif(engines.on_postgres(), reason="the page does not
 
 WIDTHS = (PHONE, DESKTOP)
 MIN_FONT_PX = 14.0  # below this, a verdict read on a phone at arm's length is hard to read
-# The verdict: #verdict on the page being rewritten in main, .result on the page before it.
-VERDICT = ("#verdict", ".result")
 # The word for "valid" (ru: действителен, -льна, -льно, -льны; kk: жарамды), as a whole word: «недействительна»
 # and «жарамсыз» (invalid) do not count.
 VALID_WORD = {"ru": re.compile(r"\bдействител(ен|ьн[аоы]?)\b", re.IGNORECASE),
@@ -79,18 +78,23 @@ def submit(driver: WebDriver, number: str, code: str) -> WebElement:
         box = driver.find_element(By.ID, field)
         box.clear()
         box.send_keys(value)
-    # The mark the paper shows: radio buttons on the page before main's rewrite, which removes them.
-    marks = driver.find_elements(By.CSS_SELECTOR, 'input[name="status"]')
-    if marks:
-        marks[0].click()
+    assert not driver.find_elements(By.CSS_SELECTOR, 'input[name="status"]')  # the mark is never asked for
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, 'form [type="submit"]').click()
     WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
-    for selector in VERDICT:
-        found = driver.find_elements(By.CSS_SELECTOR, selector)
-        if found:
-            return found[0]
-    raise AssertionError(f"no verdict ({' or '.join(VERDICT)}) on the answer:\n{driver.page_source[:3000]}")
+    return verdict_of(driver)
+
+
+def verdict_of(driver: WebDriver) -> WebElement:
+    found = driver.find_elements(By.CSS_SELECTOR, "#verdict")
+    assert found, f"no verdict (#verdict) on the page:\n{driver.page_source[:3000]}"
+    return found[0]
+
+
+def issuer_shown(driver: WebDriver) -> None:
+    headers = driver.find_elements(By.CSS_SELECTOR, "header.issuer")
+    assert headers and headers[0].is_displayed(), "the page does not name its issuer"
+    assert "1414" in headers[0].text, headers[0].text
 
 
 def assert_readable(driver: WebDriver, verdict: WebElement, width: int) -> None:
@@ -110,6 +114,7 @@ def employer_checks(driver: WebDriver, base: str, lang: str, number: str, code: 
     valid = VALID_WORD[lang]
     for width in WIDTHS:
         open_page(driver, base, lang, width)
+        issuer_shown(driver)
         screenshot(driver, shots / f"verify-{lang}-{width}.png")
         verdict = submit(driver, number, code)
         assert_readable(driver, verdict, width)
@@ -129,25 +134,53 @@ async def test_an_employer_checks_a_certificate_in_a_real_browser(sh, browser, s
     wrong = "00000-00000" if code != "00000-00000" else "11111-11111"
     # Selenium blocks while the page is served by the bot on this event loop: the browser works from a thread.
     await asyncio.to_thread(employer_checks, browser, sh.base, lang, number, code, wrong,
-                            says(sh, lang, "verify.valid"), shots)
+                            says(sh, lang, "verify.valid", number=number), shots)
     # Every submission reached the bot: a right and a wrong code at each width.
     rows = await sh.services.db.fetchall("SELECT channel, outcome FROM certificate_checks")
     assert sorted(tuple(r) for r in rows) == sorted([("web", "valid"), ("web", "no_match")] * len(WIDTHS))
 
 
-def issuer_in_header(driver: WebDriver, base: str) -> None:
+def reads_the_form(driver: WebDriver, url: str, lang: str, name: str, mark: str, shots: Path, shot: str) -> None:
+    """A page showing the whole form (the QR code's link, a share link): at each width it fits, names its issuer,
+    and its verdict holds the person's full name and the mark, readable."""
     for width in WIDTHS:
-        for lang in LANGS:
-            open_page(driver, base, lang, width)
-            headers = driver.find_elements(By.CSS_SELECTOR, "header.issuer, header .issuer")
-            assert headers, (f"AWAITS MAIN: /verify?lang={lang} has no header.issuer yet (main's rewrite of "
-                             "handlers/http/verify.py adds it)")
-            assert headers[0].is_displayed() and "1414" in headers[0].text, headers[0].text
+        set_width(driver, width)
+        driver.get(url)
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
+        assert viewport_width(driver) == width and no_horizontal_scroll(driver), f"{shot} scrolls at {width} px"
+        issuer_shown(driver)
+        verdict = verdict_of(driver)
+        assert_readable(driver, verdict, width)
+        assert name in verdict.text and mark in verdict.text, verdict.text
+        screenshot(driver, shots / f"{shot}-{lang}-{width}.png")
 
 
-@pytest.mark.awaits_main
-async def test_the_page_names_the_issuer_and_the_contact_centre(sh, browser):
-    """AWAITS MAIN: the issuer and the contact centre 1414, in a ``<header>`` (class ``issuer``), are being added
-    to the page in main. Until that is merged this test fails here, on purpose; after the merge it must pass
-    (``pytest -m awaits_main``), and the marker can go."""
-    await asyncio.to_thread(issuer_in_header, browser, sh.base)
+def reads_only_closed(driver: WebDriver, url: str, closed_text: str, name: str) -> None:
+    for width in WIDTHS:
+        set_width(driver, width)
+        driver.get(url)
+        verdict = verdict_of(driver)
+        assert_readable(driver, verdict, width)
+        assert closed_text in verdict.text and name not in driver.page_source
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_the_qr_link_and_a_share_link_show_the_form_in_a_real_browser(sh, browser, shots, lang):
+    holder, _, number, _ = await own_certificate(sh, 6211, lang)
+    certificate = await sh.services.registry_info.certificate_for(number)
+    assert certificate is not None
+    name, mark = "Иванов Сергей Петрович", says(sh, lang, "form.observed_yes")
+    await asyncio.to_thread(reads_the_form, browser, f"{certificate.seal_url}&lang={lang}", lang, name, mark,
+                            shots, "seal")
+    link = await make_share(sh, holder, "share.btn.1h")
+    await asyncio.to_thread(reads_the_form, browser, f"{link}?lang={lang}", lang, name, mark, shots, "share")
+    assert await sh.services.shares.revoke(await holder_identity(sh, holder.user_id), link.rsplit("/", 1)[1]
+                                           .split(".")[0])
+    await asyncio.to_thread(reads_only_closed, browser, f"{link}?lang={lang}", says(sh, lang, "share.page.revoked"),
+                            "Иванов")
+
+
+async def holder_identity(sh, user_id: int):
+    identity = await sh.services.identity.current(user_id)
+    assert identity is not None
+    return identity
