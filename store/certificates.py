@@ -150,3 +150,13 @@ class CertificateRepository:
         return int(await self._db.fetchval(
             "SELECT count(*) FROM certificate_checks WHERE share_id = ? AND outcome = 'valid' AND at > ?",
             (share_id, utc_iso(since)), 0))
+
+    async def in_force_for(self, iin: str, now: datetime, limit: int = 10) -> list[IssuedCertificate]:
+        """Certificates still in force about ``iin`` or received by ``iin`` (a consented request), newest first."""
+        rows = await self._db.fetchall(
+            f"SELECT {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))} FROM certificates c "
+            "JOIN applications a ON a.number = c.number "
+            "WHERE (c.iin = ? OR a.requester_iin = ?) AND c.valid_until > ? AND c.revoked_at IS NULL "
+            "ORDER BY c.issued_at DESC LIMIT ?", (iin, iin, utc_iso(now), limit))
+        return [IssuedCertificate(r[0], r[1], r[2], r[3], r[4], from_iso(r[5]), from_iso(r[6]), _moment(r[7]))
+                for r in rows]

@@ -24,7 +24,7 @@ from bot.core.notices import NoticeService
 from bot.core.registry_info import Certificate, RegistryInfoService
 from bot.domain.model import Identity
 from store.applications import ApplicationRepository
-from store.certificates import CertificateRepository, Opening, Share
+from store.certificates import CertificateRepository, IssuedCertificate, Opening, Share
 from store.db import Database, utc_iso
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,9 @@ class ShareView:
 
 @dataclass(frozen=True)
 class MyCertificates:
-    """What /about_me shows of a person's certificates: their links and the latest checks and openings."""
+    """What /about_me shows of a person's certificates: those in force (to share), their links, and the latest
+    checks and openings."""
+    in_force: list[IssuedCertificate]
     shares: list[ShareView]
     openings: list[Opening]
 
@@ -158,11 +160,11 @@ class ShareService:
     async def mine(self, identity: Identity) -> MyCertificates:
         """The person's links (made or ended within HISTORY) with their openings, and the latest checks and
         openings of the certificates about them or received by them."""
-        since = self._clock.now() - HISTORY
-        shares = await self._repo.shares_of(identity.iin, since)
+        now = self._clock.now()
+        shares = await self._repo.shares_of(identity.iin, now - HISTORY)
         views = [ShareView(s, await self._repo.openings_of_share(s.id)) for s in shares]
-        openings = await self._repo.openings(identity.iin, ("valid",), since)
-        return MyCertificates(views, openings)
+        openings = await self._repo.openings(identity.iin, ("valid",), now - HISTORY)
+        return MyCertificates(await self._repo.in_force_for(identity.iin, now), views, openings)
 
     async def _share_of(self, token: str) -> Share | None:
         share_id, _, secret = token.strip()[:80].partition(".")

@@ -13,7 +13,7 @@ from bot.core.registry_info import NotAllowed, NotPending
 from bot.core.subject_requests import RequestAboutMe
 from bot.domain.model import ChatState
 from handlers.telegram import render, routes
-from handlers.telegram.certificates import SHARE_REVOKE
+from handlers.telegram.certificates import SHARE, SHARE_REVOKE
 from handlers.telegram.identification import require_identity
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import MENU
@@ -32,7 +32,7 @@ async def show(turn: Turn) -> None:
     mine = await turn.services.shares.mine(identity)
     await turn.set_state(MENU)
     menu_row = [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")]
-    if not requests and not mine.shares and not mine.openings:
+    if not requests and not mine.in_force and not mine.shares and not mine.openings:
         await turn.say("about.none", reply_markup=InlineKeyboardMarkup([menu_row]))
         return
     blocks = []
@@ -42,6 +42,8 @@ async def show(turn: Turn) -> None:
     rows = [[InlineKeyboardButton(turn.text("about.btn.decline", number=r.number),
                                   callback_data=f"{BUTTON}:no:{r.number}")] for r in requests if r.can_decline]
     now = turn.services.clock.now()
+    rows += [[InlineKeyboardButton(turn.text("about.btn.share", number=c.number),
+                                   callback_data=f"{SHARE}:{c.number}")] for c in mine.in_force]
     rows += [[InlineKeyboardButton(turn.text("share.btn.revoke_one", number=v.share.number,
                                              until=render.when(v.share.expires_at, turn.lang)),
                                    callback_data=f"{SHARE_REVOKE}:{v.share.id}")]
@@ -50,10 +52,16 @@ async def show(turn: Turn) -> None:
 
 
 def certificate_blocks(turn: Turn, mine: MyCertificates) -> list[str]:
-    """The person's share links (with how often each was opened) and the latest checks and openings of their
-    certificates: when, and how — by number and code, by the QR code, or by a link."""
+    """The person's certificates in force (each with a Share button), their share links (with how often each was
+    opened) and the latest checks and openings of their certificates: when, and how — by number and code, by the
+    QR code, or by a link."""
     lang, now = turn.lang, turn.services.clock.now()
     blocks = []
+    if mine.in_force:
+        lines = [turn.text("about.in_force.title")]
+        lines += [turn.text("about.in_force.item", number=c.number, service=turn.text(f"service.{c.service}.short"),
+                            until=render.when(c.valid_until, lang)) for c in mine.in_force]
+        blocks.append(escape("\n".join(lines)))
     if mine.shares:
         lines = [turn.text("about.shares.title")]
         lines += [turn.text(f"about.share.{v.state(now)}", number=v.share.number,

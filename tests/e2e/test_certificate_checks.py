@@ -406,3 +406,19 @@ async def test_the_requester_shares_a_consented_certificate_and_the_subject_is_t
     assert page.status_code == 200 and "Жақсылықов Ерлан Серікұлы" in page.text
     await sh.delivered()
     assert any(number in text for text in sh.phone.inbox[erlan][before:])  # the subject is told by SMS
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_a_link_is_made_from_about_me_too(sh, lang):
+    holder, _, number, _ = await own_certificate(sh, 6161, lang)
+    await holder.send("/about_me")
+    assert says(sh, lang, "about.in_force.title") in holder.texts() and number in holder.texts()
+    await holder.press(says(sh, lang, "about.btn.share", number=number))
+    await holder.press(says(sh, lang, "share.btn.1d"))
+    photos = [m for m in holder.last if m.photo]
+    assert len(photos) == 1 and "/s/" in (photos[0].plain_text or "")
+    # Ten days later the certificate is no longer in force: nothing to share, and no button for it.
+    sh.clock.advance(days=11)
+    await holder.send("/about_me")
+    await holder.identify("Сергей")
+    assert says(sh, lang, "about.btn.share", number=number) not in " ".join(holder.buttons())
