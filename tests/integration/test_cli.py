@@ -3,11 +3,15 @@ engine, tests/engines.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.config import Settings
+from bot.services import Services
 from store import db
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +67,22 @@ async def test_a_sqlite_database_is_in_wal_mode(tmp_path):
     opened = await db.connect(tmp_path / "m.sqlite3")
     assert await opened.fetchval("PRAGMA journal_mode") == "wal"
     await opened.close()
+
+
+async def test_certificates_revoke_withdraws_a_certificate_once(tmp_path, database):
+    env = db_env(database)
+    assert qyzmet("seed", str(SEED), cwd=tmp_path, env=env).returncode == 0
+    settings = Settings(_env_file=None, database=str(database), secret_key="test-secret-key")
+    services = await Services.open(settings)
+    number = json.loads(SEED.read_text(encoding="utf-8"))["applications"][0]["number"]
+    async with services.db.unit("test/issue"):
+        await services.certificates.record(number, "900715300451", "tb_info", "Фтизиатрия", "Иванов Сергей",
+                                           datetime.now(UTC))
+    await services.close()
+
+    first = qyzmet("certificates", "revoke", number, cwd=tmp_path, env=env)
+    assert first.returncode == 0 and f"{number} revoked" in first.stdout, first.stderr
+    again = qyzmet("certificates", "revoke", number, cwd=tmp_path, env=env)
+    assert again.returncode == 1 and "revoked already" in again.stderr
+    unknown = qyzmet("certificates", "revoke", "QZ-261125-0000001", cwd=tmp_path, env=env)
+    assert unknown.returncode == 1
