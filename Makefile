@@ -20,9 +20,11 @@ demo: $(VENV)/.installed
 test: lint
 	PY=$(PY) scripts/test.sh
 
+# The import contracts (pyproject.toml, [tool.importlinter]) keep the map of the floors true.
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(VENV)/.installed
 	$(PY) -m bench

@@ -24,6 +24,7 @@ import aiohttp
 
 from bench import procs, synth
 from bench.load import SmsSink
+from store.opening import open_database
 
 WEBHOOK_SECRET = "bench-webhook-secret"
 WEBHOOK_PATH = "/telegram"
@@ -254,8 +255,7 @@ class Cluster:
 async def add_subscribers(db_url: str, first: int, count: int) -> None:
     """`count` users rows (subscribed, every third in Russian, the rest in Kazakh) through the store's Database,
     in one unit of work and one INSERT … SELECT."""
-    from store.db import Database
-    db = await Database.open(db_url, migrate=False)
+    db = await open_database(db_url, migrate=False)
     try:
         async with db.unit("bench/subscribers"):
             await db.write_count(

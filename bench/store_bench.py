@@ -22,6 +22,7 @@ from bench.pg import fresh_database
 from bench.stats import pct
 from store.applications import ApplicationRepository
 from store.db import Database, utc_iso
+from store.opening import open_database
 
 SERVICES = ("tb_info", "psychiatry_info", "narcology_info")
 STATUSES = ("accepted", "result_ready", "refused", "awaiting_consent")
@@ -101,7 +102,7 @@ _FOR_PERSON = ("SELECT number FROM applications WHERE requester_user_id = ? "
 
 async def run(database: Path | str, applications: int, count: int, rounds: int = 1) -> dict:
     """Seed once, then `rounds` rounds of `count` lookups of each kind."""
-    db = await Database.open(database)
+    db = await open_database(database)
     try:
         insert_s = await seed(db, applications)
         per_round = [await lookups(db, applications, count, seed_value=1 + r) for r in range(rounds)]

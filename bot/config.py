@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from store.db import is_postgres
+
 # Ranges: a value outside them is refused at start with the variable's name (see ConfigError), instead of a
 # bot that never expires a code, never retries, or divides by a zero rate.
 Positive = Annotated[float, Field(gt=0)]
@@ -212,12 +214,10 @@ class Settings(BaseSettings):
 
     def uses_postgres(self) -> bool:
         """QYZMET_DATABASE is a PostgreSQL server (a postgresql:// URL), not a SQLite file."""
-        from store.db import is_postgres
         return is_postgres(self.database)
 
     def operator_ids(self) -> list[int]:
         """QYZMET_OPERATORS as Telegram user ids (comma-separated); ValueError on anything else."""
-        from bot.core.staff import parse_user_ids
         return parse_user_ids(self.operators)
 
     def resolved_secret_key(self) -> bytes:
@@ -255,6 +255,19 @@ class ConfigError(Exception):
     def __init__(self, *lines: str) -> None:
         super().__init__("\n".join(lines))
         self.lines = list(lines)
+
+
+def parse_user_ids(text: str) -> list[int]:
+    """QYZMET_OPERATORS: "123, 456" -> [123, 456]; anything that is not a positive integer is an error."""
+    ids = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or int(part) <= 0:
+            raise ValueError(f"not a Telegram user id: {part!r}")
+        ids.append(int(part))
+    return ids
 
 
 def load_settings(**values: object) -> Settings:

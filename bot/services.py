@@ -45,6 +45,7 @@ from store.certificates import CertificateRepository
 from store.citizens import CitizenRepository
 from store.complaints import ComplaintRepository
 from store.db import Database
+from store.opening import open_database
 from store.otps import OtpRepository
 from store.outbox_depth import OutboxDepthRepository
 from store.registry_questions import RegistryQuestionRepository
@@ -101,7 +102,7 @@ class Services:
         """``migrate``: bring the schema up to date first; otherwise refuse a database whose schema is not the
         code's (store.db.SchemaMismatch: ``qyzmet migrate`` applies migrations, once per rollout)."""
         clock = clock or Clock()
-        db = await Database.open(settings.database, migrate=migrate, pool_size=settings.database_pool_size)
+        db = await open_database(settings.database, migrate=migrate, pool_size=settings.database_pool_size)
         try:
             return cls._wire(settings, clock, db, sms_gateway)
         except BaseException:

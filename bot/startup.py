@@ -23,7 +23,8 @@ from bot.gateways.sms_gateway import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.logging_setup import redact
 from handlers.telegram.rate_limit import retry_after_seconds
-from store.db import Database, SchemaMismatch, is_postgres
+from store.db import SchemaMismatch, is_postgres
+from store.opening import open_database
 
 log = logging.getLogger("qyzmet")
 
@@ -84,7 +85,7 @@ async def migrate_database(settings: Settings) -> list[int]:
     turns); the versions applied. A database newer than the code is refused (ConfigError)."""
     with _database_errors(settings):
         await _reach(settings.database)
-        db = await Database.open(settings.database, migrate=True)
+        db = await open_database(settings.database, migrate=True)
         await db.close()
         return db.migrated
 

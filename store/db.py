@@ -189,8 +189,8 @@ class UnitOfWork:
 
 
 class Database:
-    """A database: units of work and the statements of the repositories. ``Database.open(target)`` opens a
-    SQLite file (a path) or a PostgreSQL server (a ``postgresql://`` URL)."""
+    """A database: units of work and the statements of the repositories. ``open_database(target)``
+    (store/opening.py) opens a SQLite file (a path) or a PostgreSQL server (a ``postgresql://`` URL)."""
 
     engine = "?"
 
@@ -201,27 +201,6 @@ class Database:
         self.statements = 0
         self.commits = 0
         self.migrated: list[int] = []  # the migrations ``open`` applied (``qyzmet migrate`` prints them)
-
-    @classmethod
-    async def open(cls, target: str | Path, migrate: bool = True, pool_size: int = 10) -> Database:
-        """Open the database. ``migrate``: bring its schema up to date (running twice is harmless); otherwise
-        check that it is exactly the code's (SchemaMismatch if not: ``qyzmet migrate`` first). ``pool_size``:
-        the most connections a PostgreSQL pool opens (SQLite has its two)."""
-        if is_postgres(target):
-            from store.postgres_engine import PostgresDatabase
-            db: Database = await PostgresDatabase.connect(str(target), pool_size=pool_size)
-        else:
-            from store.sqlite_engine import SqliteDatabase
-            db = await SqliteDatabase.connect(str(target))
-        try:
-            if migrate:
-                db.migrated = await db.migrate()
-            else:
-                await db.check_schema()
-        except BaseException:
-            await db.close()
-            raise
-        return db
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -419,7 +398,3 @@ def migrations(engine: str) -> list[tuple[int, str]]:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
 
-
-async def connect(target: str | Path) -> Database:
-    """Open the database (see Database.open)."""
-    return await Database.open(target)

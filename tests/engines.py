@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from store.opening import open_database
+
 ADMIN_URL = os.environ.get("QYZMET_TEST_POSTGRES", "")
 ENGINE = "postgresql" if ADMIN_URL else "sqlite"
 REDIS_URL = os.environ.get("QYZMET_TEST_REDIS", "")  # a Redis for the shared pace; tests use their own key prefix
@@ -221,13 +223,12 @@ def _ensure_template() -> str:
     global _template, _state
     with _template_lock:
         if _template is None:
-            from store.db import Database
             name = f"qyzmet_tpl_{os.getpid()}"
 
             async def build() -> _State:
                 await _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 await _admin(f"CREATE DATABASE {name}")
-                db = await Database.open(_url_of(name))
+                db = await open_database(_url_of(name))
                 await db.close()
                 return await _read_state(name)
 

@@ -49,19 +49,6 @@ def scrub(value: object) -> object:
     return value
 
 
-def parse_user_ids(text: str) -> list[int]:
-    """QYZMET_OPERATORS: "123, 456" -> [123, 456]; anything that is not a positive integer is an error."""
-    ids = []
-    for part in text.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if not part.isdigit() or int(part) <= 0:
-            raise ValueError(f"not a Telegram user id: {part!r}")
-        ids.append(int(part))
-    return ids
-
-
 @dataclass(frozen=True)
 class OverdueItem:
     app: Application

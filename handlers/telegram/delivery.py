@@ -43,7 +43,8 @@ from bot.gateways.state_systems import StateSystemUnavailable
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.certificate_pdf import render_pdf
-from handlers.telegram import raw_api, render
+from handlers.telegram import keyboards, raw_api, render
+from handlers.telegram.main_menu import menu_keyboard
 from handlers.telegram.rate_limit import retry_after_seconds
 from store.telegram_outbox import Envelope
 
@@ -390,17 +391,14 @@ class TelegramDelivery:
                       lang=lang), await self._menu(chat_id, lang)]
 
     async def _menu(self, chat_id: int, lang: Lang) -> Reply:
-        from handlers.telegram.menu import menu_keyboard
         identified = await self._services.identity.current(chat_id) is not None
         menu = await menu_keyboard(self._services, chat_id, lang, identified)
         return Reply(escape(self._services.texts(lang, "menu.title")), markup_json(menu))
 
     async def _consent_outcome(self, chat_id: int, lang: Lang, number: str, outcome: str,
                                due: str | None = None) -> list[Reply]:
-        from handlers.telegram.menu import menu_keyboard
         t = self._services.texts
         if outcome == "given":
-            from handlers.telegram import keyboards
             first = [Reply(escape(t(lang, "tp.consent_given", number=number))),
                      Reply("", markup_json(keyboards.certificate(t, lang, number)), protect=True, certificate=number,
                            lang=lang)]

@@ -13,12 +13,11 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Literal
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import Update
 
-from bot.domain.model import UserSnapshot
-from bot.i18n import Lang, as_lang
-from bot.services import Services
-from handlers.telegram import keyboards, routes
+from bot.i18n import as_lang
+from handlers.telegram import keyboards
+from handlers.telegram.main_menu import menu_keyboard
 from handlers.telegram.states import LANG, MENU
 from handlers.telegram.turn import Turn
 
@@ -28,14 +27,6 @@ async def show_menu(turn: Turn, intro_key: str = "menu.title") -> None:
     await turn.set_state(MENU)
     await turn.say(intro_key, reply_markup=await menu_keyboard(turn.services, turn.user_id, turn.lang, identified,
                                                                turn.known))
-
-
-async def menu_keyboard(services: Services, user_id: int, lang: Lang, identified: bool,
-                        known: UserSnapshot | None = None) -> InlineKeyboardMarkup:
-    """The main menu with the rows registered by feature modules that this person may see."""
-    extra = [(entry.order, services.texts(lang, entry.label_key), entry.callback_data) for entry in routes.MENU
-             if entry.visible is None or await entry.visible(services, user_id, identified, known)]
-    return keyboards.menu(services.texts, as_lang(lang), identified, extra)
 
 
 async def ask_language(turn: Turn) -> None:

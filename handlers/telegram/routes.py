@@ -16,38 +16,25 @@ action taken already is a mistake and fails.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from telegram import Message
 
-from bot.domain.model import ChatState, UserSnapshot
-from bot.services import Services
+from bot.domain.model import ChatState
+from handlers.telegram.main_menu import MENU, menu_entry
 from handlers.telegram.turn import Turn
 
 # fn(turn, message, state data) — a text (or, for file states, any message) in a state the feature owns.
 MessageHandlerFn = Callable[[Turn, Message, dict], Awaitable[None]]
 # fn(turn, argument after "prefix:", current chat state) — a button whose callback data starts with the prefix.
 ButtonHandlerFn = Callable[[Turn, str, ChatState], Awaitable[None]]
-# fn(services, user_id, identified, known) -> whether the menu shows the entry to this person (e.g. operators
-# only); ``known`` is what the turn already read about the person (None outside a turn: read it yourself).
-VisibleFn = Callable[[Services, int, bool, UserSnapshot | None], Awaitable[bool]]
 # fn(turn, what was asked) — where a feature's conversation continues once the person has identified.
 AfterIdentityFn = Callable[[Turn, dict], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class MenuEntry:
-    label_key: str
-    callback_data: str
-    order: int
-    visible: VisibleFn | None = None
 
 
 TEXT_STATES: dict[str, MessageHandlerFn] = {}
 OTHER_STATES: dict[str, MessageHandlerFn] = {}
 STATE_HINTS: dict[str, str] = {}
 BUTTONS: dict[str, ButtonHandlerFn] = {}
-MENU: list[MenuEntry] = []
 AFTER_IDENTITY: dict[str, AfterIdentityFn] = {}
 
 
@@ -73,18 +60,11 @@ def button(prefix: str, fn: ButtonHandlerFn) -> None:
     _put(BUTTONS, prefix, fn, "button")
 
 
-def menu_entry(label_key: str, callback_data: str, order: int, visible: VisibleFn | None = None) -> None:
-    """Add a row to the main menu. ``order`` places it: built-in rows are 10 (own), 20 (other),
-    30 (status), 40 (guide); help/language are always last."""
-    entry = MenuEntry(label_key, callback_data, order, visible)
-    if entry in MENU:
-        return
-    assert all(e.callback_data != callback_data for e in MENU), f"menu entry {callback_data} registered twice"
-    MENU.append(entry)
-    MENU.sort(key=lambda e: e.order)
-
-
 def after_identity(action: str, fn: AfterIdentityFn) -> None:
     """Register where the conversation continues after identification asked by require_identity(turn,
     {"action": action, ...})."""
     _put(AFTER_IDENTITY, action, fn, "after-identity action")
+
+
+__all__ = ["AFTER_IDENTITY", "BUTTONS", "MENU", "OTHER_STATES", "STATE_HINTS", "TEXT_STATES", "after_identity",
+           "button", "menu_entry", "other_state", "text_state"]

@@ -27,7 +27,7 @@ from bot.faults import EXIT_CODE
 from bot.http_server import SIGNATURE_HEADER, sign
 from bot.sandbox.emulator import BotApiEmulator, NoMessageError, SentMessage
 from bot.services import Services
-from store.db import Database
+from store.opening import open_database
 from tests.harness import CITIZENS, SEED, TOKEN
 from tests.sms_harness import FakeGateway, eventually
 
@@ -386,7 +386,7 @@ async def test_status_feed_event_killed_around_its_commit_notifies_once(world, p
     def notices() -> list[dict]:
         return [r for r in gateway.accepted() if r["to"] == ERLAN["phone"] and "QZ-261125-0000777" in r["text"]]
 
-    store = await Database.open(bot.database, migrate=False)
+    store = await open_database(bot.database, migrate=False)
     try:
         async def all_sent() -> bool:  # the SMS notice worker has sent every notice there is
             return bool(notices()) and not await store.fetchval(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.domain.deadlines import overdue_working_days
-from store import db as store_db
 from store.applications import Application
 from store.audit import AuditRepository
+from store.opening import open_database
 from store.users import UserRepository
 from tests.harness import SEED, Chat
 from tests.ophelp import harness
@@ -98,7 +98,7 @@ async def test_cli_add_remove_list_is_audited(tmp_path, database):
     assert again.returncode == 1 and "not an operator" in again.stderr
     listed = qyzmet("operators", "list", db=db, cwd=tmp_path)
     assert "501" not in listed.stdout and "502\tadmin" in listed.stdout
-    conn = await store_db.connect(db)
+    conn = await open_database(db)
     try:
         entries = await AuditRepository(conn).recent()
     finally:
@@ -183,7 +183,7 @@ async def test_overdue_list_most_overdue_first(emu, database):
 async def test_cli_broadcast_needs_a_confirmation_then_can_be_listed_and_cancelled(tmp_path, database):
     db = database
     assert qyzmet("operators", "list", db=db, cwd=tmp_path).returncode == 0  # creates the schema
-    conn = await store_db.connect(db)
+    conn = await open_database(db)
     try:
         async with conn.unit("test/subscribers"):
             for user_id, lang in ((801, "kk"), (802, "ru")):

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 import time
 
-from store import db
+from store.opening import open_database
 from tests.integration.test_cli import ROOT, SEED, qyzmet
 
 
@@ -62,7 +62,7 @@ async def test_a_backup_taken_during_writes_restores_to_a_working_database(tmp_p
 
     # Restore as the README says: the bot stopped, the copy put in place of the database.
     shutil.copy(tmp_path / "copy.sqlite3", tmp_path / "restored.sqlite3")
-    database = await db.connect(tmp_path / "restored.sqlite3")
+    database = await open_database(tmp_path / "restored.sqlite3")
     try:
         assert await database.fetchval("PRAGMA integrity_check") == "ok"
         assert await database.fetchval("SELECT count(*) FROM citizens") == 5

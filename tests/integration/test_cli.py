@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.services import Services
-from store import db
+from store.opening import open_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "data" / "seed.json"
@@ -54,17 +54,17 @@ def test_seed_with_a_bad_iin_is_refused_clearly(tmp_path, database):
 
 
 async def test_migrations_twice_are_harmless(database):
-    opened = await db.connect(database)
+    opened = await open_database(database)
     assert await opened.migrate() == []
     await opened.close()
-    opened = await db.connect(database)
+    opened = await open_database(database)
     assert await opened.migrate() == []
     await opened.close()
 
 
 async def test_a_sqlite_database_is_in_wal_mode(tmp_path):
     """SQLite-specific (the file's journal), whatever the suite's engine."""
-    opened = await db.connect(tmp_path / "m.sqlite3")
+    opened = await open_database(tmp_path / "m.sqlite3")
     assert await opened.fetchval("PRAGMA journal_mode") == "wal"
     await opened.close()
 

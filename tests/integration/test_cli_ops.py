@@ -18,7 +18,8 @@ import pytest
 from bot import __version__
 from bot.sandbox.emulator import BotApiEmulator
 from bot.startup import database_label
-from store.db import Database, SchemaMismatch, utc_iso
+from store.db import SchemaMismatch, utc_iso
+from store.opening import open_database
 from tests import engines
 from tests.integration.test_cli import ROOT, SEED, db_env, qyzmet
 
@@ -171,7 +172,7 @@ async def test_every_command_checks_the_settings(tmp_path, empty_database):
     result = qyzmet("seed", str(SEED), cwd=tmp_path, env=env_for(empty, QYZMET_OTP_TTL_SECONDS="-1"))
     assert result.returncode == 2 and result.stderr.startswith("QYZMET_OTP_TTL_SECONDS: ")
     with pytest.raises(SchemaMismatch, match="lacks migrations 1, "):  # the command did not even migrate it
-        await Database.open(empty, migrate=False)
+        await open_database(empty, migrate=False)
 
 
 def test_an_unusable_sqlite_file_or_calendar_file_is_named(tmp_path, database):
@@ -230,7 +231,7 @@ def test_a_postgresql_database_that_does_not_exist_is_named(tmp_path):
 
 
 async def test_a_database_of_a_newer_version_is_refused_plainly(tmp_path, database):
-    db = await Database.open(database)
+    db = await open_database(database)
     async with db.unit("test/future"):
         await db.write("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                        (999, utc_iso(datetime.now(UTC))))

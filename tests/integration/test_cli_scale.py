@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from bot.sandbox.emulator import BotApiEmulator
-from store.db import Database, utc_iso
+from store.db import utc_iso
+from store.opening import open_database
 from tests.integration.test_cli import qyzmet
 from tests.integration.test_cli_ops import TOKEN, Proc, env_for, free_port, no_traceback
 
@@ -48,7 +49,7 @@ def test_web_and_worker_refuse_a_database_that_is_not_migrated(tmp_path, empty_d
 async def test_migrate_web_and_worker_refuse_a_database_newer_than_the_code(tmp_path, empty_database):
     empty = empty_database()
     assert qyzmet("migrate", cwd=tmp_path, env=env_for(empty)).returncode == 0
-    db = await Database.open(empty)
+    db = await open_database(empty)
     async with db.unit("test/newer"):  # as a newer version would have left it
         await db.write("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                        (999, utc_iso(datetime.now(UTC))))

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from store.db import Database, migrations, utc_iso
+from store.db import migrations, utc_iso
+from store.opening import open_database
 from tests import engines
 
 pytestmark = pytest.mark.skipif(not engines.on_postgres(), reason="the pool of PostgreSQL databases")
@@ -17,7 +18,7 @@ NOW = utc_iso(datetime(2026, 11, 30, tzinfo=UTC))
 
 async def test_a_used_database_comes_back_empty_its_sequences_restarted_its_sessions_ended(database):
     import asyncpg
-    db = await Database.open(database)
+    db = await open_database(database)
     async with db.unit("test/rows"):
         await db.write("INSERT INTO users (user_id, lang, created_at) VALUES (?, 'ru', ?)", (1, NOW))
         await db.write("INSERT INTO telegram_outbox (chat_id, kind, created_at) VALUES (?, 'messages', ?)", (1, NOW))
@@ -41,7 +42,7 @@ async def test_a_used_database_comes_back_empty_its_sequences_restarted_its_sess
     left_open.terminate()
     await db.close()
 
-    fresh = await Database.open(url)
+    fresh = await open_database(url)
     try:
         for table in ("users", "telegram_outbox", "audit_log"):
             assert await fresh.fetchval(f"SELECT count(*) FROM {table}") == 0
@@ -60,7 +61,7 @@ async def test_a_used_database_comes_back_empty_its_sequences_restarted_its_sess
 
 
 async def test_a_database_whose_schema_or_migrations_changed_is_replaced_by_a_new_copy(database):
-    db = await Database.open(database)
+    db = await open_database(database)
     try:
         async with db.unit("test/schema"):
             await db.write("CREATE TABLE t (x INTEGER)")
@@ -72,7 +73,7 @@ async def test_a_database_whose_schema_or_migrations_changed_is_replaced_by_a_ne
     replaced = engines.replaced
     url = engines.recycle_now(database)
     assert engines.replaced == replaced + 1
-    fresh = await Database.open(url)
+    fresh = await open_database(url)
     try:
         assert await fresh.fetchval("SELECT to_regclass('t') IS NULL")
         assert not await fresh.fetchval("SELECT count(*) FROM information_schema.columns "

@@ -15,6 +15,7 @@ from bot.domain.calendar import WorkingCalendar
 from store import db
 from store.applications import ApplicationRepository
 from store.citizens import CitizenRepository
+from store.opening import open_database
 from tests.integration.test_cli import SEED, db_env, qyzmet
 
 GOOD = json.loads(SEED.read_text(encoding="utf-8"))
@@ -28,7 +29,7 @@ def seed_file(tmp_path: Path, database: str, data: object) -> tuple[Path, dict[s
 
 
 async def count(database: str, table: str) -> int:
-    opened = await db.Database.open(database)
+    opened = await open_database(database)
     try:
         return await opened.fetchval(f"SELECT count(*) FROM {table}")
     finally:
@@ -116,7 +117,7 @@ async def load(database: db.Database, seed: Seed) -> dict[str, int]:
 
 
 async def history(database: str, data: dict) -> dict[str, list[tuple[str, str, str | None]]]:
-    conn = await db.connect(database)
+    conn = await open_database(database)
     try:
         await load(conn, parse_seed(data))
         apps = ApplicationRepository(conn)
@@ -144,7 +145,7 @@ async def test_a_failure_while_writing_leaves_nothing(database, monkeypatch):
         raise RuntimeError("disk gone")
 
     monkeypatch.setattr(ApplicationRepository, "set_status", broken)
-    conn = await db.connect(database)
+    conn = await open_database(database)
     try:
         with pytest.raises(RuntimeError):
             await load(conn, Seed.model_validate(GOOD))
@@ -155,7 +156,7 @@ async def test_a_failure_while_writing_leaves_nothing(database, monkeypatch):
 
 
 async def test_loading_twice_changes_nothing(database):
-    conn = await db.connect(database)
+    conn = await open_database(database)
     try:
         seed = parse_seed(GOOD)
         assert (await load(conn, seed))["applications"] == 2

@@ -13,14 +13,14 @@ import threading
 import pytest
 
 from store import sqlite_engine
-from store.db import Database
+from store.opening import open_database
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
 async def db(tmp_path):
-    database = await Database.open(tmp_path / "engine.sqlite3")
+    database = await open_database(tmp_path / "engine.sqlite3")
     async with database.unit("schema"):
         await database.write("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT NOT NULL)")
         await database.write("CREATE TABLE u (x TEXT NOT NULL)")  # no index: every lookup scans

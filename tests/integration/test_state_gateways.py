@@ -18,6 +18,7 @@ from bot.gateways.registries import HttpRegistries
 from bot.gateways.state_http import StateHttpClient
 from bot.gateways.state_systems import NOT_OBSERVED, RegistryAnswer, StateSystemRejected, StateSystemUnavailable
 from bot.sandbox.state_systems import StateSystemsServer
+from store.opening import open_database
 from tests.harness import CITIZENS, SEED
 
 TOKEN = "gateway-token"
@@ -308,12 +309,11 @@ async def test_a_call_made_under_the_write_lock_is_one_short_try(server, databas
     """While a unit of work has begun (on SQLite every other writer waits for it; on PostgreSQL it holds a pooled
     connection and its row locks) a lookup gets one try of at most a second (it then falls back to the queues for
     a system that does not answer), while the same lookup outside a unit waits its full timeout and retries."""
-    from store.db import Database
     settings = Settings(_env_file=None, state_token=TOKEN, state_timeout_seconds=3.0, state_attempts=2,
                         state_breaker_failures=9, state_breaker_seconds=10)
     http = StateHttpClient("test system", server.url, settings, ShiftedClock())
     directory = HttpDirectory(http)
-    db = await Database.open(database)
+    db = await open_database(database)
     server.set("directory", "slow", delay=1.6)  # slower than the short try, quicker than the full timeout
     try:
         before = server.requests["directory"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from store.db import Database, SchemaMismatch, migrations, utc_iso
+from store.opening import open_database
 from tests import engines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,54 +28,54 @@ async def test_both_engines_have_the_same_migration_numbers():
 
 async def test_opening_twice_is_harmless(empty_database):
     target = empty_database()
-    first = await Database.open(target)
+    first = await open_database(target)
     assert await first.applied_versions() == known_versions(first)
     await first.close()
-    second = await Database.open(target)
+    second = await open_database(target)
     try:
         assert await second.migrate() == []
         assert await second.applied_versions() == known_versions(second)
     finally:
         await second.close()
-    checked = await Database.open(target, migrate=False)  # exactly the code's schema: accepted
+    checked = await open_database(target, migrate=False)  # exactly the code's schema: accepted
     await checked.close()
 
 
 @pytest.mark.parametrize("migrate", [True, False])
 async def test_a_database_migrated_by_a_newer_version_is_refused(database, migrate):
-    db = await Database.open(database)
+    db = await open_database(database)
     async with db.unit("test/future"):
         await db.write("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                        (999, utc_iso(datetime.now(UTC))))
     await db.close()
     with pytest.raises(SchemaMismatch, match="999.*newer version"):
-        await Database.open(database, migrate=migrate)
+        await open_database(database, migrate=migrate)
 
 
 async def test_an_unmigrated_database_is_refused_without_migrate(empty_database):
     target = empty_database()
     with pytest.raises(SchemaMismatch, match="lacks migrations 1, 2, .*qyzmet migrate"):
-        await Database.open(target, migrate=False)
-    db = await Database.open(target)  # then migrating it works
+        await open_database(target, migrate=False)
+    db = await open_database(target)  # then migrating it works
     await db.close()
 
 
 async def test_a_database_that_lacks_the_latest_migrations_is_refused_without_migrate(database):
-    db = await Database.open(database)
+    db = await open_database(database)
     latest = max(known_versions(db))
     async with db.unit("test/older"):
         await db.write("DELETE FROM schema_migrations WHERE version = ?", (latest,))
     await db.close()
     with pytest.raises(SchemaMismatch, match=f"lacks migrations {latest}:"):
-        await Database.open(database, migrate=False)
+        await open_database(database, migrate=False)
 
 
 CHILD = """
 import asyncio, sys
-from store.db import Database
+from store.opening import open_database
 
 async def main():
-    db = await Database.open(sys.argv[1])
+    db = await open_database(sys.argv[1])
     try:
         print(sorted(await db.applied_versions()))
     finally:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from store.db import Database, from_iso, utc_iso
+from store.db import from_iso, utc_iso
+from store.opening import open_database
 from tests import engines
 
 SECOND = utc_iso(datetime(2026, 3, 2, 9, 0, 5, tzinfo=UTC))  # 2026-03-02T09:00:05+00:00
@@ -18,7 +19,7 @@ EARLIER = utc_iso(datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC))
 
 @pytest.fixture
 async def db(database):
-    opened = await Database.open(database)
+    opened = await open_database(database)
     async with opened.unit("test/schema"):
         await opened.write("CREATE TABLE m (n INTEGER NOT NULL, at TIMESTAMPTZ)")
     yield opened

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from store.db import Database, NoUnitOfWork
+from store.opening import open_database
 from tests import engines
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +24,10 @@ async def committed(other: Database) -> list[int]:
 
 @pytest.fixture
 async def db(database):
-    main = await Database.open(database)
+    main = await open_database(database)
     async with main.unit("test/schema"):
         await main.write("CREATE TABLE t (x INTEGER NOT NULL)")
-    other = await Database.open(database)
+    other = await open_database(database)
     yield main, other
     await other.close()
     await main.close()
@@ -300,7 +301,7 @@ async def test_after_commit_runs_only_after_a_commit(db):
 
 async def test_an_in_memory_database_works_with_one_connection():
     """SQLite's ":memory:" (a throwaway database for tools), whatever the suite's engine."""
-    database = await Database.open(":memory:")
+    database = await open_database(":memory:")
     try:
         async with database.unit("u"):
             await database.write("CREATE TABLE t (x INTEGER)")
@@ -330,16 +331,16 @@ async def test_a_singleton_job_held_by_a_process_that_dies_is_free_again(databas
     """The holder is killed (SIGKILL: nothing released by hand): the job is free for the next process, as a
     second worker takes the broadcasts over when the first dies."""
     script = ("import asyncio, sys\n"
-              "from store.db import Database\n"
+              "from store.opening import open_database\n"
               "async def main():\n"
-              "    db = await Database.open(sys.argv[1])\n"
+              "    db = await open_database(sys.argv[1])\n"
               "    assert await db.try_hold('broadcast-sender') is not None\n"
               "    print('held', flush=True)\n"
               "    await asyncio.sleep(60)\n"
               "asyncio.run(main())\n")
     holder = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(database), cwd=ROOT,
                                                   stdout=asyncio.subprocess.PIPE)
-    mine = await Database.open(database)
+    mine = await open_database(database)
     try:
         assert holder.stdout is not None
         assert await asyncio.wait_for(holder.stdout.readline(), 20) == b"held\n"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.domain.model import ChatState
-from store.db import connect
+from store.opening import open_database
 from store.users import UserRepository
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 async def test_snapshot_matches_the_separate_reads(database):
-    conn = await connect(database)
+    conn = await open_database(database)
     try:
         users = UserRepository(conn)
         empty = await users.snapshot(7)

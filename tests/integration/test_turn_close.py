@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from store.db import Database
+from store.opening import open_database
 from store.telegram_outbox import TelegramOutboxRepository
 from store.telegram_updates import HandledUpdateRepository
 from store.turn_close import EnvelopeWrite, StateWrite, TurnCloseRepository
@@ -20,7 +21,7 @@ NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def closing(database):
-    db = await Database.open(database)
+    db = await open_database(database)
     users = UserRepository(db)
     yield db, users, TurnCloseRepository(db, HandledUpdateRepository(db), users, TelegramOutboxRepository(db))
     await db.close()
