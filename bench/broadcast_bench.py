@@ -74,11 +74,12 @@ async def main(argv: list[str] | None = None) -> int:
     env["QYZMET_SMS_GATEWAY"] = "print"  # no SMS in this benchmark: printed (in the bot's log file), not sent
     import os
     import subprocess
-    subprocess.run([sys.executable, "-m", "bot.cli", "operators", "list"], cwd=procs.ROOT, env={**os.environ, **env},
-                   capture_output=True, check=True)
+    subprocess.run([sys.executable, "-m", "bot.app.cli", "operators", "list"], cwd=procs.ROOT,
+                   env={**os.environ, **env}, capture_output=True, check=True)
     prepare_db(db, args.subscribers, citizens)
-    q = subprocess.run([sys.executable, "-m", "bot.cli", "broadcast", "--kk", TEXT, "--ru", TEXT, "--audience", "all",
-                        "--yes"], cwd=procs.ROOT, env={**os.environ, **env}, capture_output=True, text=True)
+    q = subprocess.run([sys.executable, "-m", "bot.app.cli", "broadcast", "--kk", TEXT, "--ru", TEXT,
+                        "--audience", "all", "--yes"], cwd=procs.ROOT, env={**os.environ, **env},
+                       capture_output=True, text=True)
     print(q.stdout.strip())
     bot = None
     try:

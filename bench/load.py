@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.synth import Person
-from bot.http_server import SIGNATURE_HEADER, sign
+from handlers.http.sms import SIGNATURE_HEADER, sign
 
 CODE_RE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 Msg = dict
@@ -178,7 +178,8 @@ def check_certificate(m: Msg, person: Person) -> None:
 # --- one simulated citizen -----------------------------------------------------------------------------------
 
 class SmsInbound:
-    """The SMS gateway's side of the bot's inbound webhook (POST /sms/inbound, signed as bot/http_server.py says)."""
+    """The SMS gateway's side of the bot's inbound webhook (POST /sms/inbound, signed as bot/app/http_server.py
+    says)."""
 
     def __init__(self, url: str, secret: str, session: aiohttp.ClientSession) -> None:
         self.url = url

@@ -5,7 +5,7 @@ each process) through PriorityRateLimiter against one shared store, with fake se
     python -m bench.pace --redis redis://127.0.0.1:56379/0 --postgres postgresql://postgres@127.0.0.1:55432/postgres
 
 Runs, one after the other: `local` (no shared pace: each process keeps its own, the baseline a shared pace must
-fix), `redis` (handlers/telegram/redis_pace.py, what QYZMET_REDIS_URL turns on) and, with --postgres, `postgres`:
+fix), `redis` (bot/gateways/telegram_redis_pace.py, what QYZMET_REDIS_URL turns on) and, with --postgres, `postgres`:
 the same two token buckets as one row updated by a plpgsql function (no per-chat gap, pauses or waiting set:
 the buckets alone), in a database `pace_bench` created for the run and dropped after it.
 
@@ -30,7 +30,7 @@ from bisect import bisect_right
 from typing import Any
 
 from bench.stats import pct
-from handlers.telegram.rate_limit import BULK, PriorityRateLimiter
+from bot.gateways.telegram_rate_limit import BULK, PriorityRateLimiter
 
 PG_SCHEMA = """
 CREATE TABLE pace (id int PRIMARY KEY, o double precision, b double precision, at double precision);

@@ -20,12 +20,12 @@ import sys
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.cli import _fast_loop_factory  # the event loop `qyzmet run` uses (uvloop when installed)
+from bot.app.cli import _fast_loop_factory  # the event loop `qyzmet run` uses (uvloop when installed)
+from bot.app.runner import POLL_INTERVAL
 from bot.gateways.telegram_http import AiohttpRequest
-from bot.runner import POLL_INTERVAL
+from bot.gateways.telegram_rate_limit import PriorityRateLimiter
 from handlers.telegram.app import CONCURRENT_UPDATES
 from handlers.telegram.per_chat import PerChatUpdateProcessor
-from handlers.telegram.rate_limit import PriorityRateLimiter
 
 POLL_TIMEOUT = 10  # RunningBot.start's default long-poll timeout, as `qyzmet run` uses it
 
@@ -49,7 +49,7 @@ def build(base_url: str, token: str) -> Application:
 
 
 async def serve(base_url: str, token: str) -> None:
-    """Started and stopped the way bot.runner.RunningBot and bot.cli do it (SIGTERM ends it)."""
+    """Started and stopped the way bot.app.runner.RunningBot and bot.app.cli do it (SIGTERM ends it)."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

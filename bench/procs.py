@@ -204,9 +204,9 @@ def start_bot(env: dict[str, str], workdir: Path, profile: Path | None = None, l
     if profile is not None:
         # A session file: render it with `pyinstrument --load FILE` (text, html, pstats, flat: -p flat=true).
         argv = [sys.executable, "-m", "pyinstrument", "-i", "0.002", "-r", "pyisession",
-                "-o", str(profile), "-m", "bot.cli", "run"]
+                "-o", str(profile), "-m", "bot.app.cli", "run"]
     else:
-        argv = [sys.executable, "-m", "bot.cli", "run"]
+        argv = [sys.executable, "-m", "bot.app.cli", "run"]
     return Proc("bot", argv, env=env, log=workdir / log_name)
 
 
@@ -217,7 +217,7 @@ def start_echo_bot(kind: str, emu_port: int, workdir: Path, label: str) -> Proc:
 
 
 def run_seed(env: dict[str, str], seed_file: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "seed", str(seed_file)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "bot.app.cli", "seed", str(seed_file)], cwd=ROOT,
                          env={**os.environ, **env}, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"qyzmet seed failed: {out.stdout}\n{out.stderr}")

@@ -402,7 +402,7 @@ async def sqlite_run(run: Run, cluster: Cluster, caps: list[procs.CpuCap]) -> di
     cap = None
     if caps:
         cap = procs.CpuCap.create(f"qyzmet-bench-{os.getpid()}-sqlite", args.share)
-    proc = procs.Proc("sqlite-run", [sys.executable, "-m", "bot.cli", "run"], env=env, log=folder / "run.log",
+    proc = procs.Proc("sqlite-run", [sys.executable, "-m", "bot.app.cli", "run"], env=env, log=folder / "run.log",
                       cap=cap)
     try:
         await procs.wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, 60)

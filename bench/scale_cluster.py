@@ -155,7 +155,7 @@ class Cluster:
         return [f"http://127.0.0.1:{port}" for port in self.web_ports]
 
     def _cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=procs.ROOT, capture_output=True,
+        out = subprocess.run([sys.executable, "-m", "bot.app.cli", *args], cwd=procs.ROOT, capture_output=True,
                              text=True, env={**os.environ, **self.env})
         if out.returncode != 0:
             raise RuntimeError(f"qyzmet {args[0]} failed: {out.stdout[-300:]}\n{out.stderr[-1500:]}")
@@ -194,7 +194,7 @@ class Cluster:
         """Replica `index` on its own port, ready (/health/ready: database up, setWebhook done)."""
         log = self.work / f"web{index}-{len(self.logs)}.log"
         self.logs.append((f"web{index}", log))
-        proc = procs.Proc(f"web{index}", [sys.executable, "-m", "bot.cli", "web"], log=log, cap=cap,
+        proc = procs.Proc(f"web{index}", [sys.executable, "-m", "bot.app.cli", "web"], log=log, cap=cap,
                           env={**self.env, "QYZMET_HTTP_PORT": str(self.web_ports[index])})
         self.web[index] = proc
         await procs.wait_ready(f"{self.web_urls[index]}/health/ready", proc, timeout)
@@ -203,7 +203,7 @@ class Cluster:
     async def start_worker(self, index: int, timeout: float = 60.0) -> procs.Proc:
         log = self.work / f"worker{index}-{len(self.logs)}.log"
         self.logs.append((f"worker{index}", log))
-        proc = procs.Proc(f"worker{index}", [sys.executable, "-m", "bot.cli", "worker"], log=log,
+        proc = procs.Proc(f"worker{index}", [sys.executable, "-m", "bot.app.cli", "worker"], log=log,
                           env={**self.env, "QYZMET_HTTP_PORT": str(self.worker_ports[index])})
         self.workers[index] = proc
         await procs.wait_ready(f"http://127.0.0.1:{self.worker_ports[index]}/health/ready", proc, timeout)

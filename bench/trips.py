@@ -17,11 +17,11 @@ from pathlib import Path
 
 from bench.pg import fresh_database
 from bench.synth import people, write_seed
+from bot.app.runner import RunningBot
 from bot.config import Settings
 from bot.core.broadcast import Audience
 from bot.core.seed import read_seed
 from bot.gateways.sms_gateway import PrintingSmsGateway
-from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
 from store.db import utc_iso

@@ -111,9 +111,9 @@ class Settings(BaseSettings):
     # Replies to inbound SMS (and codes) to one phone per hour; beyond it the SMS is acted on, not answered.
     sms_replies_per_phone_hour: PositiveInt = 20
 
-    # Telegram pace (handlers/telegram/rate_limit.py): every Bot API call shares one bucket below Telegram's
+    # Telegram pace (bot/gateways/telegram_rate_limit.py): every Bot API call shares one bucket below Telegram's
     # ~30 messages/s; broadcasts use their own lower rate and wait behind citizens' replies. With QYZMET_REDIS_URL
-    # these rates hold for all replicas together (handlers/telegram/redis_pace.py).
+    # these rates hold for all replicas together (bot/gateways/telegram_redis_pace.py).
     telegram_rate: Positive = 29.0
     telegram_per_chat_interval: NonNegative = 1.0
     # Telegram outbox (handlers/telegram/delivery.py): how long a sender holds an envelope before another may

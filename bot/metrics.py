@@ -1,4 +1,4 @@
-"""The bot's metrics, served in Prometheus' text format on ``GET /metrics`` (bot/http_ops.py).
+"""The bot's metrics, served in Prometheus' text format on ``GET /metrics`` (handlers/http/ops.py).
 
 One ``Metrics`` object per Services, each with a registry of its own: prometheus_client's global registry
 refuses a name registered twice, and the tests build many bots in one process.

@@ -12,11 +12,11 @@ from pathlib import Path
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.app.runner import RunningBot
 from bot.clock import ShiftedClock
 from bot.config import Settings
 from bot.core.seed import Seed
 from bot.gateways.sms_gateway import PrintingSmsGateway
-from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator, NoMessageError, SentMessage
 from bot.services import Services
 

@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from bot.app.runner import RunningBot
 from bot.config import Settings
 from bot.core.seed import Seed
 from bot.gateways.sms_gateway import SmsGateway
-from bot.http_server import SIGNATURE_HEADER, sign
-from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
+from handlers.http.sms import SIGNATURE_HEADER, sign
 from tests.harness import CITIZENS, SEED, TOKEN, Chat, Harness
 
 SECRET = "test-sms-secret"

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from bot.app.runner import RunningBot
 from bot.core.seed import Seed
-from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator, SentMessage
 from bot.services import Services
 from handlers.http.telegram_webhook import SECRET_HEADER

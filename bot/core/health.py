@@ -2,7 +2,7 @@
 
 Readiness is a set of named checks. The database's is asked here (a real read of the schema, within a short
 timeout: a database that hangs is as unready as one that fails); the process's own checks (updates being
-fetched, the outbox workers alive) are handed in by whoever runs the process (bot/runner.py), since only it
+fetched, the outbox workers alive) are handed in by whoever runs the process (bot/app/runner.py), since only it
 knows which of them it started.
 """
 

@@ -1,6 +1,6 @@
 """The addressee's complaints system: ``POST {QYZMET_COMPLAINTS_URL}/complaints`` with the complaint's mandatory
 fields and our number; any 2xx accepts it. The addressee answers later on our ``POST
-/api/v1/complaints/events`` (bot/http_complaints.py). Our number is the idempotency key: a complaint posted
+/api/v1/complaints/events`` (handlers/http/complaints.py). Our number is the idempotency key: a complaint posted
 again (after a crash or a lost answer) is the same complaint."""
 
 from __future__ import annotations

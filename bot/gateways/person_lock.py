@@ -58,7 +58,7 @@ class RedisPersonLocks:
     def __init__(self, client: Any, prefix: str = "qyzmet", ttl: float = LOCK_TTL_SECONDS,
                  wait: float = LOCK_WAIT_SECONDS) -> None:
         self._client = client
-        self._prefix = prefix  # one bot's keys (bot/runner.py names the bot in it)
+        self._prefix = prefix  # one bot's keys (bot/app/runner.py names the bot in it)
         self._ttl_ms = int(ttl * 1000)
         self._wait = wait
         self._release = client.register_script(_RELEASE)

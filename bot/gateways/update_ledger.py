@@ -74,7 +74,7 @@ class RedisUpdateLedger:
 
     def __init__(self, client: Any, prefix: str = "qyzmet") -> None:
         self._client = client
-        self._prefix = prefix  # one bot's keys: update ids are numbered per bot (bot/runner.py names it)
+        self._prefix = prefix  # one bot's keys: update ids are numbered per bot (bot/app/runner.py names it)
 
     def _keys(self, update_id: int) -> tuple[str, str]:
         return f"{self._prefix}:update:{update_id}:answered", f"{self._prefix}:update:{update_id}:failures"

@@ -28,12 +28,12 @@ from pathlib import Path
 import httpx
 from telegram import Update
 
+from bot.app.runner import RunningBot
 from bot.config import Settings
 from bot.core.seed import Seed, read_seed
 from bot.domain.phone import InvalidPhone, normalize_phone
 from bot.gateways.sms_gateway import PrintingSmsGateway
 from bot.logging_setup import MaskingFormatter
-from bot.runner import RunningBot
 from bot.sandbox.emulator import BotApiEmulator, SentMessage
 from bot.services import Services
 

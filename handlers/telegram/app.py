@@ -21,6 +21,7 @@ from telegram.ext import (
 
 from bot.config import Settings
 from bot.gateways.telegram_http import AiohttpRequest
+from bot.gateways.telegram_rate_limit import PriorityRateLimiter
 from bot.i18n import LANGS
 from bot.services import Services
 from handlers.telegram import (
@@ -43,7 +44,6 @@ from handlers.telegram import (
     webhook_reply,
 )
 from handlers.telegram.per_chat import PerChatUpdateProcessor, update_kind
-from handlers.telegram.rate_limit import PriorityRateLimiter
 from handlers.telegram.turn import current_scope, error_is_told, run_update, turn_for
 
 log = logging.getLogger(__name__)

@@ -39,13 +39,14 @@ from bot.clock import Clock
 from bot.core import outbox
 from bot.core.outbox import TelegramOutbox
 from bot.core.registry_info import Certificate
+from bot.gateways import telegram_raw_api as raw_api
 from bot.gateways.state_systems import StateSystemUnavailable
+from bot.gateways.telegram_rate_limit import retry_after_seconds
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.certificate_pdf import render_pdf
-from handlers.telegram import keyboards, raw_api, render
+from handlers.telegram import keyboards, render
 from handlers.telegram.main_menu import menu_keyboard
-from handlers.telegram.rate_limit import retry_after_seconds
 from store.telegram_outbox import Envelope
 
 log = logging.getLogger(__name__)

@@ -33,13 +33,14 @@ from bot.core.broadcast import (
 )
 from bot.domain.catalog import SERVICES
 from bot.domain.model import ChatState
+from bot.gateways import telegram_raw_api as raw_api
 from bot.gateways.telegram_http import RequestNotSent
+from bot.gateways.telegram_rate_limit import BULK, SendAborted
 from bot.i18n import Lang, as_lang
 from bot.services import Services
-from handlers.telegram import console, raw_api, routes
+from handlers.telegram import console, routes
 from handlers.telegram.console import allowed, back_to_console
 from handlers.telegram.menu import show_menu
-from handlers.telegram.rate_limit import BULK, SendAborted
 from handlers.telegram.registry_requests import close_offer
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast

@@ -21,7 +21,8 @@ from bot.core.registry_info import (
 )
 from bot.domain.catalog import REGISTRY_SERVICES
 from bot.domain.model import Identity
-from handlers.telegram import keyboards, raw_api, render, routes
+from bot.gateways import telegram_raw_api as raw_api
+from handlers.telegram import keyboards, render, routes
 from handlers.telegram.identification import answer_resend, require_identity
 from handlers.telegram.menu import show_menu
 from handlers.telegram.states import TP_CODE, TP_IIN

@@ -9,9 +9,9 @@ import sqlite3
 import pytest
 
 from bot.core.broadcast import Audience
+from bot.gateways.telegram_rate_limit import PriorityRateLimiter
 from bot.sandbox.emulator import BotApiEmulator
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
-from handlers.telegram.rate_limit import PriorityRateLimiter
 from store import sqlite_engine
 from store.applications import Application
 from tests import engines

@@ -24,9 +24,9 @@ import pytest
 from bot.config import Settings
 from bot.core.seed import Seed
 from bot.faults import EXIT_CODE
-from bot.http_server import SIGNATURE_HEADER, sign
 from bot.sandbox.emulator import BotApiEmulator, NoMessageError, SentMessage
 from bot.services import Services
+from handlers.http.sms import SIGNATURE_HEADER, sign
 from store.opening import open_database
 from tests.harness import CITIZENS, SEED, TOKEN
 from tests.sms_harness import FakeGateway, eventually

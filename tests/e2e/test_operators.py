@@ -83,7 +83,7 @@ async def test_operators_from_the_environment_see_the_console(emu, database):
 def qyzmet(*args: str, db: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
     env = {**clean, "QYZMET_DATABASE": db, "QYZMET_SECRET_KEY": "k", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=60, input=stdin)
 
 
@@ -110,7 +110,7 @@ async def test_cli_add_remove_list_is_audited(tmp_path, database):
 
 def test_run_refuses_a_bad_operators_list(tmp_path):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "bot.app.cli", "run"], cwd=tmp_path, capture_output=True, text=True,
                             env={**clean, "PYTHONPATH": str(ROOT), "QYZMET_TELEGRAM_TOKEN": "1:x",
                                  "QYZMET_OPERATORS": "12, @boss"}, timeout=60)
     assert result.returncode == 2 and "QYZMET_OPERATORS" in result.stderr

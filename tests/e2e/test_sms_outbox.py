@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.app.http_server import InsecureHttpConfig, check_http_config
+from bot.app.runner import RunningBot
 from bot.core.sms_sending import SmsService
-from bot.http_server import InsecureHttpConfig, check_http_config
-from bot.runner import RunningBot
 from tests.harness import TOKEN
 from tests.repos import repos, send_sms
 from tests.sms_harness import CITIZENS, Chat, FakeGateway, SmsHarness, W, eventually, pushed_text

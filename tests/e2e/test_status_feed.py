@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bot.cli import main as cli_main
+from bot.app.cli import main as cli_main
 from tests.e2e.test_notices import identified
 from tests.harness import CITIZENS, Chat
 from tests.ophelp import until

@@ -3,7 +3,7 @@ a broadcast — leaves exactly once while two workers look for it at the same ti
 before it died are taken over by another once their lease has run out.
 
 The cluster (tests/cluster.py) is two web replicas behind one URL and two workers, each on Services of its own, in
-this test process; the crash tests run a worker as a real `python -m bot.cli worker` process killed at a commit
+this test process; the crash tests run a worker as a real `python -m bot.app.cli worker` process killed at a commit
 point (QYZMET_CRASH_AT, bot/faults.py). Telegram is the project's emulator and the SMS gateway a fake one, both
 over HTTP: the counts below are what they received.
 """
@@ -226,7 +226,7 @@ async def test_a_worker_stopped_while_a_message_is_on_its_way_settles_it_before_
 # A worker killed with claimed rows --------------------------------------------------------------------------
 
 class WorkerProcess:
-    """`python -m bot.cli worker` on ``database``, against the emulator and the fake gateway, its leases short."""
+    """`python -m bot.app.cli worker` on ``database``, against the emulator and the fake gateway, its leases short."""
 
     def __init__(self, emu: BotApiEmulator, gateway: FakeGateway, database: str) -> None:
         self.emu, self.gateway, self.database = emu, gateway, database
@@ -247,7 +247,7 @@ class WorkerProcess:
     async def run_until_crash(self, crash_at: str) -> None:
         """Start it; it must die at ``crash_at`` (exit code 70) before it sends anything."""
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "worker", env=self.env(crash_at), cwd=ROOT,
+            sys.executable, "-m", "bot.app.cli", "worker", env=self.env(crash_at), cwd=ROOT,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         try:
             code = await asyncio.wait_for(self.proc.wait(), 30)

@@ -20,7 +20,7 @@ SEED = ROOT / "tests" / "data" / "seed.json"
 
 def qyzmet(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env={**clean, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", *args], cwd=cwd, env={**clean, **(env or {})},
                           capture_output=True, text=True, timeout=60)
 
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from bot import __version__
+from bot.app.startup import database_label
 from bot.sandbox.emulator import BotApiEmulator
-from bot.startup import database_label
 from store.db import SchemaMismatch, utc_iso
 from store.opening import open_database
 from tests import engines
@@ -55,7 +55,7 @@ class Proc:
     @classmethod
     async def start(cls, *args: str, cwd: Path, env: dict[str, str]) -> Proc:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *args, cwd=cwd,
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.app.cli", *args, cwd=cwd,
                                                     env={**clean, **env}, stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE)
         return cls(proc)
@@ -315,7 +315,7 @@ def test_seed_and_import_name_the_absolute_database_path(tmp_path):
 
 
 def test_a_database_url_is_named_without_its_password():
-    from bot.startup import database_label
+    from bot.app.startup import database_label
     assert database_label("postgresql://qyzmet:s3cret@db.example:5432/qyzmet") == \
         "postgresql://qyzmet:***@db.example:5432/qyzmet"
     assert database_label("postgresql://qyzmet@db.example/qyzmet?password=s3cret&sslmode=require") == \

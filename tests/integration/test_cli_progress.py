@@ -21,7 +21,7 @@ def on_a_terminal(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
     clean = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env={**clean, **env},
+    proc = subprocess.Popen([sys.executable, "-m", "bot.app.cli", *args], cwd=cwd, env={**clean, **env},
                             stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
     shown = b""

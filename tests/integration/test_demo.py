@@ -18,7 +18,7 @@ def _run_demo(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QYZMET_")}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONIOENCODING"] = "utf-8"
-    return subprocess.run([sys.executable, "-m", "bot.cli", "demo", "--script", "script.txt"],
+    return subprocess.run([sys.executable, "-m", "bot.app.cli", "demo", "--script", "script.txt"],
                           cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, encoding="utf-8", timeout=60)
 

@@ -17,7 +17,7 @@ SOURCES = [p for folder in ("bot", "handlers", "store", "bench") for p in (ROOT 
 
 def test_no_dependency_that_nothing_imports():
     ptb = next(d for d in PYPROJECT["project"]["dependencies"] if d.startswith("python-telegram-bot"))
-    assert "rate-limiter" not in ptb  # it installs aiolimiter; the bot's limiter is handlers/telegram/rate_limit.py
+    assert "rate-limiter" not in ptb  # it installs aiolimiter; the bot's limiter is bot/gateways/telegram_rate_limit.py
     assert not [p for p in SOURCES if re.search(r"^\s*(import|from)\s+aiolimiter", p.read_text(), re.M)]
 
 

@@ -26,7 +26,7 @@ async def redis():
 
 
 ROOT = engines.redis_prefix()  # this module's keys only: the suite may share its Redis with another run
-PREFIX = ROOT + "bot1"  # as bot/runner.py names one bot's keys
+PREFIX = ROOT + "bot1"  # as bot/app/runner.py names one bot's keys
 
 
 @needs_redis

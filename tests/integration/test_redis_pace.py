@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from telegram.error import RetryAfter
 
-from handlers.telegram.rate_limit import BULK, PriorityRateLimiter
-from handlers.telegram.redis_pace import POLL
+from bot.gateways.telegram_rate_limit import BULK, PriorityRateLimiter
+from bot.gateways.telegram_redis_pace import POLL
 from tests import engines
 from tests.engines import REDIS_URL
 
@@ -194,7 +194,7 @@ async def test_without_redis_the_process_paces_alone_and_still_answers(replicas,
     limiter = replicas(url=f"redis://127.0.0.1:{_closed_port()}/0", overall_rate=100.0, bulk_rate=100.0,
                        per_chat_interval=0.0, redis_retry=60.0)
     sent: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="handlers.telegram.rate_limit"):
+    with caplog.at_level(logging.WARNING, logger="bot.gateways.telegram_rate_limit"):
         for i in range(3):
             await send(limiter, 10 + i, False, sent, f"reply{i}")
             await send(limiter, 20 + i, True, sent, f"bulk{i}")
@@ -251,7 +251,7 @@ async def test_redis_down_then_back_falls_back_and_shares_again(replicas, caplog
     b = replicas(overall_rate=1000.0, bulk_rate=1000.0, per_chat_interval=30.0)
     assert b.shared is not None
     sent: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="handlers.telegram.rate_limit"):
+    with caplog.at_level(logging.WARNING, logger="bot.gateways.telegram_rate_limit"):
         await send(a, 5, True, sent, "shared")
         assert (await b.shared.bulk(5))[0] > 0  # A's message to chat 5 is known to B
         await proxy.down()

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from telegram.error import RetryAfter
 
-from handlers.telegram.rate_limit import BULK, PriorityRateLimiter
+from bot.gateways.telegram_rate_limit import BULK, PriorityRateLimiter
 
 
 async def test_interactive_goes_before_waiting_bulk():

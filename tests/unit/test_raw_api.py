@@ -16,10 +16,11 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest, RequestData
 
+from bot.gateways import telegram_raw_api as raw_api
+from bot.gateways.telegram_rate_limit import BULK, PriorityRateLimiter
 from bot.i18n import texts
-from handlers.telegram import keyboards, raw_api
+from handlers.telegram import keyboards
 from handlers.telegram.delivery import Reply
-from handlers.telegram.rate_limit import BULK, PriorityRateLimiter
 
 SENT = {"message_id": 77, "date": 0, "chat": {"id": 5, "type": "private"}, "text": "x",
         "reply_markup": {"inline_keyboard": [[{"text": "a", "callback_data": "b"}]]}}
@@ -152,7 +153,7 @@ def test_no_warning_about_calling_a_method_by_name():
     script = (
         "import asyncio, warnings\n"
         "from telegram import Bot\n"
-        "from handlers.telegram import raw_api\n"
+        "from bot.gateways import telegram_raw_api as raw_api\n"
         "from tests.unit.test_raw_api import Recording\n"
         "bot = Bot('1:x', request=Recording(), get_updates_request=Recording())\n"
         "asyncio.run(raw_api.send_html(bot, 5, 'x'))\n"

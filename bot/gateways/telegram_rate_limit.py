@@ -44,8 +44,8 @@ from redis.exceptions import RedisError
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot.gateways.telegram_redis_pace import RedisPace
 from bot.redis_client import connect
-from handlers.telegram.redis_pace import RedisPace
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ from typing import Any
 
 from telegram.ext import Application
 
+from bot.app.http_server import PublicPage, SmsHttpServer, check_http_config
 from bot.core import broadcast, outbox, sms_sending
 from bot.core.health import Check
 from bot.gateways.person_lock import InProcessLocks, PersonLocks, RedisPersonLocks
 from bot.gateways.update_ledger import LocalUpdateLedger, RedisUpdateLedger, UpdateLedger
-from bot.http_ops import Operations
-from bot.http_server import PublicPage, SmsHttpServer, check_http_config
 from bot.services import Services
 from handlers.http.issuer_keys import IssuerKeys
+from handlers.http.ops import Operations
 from handlers.http.share_page import SharePage
 from handlers.http.telegram_webhook import TelegramWebhook
 from handlers.http.verify import VerifyPage

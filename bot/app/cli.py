@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from bot import __version__
+from bot.app.startup import database_label, open_services
 from bot.config import ConfigError, load_settings
 from bot.gc_tuning import freeze_startup_heap
 from bot.logging_setup import setup_logging
-from bot.startup import database_label, open_services
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -42,7 +42,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _serve(command: str, receive_updates: bool, run_workers: bool) -> int:
-    """Start the bot as ``command`` (bot/runner.py) and run it until SIGINT or SIGTERM."""
+    """Start the bot as ``command`` (bot/app/runner.py) and run it until SIGINT or SIGTERM."""
     settings = load_settings()
     if not settings.telegram_token:
         print("QYZMET_TELEGRAM_TOKEN is not set.\n"
@@ -55,9 +55,9 @@ def _serve(command: str, receive_updates: bool, run_workers: bool) -> int:
               "  Set it to the public HTTPS URL of the replicas (and QYZMET_TELEGRAM_WEBHOOK_SECRET), or run "
               "`qyzmet run` for one process that polls.", file=sys.stderr)
         return 2
+    from bot.app.http_server import InsecureHttpConfig, check_http_config
+    from bot.app.startup import check_files
     from bot.gateways.sms_gateway import gateway_for
-    from bot.http_server import InsecureHttpConfig, check_http_config
-    from bot.startup import check_files
     if receive_updates:
         try:
             check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
@@ -78,8 +78,8 @@ def _serve(command: str, receive_updates: bool, run_workers: bool) -> int:
     async def main() -> None:
         from telegram.error import TelegramError
 
-        from bot.runner import RunningBot
-        from bot.startup import listen_error, wait_for_telegram
+        from bot.app.runner import RunningBot
+        from bot.app.startup import listen_error, wait_for_telegram
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,7 +123,7 @@ def _shape(bot: Any) -> str:
 def _migrate(args: argparse.Namespace) -> int:
     """Apply the migrations the database lacks, then exit: once per rollout, before the replicas start."""
     setup_logging(logging.WARNING)
-    from bot.startup import migrate_database
+    from bot.app.startup import migrate_database
     settings = load_settings()
     database = database_label(settings.database)
     applied = asyncio.run(migrate_database(settings))
@@ -352,7 +352,7 @@ def _import(args: argparse.Namespace) -> int:
 
 def _backup(args: argparse.Namespace) -> int:
     """A consistent copy of the SQLite database, taken while the bot runs (SQLite's online backup)."""
-    from bot.backup import BackupError, backup
+    from bot.app.backup import BackupError, backup
     settings = load_settings()
     source = database_label(settings.database)
     if settings.uses_postgres():

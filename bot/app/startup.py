@@ -21,8 +21,8 @@ from bot.config import ConfigError, Settings
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms_gateway import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
+from bot.gateways.telegram_rate_limit import retry_after_seconds
 from bot.logging_setup import redact
-from handlers.telegram.rate_limit import retry_after_seconds
 from store.db import SchemaMismatch, is_postgres
 from store.opening import open_database
 

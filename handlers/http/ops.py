@@ -30,7 +30,7 @@ class Operations:
     metrics: Metrics
     health: HealthService
     db_timeout: float
-    checks: Mapping[str, Check] = field(default_factory=dict)  # the process's own (bot/runner.py)
+    checks: Mapping[str, Check] = field(default_factory=dict)  # the process's own (bot/app/runner.py)
 
 
 def add_routes(app: web.Application, ops: Operations) -> None:
