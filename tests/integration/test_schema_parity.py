@@ -31,7 +31,8 @@ from typing import Any
 
 import pytest
 
-from store.db import Database, migrations
+from store.db import migrations
+from store.opening import open_database
 from tests import engines
 
 # Differences kept on purpose: (table, column, aspect) -> why. Aspects: "only in postgresql", "only in sqlite",
@@ -315,7 +316,7 @@ def differences(sqlite: Schema, postgres: Schema) -> list[str]:
 
 async def migrated_sqlite(path: Path) -> Schema:
     """A new SQLite file migrated by the store itself (store/db.py), as a deployment's would be."""
-    db = await Database.open(str(path))
+    db = await open_database(str(path))
     await db.close()
     return read_sqlite(path)
 
@@ -325,7 +326,7 @@ async def test_both_engines_migrate_to_the_same_schema(tmp_path, empty_database)
     latest = max(version for version, _ in migrations("sqlite"))
     sqlite = await migrated_sqlite(tmp_path / "parity.sqlite3")
     url = empty_database("parity")
-    db = await Database.open(url)
+    db = await open_database(url)
     await db.close()
     postgres = await read_postgres(url)
     found = differences(sqlite, postgres)
