@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from store.db import Database, from_iso, utc_iso
 
@@ -16,14 +17,15 @@ class AuditEntry:
     actor: str
     action: str
     number: str | None
-    details: dict
+    details: dict[str, Any]  # a JSON object
 
 
 class AuditRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def add(self, at: datetime, actor: str, action: str, number: str | None, details: dict | None) -> None:
+    async def add(self, at: datetime, actor: str, action: str, number: str | None,
+                  details: dict[str, Any] | None) -> None:
         await self._db.write(
             "INSERT INTO audit_log (at, actor, action, number, details) VALUES (?, ?, ?, ?, ?)",
             (utc_iso(at), actor, action, number,

@@ -45,7 +45,7 @@ def _broadcast(r: Row) -> Broadcast:
                      r[9], r[10])
 
 
-def audience_query(kind: str, value: str | None) -> tuple[str, tuple]:
+def audience_query(kind: str, value: str | None) -> tuple[str, tuple[str | None, ...]]:
     """SELECT user_id of the subscribers (not blocked) in an audience: all, one language, or people with an
     open application of one service (who filed it in the bot, or who is linked to the IIN it is about)."""
     base = "SELECT u.user_id FROM users u WHERE u.subscribed = 1 AND u.blocked_at IS NULL"

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from store.db import Database, from_iso, utc_iso
+from store.db import Database, Row, from_iso, utc_iso
 
 _COLUMNS = "number, iin, service, source_system, holder_name, issued_at, valid_until, revoked_at"
 _SHARE_COLUMNS = "id, number, holder_iin, secret_hash, created_at, expires_at, revoked_at"
@@ -51,7 +51,7 @@ def _moment(value: object) -> datetime | None:
     return from_iso(value) if value is not None else None  # type: ignore[arg-type]
 
 
-def _share(row: tuple) -> Share:
+def _share(row: Row) -> Share:
     return Share(row[0], row[1], row[2], row[3], from_iso(row[4]), from_iso(row[5]), _moment(row[6]))
 
 

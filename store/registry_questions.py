@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from store.db import Database, utc_iso
 from store.leases import later, skip_locked
@@ -70,7 +71,9 @@ class RegistryQuestionRepository:
             (utc_iso(now), number)))
 
     async def status(self, number: str) -> str | None:
-        return await self._db.fetchval("SELECT status FROM registry_questions WHERE number = ?", (number,))
+        # fetchval() gives the driver's value, typed Any; the column's type is known from the schema.
+        return cast("str | None",
+                    await self._db.fetchval("SELECT status FROM registry_questions WHERE number = ?", (number,)))
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest open question is due again (its next try, or its asker's lease)."""

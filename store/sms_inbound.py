@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from store.db import Database, utc_iso
 
@@ -49,12 +50,14 @@ class SmsPhoneRepository:
         )
 
     async def language(self, phone: str) -> str | None:
-        return await self._db.fetchval("SELECT lang FROM sms_phones WHERE phone = ?", (phone,), quick=True)
+        # fetchval() gives the driver's value, typed Any; the column's type is known from the schema.
+        return cast("str | None", await self._db.fetchval("SELECT lang FROM sms_phones WHERE phone = ?", (phone,),
+                                                        quick=True))
 
     async def telegram_language(self, phone: str) -> str | None:
         """The bot language of the Telegram account linked to a person whose registered phone this is (the
         latest link first), or None."""
-        return await self._db.fetchval(
+        return cast("str | None", await self._db.fetchval(  # the driver's value, typed Any
             "SELECT u.lang FROM citizens AS c JOIN telegram_links AS l ON l.iin = c.iin "
             "JOIN users AS u ON u.user_id = l.user_id WHERE c.phone = ? AND u.lang IS NOT NULL "
-            "ORDER BY l.linked_at DESC LIMIT 1", (phone,))
+            "ORDER BY l.linked_at DESC LIMIT 1", (phone,)))

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from store.db import Database, Held, Params, Row, UnitOfWork, _refuse_newer, migrations
 
@@ -247,7 +247,8 @@ def _checkpoint(conn: sqlite3.Connection) -> int:
     the size of the WAL's content, in bytes."""
     _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    return max(frames, 0) * page_size
+    # sqlite3's fetchone() is typed Any; both PRAGMAs answer integers.
+    return cast(int, max(frames, 0) * page_size)
 
 
 def _setup_reader(conn: sqlite3.Connection) -> None:

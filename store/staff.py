@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from store.db import Database, from_iso, utc_iso
 
@@ -21,7 +22,9 @@ class StaffRepository:
         self._db = db
 
     async def role(self, user_id: int) -> str | None:
-        return await self._db.fetchval("SELECT role FROM staff WHERE user_id = ?", (user_id,), quick=True)
+        # fetchval() gives the driver's value, typed Any; the column's type is known from the schema.
+        return cast("str | None", await self._db.fetchval("SELECT role FROM staff WHERE user_id = ?", (user_id,),
+                                                        quick=True))
 
     async def put(self, user_id: int, role: str, added_by: str, now: datetime) -> None:
         """Add the person or change their role (added_at/added_by stay those of the first addition)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any, cast
 
 from bot.domain.model import ChatState, Identity, UserSnapshot
 from store.db import Database, from_iso, utc_iso
@@ -14,7 +15,9 @@ class UserRepository:
         self._db = db
 
     async def language(self, user_id: int) -> str | None:
-        return await self._db.fetchval("SELECT lang FROM users WHERE user_id = ?", (user_id,), quick=True)
+        # fetchval() gives the driver's value, typed Any; the column's type is known from the schema.
+        return cast("str | None", await self._db.fetchval("SELECT lang FROM users WHERE user_id = ?", (user_id,),
+                                                        quick=True))
 
     async def set_language(self, user_id: int, lang: str, now: datetime) -> None:
         await self._db.write(
@@ -47,7 +50,7 @@ class UserRepository:
         row = await self._db.fetchone("SELECT state, data FROM chat_states WHERE user_id = ?", (user_id,), quick=True)
         return ChatState(row[0], json.loads(row[1])) if row else ChatState("menu", {})
 
-    async def set_state(self, user_id: int, state: str, data: dict | None, now: datetime) -> None:
+    async def set_state(self, user_id: int, state: str, data: dict[str, Any] | None, now: datetime) -> None:
         await self._db.write(
             "INSERT INTO chat_states (user_id, state, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, data = excluded.data, "
@@ -93,7 +96,8 @@ class UserRepository:
 
     async def linked_user(self, iin: str) -> int | None:
         """The Telegram user who last verified this IIN (kept after the identity lapses), for notices."""
-        return await self._db.fetchval("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,), quick=True)
+        return cast("int | None", await self._db.fetchval("SELECT user_id FROM telegram_links WHERE iin = ?", (iin,),
+                                                        quick=True))  # the driver's value, typed Any
 
     async def notice_preferences(self, user_id: int) -> tuple[str | None, bool, bool] | None:
         """(language, status notices on, blocked) of a known user, or None for a user never seen."""

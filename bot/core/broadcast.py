@@ -164,7 +164,7 @@ class BroadcastService:
         self._settings = settings
         self._wake = asyncio.Event()
         self._cancelled: set[int] = set()
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Task[None] | None = None
         self._stopping = False
         self._not_sent = 0  # in the current pass: messages that could not leave (retried on the next pass)
         self.retry_pause = 1.0  # seconds before the first retry pass; doubles up to a minute

@@ -8,6 +8,7 @@ consent code goes back to the menu when the consent is decided elsewhere (the su
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from bot.clock import Clock
 from bot.domain.model import ChatState, UserSnapshot
@@ -59,7 +60,7 @@ class ConversationService:
     async def language(self, user_id: int) -> str | None:
         return await self._users.language(user_id)
 
-    async def set_state(self, user_id: int, state: str, data: dict | None = None) -> None:
+    async def set_state(self, user_id: int, state: str, data: dict[str, Any] | None = None) -> None:
         async with self._db.unit("conversation/state"):
             await self._users.set_state(user_id, state, data, self._clock.now())
 

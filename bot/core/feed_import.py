@@ -17,7 +17,7 @@ MAX_LINE = 16 * 1024  # the HTTP feed's body limit
 
 @dataclass
 class ImportReport:
-    counts: Counter = field(default_factory=Counter)  # created / updated / duplicate / rejected
+    counts: Counter[str] = field(default_factory=Counter)  # created / updated / duplicate / rejected
     errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, reason)
 
     @property

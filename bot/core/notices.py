@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from bot.core.outbox import NOTICE, TelegramOutbox
 from bot.core.sms_sending import SmsService
@@ -40,7 +40,8 @@ class NoticeService:
         self._sms = sms
         self._texts = texts
 
-    async def notify(self, key: str, params: dict, *, iin: str | None = None, user_id: int | None = None) -> Route:
+    async def notify(self, key: str, params: dict[str, Any], *, iin: str | None = None,
+                     user_id: int | None = None) -> Route:
         """Owe a notice to the person ``iin`` (and/or the Telegram user ``user_id`` who filed the matter), in the
         caller's unit of work. Returns the way it will go, for the caller's log and tests."""
         target = user_id if user_id is not None else (await self._users.linked_user(iin) if iin else None)
@@ -55,7 +56,7 @@ class NoticeService:
         lang = prefs[0] if prefs is not None else None
         return "sms" if await self.by_sms(iin, key, params, lang) else "nobody"
 
-    async def by_sms(self, iin: str | None, key: str, params: dict, lang: str | None = None) -> bool:
+    async def by_sms(self, iin: str | None, key: str, params: dict[str, Any], lang: str | None = None) -> bool:
         """Send the SMS form of a notice to the registered phone of ``iin``; False when there is none.
         StateSystemUnavailable when the directory cannot say the phone now: the caller's unit then fails (a
         status feed event is answered 503 and sent again; a Telegram fallback is tried again later)."""
@@ -66,7 +67,7 @@ class NoticeService:
         await self._sms.send(citizen.phone, self.render(chosen, f"{key}.sms", params), kind="notice")
         return True
 
-    async def instead_by_sms(self, envelope_id: int, iin: str | None, key: str, params: dict, lang: str,
+    async def instead_by_sms(self, envelope_id: int, iin: str | None, key: str, params: dict[str, Any], lang: str,
                              reason: str) -> Literal["by_sms", "no_phone", "settled_already"]:
         """Telegram could not take a notice: its SMS form goes instead, and the envelope is settled — one unit.
         "no_phone": there is no phone to send it to (the envelope fails); "settled_already": another sender took
@@ -79,7 +80,7 @@ class NoticeService:
                 return "settled_already"
         return "by_sms" if sent else "no_phone"
 
-    def render(self, lang: Lang, key: str, params: dict) -> str:
+    def render(self, lang: Lang, key: str, params: dict[str, Any]) -> str:
         return self._texts(lang, key, **{name: self._value(lang, value) for name, value in params.items()
                                          if not name.startswith("_")})
 

@@ -69,7 +69,8 @@ class PendingResults(WorkerLoop):
         log.info("registry question %s %s", question.number, outcome)
 
     def backoff(self, attempts: int) -> float:
-        return min(self._s.state_retry_max_seconds, self._s.state_retry_base_seconds * 2 ** (attempts - 1))
+        # 2.0, not 2: int ** int is typed Any (a negative exponent gives a float); the values are the same.
+        return min(self._s.state_retry_max_seconds, self._s.state_retry_base_seconds * 2.0 ** (attempts - 1))
 
     def _lease_seconds(self) -> float:
         """Long enough for the directory and the registry to answer or time out, tries included."""

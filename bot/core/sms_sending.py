@@ -216,7 +216,8 @@ class SmsService(WorkerLoop):
 
     def backoff(self, attempts: int) -> float:
         """Delay after the n-th failed attempt: base, 2·base, 4·base, … up to the maximum."""
-        return min(self._s.sms_backoff_max_seconds, self._s.sms_backoff_base_seconds * 2 ** (attempts - 1))
+        # 2.0, not 2: int ** int is typed Any (a negative exponent gives a float); the values are the same.
+        return min(self._s.sms_backoff_max_seconds, self._s.sms_backoff_base_seconds * 2.0 ** (attempts - 1))
 
     async def _cap_wait(self) -> float:
         now_ts = self._clock.now().timestamp()

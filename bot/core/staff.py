@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from bot.clock import Clock
 from bot.core.applications import normalize_number
@@ -122,7 +122,7 @@ class StaffService:
     # Audit -----------------------------------------------------------------------------------------------
 
     async def audit(self, actor: int | str, action: str, number: str | None = None,
-                    details: dict | None = None) -> None:
+                    details: dict[str, Any] | None = None) -> None:
         """One audit row, in the caller's unit of work (or one of its own)."""
         async with self._db.unit("audit"):
             await self._audit.add(self._clock.now(), str(actor), action,

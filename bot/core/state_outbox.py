@@ -106,7 +106,8 @@ class StateOutbox(WorkerLoop):
 
     def backoff(self, attempts: int) -> float:
         """Pause after the n-th failed try: base, 2·base, 4·base, … up to the maximum."""
-        return min(self._s.state_retry_max_seconds, self._s.state_retry_base_seconds * 2 ** (attempts - 1))
+        # 2.0, not 2: int ** int is typed Any (a negative exponent gives a float); the values are the same.
+        return min(self._s.state_retry_max_seconds, self._s.state_retry_base_seconds * 2.0 ** (attempts - 1))
 
     def _lease_seconds(self) -> float:
         """Long enough for one post to end one way or the other (its timeout), with a margin."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -229,7 +229,7 @@ class StatusFeed:
         """The applicant's notice of a status change. A refusal says how to appeal it (a complaint, filed from
         the notice's button with the application filled in; the court); a change of an application past its
         due time says that it is overdue."""
-        params: dict = {"number": app.number, "status": {"text": f"status.{app.status}"},
+        params: dict[str, Any] = {"number": app.number, "status": {"text": f"status.{app.status}"},
                         "service": {"text": f"service.{app.service}.short"}, "due": {"when": app.due_at.isoformat()},
                         "_open": f"app:{app.number}"}
         key = "notice.app_status"

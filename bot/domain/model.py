@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Consent:
 @dataclass
 class ChatState:
     state: str
-    data: dict = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # a JSON object, kept as the conversation step left it
 
 
 @dataclass(frozen=True)
