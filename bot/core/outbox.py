@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.clock import Clock
+from bot.domain.retry import backoff
 from bot.metrics import Metrics, on_commit
 from store.db import Database
 from store.telegram_outbox import Envelope, TelegramOutboxRepository
@@ -145,7 +146,7 @@ def after_failure(kind: str, attempts: int, failure: Failure) -> Retry | Fallbac
     if failure.kind in ("blocked", "unreachable"):
         return Fallback() if kind == NOTICE else GiveUp()
     if failure.kind == "source_down":  # a result owed is never given up because a state system is down
-        return Retry(min(300.0, 2.0 ** min(attempts, 9)))
+        return Retry(backoff(attempts + 1, 1.0, 300.0))
     if attempts + 1 >= MAX_ATTEMPTS:
         return Fallback() if kind == NOTICE else GiveUp()
-    return Retry(min(300.0, 2.0 ** attempts))
+    return Retry(backoff(attempts + 1, 1.0, 300.0))

@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.registry_info import RegistryInfoService
 from bot.core.worker_loop import WorkerLoop
+from bot.domain.retry import backoff
 from bot.gateways.state_systems import StateSystemUnavailable
 from store.db import Database
 from store.registry_questions import Question, RegistryQuestionRepository
@@ -69,8 +70,7 @@ class PendingResults(WorkerLoop):
         log.info("registry question %s %s", question.number, outcome)
 
     def backoff(self, attempts: int) -> float:
-        # 2.0, not 2: int ** int is typed Any (a negative exponent gives a float); the values are the same.
-        return min(self._s.state_retry_max_seconds, self._s.state_retry_base_seconds * 2.0 ** (attempts - 1))
+        return backoff(attempts, self._s.state_retry_base_seconds, self._s.state_retry_max_seconds)
 
     def _lease_seconds(self) -> float:
         """Long enough for the directory and the registry to answer or time out, tries included."""

@@ -25,6 +25,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.core.worker_loop import WorkerLoop
 from bot.domain.phone import mask_phone
+from bot.domain.retry import backoff
 from bot.gateways.sms_gateway import PermanentSmsError, SmsGateway, TemporarySmsError
 from bot.i18n import Lang, as_lang
 from bot.metrics import Metrics, on_commit
@@ -215,9 +216,7 @@ class SmsService(WorkerLoop):
         return "retry"
 
     def backoff(self, attempts: int) -> float:
-        """Delay after the n-th failed attempt: base, 2·base, 4·base, … up to the maximum."""
-        # 2.0, not 2: int ** int is typed Any (a negative exponent gives a float); the values are the same.
-        return min(self._s.sms_backoff_max_seconds, self._s.sms_backoff_base_seconds * 2.0 ** (attempts - 1))
+        return backoff(attempts, self._s.sms_backoff_base_seconds, self._s.sms_backoff_max_seconds)
 
     async def _cap_wait(self) -> float:
         now_ts = self._clock.now().timestamp()

@@ -19,6 +19,7 @@ from bot import faults
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core.worker_loop import WorkerLoop
+from bot.domain.retry import backoff
 from bot.gateways.state_systems import StateSystemRejected, StateSystemUnavailable
 from store.db import Database
 from store.state_outbox import StateOutboxRepository, StatePost
@@ -105,9 +106,7 @@ class StateOutbox(WorkerLoop):
         log.warning("%s not posted to %s yet (%s); next try in %.0f s", post.key, post.target, reason, delay)
 
     def backoff(self, attempts: int) -> float:
-        """Pause after the n-th failed try: base, 2·base, 4·base, … up to the maximum."""
-        # 2.0, not 2: int ** int is typed Any (a negative exponent gives a float); the values are the same.
-        return min(self._s.state_retry_max_seconds, self._s.state_retry_base_seconds * 2.0 ** (attempts - 1))
+        return backoff(attempts, self._s.state_retry_base_seconds, self._s.state_retry_max_seconds)
 
     def _lease_seconds(self) -> float:
         """Long enough for one post to end one way or the other (its timeout), with a margin."""

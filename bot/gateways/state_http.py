@@ -25,6 +25,7 @@ from bot import write_lock
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
 from bot.domain.iin import mask_iin
+from bot.domain.retry import backoff
 from bot.gateways.circuit_breaker import CircuitBreaker
 from bot.gateways.state_systems import StateSystemUnavailable
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024  # one person's record is a few hundred bytes
 RETRY_PAUSE = 0.1     # seconds before the second try of a call; doubled after each
+RETRY_PAUSE_MAX = 2.0  # within one call: its tries are few, and the caller waits on them
 SHORT_CALL_SECONDS = write_lock.SHORT_CALL_SECONDS
 
 
@@ -112,7 +114,7 @@ class StateHttpClient:
         reason = ""
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(RETRY_PAUSE * 2 ** (attempt - 1))
+                await asyncio.sleep(backoff(attempt, RETRY_PAUSE, RETRY_PAUSE_MAX))
             if not self.breaker.allow():
                 raise StateSystemUnavailable(self.system, "circuit open (the system keeps failing)")
             try:
