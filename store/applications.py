@@ -21,6 +21,10 @@ def _consent(row: Row) -> Consent:
     return Consent(row[0], row[1], row[2], row[3], row[4], row[5], from_iso(row[6]), from_iso(row[7]))
 
 
+# Consent requests one phone may have open at once that an SMS reply is matched against (oldest first).
+MAX_PENDING_FOR_PHONE = 20
+
+
 class ApplicationRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -125,8 +129,8 @@ class ApplicationRepository:
     async def pending_consents_for_phone(self, phone: str) -> list[Consent]:
         rows = await self._db.fetchall(
             f"SELECT {_CONSENT_COLUMNS} FROM consents WHERE subject_phone = ? AND status = 'pending' "
-            "ORDER BY created_at",
-            (phone,), quick=True,
+            "ORDER BY created_at LIMIT ?",
+            (phone, MAX_PENDING_FOR_PHONE), quick=True,
         )
         return [_consent(r) for r in rows]
 

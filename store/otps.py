@@ -31,6 +31,10 @@ def _row(row: Row) -> OtpRow:
 _COLUMNS = "id, purpose, ref, phone, code_hash, created_at, expires_at, attempts, consumed_at"
 
 
+# The codes of one request whose wrong tries count together (attempts_for_ref).
+RECENT_CODES = 50
+
+
 class OtpRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -46,17 +50,23 @@ class OtpRepository:
 
     async def latest(self, purpose: str, ref: str) -> OtpRow | None:
         row = await self._db.fetchone(
-            f"SELECT {_COLUMNS} FROM otps WHERE purpose = ? AND ref = ? ORDER BY id DESC LIMIT 1", (purpose, ref),
+            f"SELECT {_COLUMNS} FROM otps WHERE purpose = ? AND ref = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            (purpose, ref),
             quick=True)
         return _row(row) if row else None
 
-    async def sends_since(self, phone: str, since: datetime) -> int:
+    async def sends_since(self, phone: str, since: datetime, cap: int) -> int:
+        """Codes sent to ``phone`` since ``since``, counted up to ``cap`` (the limit is all the caller asks)."""
         return int(await self._db.fetchval(
-            "SELECT count(*) FROM otps WHERE phone = ? AND created_at >= ?", (phone, utc_iso(since)), 0, quick=True))
+            "SELECT count(*) FROM (SELECT 1 FROM otps WHERE phone = ? AND created_at >= ? LIMIT ?) AS s",
+            (phone, utc_iso(since), cap), 0, quick=True))
 
     async def attempts_for_ref(self, purpose: str, ref: str) -> int:
+        """Wrong tries over the latest codes of ``ref`` (RECENT_CODES: resends are a minute apart and capped an
+        hour, so the tries that can still lock a request are among them)."""
         return int(await self._db.fetchval(
-            "SELECT coalesce(sum(attempts), 0) FROM otps WHERE purpose = ? AND ref = ?", (purpose, ref), 0, quick=True))
+            "SELECT coalesce(sum(attempts), 0) FROM (SELECT attempts FROM otps WHERE purpose = ? AND ref = ? "
+            "ORDER BY created_at DESC LIMIT ?) AS r", (purpose, ref, RECENT_CODES), 0, quick=True))
 
     async def add_attempt(self, otp_id: int) -> None:
         await self._db.write("UPDATE otps SET attempts = attempts + 1 WHERE id = ?", (otp_id,), quick=True)

@@ -104,11 +104,11 @@ class SmsOutboxRepository:
             f"SELECT {_COLUMNS} FROM sms_outbox WHERE {_DUE} {self._priority} LIMIT ?", (now_ts, now_ts, limit))
         return [OutboxMessage(*r) for r in rows]
 
-    async def interactive_since(self, phone: str, since: datetime) -> int:
-        """Interactive messages (codes, replies) written for one phone since ``since``."""
+    async def interactive_since(self, phone: str, since: datetime, cap: int) -> int:
+        """Interactive messages (codes, replies) written for one phone since ``since``, counted up to ``cap``."""
         return int(await self._db.fetchval(
-            "SELECT count(*) FROM sms_outbox WHERE to_phone = ? AND created_at >= ? AND kind != 'notice'",
-            (phone, utc_iso(since)), 0, quick=True))
+            "SELECT count(*) FROM (SELECT 1 FROM sms_outbox WHERE to_phone = ? AND created_at >= ? "
+            "AND kind != 'notice' LIMIT ?) AS s", (phone, utc_iso(since), cap), 0, quick=True))
 
     async def next_due_at(self) -> float | None:
         """When the earliest message becomes due (0 = now), or None when nothing is waiting."""
@@ -117,9 +117,10 @@ class SmsOutboxRepository:
             "FROM sms_outbox WHERE status IN ('queued', 'sending')")
         return None if value is None else float(value)
 
-    async def attempts_since(self, since_ts: float) -> tuple[int, float | None]:
-        """How many messages had an attempt since `since_ts`, and the oldest such attempt."""
+    async def attempts_since(self, since_ts: float, cap: int) -> tuple[int, float | None]:
+        """How many messages had an attempt since `since_ts`, counted up to ``cap``, and the oldest such attempt."""
         row = await self._db.fetchone(
-            "SELECT count(*), min(last_attempt_at) FROM sms_outbox WHERE last_attempt_at >= ?", (since_ts,), quick=True)
+            "SELECT count(*), min(t) FROM (SELECT last_attempt_at AS t FROM sms_outbox WHERE last_attempt_at >= ? "
+            "ORDER BY last_attempt_at LIMIT ?) AS a", (since_ts, cap), quick=True)
         assert row is not None
         return int(row[0]), (float(row[1]) if row[1] is not None else None)

@@ -33,8 +33,10 @@ _DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
         "OR (status = 'sending' AND coalesce(lease_until, 0) <= ?))")
 # Only the head of a chat's queue may be claimed: a chat's envelopes leave in order even when several workers
 # claim at once (the second one waits until the first is settled).
+# The probe runs on the open envelopes only (index telegram_outbox_open_chat, migration 014), not on every message
+# the chat ever had.
 _HEAD = ("NOT EXISTS (SELECT 1 FROM telegram_outbox AS e WHERE e.chat_id = t.chat_id AND e.id < t.id "
-         "AND e.status IN ('queued', 'sending'))")
+         "AND e.status IN ('queued', 'sending') LIMIT 1)")
 
 
 class TelegramOutboxRepository:

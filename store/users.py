@@ -9,6 +9,9 @@ from typing import Any, cast
 from bot.domain.model import ChatState, Identity, UserSnapshot
 from store.db import Database, from_iso, utc_iso
 
+# More chats than this linked to one IIN is not a person: the first ones are offered and told.
+MAX_LINKED_CHATS = 20
+
 
 class UserRepository:
     def __init__(self, db: Database) -> None:
@@ -91,7 +94,7 @@ class UserRepository:
         identity's lapse and /logout) and any chat verified as it right now."""
         rows = await self._db.fetchall(
             "SELECT user_id FROM telegram_links WHERE iin = ? UNION SELECT user_id FROM identities WHERE iin = ? "
-            "ORDER BY user_id", (iin, iin), quick=True)
+            "ORDER BY user_id LIMIT ?", (iin, iin, MAX_LINKED_CHATS), quick=True)
         return [row[0] for row in rows]
 
     async def linked_user(self, iin: str) -> int | None:

@@ -88,7 +88,8 @@ class OtpService:
             if ready_at > now:
                 self._metrics.otp_not_issued(purpose, "too_soon")  # refused now, whatever the caller's unit does
                 return TooSoon(max(1, int((ready_at - now).total_seconds() + 0.999)))
-        if await self._repo.sends_since(phone, now - timedelta(hours=1)) >= self._s.otp_max_sends_per_hour:
+        hourly = self._s.otp_max_sends_per_hour
+        if await self._repo.sends_since(phone, now - timedelta(hours=1), hourly) >= hourly:
             self._metrics.otp_not_issued(purpose, "hourly_limit")
             return TooMany()
         code = f"{secrets.randbelow(1_000_000):06d}"

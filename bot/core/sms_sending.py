@@ -119,7 +119,8 @@ class SmsService(WorkerLoop):
         if self._db.current_unit() is not None:  # the count and the reply it allows are one decision
             await self._db.serialize(f"sms-replies:{phone}")
         since = self._clock.now() - timedelta(hours=1)
-        return await self._outbox.interactive_since(phone, since) < self._s.sms_replies_per_phone_hour
+        cap = self._s.sms_replies_per_phone_hour
+        return await self._outbox.interactive_since(phone, since, cap) < cap
 
     async def retry_queued(self) -> int:
         """Attempt every queued message that is due (interactive first), then wait for this process's other
@@ -165,7 +166,7 @@ class SmsService(WorkerLoop):
                 await self._outbox.expire(message.id, self._clock.now())
                 on_commit(self._db, lambda: self._metrics.sms_reached("failed"))
                 return "failed"
-            count, _ = await self._outbox.attempts_since(now_ts - CAP_WINDOW_SECONDS)
+            count, _ = await self._outbox.attempts_since(now_ts - CAP_WINDOW_SECONDS, self._s.sms_global_per_minute)
             if count >= self._s.sms_global_per_minute:
                 return "capped"
             if not await self._outbox.claim(message.id, now_ts, self._lease_seconds()):
@@ -220,7 +221,7 @@ class SmsService(WorkerLoop):
 
     async def _cap_wait(self) -> float:
         now_ts = self._clock.now().timestamp()
-        _, oldest = await self._outbox.attempts_since(now_ts - CAP_WINDOW_SECONDS)
+        _, oldest = await self._outbox.attempts_since(now_ts - CAP_WINDOW_SECONDS, self._s.sms_global_per_minute)
         wait = (oldest + CAP_WINDOW_SECONDS - now_ts) if oldest is not None else 0.0
         return min(max(wait, 0.01), self._s.sms_worker_idle_seconds)
 

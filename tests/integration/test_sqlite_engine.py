@@ -54,10 +54,38 @@ async def test_a_statement_marked_quick_that_scans_a_table_hops_and_says_so(db, 
     with caplog.at_level(logging.WARNING, logger="store.sqlite_engine"):
         assert await db.fetchval("SELECT count(*) FROM u WHERE x = ?", ("x3",), quick=True) == 1
     assert db.trips == trips + 1
-    assert "scans a table" in caplog.text and "SCAN u" in caplog.text
+    assert sqlite_engine.QUICK_SCANS in caplog.text and "SCAN u" in caplog.text
     caplog.clear()
     await db.fetchval("SELECT count(*) FROM u WHERE x = ?", ("x4",), quick=True)
-    assert "scans a table" not in caplog.text  # the plan is asked once per statement
+    assert sqlite_engine.QUICK_SCANS not in caplog.text  # the plan is asked once per statement
+
+
+@pytest.mark.scans_on_purpose
+async def test_an_indexed_but_unbounded_statement_never_runs_on_the_event_loop(db, caplog):
+    """A search on an index that may match any number of rows (here 200,000) hops to the database thread even
+    when marked quick; the same table read by its key, or through a LIMIT that needs no sort, does not."""
+    async with db.unit("big"):
+        await db.write("CREATE TABLE big (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at REAL NOT NULL)")
+        await db.write("CREATE INDEX big_kind ON big (kind, at)")
+        await db.write_many("INSERT INTO big (id, kind, at) VALUES (?, ?, ?)",
+                            [(i, "a" if i % 2 else "b", float(i)) for i in range(200_000)])
+    bounded = [("SELECT kind FROM big WHERE id = ?", (7,)),
+               ("SELECT id FROM big WHERE kind = ? ORDER BY at LIMIT ?", ("a", 5)),
+               ("SELECT count(*) FROM (SELECT 1 FROM big WHERE kind = ? LIMIT ?) AS s", ("a", 5))]
+    unbounded = [("SELECT count(*) FROM big WHERE kind = ?", ("a",)),
+                 ("SELECT id FROM big WHERE kind = ? AND at > ?", ("b", 199_990.0)),
+                 ("SELECT id FROM big WHERE kind = ? ORDER BY id LIMIT ?", ("a", 5))]  # a sort of every match
+    for sql, params in bounded:
+        trips = db.trips
+        await db.fetchall(sql, params, quick=True)
+        assert db.trips == trips, sql  # on the loop
+    with caplog.at_level(logging.WARNING, logger="store.sqlite_engine"):
+        for sql, params in unbounded:
+            trips = db.trips
+            rows = await db.fetchall(sql, params, quick=True)
+            assert db.trips == trips + 1, sql  # in the thread
+            assert rows, sql
+    assert caplog.text.count(sqlite_engine.QUICK_SCANS) == len(unbounded)
 
 
 async def test_begin_waits_in_the_thread_while_another_process_holds_the_database(db, tmp_path):
