@@ -15,7 +15,7 @@
 #   BASE    the base image, any with python3 ≥ 3.11 and its venv module (a Debian bookworm made with
 #           debootstrap where no registry is reachable: scripts/deploy_test.sh).
 #   WHEELS  "yes": install only from the wheels put in deploy/wheels/ (`pip wheel -w deploy/wheels . setuptools`
-#           on a host that reaches the index), never from the network; for builds whose pip cannot reach it.
+#           with the image's Python on a host that reaches the index), never from the network.
 #
 # The HTTP server listens on all interfaces of the container (QYZMET_HTTP_HOST=0.0.0.0), so `run` requires
 # QYZMET_SMS_SECRET (inbound SMS must be signed off loopback). Configuration: README.md, "Configuration".
