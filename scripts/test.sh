@@ -36,7 +36,7 @@ sqlite_pid=""
 echo "== SQLite =="
 cat "$dir/sqlite.log"
 echo "== both engines in $(( $(date +%s) - start )) s: SQLite exit $sqlite_status, PostgreSQL exit $pg_status =="
-# Then the deployment files for real (Dockerfile, both compose files; scripts/deploy_test.sh, about 3 minutes
+# Then the deployment files for real (Dockerfile, both compose files; scripts/deploy_test.sh, 3 to 5 minutes
 # once its cache is warm): run even after a failed suite, so one run tells both. QYZMET_DEPLOY_TEST=0 skips it,
 # and so does a run given pytest arguments (a part of the suite).
 deploy_status=0
