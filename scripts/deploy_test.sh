@@ -69,6 +69,8 @@ cleanup() {
         kill -9 "$dockerd_pid" 2>/dev/null
     fi
     find deploy/wheels -name '*.whl' -delete
+    # The engine can leave its network namespace mounted in the exec root (seen after a killed run).
+    awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
     rm -rf "$work"
     [ $status = 0 ] || echo "== deploy test FAILED (exit $status) after $(( $(date +%s) - started )) s"
 }
