@@ -6,6 +6,7 @@
 # wait (on the emulator, on timers, on the servers), so side by side they take little longer than the longer
 # one. Fails when any test fails. Extra arguments go to both pytest runs. The real-browser tests' Chromium is
 # installed first when missing (scripts/browser.sh), before the servers, so that the two never wait on apt's lock.
+# Last, the deployment test (scripts/deploy_test.sh): the image built and both compose stacks run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -35,4 +36,13 @@ sqlite_pid=""
 echo "== SQLite =="
 cat "$dir/sqlite.log"
 echo "== both engines in $(( $(date +%s) - start )) s: SQLite exit $sqlite_status, PostgreSQL exit $pg_status =="
-[ "$sqlite_status" = 0 ] && [ "$pg_status" = 0 ]
+# Then the deployment files for real (Dockerfile, both compose files; scripts/deploy_test.sh, 3 to 5 minutes
+# once its cache is warm): run even after a failed suite, so one run tells both. QYZMET_DEPLOY_TEST=0 skips it,
+# and so does a run given pytest arguments (a part of the suite).
+deploy_status=0
+if [ $# = 0 ]; then
+    PY=$PY scripts/deploy_test.sh || deploy_status=$?
+else
+    echo "== deploy test SKIPPED: pytest arguments given (scripts/deploy_test.sh runs it alone)"
+fi
+[ "$sqlite_status" = 0 ] && [ "$pg_status" = 0 ] && [ "$deploy_status" = 0 ]
