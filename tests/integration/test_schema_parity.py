@@ -109,9 +109,12 @@ def normal_default(text: str | None) -> str | None:
 
 
 def normal_predicate(text: str | None) -> str | None:
-    """PostgreSQL prints ``(blocked_at IS NULL)`` for the ``blocked_at IS NULL`` SQLite keeps as written."""
+    """PostgreSQL prints ``(blocked_at IS NULL)`` for the ``blocked_at IS NULL`` SQLite keeps as written, and
+    ``status = ANY (ARRAY['queued'::text, 'sending'::text])`` for ``status IN ('queued', 'sending')``."""
     if text is None:
         return None
+    text = re.sub(r"=\s*ANY\s*\(\s*ARRAY\[(.*?)\]\s*\)", r"IN (\1)", text, flags=re.IGNORECASE)
+    text = re.sub(r"::[a-z_ ]+", "", text)
     return " ".join(text.replace("(", " ").replace(")", " ").lower().split())
 
 
