@@ -10,9 +10,9 @@ from __future__ import annotations
 from telegram import Message
 
 from bot.core.applications import looks_like_number
-from bot.core.guide import service_guide, services_menu_labels
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
 from handlers.telegram import keyboards, routes
+from handlers.telegram.guide import service_guide, services_menu_labels
 from handlers.telegram.identification import logout, on_contact, on_identity_code, on_iin, resend_identity_code
 from handlers.telegram.menu import ask_language, choose_language, help_text, show_menu
 from handlers.telegram.registry_requests import (

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.core.guide import service_guide, services_menu_labels
 from bot.domain.catalog import (
     REGISTRY_SERVICES,
     SERVICES,
@@ -18,6 +17,7 @@ from bot.domain.catalog import (
     service_for_register,
 )
 from bot.i18n import LANGS, LOCALES_DIR, Texts
+from handlers.telegram.guide import service_guide, services_menu_labels
 
 SERVICE_FIELDS = (
     "name", "short", "provider", "recipients", "channels", "documents",

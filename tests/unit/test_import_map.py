@@ -72,9 +72,16 @@ def test_breaking_the_map_fails_the_lint(tmp_path):
     kept = subprocess.run(lint, cwd=copy, capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"})
     assert kept.returncode == 0, kept.stdout + kept.stderr
-    (copy / "bot" / "core" / "guide.py").write_text(
-        (copy / "bot" / "core" / "guide.py").read_text(encoding="utf-8") + "\nimport handlers.check_answer  # noqa\n",
+    (copy / "bot" / "core" / "health.py").write_text(
+        (copy / "bot" / "core" / "health.py").read_text(encoding="utf-8") + "\nimport handlers.check_answer  # noqa\n",
         encoding="utf-8")
     broken = subprocess.run(lint, cwd=copy, capture_output=True, text=True, timeout=120,
                             env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"})
-    assert broken.returncode != 0 and "bot.core.guide" in broken.stdout, broken.stdout + broken.stderr
+    assert broken.returncode != 0 and "bot.core.health" in broken.stdout, broken.stdout + broken.stderr
+
+
+def test_the_core_keeps_no_markup_and_no_buttons():
+    """Telegram HTML and callback data are a channel's (handlers/): the core speaks in results and keys."""
+    found = subprocess.run(["grep", "-rnE", r"<b>|<i>|</|callback_data|parse_mode|InlineKeyboard", "bot/core",
+                            "bot/domain"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert found == "", found

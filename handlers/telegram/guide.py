@@ -1,4 +1,5 @@
-"""The service guide: what a citizen needs to know about one public service, in Telegram HTML."""
+"""The service guide: what a citizen needs to know about one public service, rendered as Telegram HTML (a channel's
+rendering: the core keeps no markup)."""
 
 from __future__ import annotations
 
