@@ -8,7 +8,6 @@ import secrets
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -235,8 +234,8 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The configured values that must never appear in any output (logs mask them)."""
-        redis_password = urlsplit(self.redis_url).password if self.redis_url else None
-        database_password = urlsplit(self.database).password if "://" in self.database else None
+        redis_password = url_password(self.redis_url) if self.redis_url else None
+        database_password = url_password(self.database) if "://" in self.database else None
         # The signing key given as PEM text is a secret; given as a path, the path is not.
         signing_key = self.signing_key if self.signing_key and "-----BEGIN" in self.signing_key else None
         return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token,
@@ -268,6 +267,26 @@ def parse_user_ids(text: str) -> list[int]:
             raise ValueError(f"not a Telegram user id: {part!r}")
         ids.append(int(part))
     return ids
+
+
+_CREDENTIALS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@]*):(?P<password>.*)@(?P<rest>[^@]*)$",
+                          re.IGNORECASE | re.DOTALL)
+
+
+def url_password(url: str) -> str | None:
+    """The password of ``scheme://user:password@host…``, read as a person wrote it: everything between the
+    first colon and the last ``@``, so that a password with ``/``, ``@`` or ``:`` (``openssl rand -base64`` makes
+    them) is found whole, where urllib would cut it at its first ``/`` and take the rest for a port."""
+    match = _CREDENTIALS.match(url)
+    return match["password"] if match and match["password"] else None
+
+
+def url_without_password(url: str) -> str:
+    """``url`` with its password as ``***`` (found as ``url_password`` finds it)."""
+    match = _CREDENTIALS.match(url)
+    if not match or not match["password"]:
+        return url
+    return f"{match['scheme']}{match['user']}:***@{match['rest']}"
 
 
 def load_settings(**values: object) -> Settings:

@@ -97,3 +97,6 @@ def setup_logging(level: int = logging.INFO, fmt: str = "text", secrets: Iterabl
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # The job queue's scheduler writes two INFO lines on every run of the sweep (every few seconds).
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # fpdf2's font subsetting (fontTools) writes ~76 INFO lines for every certificate PDF; pyHanko a few more.
+    for noisy in ("fontTools", "pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+
+# The *_created series (a timestamp per counter) are most of /metrics and of no use to an alert.
+disable_created_metrics()
 
 __all__ = ["CONTENT_TYPE", "Metrics", "OutboxDepth", "api_method", "on_commit"]
 

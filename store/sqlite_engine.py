@@ -288,6 +288,7 @@ class SqliteDatabase(Database):
         in_memory = path == ":memory:"
         if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(path))
         writer = await ThreadedConnection.open(path, "sqlite-writer", _setup_writer)
         if in_memory:
             # A private in-memory database has one connection: its reads outside a unit may see a unit's writes
@@ -579,3 +580,11 @@ def _bounded(conn: sqlite3.Connection, sql: str, details: list[str]) -> bool:
         if detail.startswith("SEARCH "):
             searches.append(detail)
     return all(_one_row(conn, d) for d in searches) or (bool(searches) and bool(_LIMIT.search(sql)))
+
+
+def create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600) before SQLite opens it: it holds names, IINs,
+    addresses and phones, and SQLite gives its WAL and shared-memory files the database file's mode. A file
+    that exists keeps the mode its owner gave it."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -61,6 +61,11 @@ def check_http_config(host: str, secret: str | None) -> None:
             "  Set QYZMET_SMS_SECRET to the secret shared with the SMS gateway, or listen on 127.0.0.1.")
 
 
+async def _no_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """No ``Server: Python/… aiohttp/…``: the versions help nobody but someone looking for a known flaw."""
+    response.headers.pop("Server", None)
+
+
 class SmsHttpServer:
     """``handler`` None: no SMS routes (a worker's server: metrics and health only)."""
 
@@ -86,6 +91,7 @@ class SmsHttpServer:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
+        app.on_response_prepare.append(_no_server_header)
         sms = SmsRoutes(self._handler, self._sms, self._secret) if self._handler is not None else None
         if sms is not None:
             sms.add_routes(app)  # inbound SMS and delivery receipts (handlers/http/sms.py)

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, url_password, url_without_password
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.sms_gateway import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
@@ -25,6 +25,7 @@ from bot.gateways.telegram_rate_limit import retry_after_seconds
 from bot.logging_setup import redact
 from store.db import SchemaMismatch, is_postgres
 from store.opening import open_database
+from store.sqlite_engine import create_private
 
 log = logging.getLogger("qyzmet")
 
@@ -39,10 +40,7 @@ def database_label(database: str) -> str:
     if database == ":memory:":
         return database
     if "://" in database:
-        parts = urlsplit(database)
-        if parts.password is not None:
-            host = parts.netloc.rsplit("@", 1)[1]
-            parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+        parts = urlsplit(url_without_password(database))
         if parts.query:  # a password may be given as a parameter too (…?password=…)
             query = [(k, "***" if k.lower() in ("password", "passfile") else v)
                      for k, v in parse_qsl(parts.query, keep_blank_values=True)]
@@ -124,6 +122,7 @@ def _probe(database: str) -> None:
     if database == ":memory:":
         return
     Path(database).parent.mkdir(parents=True, exist_ok=True)
+    create_private(Path(database))
     conn = sqlite3.connect(database)
     try:
         conn.execute("PRAGMA schema_version").fetchone()  # "file is not a database" shows here
@@ -153,7 +152,11 @@ def _reason(url: str, exc: BaseException) -> str:
     if isinstance(exc, TimeoutError) and not str(exc).strip():
         return f"no answer in {CONNECT_TIMEOUT:g} s"
     reason = _one_line(exc)
-    password = urlsplit(url).password
+    password = url_password(url)
+    if password and any(ch in password for ch in "/@:?#"):
+        # urllib (and so asyncpg) cuts such a password at its first "/": the cause shown would be nonsense.
+        return ("the password holds a character that must be percent-encoded in a URL (/ @ : ? # as %2F %40 %3A "
+                "%3F %23)")
     return reason.replace(password, "***") if password else reason
 
 

@@ -422,3 +422,10 @@ async def test_a_link_is_made_from_about_me_too(sh, lang):
     await holder.send("/about_me")
     await holder.identify("Сергей")
     assert says(sh, lang, "about.btn.share", number=number) not in " ".join(holder.buttons())
+
+
+async def test_responses_name_no_server_and_metrics_carry_no_created_series(sh):
+    page = await sh.client.get(f"{sh.base}/verify")
+    assert "server" not in {k.lower() for k in page.headers}
+    metrics = await sh.client.get(f"{sh.base}/metrics")
+    assert metrics.status_code == 200 and "_created" not in metrics.text
