@@ -55,8 +55,15 @@ def _serve(command: str, receive_updates: bool, run_workers: bool) -> int:
               "  Set it to the public HTTPS URL of the replicas (and QYZMET_TELEGRAM_WEBHOOK_SECRET), or run "
               "`qyzmet run` for one process that polls.", file=sys.stderr)
         return 2
-    from bot.app.http_server import InsecureHttpConfig, check_http_config
+    from bot.app.http_server import InsecureHttpConfig, check_http_config, is_loopback
     from bot.app.startup import check_files
+    if not settings.public_url and not is_loopback(settings.http_host):
+        # Certificates, their QR codes and share links name this URL: without it they would carry
+        # http://0.0.0.0:8080, which no employer can open.
+        print(f"QYZMET_PUBLIC_URL is not set, and QYZMET_HTTP_HOST={settings.http_host!r} is not a loopback "
+              "address.\n  Set it to the address people reach the verification page at, e.g. "
+              "https://qyzmet.example.kz (certificates, QR codes and share links carry it).", file=sys.stderr)
+        return 2
     from bot.gateways.sms_gateway import gateway_for
     if receive_updates:
         try:

@@ -340,3 +340,14 @@ def test_help_names_the_file_formats_and_the_readme(command, words):
     assert result.returncode == 0
     for word in words:
         assert word in result.stdout, (word, result.stdout)
+
+
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_off_loopback_the_public_url_is_required(tmp_path, database, command):
+    """Certificates and share links name QYZMET_PUBLIC_URL: off loopback, without it they would carry
+    http://0.0.0.0:8080 (the deployment review's D8)."""
+    env = env_for(database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print", QYZMET_HTTP_HOST="0.0.0.0",
+                  QYZMET_SMS_SECRET="s3cret")
+    result = qyzmet(command, cwd=tmp_path, env=env)
+    assert result.returncode == 2 and result.stderr.startswith("QYZMET_PUBLIC_URL is not set"), result.stderr
+    no_traceback(result.stdout + result.stderr)
