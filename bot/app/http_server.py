@@ -17,6 +17,7 @@ from functools import partial
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from bot.core.complaints import ComplaintService
 from bot.core.sms_sending import SmsService
@@ -25,11 +26,34 @@ from handlers.http.complaints import add_routes as add_complaint_routes
 from handlers.http.feed import add_routes as add_feed_routes
 from handlers.http.ops import Operations
 from handlers.http.ops import add_routes as add_ops_routes
+from handlers.http.refusal import refusals
 from handlers.http.sms import SmsRoutes, signed_body
 from handlers.http.telegram_webhook import TelegramWebhook
 from handlers.sms_commands import SmsHandler
 
 log = logging.getLogger(__name__)
+
+
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a request its parser refuses (a URL or a header over 8 KB, a NUL or a bare CR in a header,
+    a broken request line) as "Error handling request" with a traceback at ERROR, and answers 400 itself. That is
+    a client's fault, not ours: one WARNING line naming the kind of fault, without the traceback, the peer or
+    the offending bytes (a URL may carry a code or a share link's secret). A handler's own exception (a 500)
+    has no BadHttpMessage and keeps its ERROR and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BadHttpMessage) and record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+            record.msg, record.args = "a malformed HTTP request was refused (%d): %s", (exc.code, type(exc).__name__)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+# The server's protocol logger (aiohttp's own is "aiohttp.server", shared with every aiohttp server in the
+# process, the test doubles' included): ours carries the filter above.
+protocol_log = logging.getLogger(f"{__name__}.protocol")
+protocol_log.addFilter(_MalformedRequests())
 
 
 class PublicPage(Protocol):
@@ -90,7 +114,8 @@ class SmsHttpServer:
         self.port: int | None = None  # the bound port (the configured one, or the one chosen for port 0)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY)
+        # refusals: one WARNING line for each refused request, a 400 for a body aiohttp cannot read
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[refusals])
         app.on_response_prepare.append(_no_server_header)
         sms = SmsRoutes(self._handler, self._sms, self._secret) if self._handler is not None else None
         if sms is not None:
@@ -112,7 +137,8 @@ class SmsHttpServer:
     async def start(self) -> None:
         if not self._secret and self._handler is not None:
             log.warning("QYZMET_SMS_SECRET is not set: SMS webhooks are accepted unsigned on %s", self._host)
-        self._runner = web.AppRunner(self.app(), access_log=None)  # access logs would show nothing useful
+        # access logs would show nothing useful; protocol_log: a malformed request is a warning, not an error
+        self._runner = web.AppRunner(self.app(), access_log=None, logger=protocol_log)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()

@@ -13,12 +13,12 @@ UPDATE, audited with the actor "addressee", told to the filer). Answers: 200 ``{
 "duplicate", "number", "state"}`` (the same event again changes nothing), 400 on a malformed body or a
 missing field (``incoming_number`` for registered, ``text`` for answered and refused), 401 on a bad
 signature, 404 for an unknown number, 409 when the life cycle does not allow the move now. Nothing changes on
-any 4xx. Off (404) while QYZMET_COMPLAINTS_URL is unset.
+any 4xx. Off (404) while QYZMET_COMPLAINTS_URL is unset. The body is hostile until parsed
+(handlers/http/json_body.py); each refusal is one WARNING line (handlers/http/refusal.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,6 +35,8 @@ from bot.core.complaints import (
     NotMoved,
     normalize_number,
 )
+from handlers.http import json_body
+from handlers.http.refusal import refusal
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +58,10 @@ def add_routes(app: web.Application, complaints: ComplaintService,
         try:
             number, event, incoming, text = _parse(body)
         except _Bad as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return refusal(request, 400, str(exc))
         result = await complaints.addressee_event(number, event, incoming, text)
         if isinstance(result, NotMoved):
-            return web.json_response({"error": result.reason, "number": number}, status=_STATUS[result.reason])
+            return refusal(request, _STATUS[result.reason], result.reason, number=number)
         kind = "duplicate" if isinstance(result, AlreadyThere) else "moved"
         assert isinstance(result, (Moved, AlreadyThere))
         log.info("complaint %s: the addressee's %s (%s)", number, event, kind)
@@ -70,16 +72,14 @@ def add_routes(app: web.Application, complaints: ComplaintService,
 
 def _parse(body: bytes) -> tuple[str, str, str | None, str | None]:
     try:
-        data: Any = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _Bad("not JSON") from None
-    if not isinstance(data, dict):
-        raise _Bad("not a JSON object")
+        data: dict[str, Any] = json_body.parse_object(body)
+    except json_body.BadJson as exc:
+        raise _Bad(str(exc)) from None
     number = normalize_number(data["number"]) if isinstance(data.get("number"), str) else None
     if number is None:
         raise _Bad("number: not a complaint number")
     event = data.get("event")
-    if event not in ADDRESSEE_EVENTS:
+    if not isinstance(event, str) or event not in ADDRESSEE_EVENTS:  # the type first: a list is unhashable
         raise _Bad(f"event: one of {', '.join(ADDRESSEE_EVENTS)}")
     incoming, text = data.get("incoming_number"), data.get("text")
     if incoming is not None and (not isinstance(incoming, str) or len(incoming) > INCOMING_NUMBER_LIMIT):

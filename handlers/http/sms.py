@@ -1,7 +1,8 @@
 """``POST /sms/inbound`` and ``POST /sms/receipts`` — the SMS gateway's side of the bot (DESIGN.md, "Contracts").
 
 Every SMS webhook carries ``X-Qyzmet-Signature``, the hex HMAC-SHA256 of the raw body with QYZMET_SMS_SECRET,
-compared in constant time — 401 on a bad one, 400 on a malformed body, 200 when accepted. A repeated inbound
+compared in constant time — 401 on a bad one, 400 on a malformed body (handlers/http/json_body.py: hostile until
+parsed), 200 when accepted; each refusal is one WARNING line (handlers/http/refusal.py). A repeated inbound
 gateway ``id`` is acknowledged and not acted on again: the id is marked handled in the same transaction as the
 message's effects, so this holds across restarts, and a message whose handling was cut short by a crash is
 handled when the gateway retries it. The complaints' addressees sign their answers the same way
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -20,6 +20,8 @@ from aiohttp import web
 
 from bot.core.sms_sending import SmsService
 from bot.domain.phone import InvalidPhone, normalize_phone
+from handlers.http import json_body
+from handlers.http.refusal import refusal
 from handlers.sms_commands import SmsHandler
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,9 @@ class Malformed(ValueError):
 
 def _object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Malformed("not JSON") from exc
-    if not isinstance(data, dict):
-        raise Malformed("not a JSON object")
-    return data
+        return json_body.parse_object(body)
+    except json_body.BadJson as exc:
+        raise Malformed(str(exc)) from None
 
 
 def _optional_id(data: dict[str, Any]) -> str | None:
@@ -91,8 +90,10 @@ class SmsRoutes:
             if not isinstance(sender, str) or not isinstance(text, str) or len(text) > MAX_SMS_TEXT:
                 raise Malformed("from and text must be strings")
             phone = normalize_phone(sender)
-        except (Malformed, InvalidPhone) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+        except Malformed as exc:
+            return refusal(request, 400, str(exc))
+        except InvalidPhone as exc:  # said by its reason alone: a message could quote the number
+            return refusal(request, 400, f"invalid phone ({exc.reason})")
         try:
             fresh = await self._handler.handle(phone, text, gateway_id)
         except Exception:
@@ -106,12 +107,14 @@ class SmsRoutes:
         try:
             data = _object(body)
             message_id, status, reason = data.get("id"), data.get("status"), data.get("reason")
-            if not isinstance(message_id, str) or not message_id or status not in RECEIPT_STATUSES:
+            # The type first: a list or an object is unhashable, and ``in`` a frozenset would raise TypeError.
+            if not isinstance(message_id, str) or not message_id or len(message_id) > 200 \
+                    or not isinstance(status, str) or status not in RECEIPT_STATUSES:
                 raise Malformed("id and status (delivered | failed) are required")
             if reason is not None and not isinstance(reason, str):
                 raise Malformed("reason must be a string")
         except Malformed as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return refusal(request, 400, str(exc))
         applied = await self._sms.apply_receipt(message_id, status, reason[:500] if reason else None)
         if applied is None:
             log.warning("receipt for an unknown SMS id")

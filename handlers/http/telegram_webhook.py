@@ -4,18 +4,20 @@ Contract (Telegram's, and DESIGN.md): a request without the right ``X-Telegram-B
 and changes nothing; the update is handled before the answer (handlers/telegram/webhook.py): 200 once handled
 (or when it was handled before; its body may carry one method call, handlers/telegram/webhook_reply.py), 500
 when its handling failed, so that Telegram posts it again; 400 for a body that is not an update (Telegram never
-sends one: nothing to retry).
+sends one: nothing to retry). The body is hostile until parsed: JSON as handlers/http/json_body.py takes it,
+then an update's shape (handlers/telegram/update_shape.py); each refusal is one WARNING line.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from handlers.http import json_body
+from handlers.http.refusal import refusal
 from handlers.telegram.webhook import MalformedUpdate, WebhookUpdates
 
 log = logging.getLogger(__name__)
@@ -41,15 +43,12 @@ class TelegramWebhook:
     async def _receive(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, self._secret):
-            log.warning("a webhook request without the right secret token was refused")
-            return web.json_response({"error": "forbidden"}, status=403)
+            return refusal(request, 403, "forbidden")  # not the secret token setWebhook gave Telegram
         try:
-            data = json.loads(await request.read())
-            if not isinstance(data, dict):
-                raise MalformedUpdate("not a JSON object")
+            data = json_body.parse_object(await request.read())
             handled, call = await self._updates.receive(data)
-        except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError and MalformedUpdate are ValueErrors
-            return web.json_response({"error": f"not an update ({type(exc).__name__})"}, status=400)
+        except (json_body.BadJson, MalformedUpdate) as exc:  # the reason names a field, never a value
+            return refusal(request, 400, f"not an update: {exc}")
         if not handled:
             return web.json_response({"error": "not handled; post it again"}, status=500)
         if call is not None:  # one method call Telegram runs for us (answerCallbackQuery): a request saved

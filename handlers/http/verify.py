@@ -26,6 +26,7 @@ from bot.i18n import Lang, Texts, format_when
 from handlers.check_answer import check_lines, form_rows, verdict
 from handlers.http.client_address import Networks, client_of
 from handlers.http.page import document, page, pick_lang, verdict_section
+from handlers.http.refusal import refused
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +65,20 @@ class VerifyPage:
                 raise ValueError("body too large")
             form = await request.post()
             fields = {name: str(form.get(name, ""))[:MAX_FIELD] for name in ("lang", "number", "code")}
-        except (ValueError, UnicodeDecodeError, HttpProcessingError):
+        except (ValueError, UnicodeDecodeError, HttpProcessingError) as exc:
             # Not a form at all (raw bytes, another encoding, too large): said as a typing slip, never a 500.
+            refused(request, 400, f"not the page's form ({type(exc).__name__})")
             return self._form_page(lang, "", "", self._answer(lang, "bad", "web.bad_input"), status=400)
         lang = pick_lang(fields["lang"] or request.query.get("lang"), request)
         number, code = fields["number"].strip(), fields["code"].strip()
         if not number or not code:
+            refused(request, 400, "a number and a code are required")
             return self._form_page(lang, number, code, self._answer(lang, "bad", "web.bad_input"), status=400)
         # What cannot be a number or a code is a typing slip, said as such, and not counted as a wrong try.
         for problem, key in ((APPLICATIONS.parse(number) is None, "verify.bad_number"),
                              (normalize_code(code) is None, "verify.bad_code")):
             if problem:
+                refused(request, 400, key)  # which of the two, never what was typed
                 return self._form_page(lang, number, code, self._answer(lang, "bad", key), status=400)
         result = await self._certificates.check("web", client_of(request, self._proxies), number, code)
         kind, _ = verdict(self._texts, lang, result)

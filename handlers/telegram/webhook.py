@@ -27,7 +27,7 @@ from telegram.ext import Application
 
 from bot.gateways.person_lock import LockTimeout, PersonLocks
 from bot.gateways.update_ledger import UpdateLedger
-from handlers.telegram import webhook_reply
+from handlers.telegram import update_shape, webhook_reply
 from handlers.telegram.per_chat import sender_of
 from handlers.telegram.turn import attempt
 
@@ -60,12 +60,22 @@ class WebhookUpdates:
         return handled, slot.call if handled else None
 
     async def _receive(self, data: dict[str, Any]) -> bool:
-        if not isinstance(data.get("update_id"), int):
-            raise MalformedUpdate("no update_id")
+        try:
+            kind = update_shape.check(data)
+        except update_shape.BadUpdate as exc:
+            raise MalformedUpdate(str(exc)) from None
+        if update_shape.dropped(kind):
+            # A kind setWebhook did not ask for: not Telegram's doing, and no handler of ours expects it.
+            # Acknowledged (nothing to post again) and not handled.
+            log.warning("update %s of a kind the bot does not take (%s) dropped", data["update_id"], kind[:32])
+            return True
         try:
             update = Update.de_json(data, self._application.bot)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MalformedUpdate(type(exc).__name__) from None
+        except Exception as exc:
+            # de_json only builds objects from the body, touching nothing; what it raises on a body that passed
+            # the shape check (AttributeError, TypeError, OSError, OverflowError, …: whatever a constructor
+            # hits) means a malformed update, not a failure of ours to retry.
+            raise MalformedUpdate(f"{kind}: not buildable ({type(exc).__name__})") from None
         update_id = update.update_id
         seen = await self._ledger.seen(update_id)
         if seen.answered:
