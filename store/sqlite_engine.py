@@ -586,5 +586,7 @@ def create_private(path: Path) -> None:
     """Create the database file readable by its owner only (0600) before SQLite opens it: it holds names, IINs,
     addresses and phones, and SQLite gives its WAL and shared-memory files the database file's mode. A file
     that exists keeps the mode its owner gave it."""
-    if not path.exists():
+    try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # there already, or another process created it just now (two starting at once)
