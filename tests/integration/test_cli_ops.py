@@ -351,3 +351,41 @@ def test_off_loopback_the_public_url_is_required(tmp_path, database, command):
     result = qyzmet(command, cwd=tmp_path, env=env)
     assert result.returncode == 2 and result.stderr.startswith("QYZMET_PUBLIC_URL is not set"), result.stderr
     no_traceback(result.stdout + result.stderr)
+
+
+SECRETS = {
+    "QYZMET_SMS_SECRET": "sms-Secret-8d1f27", "QYZMET_SECRET_KEY": "key-Secret-4b9e11",
+    "QYZMET_FEED_TOKEN": "feed-Secret-77aa01", "QYZMET_STATE_TOKEN": "state-Secret-c0ffee",
+    "QYZMET_TELEGRAM_WEBHOOK_SECRET": "hook-Secret-5150ab",
+}
+MALFORMED = [  # one wrong or contradictory setting each, every secret set beside it
+    {"QYZMET_HTTP_PORT": "70000"}, {"QYZMET_OTP_TTL_SECONDS": "-1"}, {"QYZMET_LOG_FORMAT": "xml"},
+    {"QYZMET_SMS_GATEWAY_URL": "gateway.example"}, {"QYZMET_TELEGRAM_API_URL": "ftp://x"},
+    {"QYZMET_REDIS_URL": "http://:redis-Secret-99@r:6379"}, {"QYZMET_PUBLIC_URL": "qyzmet.example.kz"},
+    {"QYZMET_TRUSTED_PROXIES": "nginx"}, {"QYZMET_OPERATORS": "12,abc"},
+    {"QYZMET_TELEGRAM_WEBHOOK_URL": "https://bot.example.kz/t", "QYZMET_TELEGRAM_WEBHOOK_SECRET": "bad secret!"},
+    {"QYZMET_SIGNING_KEY": "-----BEGIN PRIVATE KEY-----\nsigning-Secret-0x1\n-----END PRIVATE KEY-----"},
+    {"QYZMET_SIGNING_CERT": "/no/such/cert.pem"},
+    {"QYZMET_SMS_BACKOFF_BASE_SECONDS": "60", "QYZMET_SMS_BACKOFF_MAX_SECONDS": "10"},
+    {"QYZMET_STATE_CLIENT_KEY": "/no/such/key.pem"}, {"QYZMET_DIRECTORY_URL": "directory"},
+    {"QYZMET_DATABASE": "postgresql://qyzmet:db-Secret/x+y==@127.0.0.1:1/qyzmet"},
+    {"QYZMET_DATABASE": "postgresql://qyzmet:db-Secret@q@127.0.0.1:1/qyzmet"},
+    {"QYZMET_CALENDAR_OVERRIDES": "/no/such/calendar.json"}, {"QYZMET_HTTP_HOST": "0.0.0.0"},
+    {"QYZMET_TELEGRAM_TOKEN": ""},
+]
+
+
+@pytest.mark.parametrize("bad", MALFORMED, ids=[",".join(b)[7:40] for b in MALFORMED])
+def test_no_secret_in_any_output_of_a_malformed_configuration(tmp_path, database, bad):
+    """Twenty wrong configurations, each refused (or started and stopped) without printing a secret: the
+    token, the shared secrets, a database or Redis password, a signing key given as PEM text."""
+    env = env_for(database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+                  QYZMET_TELEGRAM_START_WAIT_SECONDS="0.5", QYZMET_TELEGRAM_API_URL="http://127.0.0.1:9/bot",
+                  **SECRETS)
+    env.update(bad)
+    result = qyzmet("run", cwd=tmp_path, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    no_traceback(output)
+    for value in (*SECRETS.values(), "redis-Secret-99", "signing-Secret-0x1", "db-Secret/x+y==", "db-Secret@q"):
+        assert value not in output, (value, output)
