@@ -129,22 +129,20 @@ class CertificateRepository:
                                       quick=True)
         return _share(row) if row is not None else None
 
-    async def shares_of(self, holder_iin: str, since: datetime, limit: int = 20) -> list[Share]:
-        """The person's share links that had not expired at ``since``, newest first."""
+    async def shares_of(self, holder_iin: str, since: datetime, limit: int = 20) -> list[tuple[Share, int]]:
+        """The person's share links that had not expired at ``since``, newest first, each with its openings."""
+        columns = ", ".join(f"s.{c.strip()}" for c in _SHARE_COLUMNS.split(","))
         rows = await self._db.fetchall(
-            f"SELECT {_SHARE_COLUMNS} FROM certificate_shares WHERE holder_iin = ? AND expires_at > ? "
-            "ORDER BY created_at DESC LIMIT ?", (holder_iin, utc_iso(since), limit))
-        return [_share(r) for r in rows]
+            f"SELECT {columns}, (SELECT count(*) FROM certificate_checks k WHERE k.share_id = s.id "
+            "AND k.outcome = 'valid') FROM certificate_shares s WHERE s.holder_iin = ? AND s.expires_at > ? "
+            "ORDER BY s.created_at DESC LIMIT ?", (holder_iin, utc_iso(since), limit))
+        return [(_share(r[:7]), int(r[7])) for r in rows]
 
     async def revoke_share(self, share_id: str, holder_iin: str, at: datetime) -> bool:
         """Withdraw a link of ``holder_iin``'s; False when it is not theirs or was withdrawn already."""
         return await self._db.write_count(
             "UPDATE certificate_shares SET revoked_at = ? WHERE id = ? AND holder_iin = ? AND revoked_at IS NULL",
             (utc_iso(at), share_id, holder_iin), quick=True) > 0
-
-    async def openings_of_share(self, share_id: str) -> int:
-        return int(await self._db.fetchval(
-            "SELECT count(*) FROM certificate_checks WHERE share_id = ? AND outcome = 'valid'", (share_id,), 0))
 
     async def openings_of_share_since(self, share_id: str, since: datetime) -> int:
         return int(await self._db.fetchval(

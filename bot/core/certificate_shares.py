@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from bot.clock import Clock
-from bot.core.certificates import CertificateService, Checked, PdfExpired, PdfNotFound
+from bot.core.certificates import CertificateService, Channel, Checked, PdfExpired, PdfNotFound
 from bot.core.notices import NoticeService
 from bot.core.registry_info import Certificate, RegistryInfoService
 from bot.domain.model import Identity
@@ -125,30 +125,31 @@ class ShareService:
             log.info("share link %s revoked by its holder", share_id)
         return done
 
-    async def open(self, channel: str, client: str, token: str) -> Shared | ShareClosed:
+    async def open(self, channel: Channel, client: str, token: str) -> Shared | ShareClosed:
         """Someone opened a link. StateSystemUnavailable (bot/gateways/state_systems.py) when the registry cannot
         render the certificate now: the page asks to try again, and nothing is recorded."""
         share = await self._share_of(token)
-        if share is None:
-            return ShareClosed("unknown")
-        closed = await self._closed(share)
+        issued = await self._repo.get(share.number) if share is not None else None
+        closed = _closed(share, issued, self._clock.now())
         if closed is not None:
             return closed
+        assert share is not None
         certificate = await self._registry_info.certificate_for(share.number)  # outside the unit: no lock held
         if certificate is None:
             return ShareClosed("unknown")
         async with self._db.unit("certificates/share-open"):
+            # Openings and checks of one number take turns across replicas (the notices' quiet time reads them).
+            await self._db.serialize(f"certificate-checks:number:{share.number}")
             share = await self._repo.share(share.id)  # revoked meanwhile? the holder's word wins
             issued = await self._repo.get(share.number) if share is not None else None
-            if share is None or issued is None:
-                return ShareClosed("unknown")
-            closed = await self._closed(share)
+            now = self._clock.now()
+            closed = _closed(share, issued, now)
             if closed is not None:
                 return closed
-            now = self._clock.now()
-            client_id = self._certificates.client_id("web", client) if channel == "web" else client
+            assert share is not None and issued is not None
             quiet = await self._repo.openings_of_share_since(share.id, now - SHARE_NOTICE_QUIET)
-            await self._certificates.recorded_check(now, channel, client_id, issued, "link", share.id,
+            await self._certificates.recorded_check(now, channel, self._certificates.client_id(channel, client),
+                                                    issued, "link", share.id,
                                                     tell_subject=issued.iin != share.holder_iin)
             if not quiet:
                 await self._notices.notify("notice.share_opened", {"number": share.number,
@@ -161,8 +162,8 @@ class ShareService:
         """The person's links (made or ended within HISTORY) with their openings, and the latest checks and
         openings of the certificates about them or received by them."""
         now = self._clock.now()
-        shares = await self._repo.shares_of(identity.iin, now - HISTORY)
-        views = [ShareView(s, await self._repo.openings_of_share(s.id)) for s in shares]
+        views = [ShareView(share, openings)
+                 for share, openings in await self._repo.shares_of(identity.iin, now - HISTORY)]
         openings = await self._repo.openings(identity.iin, ("valid",), now - HISTORY)
         return MyCertificates(await self._repo.in_force_for(identity.iin, now), views, openings)
 
@@ -175,18 +176,20 @@ class ShareService:
             return None
         return share
 
-    async def _closed(self, share: Share) -> ShareClosed | None:
-        issued = await self._repo.get(share.number)
-        if share.revoked_at is not None or issued is None or issued.revoked_at is not None:
-            return ShareClosed("revoked")
-        now = self._clock.now()
-        if share.expires_at <= now or issued.valid_until <= now:
-            return ShareClosed("expired")
-        return None
-
     def _hash(self, share_id: str, secret: str) -> str:
         message = f"qyzmet/share-link\x1f{share_id}\x1f{secret}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def _closed(share: Share | None, issued: IssuedCertificate | None, now: datetime) -> ShareClosed | None:
+    """Why a link opens nothing now, or None when it is in force."""
+    if share is None or issued is None:
+        return ShareClosed("unknown")
+    if share.revoked_at is not None or issued.revoked_at is not None:
+        return ShareClosed("revoked")
+    if share.expires_at <= now or issued.valid_until <= now:
+        return ShareClosed("expired")
+    return None
 
 
 __all__ = ["HISTORY", "LIFETIMES", "MyCertificates", "ShareClosed", "ShareMade", "ShareService",

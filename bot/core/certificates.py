@@ -203,6 +203,8 @@ class CertificateService:
             log.info("certificate check (%s): the payload's signature does not hold", channel)
             return Forged()
         async with self._db.unit("certificates/seal"):
+            # Checks of one number take turns across replicas: the one notice an hour reads them (as in check).
+            await self._db.serialize(f"certificate-checks:number:{fields.number}")
             now = self._clock.now()
             issued = await self._repo.get(fields.number)
             if issued is None or issued.issued_at != fields.issued_at:

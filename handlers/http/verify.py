@@ -98,7 +98,7 @@ class VerifyPage:
         notes: list[str] = []
         if state is None:
             kind, headline = "warn", t(lang, "verify.seal_unknown")
-        elif isinstance(state, Checked) and (state.revoked or state.expired):
+        elif state.revoked or state.expired:
             kind, headline = verdict(t, lang, state)
         else:
             kind, headline = "ok", t(lang, "verify.seal_valid", number=fields.number)
