@@ -18,8 +18,10 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
+import textwrap
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,12 +72,30 @@ HELP = """\
 
 class _Output:
     closed = False  # stdout went away (`qyzmet demo | head`): the demo ends quietly
+    prompt: str | None = None  # the prompt now waiting for a line at the keyboard, if any
 
 
 def say(text: str = "", end: str = "\n") -> None:
     """Print one block of the transcript at once (bot messages arrive while the prompt waits)."""
     if _Output.closed:
         return
+    _write(text, end)
+
+
+def say_meanwhile(text: str) -> None:
+    """Print a block that arrived by itself (a broadcast, a notice, an SMS): when the prompt is waiting at the
+    keyboard, the block goes on a line of its own below it and the prompt is shown again after it, so that what
+    the person types next still follows a prompt."""
+    if _Output.closed:
+        return
+    if _Output.prompt is None:
+        _write(text, "\n")
+    else:
+        _write("\n" + text, "\n")
+        _write(_Output.prompt, "")
+
+
+def _write(text: str, end: str) -> None:
     try:
         print(text, end=end, flush=True)
     except BrokenPipeError:
@@ -124,6 +144,7 @@ def banner(citizens: list[DemoCitizen], database: Path, log_file: Path) -> str:
         HELP,
         "",
         f"SQLite: {database}   log: {log_file}",
+        f"(var/demo: соңғы {KEEP_RUNS} іске қосу сақталады / хранятся последние {KEEP_RUNS} запуска)",
         "Бастау үшін / Чтобы начать: /start",
     ])
 
@@ -151,7 +172,30 @@ def format_buttons(msg: SentMessage) -> list[str]:
     return lines
 
 
-def format_bot_message(msg: SentMessage, current_user: int) -> str:
+INDENT = "   "
+
+
+def terminal_width() -> int | None:
+    """The width to wrap the transcript to: the terminal's, when the transcript goes to one (a script's output,
+    read by programs, is never wrapped)."""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def indented(lines: list[str], width: int | None) -> list[str]:
+    """Each line under the message's head, indented; wrapped between words to ``width`` (a narrow terminal
+    would otherwise cut a word in two and lose the indent on the part that wraps)."""
+    if width is None or width <= len(INDENT) + 20:
+        return [INDENT + line for line in lines]
+    out: list[str] = []
+    for line in lines:
+        out.extend(textwrap.wrap(line, width - 1, initial_indent=INDENT, subsequent_indent=INDENT,
+                                 break_long_words=False, break_on_hyphens=False) or [INDENT])
+    return out
+
+
+def format_bot_message(msg: SentMessage, current_user: int, width: int | None = None) -> str:
     to = "" if msg.chat_id == current_user else f" → {msg.chat_id}"
     if msg.kind == "delete":
         return f"🗑 Бот{to}: хабар #{msg.message_id} өшірілді / сообщение удалено"
@@ -167,7 +211,7 @@ def format_bot_message(msg: SentMessage, current_user: int) -> str:
     if text:
         body.extend(text.splitlines() or [""])
     body.extend(format_buttons(msg))
-    return "\n".join([head, *("   " + line for line in body), ""])
+    return "\n".join([head, *indented(body, width), ""])
 
 
 # --- reading lines ---------------------------------------------------------------------------------
@@ -273,7 +317,7 @@ class DemoSession:
 
     def _on_bot_message(self, msg: SentMessage) -> None:
         self._last_bot_action = asyncio.get_running_loop().time()
-        say(format_bot_message(msg, self.user_id))
+        say_meanwhile(format_bot_message(msg, self.user_id, terminal_width()))
         if msg.document:
             self._save_document(msg.document)
 
@@ -287,12 +331,12 @@ class DemoSession:
         path = self.database.parent / "documents" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        say(f"   💾 {path.resolve()}\n")
+        say_meanwhile(f"   💾 {path.resolve()}\n")
 
     def _on_sms(self, to_phone: str, text: str) -> None:
         self._last_bot_action = asyncio.get_running_loop().time()
         self.sms.append((to_phone, text))
-        say(f"📨 SMS → {to_phone}: {text}\n")
+        say_meanwhile(f"📨 SMS → {to_phone}: {text}\n")
 
     def _mark_done(self, update: object) -> None:
         if isinstance(update, Update):
@@ -483,8 +527,12 @@ class DemoSession:
 # --- running it ------------------------------------------------------------------------------------
 
 
+KEEP_RUNS = 3  # the demo's own runs kept under var/demo (their databases and logs); older ones are removed
+
+
 def default_database() -> Path:
     folder = Path("var") / "demo"
+    forget_old_runs(folder, KEEP_RUNS - 1)  # this run is the one more
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = folder / f"demo-{stamp}.sqlite3"
     n = 1
@@ -492,6 +540,20 @@ def default_database() -> Path:
         n += 1
         path = folder / f"demo-{stamp}-{n}.sqlite3"
     return path
+
+
+def forget_old_runs(folder: Path, keep: int) -> list[Path]:
+    """Remove the files of all but the ``keep`` newest demo runs in ``folder`` (each run is a
+    ``demo-<time>.sqlite3`` with its WAL, shared-memory and log files); returns what was removed. Only the demo's
+    own names are touched: a database given with ``--database`` is never removed."""
+    runs = sorted(folder.glob("demo-*.sqlite3"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    removed: list[Path] = []
+    for database in runs[max(keep, 0):]:
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm"), database.with_suffix(".log")):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -537,8 +599,10 @@ async def converse(session: DemoSession, source: LineSource, echo: bool) -> None
     """The read–act loop: one line at a time, each answered before the next is read."""
     while not _Output.closed:
         if not echo:
-            say(f"{session.user_id}> ", end="")
+            _Output.prompt = f"{session.user_id}> "
+            say(_Output.prompt, end="")
         line = await source.next()
+        _Output.prompt = None
         if line is None:
             if not echo:
                 say()
