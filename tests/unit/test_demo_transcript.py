@@ -71,3 +71,28 @@ def test_only_the_newest_demo_runs_are_kept(tmp_path: Path):
     assert left == sorted([runs[3].name, runs[4].name, f"{runs[3].name}-shm", f"{runs[3].name}-wal",
                            f"{runs[4].name}-shm", f"{runs[4].name}-wal", runs[3].with_suffix(".log").name,
                            runs[4].with_suffix(".log").name, "mine.sqlite3"])
+
+
+def test_every_note_of_the_demo_population_is_written_for_kk_and_ru_readers():
+    """A provider's note is shown as written on the card, in either language: the demo's are not English."""
+    import json
+    import re
+
+    seed = json.loads(demo.SEED_PATH.read_text(encoding="utf-8"))
+    notes: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            notes.extend(v for k, v in node.items() if k == "note" and isinstance(v, str))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(seed)
+    assert notes
+    for note in notes:
+        assert not re.search(r"[A-Za-z]{3}", note), note
+        kk, _, ru = note.partition(" / ")  # both languages, Kazakh first, as the demo's own texts
+        assert re.search(r"[ӘәҒғҚқҢңӨөҰұҮүҺһІі]", kk) and ru and re.fullmatch(r"[А-Яа-яЁё ,.-]+", ru), note

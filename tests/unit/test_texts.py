@@ -110,3 +110,11 @@ def test_russian_texts_write_yo():
                 assert not re.search(rf"(?<![а-яё]){word.replace('ё', 'е')}(?![а-яё])", low), (key, word)
             for stem in YO_STEMS:
                 assert not re.search(rf"(?<![а-яё]){stem.replace('ё', 'е')}", low), (key, stem)
+
+
+@pytest.mark.parametrize(("lang", "reply", "pass_on"), [("ru", "ответьте ДА 999999", "передайте код"),
+                                                        ("kk", "ИӘ 999999 деп жауап", "кодты беріңіз")])
+def test_the_consent_sms_says_both_ways_to_consent(lang, reply, pass_on):
+    """The person asked may reply by SMS, or give the code to whoever asks (who types it in the bot)."""
+    text = TEXTS(lang, "sms.consent_request", **WORST)
+    assert reply in text and pass_on in text
