@@ -8,6 +8,7 @@ import secrets
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -146,8 +147,36 @@ class Settings(BaseSettings):
                      "monitoring_url", "complaints_url", "telegram_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value is None:
+            return value
+        if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 — raises on a port that is not a number (http://host:abc/)
+        except ValueError:
+            raise ValueError("is not a valid URL (a port must be a number)") from None
+        if not parts.hostname:
+            raise ValueError("has no host (e.g. https://sms.example.kz/send)")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _bot_api_url(cls, value: str | None) -> str | None:
+        # The token is appended to this URL as it is (…/bot<token>/getMe): without the /bot the token would land
+        # in the host's port, and every call would fail as if Telegram were down.
+        if value is not None and not urlsplit(value).path.endswith("/bot"):
+            raise ValueError("must end with /bot, the token follows it (e.g. http://127.0.0.1:8081/bot)")
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        # The form @BotFather gives: the bot's numeric id, a colon, the secret part. Checked here so that a
+        # mistyped token is a configuration error at start, not "Telegram is not reachable" retried for ever.
+        if value is not None and not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", value.strip()):
+            raise ValueError("is not a bot token: it looks like 123456789:AAE… (the bot's id, a colon, then the "
+                             "secret @BotFather gave)")
         return value
 
     @field_validator("trusted_proxies")

@@ -389,3 +389,28 @@ def test_no_secret_in_any_output_of_a_malformed_configuration(tmp_path, database
     no_traceback(output)
     for value in (*SECRETS.values(), "redis-Secret-99", "signing-Secret-0x1", "db-Secret/x+y==", "db-Secret@q"):
         assert value not in output, (value, output)
+
+
+@pytest.mark.parametrize(("bad", "says"), [
+    ({"QYZMET_TELEGRAM_API_URL": "http://127.0.0.1:9"}, "QYZMET_TELEGRAM_API_URL: must end with /bot"),
+    ({"QYZMET_TELEGRAM_TOKEN": "abc-Secret-Token"}, "QYZMET_TELEGRAM_TOKEN: is not a bot token"),
+    ({"QYZMET_SMS_GATEWAY": None, "QYZMET_SMS_GATEWAY_URL": "http://"}, "QYZMET_SMS_GATEWAY_URL: has no host"),
+    ({"QYZMET_DIRECTORY_URL": "http://directory:port/"}, "QYZMET_DIRECTORY_URL: is not a valid URL"),
+])
+def test_a_malformed_url_or_token_is_a_configuration_error_at_start_not_a_network_one(tmp_path, database, bad,
+                                                                                       says):
+    """Refused at once with exit code 2 and what to do, instead of "Telegram is not reachable" retried for ever;
+    the token as typed is never shown."""
+    env = env_for(database, QYZMET_TELEGRAM_TOKEN=TOKEN, QYZMET_SMS_GATEWAY="print",
+                  QYZMET_TELEGRAM_API_URL="http://127.0.0.1:9/bot")
+    for name, value in bad.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    result = qyzmet("run", cwd=tmp_path, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert says in output, output
+    assert "abc-Secret-Token" not in output and "not reachable" not in output
+    no_traceback(output)
