@@ -30,8 +30,10 @@ def backup(source: Path, target: Path, overwrite: bool = False) -> tuple[int, in
         raise BackupError("the backup file is the database itself: choose another file")
     if target.exists() and not overwrite:
         raise BackupError(f"{target} exists: choose a new file, or add --force to replace it")
+    if not target.parent.exists():
+        raise BackupError(f"the folder {target.parent} does not exist: create it first, or choose another path")
     if not target.parent.is_dir():
-        raise BackupError(f"{target.parent} is not a folder")
+        raise BackupError(f"{target.parent} is a file, not a folder: choose another path")
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         src = sqlite3.connect(str(source), timeout=30)

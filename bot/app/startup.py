@@ -58,6 +58,9 @@ def check_files(settings: Settings) -> None:
         raise ConfigError(f"QYZMET_CALENDAR_OVERRIDES: cannot use {settings.calendar_overrides}: {reason}",
                           "  Fix the file (format in the README), or unset the variable to use the bundled one."
                           ) from None
+    in_the_way = _file_in_the_way(settings.database)
+    if in_the_way is not None:
+        raise in_the_way
     if not settings.secret_key and settings.database != ":memory:":
         try:
             settings.resolved_secret_key()
@@ -66,6 +69,21 @@ def check_files(settings: Settings) -> None:
             raise ConfigError(f"QYZMET_SECRET_KEY is not set and the key file {path} cannot be used: "
                               f"{exc.strerror or exc}",
                               "  Make that folder writable (see QYZMET_DATABASE), or set QYZMET_SECRET_KEY.") from None
+
+
+def _file_in_the_way(database: str) -> ConfigError | None:
+    """A SQLite database whose folder can never be made, because a file stands where a folder of its path
+    should be: said as such (the system's own words would be "File exists")."""
+    if database == ":memory:" or "://" in database:
+        return None
+    folder = Path(database_label(database)).parent
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if path.is_dir():
+                return None
+            return ConfigError(f"QYZMET_DATABASE: {path} is a file, not a folder: the database cannot be "
+                               "created under it", "  Choose a path whose folders are folders.")
+    return None
 
 
 async def open_services(settings: Settings, sms_gateway: SmsGateway | None = None, migrate: bool = True):
@@ -111,6 +129,9 @@ def _database_errors(settings: Settings) -> Iterator[None]:
     except (OSError, sqlite3.Error) as exc:
         if isinstance(exc, OSError) and is_postgres(settings.database):  # the server went away since
             raise _cannot_connect(settings.database, exc) from None
+        in_the_way = _file_in_the_way(settings.database)
+        if in_the_way is not None:
+            raise in_the_way from None
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"QYZMET_DATABASE: cannot open {label}: {reason}",
                           "  Point it to a SQLite file in a folder this user can write (the folder is created "

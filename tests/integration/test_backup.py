@@ -10,6 +10,8 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from store.opening import open_database
 from tests.integration.test_cli import ROOT, SEED, qyzmet
 
@@ -99,3 +101,24 @@ def test_a_postgresql_database_is_refused_with_a_pointer_to_pg_dump(tmp_path):
     assert "postgresql://qyzmet:***@127.0.0.1:5432/qyzmet" in result.stderr
     assert "s3cret" not in result.stdout + result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "copy.dump").exists()
+
+
+def test_a_backup_into_a_missing_folder_or_under_a_file_says_which(tmp_path):
+    env = _env(tmp_path)
+    assert qyzmet("seed", str(SEED), cwd=tmp_path, env=env).returncode == 0
+    missing = qyzmet("backup", "no/such/dir/b.sqlite3", cwd=tmp_path, env=env)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr, missing.stderr
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    under_file = qyzmet("backup", "a-file/b.sqlite3", cwd=tmp_path, env=env)
+    assert under_file.returncode == 1 and "is a file, not a folder" in under_file.stderr, under_file.stderr
+
+
+@pytest.mark.parametrize("command", [("migrate",), ("seed", str(SEED)), ("run",)])
+def test_a_database_path_under_a_file_is_said_plainly(tmp_path, command):
+    """Not "secret.key cannot be used: File exists": the file standing where a folder should be is named."""
+    (tmp_path / "a-file").write_text("x", encoding="utf-8")
+    env = {**_env(tmp_path, "a-file/db.sqlite3"), "QYZMET_SMS_GATEWAY": "print", "QYZMET_TELEGRAM_TOKEN": "1:x"}
+    result = qyzmet(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"QYZMET_DATABASE: {tmp_path / 'a-file'} is a file, not a folder" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "File exists" not in result.stderr
