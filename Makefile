@@ -9,7 +9,10 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	# setuptools warns, on every editable install, that the folders bot/, handlers/ and store/ beside the
+	# project could shadow its packages: they are those packages (README, "Packaging"), so the warning is
+	# silenced here and nowhere else.
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.installed
