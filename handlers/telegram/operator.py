@@ -24,7 +24,7 @@ OVERDUE_PAGE = 10
 # Find an application -------------------------------------------------------------------------------------
 
 def operator_card(turn: Turn, app, events) -> str:
-    lines = [render.application_card(turn.t, turn.lang, app, events), "",
+    lines = [render.application_card(turn.t, turn.lang, app, events, whom=False), "",
              escape(turn.text("op.card.applicant", iin=mask_iin(app.iin)))]
     if app.third_party and app.requester_iin:
         lines.append(escape(turn.text("op.card.requester", iin=mask_iin(app.requester_iin))))

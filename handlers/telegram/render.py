@@ -11,6 +11,7 @@ from babel.dates import format_date
 from bot.core.registry_info import Certificate
 from bot.domain.calendar import ALMATY
 from bot.domain.catalog import get_service
+from bot.domain.iin import mask_iin
 from bot.domain.model import Application, Event
 from bot.i18n import Lang, Texts, format_when
 
@@ -52,18 +53,36 @@ def status_name(t: Texts, lang: Lang, status: str) -> str:
     return t(lang, key) if t.has(lang, key) else status
 
 
-def application_line(t: Texts, lang: Lang, app: Application) -> str:
-    return t(lang, "status.line", number=escape(app.number),
+def whom_about(t: Texts, lang: Lang, app: Application, viewer_iin: str | None) -> str | None:
+    """Whom a request about another person concerns, as the person looking at it sees it: the one who asked
+    reads "about another person (IIN ******1234)", the one it is about reads "a request about you (asked by IIN
+    ******5678)". None for a person's own application. Without a verified identity the viewer is the chat that
+    filed it, so the one who asked."""
+    if not app.third_party:
+        return None
+    if viewer_iin is not None and viewer_iin == app.iin and app.requester_iin:
+        return t(lang, "status.about_you", iin=mask_iin(app.requester_iin))
+    return t(lang, "status.about_other", iin=mask_iin(app.iin))
+
+
+def application_line(t: Texts, lang: Lang, app: Application, viewer_iin: str | None = None) -> str:
+    line = t(lang, "status.line", number=escape(app.number),
              service=escape(t(lang, f"service.{app.service}.short")), status=escape(status_name(t, lang, app.status)))
+    whom = whom_about(t, lang, app, viewer_iin)
+    return f"{line} · {escape(whom)}" if whom else line
 
 
 def application_card(t: Texts, lang: Lang, app: Application, events: list[Event], *,
-                     overdue_days: int | None = None) -> str:
-    """The card of one application; ``overdue_days`` (None = not late) adds the lateness in working days."""
+                     overdue_days: int | None = None, viewer_iin: str | None = None,
+                     whom: bool = True) -> str:
+    """The card of one application; ``overdue_days`` (None = not late) adds the lateness in working days;
+    ``whom``: a request about another person says whom it concerns (see ``whom_about``)."""
     get_service(app.service)
+    about = whom_about(t, lang, app, viewer_iin) if whom else None
     lines = [
         f"<b>{escape(t(lang, 'status.card_title', number=app.number))}</b>",
         escape(t(lang, f"service.{app.service}.name")),
+        *([escape(about)] if about else []),
         escape(t(lang, "status.submitted", when=when(app.submitted_at, lang))),
         escape(t(lang, "status.due", when=when(app.due_at, lang))),
         escape(t(lang, "status.current", status=status_name(t, lang, app.status))),

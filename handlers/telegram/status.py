@@ -39,7 +39,7 @@ async def status_list(turn: Turn) -> None:
         await turn.say(key, reply_markup=InlineKeyboardMarkup([*identify, _menu_row(turn)]))
         return
     lines = [escape(turn.text("status.list_title"))]
-    lines += [render.application_line(turn.t, turn.lang, app) for app in apps]
+    lines += [render.application_line(turn.t, turn.lang, app, identity.iin if identity else None) for app in apps]
     lines.append(escape(turn.text("status.list_hint" if identity else "status.list_hint_identify")))
     markup = keyboards.applications(turn.t, turn.lang, [a.number for a in apps])
     await turn.send("\n".join(lines), InlineKeyboardMarkup([*identify, *markup.inline_keyboard]))
@@ -62,7 +62,8 @@ async def status_of(turn: Turn, text: str) -> None:
     late = (overdue_working_days(app.due_at, now, turn.services.calendar)
             if is_open(app.status) and now > app.due_at else None)
     rows = [_menu_row(turn)]
-    card = render.application_card(turn.t, turn.lang, app, events, overdue_days=late)
+    card = render.application_card(turn.t, turn.lang, app, events, overdue_days=late,
+                                   viewer_iin=identity.iin if identity else None)
     appeal = "app.refused.appeal" if app.status == "refused" else "app.late.complain" if late is not None else None
     if appeal:  # a complaint about this very application, one press away
         card += "\n\n" + escape(turn.text(appeal))

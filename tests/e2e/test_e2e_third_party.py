@@ -218,3 +218,21 @@ async def test_a_subject_who_uses_the_bot_is_told_in_their_chat_too(h, lang):
     assert all(line in told for line in expected), told
     assert CITIZENS["Сергей"]["iin"] not in told  # masked
     assert "Сергей И." in h.phone.last(CITIZENS["Ерлан"]["phone"])  # and the SMS of record went as well
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_status_marks_a_request_about_another_person_and_names_whom(h, lang):
+    """/status lists the requester's own applications beside the requests about other people: each of the
+    latter says so, with the person's masked IIN, in the list and on its card."""
+    t = h.services.texts
+    chat = Chat(h, 2071, lang)
+    about_erlan = await ask_about(chat, lang, "Ерлан")
+    await chat.send(h.phone.code(CITIZENS["Ерлан"]["phone"]))
+    await chat.send("/status")
+    listing = chat.texts()
+    marker = t(lang, "status.about_other", iin="******" + CITIZENS["Ерлан"]["iin"][-4:])
+    line = next(x for x in listing.splitlines() if about_erlan in x)
+    assert marker in line, listing
+    assert CITIZENS["Ерлан"]["iin"] not in listing
+    await chat.send(f"/status {about_erlan}")
+    assert marker in chat.texts()
