@@ -17,12 +17,13 @@ STATE_TOKEN = "test-state-token"
 
 def pytest_collection_modifyitems(config, items):
     """On PostgreSQL, run the tests that use a database (the ``database`` or ``empty_database`` fixture; ``h`` and
-    ``sh`` use the first); the others do not depend on the engine and ran on SQLite already (scripts/test.sh runs
-    both)."""
+    ``sh`` use the first; a module whose database is module-scoped says so with ``pytest.mark.database``); the
+    others do not depend on the engine and ran on SQLite already (scripts/test.sh runs both)."""
     if not engines.on_postgres():
         return
     uses = {"database", "empty_database"}
-    kept = [item for item in items if uses & set(getattr(item, "fixturenames", ()))]
+    kept = [item for item in items
+            if uses & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("database") is not None]
     if len(kept) < len(items):
         kept_ids = {id(item) for item in kept}
         config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])

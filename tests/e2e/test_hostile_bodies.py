@@ -34,7 +34,8 @@ from tests.harness import CITIZENS, TOKEN
 from tests.sms_harness import SECRET
 from tests.webhook_harness import WEBHOOK_SECRET, WebhookHarness, text_update
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# One bot for the module, on the suite's engine: the fuzzing runs on PostgreSQL too (tests/conftest.py).
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.database]
 
 FEED_TOKEN = "hostile-feed-token"
 AIGERIM = CITIZENS["Айгерім"]
