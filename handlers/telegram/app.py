@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from telegram import BotCommand, CallbackQuery, Update
+from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -143,11 +144,15 @@ _ANSWERING: set[asyncio.Task[None]] = set()
 
 
 async def _answer(query: CallbackQuery) -> None:
-    """A failed answer only leaves a spinner: logged, and the press is still handled."""
+    """A failed answer only leaves a spinner: logged in one line, and the press is still handled. A press
+    answered too late (Telegram keeps a query answerable for about 15 seconds: a press made long ago, or while
+    the person was asked something else first) is ordinary, not a fault: no traceback."""
     try:
         await query.answer()
-    except Exception:
-        log.warning("could not answer a callback query", exc_info=True)
+    except BadRequest as exc:
+        log.warning("could not answer a callback query: %s", exc.message)
+    except Exception as exc:
+        log.warning("could not answer a callback query: %s", type(exc).__name__)
 
 
 async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
