@@ -231,14 +231,30 @@ class TelegramReporter:
         else:
             text = t(lang, "op.bc.progress", id=b.id, sent=c["sent"], failed=c["failed"], blocked=c["blocked"],
                      skipped=c["skipped"], left=progress.left, total=b.total, rate=f"{progress.rate:.1f}")
-        if self._message_id is not None:
+        if progress.final:
+            await self._final(escape(text))
+        elif self._message_id is not None:
             with contextlib.suppress(BadRequest):  # "not modified" or too old to edit
                 await self._bot.edit_message_text(
                     escape(text), chat_id=self._chat_id, message_id=self._message_id, parse_mode=ParseMode.HTML,
-                    reply_markup=None if progress.final else self._stop_button(lang, b))
-        if progress.final:  # a new message, so that the operator is notified
-            with contextlib.suppress(TelegramError):
-                await self._bot.send_message(self._chat_id, escape(text), parse_mode=ParseMode.HTML)
+                    reply_markup=self._stop_button(lang, b))
+
+    async def _final(self, text: str) -> None:
+        """The report once, as a new message so that the operator is notified; the progress message (with its
+        Stop button) goes away. A progress message Telegram no longer lets the bot delete (older than 48 hours)
+        becomes the report instead, without its button."""
+        if self._message_id is not None:
+            try:
+                await self._bot.delete_message(self._chat_id, self._message_id)
+            except BadRequest:
+                with contextlib.suppress(BadRequest):
+                    await self._bot.edit_message_text(text, chat_id=self._chat_id, message_id=self._message_id,
+                                                      parse_mode=ParseMode.HTML, reply_markup=None)
+                return
+            except TelegramError:
+                pass  # not reachable now: the report is still sent below
+        with contextlib.suppress(TelegramError):
+            await self._bot.send_message(self._chat_id, text, parse_mode=ParseMode.HTML)
 
 
 def reporter_for(services: Services, bot: Bot):

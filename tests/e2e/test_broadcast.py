@@ -60,6 +60,11 @@ async def test_operator_broadcast_in_both_languages_and_with_one_missing(emu, da
         await until(lambda: _has(op, "завершена"), what="final report")
         report = [m for m in received(h, OPERATOR) if "завершена" in m][-1]
         assert "Отправлено 6 из 6" in report
+        # The report is in the chat once: the progress message (and its Stop button) made way for it.
+        now = [m.plain_text or m.text or "" for m in h.emu.messages(OPERATOR)]
+        assert sum("завершена" in m for m in now) == 1, now
+        assert not any("Остановить" in label for m in h.emu.messages(OPERATOR)
+                       for label, _ in h.emu.inline_buttons(m))
 
         # Only a Russian text: Kazakh-speaking subscribers get it too.
         await op.send("/broadcast")
@@ -203,8 +208,12 @@ async def test_cancel_from_the_progress_message(emu, database):
         assert 0 < counts["sent"] < len(users) + 1 and counts["skipped"] > 0 and counts["queued"] == 0
         got = sum(len(received(h, uid, "Длинная рассылка")) for uid in users + [OPERATOR])
         assert got == counts["sent"] + counts["unknown"] or got == counts["sent"]
-        progress = h.emu.message(OPERATOR, b.progress_message_id)
-        assert "остановлена" in progress.plain_text and not BotApiEmulator.inline_buttons(progress)
+        # The report once, as a new message; the progress message and its Stop button made way for it.
+        with pytest.raises(LookupError):
+            h.emu.message(OPERATOR, b.progress_message_id)
+        now = h.emu.messages(OPERATOR)
+        assert sum("остановлена" in (m.plain_text or "") for m in now) == 1
+        assert not any(f"opbc:stop:{b.id}" == data for m in now for _, data in BotApiEmulator.inline_buttons(m))
         assert any(e.action == "broadcast_cancel" for e in await h.services.staff._audit.recent())
     finally:
         await h.stop()
