@@ -21,6 +21,7 @@ from bot.core.identity import IdentityService
 from bot.core.notices import NoticeService
 from bot.core.otp import OtpService
 from bot.core.outbox import TelegramOutbox
+from bot.core.outbox_worker import OutboxWorker
 from bot.core.pending_results import PendingResults
 from bot.core.registry_info import RegistryInfoService
 from bot.core.seed import Seed, load_seed
@@ -32,6 +33,8 @@ from bot.core.state_outbox import StateOutbox
 from bot.core.status_feed import StatusFeed
 from bot.core.subject_requests import SubjectRequestsService
 from bot.core.subscriptions import SubscriptionService
+from bot.core.sweep import Sweep
+from bot.core.worker import Job
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.issuer import Issuer
 from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
@@ -72,6 +75,7 @@ class Services:
     sms_gateway: SmsGateway
     conversation: ConversationService
     telegram_outbox: TelegramOutbox
+    telegram_worker: OutboxWorker  # the Telegram outbox's job (the channel says how to deliver)
     sms: SmsService
     identity: IdentityService
     registry_info: RegistryInfoService
@@ -93,6 +97,7 @@ class Services:
     state: StateSystems            # the directory, registries, monitoring and complaints intake in use
     state_outbox: StateOutbox      # stages and complaints posted to the state systems
     pending_results: PendingResults  # registry questions asked again until answered
+    sweep: Sweep                   # the periodic sweep (expired consents, old update marks)
     _citizens: CitizenRepository
     _apps: ApplicationRepository
 
@@ -147,6 +152,7 @@ class Services:
         return cls(
             settings=settings, db=db, clock=clock, texts=the_texts, calendar=calendar, sms_gateway=sms_gateway,
             conversation=conversation, telegram_outbox=telegram, sms=sms,
+            telegram_worker=OutboxWorker(telegram, clock, settings),
             identity=IdentityService(db, users, state.directory, otps, sms, the_texts, clock, settings),
             registry_info=registry_info, tracking=tracking, otps=otps,
             sms_inbound=SmsInboundService(db, apps, state.directory, otps, registry_info, sms_phones,
@@ -166,6 +172,7 @@ class Services:
             issuer=issuer,
             state=state, state_outbox=state_outbox,
             pending_results=PendingResults(db, questions, registry_info, clock, settings),
+            sweep=Sweep(registry_info, conversation, settings),
             _citizens=citizens, _apps=apps,
         )
 
@@ -175,11 +182,15 @@ class Services:
         async with self.db.unit("seed"):
             return await load_seed(seed, self._citizens, self._apps, self.calendar, progress)
 
+    def jobs(self) -> list[Job]:
+        """The background jobs of the core, for the worker (bot/core/worker.py); the Telegram outbox's and the
+        broadcasts' run once their channel has given them a way to deliver."""
+        return [self.sms.job, self.pending_results.job, self.state_outbox.job, self.telegram_worker.job,
+                self.broadcasts.job, self.sweep.job]
+
     async def close(self) -> None:
-        await self.broadcasts.stop_worker()
-        await self.sms.stop_worker()
-        await self.pending_results.stop_worker()
-        await self.state_outbox.stop_worker()
+        for job in self.jobs():
+            await job.stop()  # started by the runner, which stops them first: nothing left running then
         await self.state.close()
         close = getattr(self.sms_gateway, "close", None)
         if close is not None:

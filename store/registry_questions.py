@@ -9,9 +9,7 @@ from datetime import datetime
 from typing import cast
 
 from store.db import Database, utc_iso
-from store.leases import later, skip_locked
-
-_DUE = "((status = 'queued' AND next_attempt_at <= ?) OR (status = 'asking' AND lease_until <= ?))"
+from store.leased_queue import LeasedQueue
 
 
 @dataclass(frozen=True)
@@ -23,37 +21,27 @@ class Question:
 class RegistryQuestionRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._skip_locked = skip_locked(db)
+        self._queue = LeasedQueue(db, "registry_questions", "number", claimed="asking")
 
     async def add(self, number: str, now: datetime, first_try_in: float) -> None:
         await self._db.write(
             "INSERT INTO registry_questions (number, next_attempt_at, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (number) DO NOTHING",
-            (number, later(now, first_try_in), utc_iso(now)))
+            (number, now.timestamp() + first_try_in, utc_iso(now)))
 
-    async def claim_due(self, now: datetime, lease_seconds: float, limit: int = 20) -> list[Question]:
+    async def claim_due(self, now_ts: float, lease_seconds: float, limit: int = 20) -> list[Question]:
         """Take the questions that are due (or whose asker's lease ran out), oldest first."""
-        now_iso = utc_iso(now)
-        rows = await self._db.write(
-            "UPDATE registry_questions SET status = 'asking', lease_until = ? WHERE number IN ("
-            f"SELECT number FROM registry_questions WHERE {_DUE} ORDER BY next_attempt_at, number "
-            f"LIMIT ?{self._skip_locked}) "
-            "RETURNING number, attempts",
-            (later(now, lease_seconds), now_iso, now_iso, limit))
+        _, rows = await self._queue.claim(now_ts, lease_seconds, limit, order="next_attempt_at, number",
+                                          returning="number, attempts")
         return sorted((Question(r[0], r[1]) for r in rows), key=lambda q: q.number)
 
-    async def retry_later(self, number: str, now: datetime, delay: float, error: str) -> None:
-        await self._db.write(
-            "UPDATE registry_questions SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
-            "lease_until = NULL, last_error = ? WHERE number = ? AND status = 'asking'",
-            (later(now, delay), error[:200], number))
+    async def retry_later(self, number: str, at_ts: float, error: str) -> None:
+        await self._queue.retry_later(number, at_ts, error)
 
     async def settle(self, number: str, status: str, now: datetime) -> bool:
         """answered / closed; False when it was settled already (another worker answered it)."""
-        return bool(await self._db.write(
-            "UPDATE registry_questions SET status = ?, settled_at = ?, lease_until = NULL, "
-            "attempts = attempts + 1 WHERE number = ? AND status IN ('queued', 'asking') RETURNING 1",
-            (status, utc_iso(now), number)))
+        return await self._queue.settle(number, status, also=", settled_at = ?", also_params=(utc_iso(now),),
+                                        open_too=True)
 
     async def late_untold(self, now: datetime, limit: int = 50) -> list[str]:
         """Open questions whose application is past its due time, and whose requester was not told yet."""
@@ -75,12 +63,9 @@ class RegistryQuestionRepository:
         return cast("str | None",
                     await self._db.fetchval("SELECT status FROM registry_questions WHERE number = ?", (number,)))
 
-    async def next_due_at(self) -> datetime | None:
+    async def next_due_at(self) -> float | None:
         """When the earliest open question is due again (its next try, or its asker's lease)."""
-        value = await self._db.fetchval(
-            "SELECT min(CASE WHEN status = 'queued' THEN next_attempt_at ELSE lease_until END) "
-            "FROM registry_questions WHERE status IN ('queued', 'asking')")
-        return datetime.fromisoformat(value) if value else None
+        return await self._queue.next_due_at()
 
     async def next_due_time(self) -> datetime | None:
         """The earliest due time of an application whose question is still open and late not told."""

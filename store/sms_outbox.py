@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from store.db import Database, utc_iso
+from store.leased_queue import LeasedQueue
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,6 @@ class OutboxMessage:
 _COLUMNS = "id, to_phone, text, kind, status, attempts, last_error, expires_at"
 # Interactive messages (codes, replies) before notices; oldest first within each kind.
 _PRIORITY = "ORDER BY kind = 'notice', created_at, {order}"  # {order}: insertion order, per engine
-_DUE = ("((status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
-        "OR (status = 'sending' AND coalesce(lease_until, 0) <= ?))")
 
 
 class SmsOutboxRepository:
@@ -40,6 +39,7 @@ class SmsOutboxRepository:
         # Insertion order breaks ties within a second: SQLite's rowid, PostgreSQL's identity column.
         self._order = "rowid" if db.engine == "sqlite" else "seq"
         self._priority = _PRIORITY.format(order=self._order)
+        self._queue = LeasedQueue(db, "sms_outbox", "id")
 
     async def add(self, message_id: str, to_phone: str, text: str, kind: str, now: datetime,
                   status: str = "queued", error: str | None = None, expires_at: float | None = None) -> None:
@@ -51,27 +51,26 @@ class SmsOutboxRepository:
 
     async def claim(self, message_id: str, now_ts: float, lease_seconds: float) -> bool:
         """Take a due message for one send attempt; False if someone else holds it (or it is done)."""
-        return bool(await self._db.write(
-            "UPDATE sms_outbox SET status = 'sending', last_attempt_at = ?, lease_until = ? "
-            f"WHERE id = ? AND {_DUE} RETURNING 1",
-            (now_ts, now_ts + lease_seconds, message_id, now_ts, now_ts), quick=True,
-        ))
+        _, rows = await self._queue.claim_keys([message_id], now_ts, lease_seconds, returning="1",
+                                               also=", last_attempt_at = ?", also_params=(now_ts,))
+        return bool(rows)
 
-    async def mark(self, message_id: str, status: str, now: datetime, error: str | None = None,
-                   gateway_id: str | None = None, next_attempt_at: float | None = None) -> None:
-        """Record the outcome of one attempt (counts it)."""
-        await self._db.write(
-            "UPDATE sms_outbox SET status = ?, updated_at = ?, attempts = attempts + 1, last_error = ?, "
-            "gateway_id = coalesce(?, gateway_id), next_attempt_at = ?, lease_until = NULL WHERE id = ?",
-            (status, utc_iso(now), error, gateway_id, next_attempt_at, message_id), quick=True,
-        )
+    async def settle(self, message_id: str, status: str, now: datetime, error: str | None = None,
+                     gateway_id: str | None = None) -> bool:
+        """The outcome of the attempt this sender holds: sent (the gateway's id) or failed."""
+        return await self._queue.settle(message_id, status, error,
+                                        also=", updated_at = ?, gateway_id = coalesce(?, gateway_id)",
+                                        also_params=(utc_iso(now), gateway_id))
+
+    async def retry_later(self, message_id: str, at_ts: float, error: str, now: datetime) -> bool:
+        """Back in the queue until ``at_ts`` (the attempt is counted)."""
+        return await self._queue.retry_later(message_id, at_ts, error, also=", updated_at = ?",
+                                             also_params=(utc_iso(now),))
 
     async def expire(self, message_id: str, now: datetime) -> None:
         """A code or reply that nobody can use any more is not sent late."""
-        await self._db.write(
-            "UPDATE sms_outbox SET status = 'failed', last_error = 'expired before it could be sent', "
-            "updated_at = ?, lease_until = NULL WHERE id = ? AND status IN ('queued', 'sending')",
-            (utc_iso(now), message_id), quick=True)
+        await self._queue.settle(message_id, "failed", "expired before it could be sent", also=", updated_at = ?",
+                                 also_params=(utc_iso(now),), open_too=True, attempted=False)
 
     async def apply_receipt(self, message_id: str, status: str, reason: str | None, now: datetime) -> bool | None:
         """Set delivered / failed from a receipt. None: unknown id; False: already final, nothing changed."""
@@ -101,7 +100,8 @@ class SmsOutboxRepository:
     async def due(self, now_ts: float, limit: int = 100) -> list[OutboxMessage]:
         """Messages whose backoff has run out, or whose sender's lease did, interactive first."""
         rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM sms_outbox WHERE {_DUE} {self._priority} LIMIT ?", (now_ts, now_ts, limit))
+            f"SELECT {_COLUMNS} FROM sms_outbox WHERE {self._queue.due} {self._priority} LIMIT ?",
+            (now_ts, now_ts, limit))
         return [OutboxMessage(*r) for r in rows]
 
     async def interactive_since(self, phone: str, since: datetime, cap: int) -> int:
@@ -112,10 +112,7 @@ class SmsOutboxRepository:
 
     async def next_due_at(self) -> float | None:
         """When the earliest message becomes due (0 = now), or None when nothing is waiting."""
-        value = await self._db.fetchval(
-            "SELECT min(CASE WHEN status = 'queued' THEN coalesce(next_attempt_at, 0) ELSE lease_until END) "
-            "FROM sms_outbox WHERE status IN ('queued', 'sending')")
-        return None if value is None else float(value)
+        return await self._queue.next_due_at()
 
     async def attempts_since(self, since_ts: float, cap: int) -> tuple[int, float | None]:
         """How many messages had an attempt since `since_ts`, counted up to ``cap``, and the oldest such attempt."""

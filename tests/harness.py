@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot.app.runner import RunningBot
 from bot.clock import ShiftedClock
@@ -111,11 +110,9 @@ class Harness:
         return self.emu.drain(chat_id)
 
     async def sweep(self) -> None:
-        """Run the periodic job once, as the JobQueue would."""
-        from handlers.telegram.app import _sweep
-        assert self.bot is not None
-        context = ContextTypes.DEFAULT_TYPE(application=self.bot.application)
-        await _sweep(context)
+        """Run the periodic sweep once, as the worker would."""
+        assert self.services is not None
+        await self.services.sweep.run()
         await self.delivered()
 
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from functools import partial
 from typing import Any
 
 from telegram.ext import Application
@@ -23,6 +24,7 @@ from telegram.ext import Application
 from bot.app.http_server import PublicPage, SmsHttpServer, check_http_config
 from bot.core import broadcast, outbox, sms_sending
 from bot.core.health import Check
+from bot.core.worker import Worker
 from bot.gateways.person_lock import InProcessLocks, PersonLocks, RedisPersonLocks
 from bot.gateways.update_ledger import LocalUpdateLedger, RedisUpdateLedger, UpdateLedger
 from bot.services import Services
@@ -32,7 +34,7 @@ from handlers.http.share_page import SharePage
 from handlers.http.telegram_webhook import TelegramWebhook
 from handlers.http.verify import VerifyPage
 from handlers.sms_commands import SmsHandler
-from handlers.telegram.app import ALLOWED_UPDATES, build_application, schedule_sweep
+from handlers.telegram.app import ALLOWED_UPDATES, build_application
 from handlers.telegram.delivery import TelegramDelivery
 from handlers.telegram.op_broadcast import TelegramDeliverer, reporter_for
 from handlers.telegram.webhook import WebhookUpdates
@@ -41,16 +43,19 @@ from handlers.telegram.webhook import WebhookUpdates
 # or two (fewer Bot API round trips per update), for at most this much added latency.
 POLL_INTERVAL = 0.01
 
+# Readiness of a process that runs the workers: the health checks' names, and the jobs they stand for (the
+# others — registry questions, the state outbox, the sweep — are not part of the health contract).
+READINESS = {"sms_worker": "sms", "telegram_worker": "telegram", "broadcast_worker": "broadcasts"}
+
 
 class RunningBot:
     """The Application and what runs around it, in one of the process shapes of the module docstring."""
 
-    def __init__(self, services: Services, application: Application, http: SmsHttpServer | None = None,
-                 notices: TelegramDelivery | None = None) -> None:
+    def __init__(self, services: Services, application: Application, http: SmsHttpServer | None = None) -> None:
         self.services = services
         self.application = application
         self.http = http
-        self.notices = notices
+        self.worker: Worker | None = None  # the background jobs, when this process runs them
         self.updates_by: str | None = None  # "polling", "webhook", or None (a worker)
         self.workers = False  # the background loops run in this process
         self.webhook_set = False  # setWebhook succeeded
@@ -112,20 +117,21 @@ class RunningBot:
         """A web replica's notices, SMS and broadcasts wake this process's workers at once (PostgreSQL
         LISTEN/NOTIFY) instead of at their next look; on SQLite one process does both: nothing to hear."""
         services, db = self.services, self.services.db
-        await db.listen(outbox.WAKE_CHANNEL, services.telegram_outbox.wake.set)
-        await db.listen(sms_sending.WAKE_CHANNEL, services.sms.wake)
-        await db.listen(broadcast.WAKE_CHANNEL, services.broadcasts.wake)
+        await db.listen(outbox.WAKE_CHANNEL, services.telegram_worker.job.wake)
+        await db.listen(sms_sending.WAKE_CHANNEL, services.sms.job.wake)
+        await db.listen(broadcast.WAKE_CHANNEL, services.broadcasts.job.wake)
 
     def _start_workers(self) -> None:
+        """One worker runs every background job (bot/core/worker.py): the SMS outbox, the registry questions the
+        registry could not answer at once, stages and complaints to the state systems (when one is configured),
+        the Telegram outbox, broadcasts (resuming one left 'sending' by a stop or a crash, never resending a
+        message that may have left), and the periodic sweep (expired consents, old update marks)."""
         services, bot = self.services, self.application.bot
-        services.sms.start_worker()
-        services.pending_results.start_worker()  # registry questions the registry could not answer at once
-        services.state_outbox.start_worker()     # stages to monitoring, complaints to their addressee
-        self.notices = TelegramDelivery(services, bot)  # the Telegram outbox worker
-        self.notices.start()
-        # Resumes broadcasts left 'sending' by a stop or a crash (never resending a message that may have left).
-        services.broadcasts.start_worker(TelegramDeliverer(bot), reporter_for(services, bot))
-        schedule_sweep(self.application)  # expired consents, old update marks
+        services.telegram_worker.deliver_with(TelegramDelivery(services, bot).deliver)
+        services.broadcasts.deliver_with(TelegramDeliverer(bot), reporter_for(services, bot))
+        jobs = [job for job in services.jobs() if job is not services.state_outbox.job or services.state_outbox.serving]
+        self.worker = Worker(jobs)
+        self.worker.start()
 
     async def _start_http(self, http_port: int | None, receive_updates: bool, webhook: bool) -> None:
         services, settings = self.services, self.services.settings
@@ -188,12 +194,11 @@ class RunningBot:
         elif self.updates_by == "webhook":
             checks["telegram_webhook"] = lambda: self.webhook_set
         if self.workers:
-            checks.update({
-                "sms_worker": lambda: self.services.sms.worker_running,
-                "telegram_worker": lambda: self.notices is not None and self.notices.running,
-                "broadcast_worker": lambda: self.services.broadcasts.worker_running,
-            })
+            checks.update({check: partial(self._job_running, job) for check, job in READINESS.items()})
         return checks
+
+    def _job_running(self, name: str) -> bool:
+        return self.worker is not None and self.worker.running(name)
 
     def _polling_fresh(self) -> bool:
         """Updates are being fetched: polling runs and the last getUpdates that succeeded (or the start of
@@ -209,12 +214,8 @@ class RunningBot:
         updates, and Telegram keeps them meanwhile."""
         if self.http is not None:
             await self.http.stop()  # lets the requests in flight finish: each update is answered or refused
-        if self.notices is not None:
-            await self.notices.stop()
-        await self.services.broadcasts.stop_worker()
-        await self.services.sms.stop_worker()
-        await self.services.pending_results.stop_worker()
-        await self.services.state_outbox.stop_worker()
+        if self.worker is not None:
+            await self.worker.stop()  # every job at once, each letting its attempt in progress finish
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()

@@ -28,7 +28,9 @@ from typing import Protocol
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core.staff import StaffService
+from bot.core.worker import Job
 from bot.domain.catalog import SERVICES
+from bot.domain.retry import backoff
 from bot.metrics import Metrics, on_commit
 from store.broadcasts import Broadcast, BroadcastRepository, Recipient
 from store.db import Database, Held
@@ -162,14 +164,17 @@ class BroadcastService:
         self._staff = staff
         self._clock = clock
         self._settings = settings
-        self._wake = asyncio.Event()
         self._cancelled: set[int] = set()
-        self._worker: asyncio.Task[None] | None = None
-        self._stopping = False
         self._not_sent = 0  # in the current pass: messages that could not leave (retried on the next pass)
         self.retry_pause = 1.0  # seconds before the first retry pass; doubles up to a minute
         self._held: Held | None = None  # this process is the broadcast sender while it holds this
         self.resumed_at: float | None = None  # monotonic time the worker resumed an interrupted broadcast
+        self._resuming = False  # the hold was just taken: a broadcast found now was interrupted
+        self._deliverer: Deliverer | None = None
+        self._reporter_for: Callable[[Broadcast], Reporter] | None = None
+        # The worker's job (bot/core/worker.py); it runs once the channel has given its deliverer (deliver_with).
+        self.job = Job("broadcasts", self._pass, lambda: settings.broadcast_poll_seconds, finish=self._release,
+                       grace=3.0)
 
     @property
     def repo(self) -> BroadcastRepository:
@@ -201,7 +206,7 @@ class BroadcastService:
                 "broadcast": broadcast.id, "audience": audience.code, "recipients": broadcast.total,
                 "languages": [lang for lang, t in (("kk", text_kk), ("ru", text_ru)) if t]})
             await self._db.notify(WAKE_CHANNEL)  # the sender may be a worker in another process
-        self._wake.set()
+        self.job.wake()
         return broadcast
 
     async def cancel(self, actor: int | str, broadcast_id: int) -> bool:
@@ -213,7 +218,7 @@ class BroadcastService:
                                                                          "cancelled": cancelled})
             await self._db.notify(WAKE_CHANNEL)
         self._cancelled.add(broadcast_id)
-        self._wake.set()
+        self.job.wake()
         return cancelled
 
     async def recent(self, limit: int = 20) -> list[Broadcast]:
@@ -233,107 +238,65 @@ class BroadcastService:
     # The worker ---------------------------------------------------------------------------------------------
 
     @property
-    def worker_running(self) -> bool:
-        """The worker was started and has not ended (readiness)."""
-        return self._worker is not None and not self._worker.done()
-
-    @property
     def holding(self) -> bool:
         """This process is the one that sends broadcasts now (the others stand by)."""
         return self._held is not None and not self._held.lost
 
     def wake(self) -> None:
-        self._wake.set()
+        self.job.wake()
 
-    def start_worker(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
-        if self._worker is None:
-            self._stopping = False
-            self._worker = asyncio.create_task(self._loop(deliverer, reporter_for), name="broadcast-worker")
+    def deliver_with(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
+        """The channel that sends and reports (before the job starts, or while it is stopped)."""
+        self._deliverer, self._reporter_for = deliverer, reporter_for
 
-    async def stop_worker(self, grace: float = 3.0) -> None:
-        """Stop taking new recipients, let the messages on the wire finish (up to ``grace`` s), then stop."""
-        if self._worker is None:
-            return
-        self._stopping = True
-        self._wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._worker), grace)
-        except (TimeoutError, Exception):
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._worker
-        self._worker = None
-
-    async def _loop(self, deliverer: Deliverer, reporter_for: Callable[[Broadcast], Reporter]) -> None:
+    async def _pass(self) -> float:
         """One process sends broadcasts at a time (the others stand by and take over if it dies): a recipient's
-        'sending' mark then always belongs to the sender that recovers it, and the bulk pace is spent once."""
-        while not self._stopping:
-            self._wake.clear()  # before looking: a wake-up that comes meanwhile is not lost
-            try:
-                held = await self._db.try_hold("broadcast-sender")
-            except Exception:
-                log.exception("broadcast worker: the database did not answer; retrying shortly")
-                held = None
+        'sending' mark then always belongs to the sender that recovers it, and the bulk pace is spent once. A
+        pass takes the hold (or stands by), then sends the oldest broadcast in status 'sending' to the end."""
+        poll = self._settings.broadcast_poll_seconds
+        if self._held is not None and self._held.lost:
+            if not self.job.stopping:
+                log.warning("broadcast worker: the hold on sending broadcasts was lost (its database connection "
+                            "ended); another process may take the broadcasts over")
+            await self._release()
+        if self._held is None:
+            held = await self._db.try_hold("broadcast-sender")
             if held is None:
-                await self._sleep_or_wake(self._settings.broadcast_poll_seconds)
-                continue
+                return poll
+            self._held, self._resuming = held, True
             try:
-                await self._send_while_held(held, deliverer, reporter_for)
-            except asyncio.CancelledError:
+                async with self._db.unit("broadcast/recover"):
+                    unknown = await self._repo.recover_interrupted(self._clock.now())
+            except Exception:  # stand by again: the worker must outlive the database going away
+                await self._release()
                 raise
-            except Exception:  # e.g. the database went away: stand by again, the worker must outlive it
-                log.exception("broadcast worker: sending stopped; looking again shortly")
-                await asyncio.sleep(self._settings.broadcast_poll_seconds)
-            finally:
-                with contextlib.suppress(Exception):
-                    await held.release()
-
-    async def _sleep_or_wake(self, seconds: float) -> None:
-        """Sleep until woken or ``seconds`` pass (the caller cleared the wake-up before it last looked)."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-
-    async def _send_while_held(self, held: Held, deliverer: Deliverer,
-                               reporter_for: Callable[[Broadcast], Reporter]) -> None:
-        self._held = held
+            if unknown:
+                log.warning("%s broadcast messages were on their way when the bot stopped: reported as unknown, "
+                            "not resent", unknown)
         try:
-            await self._send_as_holder(held, deliverer, reporter_for)
-        finally:
-            self._held = None
-        if held.lost and not self._stopping:
-            log.warning("broadcast worker: the hold on sending broadcasts was lost (its database connection ended); "
-                        "another process may take the broadcasts over")
+            broadcast = await self._repo.next_sending()
+        except Exception:  # the database did not answer: the worker must outlive it, not end silently
+            log.exception("broadcast worker: could not look for broadcasts to send; retrying shortly")
+            return poll
+        if broadcast is None:
+            self._resuming = False
+            return poll
+        if self._resuming:
+            self.resumed_at = time.monotonic()
+            self._resuming = False
+        assert self._deliverer is not None and self._reporter_for is not None, "deliver_with() first"
+        try:
+            await self._run(broadcast, self._deliverer, self._reporter_for(broadcast))
+        except Exception:
+            log.exception("broadcast %s: the worker failed; retrying shortly", broadcast.id)
+            return poll
+        return 0.0
 
-    async def _send_as_holder(self, held: Held, deliverer: Deliverer,
-                              reporter_for: Callable[[Broadcast], Reporter]) -> None:
-        async with self._db.unit("broadcast/recover"):
-            unknown = await self._repo.recover_interrupted(self._clock.now())
-        if unknown:
-            log.warning("%s broadcast messages were on their way when the bot stopped: reported as unknown, "
-                        "not resent", unknown)
-        resuming = True
-        while not self._stopping and not held.lost:
-            self._wake.clear()
-            try:
-                broadcast = await self._repo.next_sending()
-            except Exception:  # the database did not answer: the worker must outlive it, not end silently
-                log.exception("broadcast worker: could not look for broadcasts to send; retrying shortly")
-                await asyncio.sleep(self._settings.broadcast_poll_seconds)
-                continue
-            if broadcast is None:
-                resuming = False
-                await self._sleep_or_wake(self._settings.broadcast_poll_seconds)
-                continue
-            if resuming:
-                self.resumed_at = time.monotonic()
-                resuming = False
-            try:
-                await self._run(broadcast, deliverer, reporter_for(broadcast))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("broadcast %s: the worker failed; retrying shortly", broadcast.id)
-                await asyncio.sleep(self._settings.broadcast_poll_seconds)
+    async def _release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                await held.release()
 
     async def _sleep_unless_stopped(self, broadcast_id: int, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -341,7 +304,7 @@ class BroadcastService:
             await asyncio.sleep(min(left, 0.2))
 
     def _stop_sending(self, broadcast_id: int) -> bool:
-        return self._stopping or broadcast_id in self._cancelled or self._hold_lost()
+        return self.job.stopping or broadcast_id in self._cancelled or self._hold_lost()
 
     def _hold_lost(self) -> bool:
         """This process is no longer the one sender (its hold's connection ended): another one may have taken
@@ -354,22 +317,23 @@ class BroadcastService:
             await reporter.started(broadcast)
         reporting = asyncio.create_task(self._report_every(broadcast, reporter))
         try:
-            pause = self.retry_pause
+            retries = 0
             while not self._stop_sending(broadcast.id):
                 self._not_sent = 0
                 done_any = await self._one_pass(broadcast, deliverer)
                 if not done_any:
                     break
                 if self._not_sent:  # Telegram unreachable for some: wait before the next pass tries them again
+                    retries += 1
+                    pause = backoff(retries, self.retry_pause, 60.0)
                     log.warning("broadcast %s: %s messages could not leave; trying them again in %.0f s",
                                 broadcast.id, self._not_sent, pause)
                     await self._sleep_unless_stopped(broadcast.id, pause)
-                    pause = min(pause * 2, 60.0)
         finally:
             reporting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reporting
-        if self._stopping or self._hold_lost():
+        if self.job.stopping or self._hold_lost():
             return  # resumed on the next start, or by the process that holds the sending now
         if broadcast.id not in self._cancelled:
             async with self._db.unit("broadcast/finish"):

@@ -2,13 +2,14 @@
 
 The core names what is owed (a consent outcome for a requester, a consent offer for a data subject, a status
 notice, a turn's replies); the Telegram channel renders and delivers it (handlers/telegram/delivery.py), with
-the SMS fallback and the 403 handling in one place. Nothing medical is ever written here: a certificate is
-named by its application number and rendered from the registry when it is delivered.
+the SMS fallback and the 403 handling in one place; the worker's job that claims and holds the envelopes is
+bot/core/outbox_worker.py. Nothing medical is ever written here: a certificate is named by its application
+number and rendered from the registry when it is delivered.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,7 +38,14 @@ class TelegramOutbox:
         self.repo = repo
         self._clock = clock
         self._metrics = metrics or Metrics()
-        self.wake = asyncio.Event()  # the delivery worker sleeps on it
+        self._wake_worker: Callable[[], None] = lambda: None
+
+    def wakes(self, wake: Callable[[], None]) -> None:
+        """What to call when an envelope may be due now (the worker's job, bot/core/outbox_worker.py)."""
+        self._wake_worker = wake
+
+    def wake(self) -> None:
+        self._wake_worker()
 
     async def claim_due(self, lease_seconds: float, limit: int) -> list[Envelope]:
         now_ts = self._clock.now().timestamp()
@@ -68,7 +76,7 @@ class TelegramOutbox:
             return
         async with self._db.unit("telegram/give_back", one_statement=True):
             await self.repo.give_back(ids, held_until)
-        self.wake.set()
+        self.wake()
 
     async def settle(self, envelope_id: int, status: str, error: str | None = None) -> bool:
         """The envelope's final outcome: sent, by_sms, failed or off (in the caller's unit, or one of its own).
@@ -91,14 +99,14 @@ class TelegramOutbox:
         async with self._db.unit("telegram/retry", one_statement=True):
             await self.repo.retry_later(envelope_id, self._clock.now().timestamp() + delay, error, left)
             on_commit(self._db, lambda: self._metrics.telegram_envelope("retry"))
-        self.wake.set()
+        self.wake()
 
     async def owe(self, chat_id: int, kind: str, payload: dict[str, Any], label: str | None = None) -> int:
         """Write an envelope in the current unit of work; the worker is woken once it has committed."""
         envelope_id = await self.repo.add(chat_id, kind, payload, self._clock.now(), label=label)
         unit = self._db.current_unit()
         assert unit is not None  # repo.add has raised NoUnitOfWork otherwise
-        unit.after_commit(self.wake.set)
+        unit.after_commit(self.wake)
         await self._db.notify(WAKE_CHANNEL)  # a worker in another process
         return envelope_id
 

@@ -17,7 +17,7 @@ import logging
 from bot.clock import Clock
 from bot.config import Settings
 from bot.core.registry_info import RegistryInfoService
-from bot.core.worker_loop import WorkerLoop
+from bot.core.worker import Job
 from bot.domain.retry import backoff
 from bot.gateways.state_systems import StateSystemUnavailable
 from store.db import Database
@@ -26,9 +26,7 @@ from store.registry_questions import Question, RegistryQuestionRepository
 log = logging.getLogger(__name__)
 
 
-class PendingResults(WorkerLoop):
-    worker_name = "registry-questions-worker"
-
+class PendingResults:
     def __init__(self, db: Database, repo: RegistryQuestionRepository, registry_info: RegistryInfoService,
                  clock: Clock, settings: Settings) -> None:
         self._db = db
@@ -36,15 +34,15 @@ class PendingResults(WorkerLoop):
         self._info = registry_info
         self._clock = clock
         self._s = settings
-        WorkerLoop.__init__(self)
+        self.job = Job("registry_questions", self._pass, lambda: self._s.state_worker_idle_seconds)
 
     async def process_due(self) -> tuple[int, float]:
         """One pass: ask every due question, tell the requesters of late ones. Returns the questions asked
         and the seconds until something may be due again."""
         asked = 0
-        while not self._stopping:
+        while not self.job.stopping:
             async with self._db.unit("registry/claim"):
-                batch = await self.repo.claim_due(self._clock.now(), self._lease_seconds())
+                batch = await self.repo.claim_due(self._clock.now().timestamp(), self._lease_seconds())
             if not batch:
                 break
             for question in batch:
@@ -63,7 +61,7 @@ class PendingResults(WorkerLoop):
         except StateSystemUnavailable as exc:
             delay = self.backoff(question.attempts + 1)
             async with self._db.unit("registry/retry", one_statement=True):
-                await self.repo.retry_later(question.number, self._clock.now(), delay, exc.reason)
+                await self.repo.retry_later(question.number, self._clock.now().timestamp() + delay, exc.reason)
             log.info("registry question %s still unanswered (%s); next try in %.0f s", question.number,
                      exc.reason, delay)
             return
@@ -82,11 +80,16 @@ class PendingResults(WorkerLoop):
         waits = [self._s.state_worker_idle_seconds]
         due = await self.repo.next_due_at()
         if due is not None:
-            waits.append(max((due - now).total_seconds(), 0.05))
+            waits.append(max(due - now.timestamp(), 0.05))
         late = await self.repo.next_due_time()
         if late is not None and late > now:  # one already past was tried this pass: no busy loop on it
             waits.append((late - now).total_seconds() + 0.05)
         return min(waits)
 
-    def _idle_seconds(self) -> float:
-        return self._s.state_worker_idle_seconds
+    # The worker's job (bot/core/worker.py) -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self.job.wake()
+
+    async def _pass(self) -> float:
+        return (await self.process_due())[1]

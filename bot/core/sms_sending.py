@@ -23,7 +23,7 @@ from typing import Literal
 from bot import faults
 from bot.clock import Clock
 from bot.config import Settings
-from bot.core.worker_loop import WorkerLoop
+from bot.core.worker import Job
 from bot.domain.phone import mask_phone
 from bot.domain.retry import backoff
 from bot.gateways.sms_gateway import PermanentSmsError, SmsGateway, TemporarySmsError
@@ -45,9 +45,7 @@ WAKE_CHANNEL = "qyzmet_sms_outbox"
 Outcome = Literal["sent", "retry", "failed", "capped", "taken"]
 
 
-class SmsService(WorkerLoop):
-    worker_name = "sms-outbox-worker"
-
+class SmsService:
     def __init__(self, db: Database, outbox: SmsOutboxRepository, gateway: SmsGateway, clock: Clock,
                  settings: Settings, phones: SmsPhoneRepository, users: UserRepository,
                  metrics: Metrics | None = None) -> None:
@@ -62,7 +60,8 @@ class SmsService(WorkerLoop):
         self._attempts_in_flight = 0
         self._none_in_flight = asyncio.Event()  # set while no attempt of this process is between claim and settle
         self._none_in_flight.set()
-        WorkerLoop.__init__(self)
+        # The worker's job (bot/core/worker.py): the messages due, after their commit, a retry or a lease.
+        self.job = Job("sms", self._pass, lambda: self._s.sms_worker_idle_seconds)
 
     # Sending -----------------------------------------------------------------------------------------------
 
@@ -80,7 +79,7 @@ class SmsService(WorkerLoop):
         unit = self._db.current_unit()
         assert unit is not None  # the add above has raised NoUnitOfWork otherwise
         if kind == "notice":
-            unit.after_commit(self._wake.set)
+            unit.after_commit(self.job.wake)
             await self._db.notify(WAKE_CHANNEL)  # a worker in another process
         else:
             # A code or a reply: its first attempt right after the commit keeps its latency at one gateway round
@@ -89,7 +88,7 @@ class SmsService(WorkerLoop):
 
             async def attempt() -> None:
                 if await self._try(message) == "capped":  # the worker sends it when the cap allows
-                    self._wake.set()
+                    self.job.wake()
 
             unit.after_commit(attempt)
         return message_id
@@ -133,12 +132,12 @@ class SmsService(WorkerLoop):
     async def process_due(self) -> tuple[int, float]:
         """One pass of the worker: attempts made, and seconds until something may be due again."""
         attempted = 0
-        while not self._stopping:
+        while not self.job.stopping:
             batch = await self._outbox.due(self._clock.now().timestamp(), limit=50)
             if not batch:
                 break
             for message in batch:
-                if self._stopping:
+                if self.job.stopping:
                     break
                 outcome = await self._try(message)
                 if outcome == "capped":
@@ -187,12 +186,10 @@ class SmsService(WorkerLoop):
         await self._mark(message.id, "sent", None, gateway_id)
         return "sent"
 
-    async def _mark(self, message_id: str, status: str, error: str | None, gateway_id: str | None = None,
-                    next_attempt_at: float | None = None) -> None:
+    async def _mark(self, message_id: str, status: str, error: str | None, gateway_id: str | None = None) -> None:
         async with self._db.unit("sms/settle", one_statement=True):
-            await self._outbox.mark(message_id, status, self._clock.now(), error, gateway_id, next_attempt_at)
-            if status != "queued":  # sent or failed; back in the queue is not an outcome
-                on_commit(self._db, lambda: self._metrics.sms_reached(status))
+            await self._outbox.settle(message_id, status, self._clock.now(), error, gateway_id)
+            on_commit(self._db, lambda: self._metrics.sms_reached(status))
 
     def _lease_seconds(self) -> float:
         """Long enough for one gateway call to end one way or the other (its timeout), with a margin."""
@@ -210,10 +207,11 @@ class SmsService(WorkerLoop):
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             delay = max(delay, retry_after)
-        await self._mark(message.id, "queued", reason, next_attempt_at=now.timestamp() + delay)
+        async with self._db.unit("sms/retry", one_statement=True):
+            await self._outbox.retry_later(message.id, now.timestamp() + delay, reason, now)
         log.warning("SMS %s to %s not sent yet (%s); retry in %.2fs", message.id, mask_phone(message.to_phone),
                     reason, delay)
-        self._wake.set()
+        self.job.wake()
         return "retry"
 
     def backoff(self, attempts: int) -> float:
@@ -233,5 +231,8 @@ class SmsService(WorkerLoop):
 
     # Worker ------------------------------------------------------------------------------------------------
 
-    def _idle_seconds(self) -> float:
-        return self._s.sms_worker_idle_seconds
+    def wake(self) -> None:
+        self.job.wake()
+
+    async def _pass(self) -> float:
+        return (await self.process_due())[1]

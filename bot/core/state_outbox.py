@@ -18,7 +18,7 @@ from typing import Any
 from bot import faults
 from bot.clock import Clock
 from bot.config import Settings
-from bot.core.worker_loop import WorkerLoop
+from bot.core.worker import Job
 from bot.domain.retry import backoff
 from bot.gateways.state_systems import StateSystemRejected, StateSystemUnavailable
 from store.db import Database
@@ -32,16 +32,14 @@ COMPLAINTS = "complaints"
 Sender = Callable[[StatePost], Awaitable[None]]
 
 
-class StateOutbox(WorkerLoop):
-    worker_name = "state-outbox-worker"
-
+class StateOutbox:
     def __init__(self, db: Database, repo: StateOutboxRepository, clock: Clock, settings: Settings) -> None:
         self._db = db
         self.repo = repo
         self._clock = clock
         self._s = settings
         self._senders: dict[str, Sender] = {}
-        WorkerLoop.__init__(self)
+        self.job = Job("state_outbox", self._pass, lambda: self._s.state_worker_idle_seconds)
 
     def serve(self, target: str, sender: Sender) -> None:
         """Turn ``target`` on: its rows are posted with ``sender`` (raises StateSystemUnavailable / Rejected)."""
@@ -57,7 +55,7 @@ class StateOutbox(WorkerLoop):
         added = await self.repo.add(target, key, payload, self._clock.now())
         unit = self._db.current_unit()
         assert unit is not None  # repo.add has raised NoUnitOfWork otherwise
-        unit.after_commit(self._wake.set)
+        unit.after_commit(self.job.wake)
         return added
 
     # The worker --------------------------------------------------------------------------------------------
@@ -65,9 +63,9 @@ class StateOutbox(WorkerLoop):
     async def process_due(self) -> tuple[int, float]:
         """Post every row that is due. Returns how many were tried and seconds until one may be due again."""
         tried = 0
-        while not self._stopping:
+        while not self.job.stopping:
             async with self._db.unit("state/claim"):
-                batch = await self.repo.claim_due(self._clock.now(), self._lease_seconds())
+                batch = await self.repo.claim_due(self._clock.now().timestamp(), self._lease_seconds())
             if not batch:
                 break
             for post in batch:
@@ -102,7 +100,7 @@ class StateOutbox(WorkerLoop):
     async def _retry(self, post: StatePost, reason: str) -> None:
         delay = self.backoff(post.attempts + 1)
         async with self._db.unit("state/retry", one_statement=True):
-            await self.repo.retry_later(post.id, self._clock.now(), delay, reason)
+            await self.repo.retry_later(post.id, self._clock.now().timestamp() + delay, reason)
         log.warning("%s not posted to %s yet (%s); next try in %.0f s", post.key, post.target, reason, delay)
 
     def backoff(self, attempts: int) -> float:
@@ -117,12 +115,17 @@ class StateOutbox(WorkerLoop):
         idle = self._s.state_worker_idle_seconds
         if due is None:
             return idle
-        return min(max((due - self._clock.now()).total_seconds(), 0.05), idle)
+        return min(max(due - self._clock.now().timestamp(), 0.05), idle)
 
+    # The worker's job (bot/core/worker.py) -------------------------------------------------------------------
 
-    def start_worker(self) -> None:
-        if self._senders:  # nothing to post while no state system is configured
-            super().start_worker()
+    @property
+    def serving(self) -> bool:
+        """Some state system is configured: the job has something to post (none runs otherwise)."""
+        return bool(self._senders)
 
-    def _idle_seconds(self) -> float:
-        return self._s.state_worker_idle_seconds
+    def wake(self) -> None:
+        self.job.wake()
+
+    async def _pass(self) -> float:
+        return (await self.process_due())[1]

@@ -1,4 +1,5 @@
-"""The python-telegram-bot Application: the handler table at a glance, the error handler and the sweeper."""
+"""The python-telegram-bot Application: the handler table at a glance and the error handler. It has no JobQueue:
+the periodic sweep is a job of the worker (bot/core/sweep.py, bot/core/worker.py)."""
 
 from __future__ import annotations
 
@@ -171,14 +172,6 @@ async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("could not tell the user about the error")
 
 
-async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Periodic work that must survive restarts: expired consents (each refusal and what it owes the requester
-    is one unit of work; the Telegram outbox delivers it)."""
-    services: Services = context.application.bot_data["services"]
-    await services.registry_info.expire_due()
-    await services.conversation.forget_old_updates()
-
-
 async def _post_init(application: Application) -> None:
     services: Services = application.bot_data["services"]
     for lang in LANGS:
@@ -219,7 +212,8 @@ def build_application(services: Services, token: str, base_url: str | None = Non
                .request(AiohttpRequest(connection_pool_size=16, observe=metrics.api_call))
                .get_updates_request(AiohttpRequest(connection_pool_size=1, read_timeout=30, observe=metrics.api_call))
                .concurrent_updates(processor)
-               .rate_limiter(rate_limiter(services.settings)))
+               .rate_limiter(rate_limiter(services.settings))
+               .job_queue(None))  # background work is the worker's (bot/core/worker.py)
     if base_url:
         builder = builder.base_url(base_url)
     if base_file_url:
@@ -250,11 +244,3 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     application.add_handler(MessageHandler(other_messages, _other))
     application.add_error_handler(_error)
     return application
-
-
-def schedule_sweep(application: Application) -> None:
-    """The periodic sweep on the Application's JobQueue: a background loop, run by the processes that run the
-    workers (``qyzmet run``, ``qyzmet worker``), not by the web replicas."""
-    services: Services = application.bot_data["services"]
-    assert application.job_queue is not None
-    application.job_queue.run_repeating(_sweep, interval=services.settings.sweep_interval_seconds, first=1)

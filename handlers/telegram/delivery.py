@@ -1,102 +1,42 @@
-"""Delivering the Telegram outbox: every envelope a person is owed, rendered by the channel at delivery.
+"""Delivering one envelope of the Telegram outbox: every envelope a person is owed, rendered by the channel at
+delivery.
 
 One path for all of it (bot/core/outbox.py names the kinds): a turn's replies, a requester's consent outcome
 (the certificate is rendered from the registry now, never read from storage), a consent offer in the data
-subject's chat, a status notice. The worker claims due envelopes with a lease, and a turn delivers its own
-replies the same way right after its commit. One place for Telegram's answers: a 429 waits for retry_after;
-network trouble is retried with backoff (what already left is not sent again: after each message of several,
-the envelope keeps only the rest, so a sender taking it over after a crash does not repeat them either); 403
-(blocked, deactivated) marks the person blocked, and a notice then goes by SMS instead.
+subject's chat, a status notice. The worker's job (bot/core/outbox_worker.py) claims due envelopes with a lease
+and hands each to ``TelegramDelivery.deliver``; a turn delivers its own replies the same way right after its
+commit. What each kind looks like is envelope_render.py's (pure functions); the Bot API calls and what
+Telegram's refusals mean are bot/gateways/telegram_send.py's. One place for what follows a refusal: a 429 waits
+for retry_after; network trouble is retried with backoff (what already left is not sent again: after each
+message of several, the envelope keeps only the rest, so a sender taking it over after a crash does not repeat
+them either); 403 (blocked, deactivated) marks the person blocked, and a notice then goes by SMS instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
-from html import escape
-from typing import Any
 
-import segno
-from telegram import (
-    Bot,
-    ForceReply,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-)
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram import Bot
 
 from bot import faults
-from bot.clock import Clock
 from bot.core import outbox
-from bot.core.outbox import TelegramOutbox
 from bot.core.registry_info import Certificate
-from bot.gateways import telegram_raw_api as raw_api
+from bot.gateways import telegram_send
 from bot.gateways.state_systems import StateSystemUnavailable
-from bot.gateways.telegram_rate_limit import retry_after_seconds
 from bot.i18n import Lang, as_lang
 from bot.services import Services
 from handlers.certificate_pdf import render_pdf
-from handlers.telegram import keyboards, render
+from handlers.telegram import envelope_render
 from handlers.telegram.main_menu import menu_keyboard
+from handlers.telegram.replies import Markup, Reply, markup_json, qr_png
 from store.telegram_outbox import Envelope
 
+__all__ = ["Markup", "Reply", "TelegramDelivery", "markup_json"]  # a turn's replies are delivered here too
+
 log = logging.getLogger(__name__)
-
-# Envelopes claimed at a time: each worker takes a few, so that several workers share a queue (and the last of a
-# batch does not wait long behind the others).
-CLAIM_BATCH = 10
-# How long a stopping worker waits for the delivery on its way to finish (one message, or a 429's pause).
-STOP_GRACE_SECONDS = 5.0
-
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
-
-
-@dataclass
-class Reply:
-    """One message of a turn. ``certificate`` names an application whose certificate follows ``html``; it is
-    rendered from the registry when the message is sent (``rendered`` holds it for the turn's own send, and
-    is never stored)."""
-    html: str
-    markup: dict[str, Any] | None = None  # the keyboard's to_dict(): stored so, and sent as it is
-    protect: bool = False
-    certificate: str | None = None
-    lang: str | None = None
-    rendered: str | None = field(default=None, repr=False)
-    pdf: str | None = None  # the application whose certificate goes as a PDF document, ``html`` its caption
-    qr: str | None = None   # a link sent as a QR code picture, ``html`` its caption (a share link)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"html": self.html, "markup": self.markup, "protect": self.protect,
-                "certificate": self.certificate, "lang": self.lang, "pdf": self.pdf, "qr": self.qr}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Reply:
-        return cls(data.get("html") or "", data.get("markup"), bool(data.get("protect")), data.get("certificate"),
-                   data.get("lang"), pdf=data.get("pdf"), qr=data.get("qr"))
-
-
-def markup_json(markup: Markup | None) -> dict[str, Any] | None:
-    return markup.to_dict() if markup is not None else None
-
-
-def _markup(data: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    return InlineKeyboardMarkup.de_json(data, None) if data else None
-
-
-def qr_png(url: str) -> bytes:
-    """A QR code of ``url`` as a PNG, large enough to be scanned off a phone's screen."""
-    out = io.BytesIO()
-    segno.make(url, error="m", micro=False).save(out, kind="png", scale=10, border=4)
-    return out.getvalue()
 
 
 class _NotDelivered(Exception):
@@ -107,137 +47,10 @@ class _NotDelivered(Exception):
         self.failure, self.error, self.left = failure, error, left
 
 
-class _BatchLease:
-    """The lease on a claimed batch, renewed every third of it while the batch is being delivered. ``holds``
-    says whether an envelope may still be sent: this sender still has it, and its lease is not in its last third
-    (which would mean the renewals fail: the database does not answer, and another sender may take it over)."""
-
-    def __init__(self, outbox: TelegramOutbox, clock: Clock, batch: list[Envelope], lease_seconds: float) -> None:
-        self._outbox, self._clock, self._lease = outbox, clock, lease_seconds
-        self._ids = {envelope.id for envelope in batch}
-        self._until = batch[0].lease_until or 0.0  # one value for the whole batch (its claim)
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> _BatchLease:
-        self._task = asyncio.create_task(self._renew_every(), name="telegram-outbox-lease")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def give_back(self, ids: list[int]) -> None:
-        """Put envelopes of the batch that were not attempted back in the queue (this worker stops)."""
-        held = [envelope_id for envelope_id in ids if envelope_id in self._ids]
-        try:
-            await self._outbox.give_back(held, self._until)
-        except Exception:  # they wait for their lease to run out instead
-            log.warning("claimed Telegram outbox envelopes could not be put back in the queue", exc_info=True)
-        self._ids.difference_update(held)
-
-    def holds(self, envelope_id: int) -> bool:
-        left = self._until - self._clock.now().timestamp()
-        return envelope_id in self._ids and left > self._lease / 3
-
-    async def _renew_every(self) -> None:
-        while self._ids:
-            await asyncio.sleep(self._lease / 3)
-            try:
-                kept, until = await self._outbox.renew(sorted(self._ids), self._until, self._lease)
-            except Exception:  # the lease runs on; ``holds`` stops the sends before it ends
-                log.warning("the lease of a Telegram outbox batch could not be renewed", exc_info=True)
-                continue
-            self._ids &= kept  # settled, back in the queue, or taken over: no longer this sender's
-            self._until = until
-
-
 class TelegramDelivery:
     def __init__(self, services: Services, bot: Bot) -> None:
         self._services = services
         self._bot = bot
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    # The worker ------------------------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        """The worker was started and has not ended (readiness)."""
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False  # started again after a stop
-            self._task = asyncio.create_task(self._run(), name="telegram-outbox")
-
-    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Take no more envelopes; let the one on its way finish and be settled, then end. Cancelled, it might
-        have reached Telegram unsettled: another worker would send it again once its lease ran out. After
-        ``grace`` seconds it is cancelled all the same."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self._services.telegram_outbox.wake.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
-        except Exception:  # the grace ran out (or the loop failed)
-            # The flag as well as the cancel: an HTTP client may turn a cancellation into a network error,
-            # which is "retry later" here — the loop must still end.
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._task, 10)
-        self._task = None
-
-    async def _run(self) -> None:
-        wake = self._services.telegram_outbox.wake
-        while not self._stopping:
-            wake.clear()  # before the pass: a wake-up that comes during it is not lost
-            try:
-                await self.process_due()
-            except Exception:  # keep the worker alive; the envelopes stay queued
-                log.exception("Telegram outbox pass failed")
-            if self._stopping:  # (stop sets the flag, then the event: one of the two is seen here)
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._services.settings.telegram_worker_idle_seconds)
-
-    async def process_due(self) -> int:
-        """Deliver every envelope that is due. Returns how many were attempted.
-
-        A few envelopes are claimed at a time, so that other workers take the rest meanwhile; their lease is
-        renewed in the background while they are delivered (_BatchLease), so that one held up (behind the others
-        of its batch, by a 429, by a slow registry) is not taken over and sent twice. An envelope this worker no
-        longer holds is left to the sender that took it over."""
-        services = self._services
-        queue, lease = services.telegram_outbox, services.settings.telegram_lease_seconds
-        attempted = 0
-        while not self._stopping:
-            batch = await queue.claim_due(lease, CLAIM_BATCH)
-            if not batch:
-                break
-            async with _BatchLease(queue, services.clock, batch, lease) as held:
-                if self._stopping:  # back to the queue at once, for the other workers
-                    await held.give_back([e.id for e in batch])
-                    break
-                # Each envelope of a claim is the head of its own chat's queue: different chats, delivered side by
-                # side (a slow render, or one chat's 429, does not hold up the others; the pace is the limiter's).
-                results = await asyncio.gather(*(self._deliver_held(held, e) for e in batch), return_exceptions=True)
-                for envelope, result in zip(batch, results, strict=True):
-                    if isinstance(result, BaseException):
-                        log.error("delivering envelope %s failed", envelope.id, exc_info=result)
-                    elif result:
-                        attempted += 1
-        return attempted
-
-    async def _deliver_held(self, held: _BatchLease, envelope: Envelope) -> bool:
-        if not held.holds(envelope.id):
-            log.warning("envelope %s is no longer held (its lease could not be renewed, or another sender took it "
-                        "over): not sent here", envelope.id)
-            return False
-        await self.deliver(envelope)
-        return True
 
     # One envelope ----------------------------------------------------------------------------------------
 
@@ -245,8 +58,7 @@ class TelegramDelivery:
         """A turn's own envelope, claimed by its commit, delivered right after it: under its lease, renewed while
         the delivery lasts (a 429 on the chat may hold it longer than the lease), so that a worker does not take
         it over and send the replies a second time."""
-        lease = self._services.settings.telegram_lease_seconds
-        async with _BatchLease(self._services.telegram_outbox, self._services.clock, [envelope], lease):
+        async with self._services.telegram_worker.hold([envelope]):
             await self.deliver(envelope, replies)
 
     async def deliver(self, envelope: Envelope, replies: list[Reply] | None = None) -> None:
@@ -294,23 +106,14 @@ class TelegramDelivery:
                 if reply.pdf is not None:
                     await self._send_pdf(chat_id, reply)
                 elif reply.qr is not None:
-                    await self._bot.send_photo(chat_id, qr_png(reply.qr), caption=reply.html,
-                                               parse_mode=ParseMode.HTML, reply_markup=_markup(reply.markup),
-                                               protect_content=reply.protect)
+                    await telegram_send.send_photo(self._bot, chat_id, qr_png(reply.qr), reply.html, reply.markup,
+                                                   reply.protect)
                 else:
-                    # The answer is not read: no Message object is built from it (raw_api.py).
-                    await raw_api.send_html(self._bot, chat_id, html if html is not None else reply.html,
-                                            reply.markup or None, protect=reply.protect)
-            except RetryAfter as exc:
-                raise _NotDelivered(outbox.Failure("rate_limited", retry_after_seconds(exc)), "429",
-                                    replies[index:]) from exc
-            except Forbidden as exc:
-                raise _NotDelivered(outbox.Failure("blocked"), type(exc).__name__, replies[index:]) from exc
-            except BadRequest as exc:
-                raise _NotDelivered(outbox.Failure("unreachable"), type(exc).__name__, replies[index:]) from exc
-            except NetworkError as exc:
-                raise _NotDelivered(outbox.Failure("network"), f"network: {type(exc).__name__}",
-                                    replies[index:]) from exc
+                    await telegram_send.send_html(self._bot, chat_id, html if html is not None else reply.html,
+                                                  reply.markup, reply.protect)
+            except telegram_send.Refused as refused:
+                raise _NotDelivered(outbox.Failure(refused.kind, refused.retry_after), refused.error,
+                                    replies[index:]) from refused
             if part_sent is not None and index + 1 < len(replies):
                 await part_sent(replies[index + 1:])
 
@@ -335,8 +138,7 @@ class TelegramDelivery:
         # Some tens of milliseconds of CPU (render, seal, sign): off the event loop, so other people's updates
         # are not held up.
         data = await asyncio.to_thread(self._signed_pdf, as_lang(reply.lang), certificate)
-        await self._bot.send_document(chat_id, data, filename=f"{certificate.number}.pdf", caption=reply.html,
-                                      parse_mode=ParseMode.HTML)
+        await telegram_send.send_document(self._bot, chat_id, data, f"{certificate.number}.pdf", reply.html)
 
     def _signed_pdf(self, lang: Lang, certificate: Certificate) -> bytes:
         """Rendered (its QR code the seal the certificate was made with: RegistryInfoService) and signed."""
@@ -345,73 +147,34 @@ class TelegramDelivery:
 
     async def _certificate_html(self, reply: Reply) -> str:
         assert reply.certificate is not None
-        lang = as_lang(reply.lang)
         certificate = await self._services.registry_info.certificate_for(reply.certificate)
-        body = render.certificate(self._services.texts, lang, certificate) if certificate else ""
-        return "\n\n".join(part for part in (reply.html, body) if part)
+        return envelope_render.with_certificate(self._services.texts, as_lang(reply.lang), reply.html, certificate)
 
     async def _render(self, envelope: Envelope, lang: Lang) -> list[Reply]:
-        services, payload = self._services, envelope.payload
+        """Read what the envelope's kind needs, then draw it (envelope_render.py)."""
+        services, payload, t = self._services, envelope.payload, self._services.texts
         if envelope.kind == outbox.MESSAGES or "messages" in payload:  # a turn's, or what is left after a retry
             return [Reply.from_json(item) for item in payload.get("messages", [])]
-        t = services.texts
         if envelope.kind == outbox.NOTICE:
             params = payload.get("params", {})
-            markup = None
-            rows = []
-            if "_open" in params:  # a button to open the matter the notice is about
-                rows.append([InlineKeyboardButton(t(lang, "btn.open"), callback_data=str(params["_open"])).to_dict()])
-            if "_complain" in params:  # a refusal: a complaint about it, the application filled in
-                rows.append([InlineKeyboardButton(t(lang, "cp.btn.file"),
-                                                  callback_data=str(params["_complain"])[:64]).to_dict()])
-            if rows:
-                markup = {"inline_keyboard": rows}
-            return [Reply(escape(services.notices.render(lang, payload["key"], params)), markup)]
+            return envelope_render.notice(t, lang, services.notices.render(lang, payload["key"], params), params)
         if envelope.kind == outbox.CONSENT_OFFER:
-            from handlers.telegram import keyboards
-            text = t(lang, "cabinet.request", number=payload["number"],
-                     service=t(lang, f"service.{payload['service']}.short"),
-                     name=payload.get("requester_name", ""), iin=payload.get("requester_iin", ""))
             tag = services.registry_info.offer_tag(payload["number"], envelope.chat_id)
-            return [Reply(escape(text), markup_json(keyboards.consent_decision(t, lang, payload["number"], tag)))]
+            return envelope_render.consent_offer(t, lang, payload, tag)
         if envelope.kind == outbox.CERTIFICATE_PDF:
-            return [Reply(escape(t(lang, "cert.pdf_caption", number=payload["number"])), protect=True, lang=lang,
-                          pdf=payload["number"])]
+            return envelope_render.certificate_pdf(t, lang, payload["number"])
         if envelope.kind == outbox.CONSENT_OUTCOME:
-            return await self._consent_outcome(envelope.chat_id, lang, payload["number"], payload["outcome"],
-                                               payload.get("due"))
+            return envelope_render.consent_outcome(t, lang, payload["number"], payload["outcome"],
+                                                   payload.get("due"), await self._menu(envelope.chat_id, lang))
         if envelope.kind == outbox.REGISTRY_RESULT:
-            return await self._late_result(envelope.chat_id, lang, payload["number"])
+            return envelope_render.late_result(t, lang, payload["number"], await self._menu(envelope.chat_id, lang))
         log.error("Telegram outbox envelope %s of unknown kind %s", envelope.id, envelope.kind)
         return []
 
-    async def _late_result(self, chat_id: int, lang: Lang, number: str) -> list[Reply]:
-        """A result the registry gave after the request was acknowledged: the certificate, rendered now."""
-        t = self._services.texts
-        return [Reply(escape(t(lang, "registry.result_came", number=number)), protect=True, certificate=number,
-                      lang=lang), await self._menu(chat_id, lang)]
-
     async def _menu(self, chat_id: int, lang: Lang) -> Reply:
         identified = await self._services.identity.current(chat_id) is not None
-        menu = await menu_keyboard(self._services, chat_id, lang, identified)
-        return Reply(escape(self._services.texts(lang, "menu.title")), markup_json(menu))
-
-    async def _consent_outcome(self, chat_id: int, lang: Lang, number: str, outcome: str,
-                               due: str | None = None) -> list[Reply]:
-        t = self._services.texts
-        if outcome == "given":
-            first = [Reply(escape(t(lang, "tp.consent_given", number=number))),
-                     Reply("", markup_json(keyboards.certificate(t, lang, number)), protect=True, certificate=number,
-                           lang=lang)]
-        elif outcome == "pending":
-            when = render.when(datetime.fromisoformat(due), lang) if due else ""
-            first = [Reply(escape(t(lang, "tp.consent_given_pending", number=number, due=when)))]
-        else:
-            first = [Reply(escape(t(lang, f"tp.refused_{outcome}", number=number,
-                                    ground=t(lang, "refusal.no_consent"))))]
-        identified = await self._services.identity.current(chat_id) is not None
-        menu = await menu_keyboard(self._services, chat_id, lang, identified)
-        return [*first, Reply(escape(t(lang, "menu.title")), markup_json(menu))]
+        return envelope_render.menu(self._services.texts, lang,
+                                    await menu_keyboard(self._services, chat_id, lang, identified))
 
     async def _after_failure(self, envelope: Envelope, lang: Lang | None, failed: _NotDelivered) -> None:
         services = self._services

@@ -144,13 +144,14 @@ async def test_403_blocked_and_deactivated_and_unsubscribe_at_send_time(h):
     users = [5001, 5002, 5003, 5004]
     await add_subscribers(h, users, "ru")
     services = h.services
-    await services.broadcasts.stop_worker()  # the ledger is written while nothing is sending
+    await services.broadcasts.job.stop()  # the ledger is written while nothing is sending
     broadcast = await services.broadcasts.create("cli", None, "Объявление", Audience("all"))
     h.emu.deactivate(5002)  # Telegram answers 403 "user is deactivated"; the bot hears nothing before
     h.emu.block(5003, notify=False)  # blocked while the bot missed the update: 403 at send time
     await Chat(h, 5004, "ru").send("/unsubscribe")  # after the preview, before the send
-    services.broadcasts.start_worker(TelegramDeliverer(h.bot.application.bot),
+    services.broadcasts.deliver_with(TelegramDeliverer(h.bot.application.bot),
                                      reporter_for(services, h.bot.application.bot))
+    services.broadcasts.job.start()
     await until(lambda: finished(h, broadcast.id), what="broadcast done")
     repo = services.broadcasts.repo
     assert (await repo.recipient(broadcast.id, 5001))[0] == "sent"
@@ -231,7 +232,7 @@ async def test_restart_mid_broadcast_resumes_without_duplicates(emu, database):
         await until(some_sent, what="first messages")
         await h.restart()  # the bot stops in the middle; a new process-like start on the same database
         # A crash right after the Bot API call left the mark: the row is ambiguous and must not be resent.
-        await h.services.broadcasts.stop_worker()
+        await h.services.broadcasts.job.stop()
         repo = h.services.broadcasts.repo
         left = await repo.queued_page(broadcast.id, 0, 1)
         assert left, "the broadcast finished before the crash could be staged"
@@ -313,13 +314,14 @@ async def test_messages_that_could_not_leave_are_tried_again_and_never_twice(h, 
     users = [5101, 5102, 5103]
     await add_subscribers(h, users, "kk")
     services = h.services
-    await services.broadcasts.stop_worker()
+    await services.broadcasts.job.stop()
     broadcast = await services.broadcasts.create("cli", "Хабарландыру", None, Audience("all"))
     services.broadcasts.retry_pause = 0.01
     unreachable = await _unreachable_bot()
     deliverer = _TelegramOutageFirst(TelegramDeliverer(h.bot.application.bot), TelegramDeliverer(unreachable),
                                      outage)
-    services.broadcasts.start_worker(deliverer, reporter_for(services, h.bot.application.bot))
+    services.broadcasts.deliver_with(deliverer, reporter_for(services, h.bot.application.bot))
+    services.broadcasts.job.start()
     try:
         await until(lambda: finished(h, broadcast.id), what="broadcast done")
     finally:
@@ -358,10 +360,11 @@ async def test_a_broadcast_whose_writes_are_refused_for_a_while_goes_on_when_the
     users = list(range(5201, 5241))
     await add_subscribers(h, users, "ru")
     services = h.services
-    await services.broadcasts.stop_worker()
+    await services.broadcasts.job.stop()
     broadcast = await services.broadcasts.create("cli", None, "Объявление", Audience("all"))
     deliverer = _AnotherProcessWritesFirst(TelegramDeliverer(h.bot.application.bot), h.settings.database, 1.0)
-    services.broadcasts.start_worker(deliverer, reporter_for(services, h.bot.application.bot))
+    services.broadcasts.deliver_with(deliverer, reporter_for(services, h.bot.application.bot))
+    services.broadcasts.job.start()
     try:
         await until(lambda: finished(h, broadcast.id), what="broadcast done")
     finally:

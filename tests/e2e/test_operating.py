@@ -138,9 +138,8 @@ async def test_outbox_depth_and_readiness_follow_the_workers_and_polling(sh):
 
     # The workers stop: what is owed waits, and the scrape shows how much and for how long.
     chat = Chat(sh, 1002, "ru")
-    await sh.services.sms.stop_worker()
-    assert sh.bot is not None and sh.bot.notices is not None
-    await sh.bot.notices.stop()
+    assert sh.bot is not None and sh.bot.worker is not None
+    await sh.bot.worker.stop("sms", "telegram")
     past = sh.clock.now() - timedelta(seconds=120)
     async with sh.services.db.unit("test/owed"):
         await repos(sh.services).outbox.add(uuid.uuid4().hex, ERLAN, "Хабарлама", "notice", past)
@@ -157,8 +156,7 @@ async def test_outbox_depth_and_readiness_follow_the_workers_and_polling(sh):
     assert (await sh.client.get(sh.base + "/health/live")).status_code == 200
 
     # Started again: the owed rows go out, the depth is 0, and the process is ready.
-    sh.services.sms.start_worker()
-    sh.bot.notices.start()
+    sh.bot.worker.start("sms", "telegram")
     await sh.delivered()
     await until(lambda: _queued_is_empty(sh), what="outboxes emptied")
     assert (await ready(sh))[0] == 200

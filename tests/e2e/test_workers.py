@@ -22,12 +22,12 @@ import pytest
 
 from bot.config import Settings
 from bot.core.broadcast import Audience
+from bot.core.outbox_worker import CLAIM_BATCH
 from bot.core.seed import Seed
 from bot.faults import EXIT_CODE
 from bot.i18n import Texts
 from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
-from handlers.telegram.delivery import CLAIM_BATCH
 from tests import engines
 from tests.cluster import FAST_WORKERS, Cluster, metric, running_cluster
 from tests.e2e.test_notices import identified
@@ -116,7 +116,7 @@ async def workers_state(cluster: Cluster, broadcast_id: int) -> str:
     for worker in cluster.workers:
         assert worker.services is not None
         b = worker.services.broadcasts
-        senders.append(f"running={b.worker_running} holder={b.holding} "
+        senders.append(f"running={b.job.running} holder={b.holding} "
                        f"sent={await metric(worker, 'qyzmet_broadcast_messages_total', outcome='sent')}")
     return f"{await broadcast_state(cluster.web[0], broadcast_id)}; senders: {senders}"
 

@@ -96,17 +96,17 @@ async def test_a_late_state_system_post_neither_overwrites_nor_requeues(env):
     async with services.db.unit("test/owe"):
         await repo.add("complaints", "QZ-1", {"text": "…"}, clock.now())
     async with services.db.unit("test/claim"):
-        [first] = await repo.claim_due(clock.now(), LEASE)
+        [first] = await repo.claim_due(clock.now().timestamp(), LEASE)
     clock.advance(seconds=LEASE + 1)
     async with services.db.unit("test/claim"):
-        [second] = await repo.claim_due(clock.now(), LEASE)
+        [second] = await repo.claim_due(clock.now().timestamp(), LEASE)
     assert first.id == second.id
     async with services.db.unit("test/settle"):
         assert await repo.settle(second.id, "sent", clock.now()) is True
     async with services.db.unit("test/late"):
-        await repo.retry_later(first.id, clock.now(), 30, "timeout")
+        await repo.retry_later(first.id, clock.now().timestamp() + 30, "timeout")
         assert await repo.settle(first.id, "failed", clock.now(), "refused") is False
     clock.advance(seconds=60)
     assert await services.db.fetchval("SELECT status FROM state_outbox WHERE id = ?", (first.id,)) == "sent"
     async with services.db.unit("test/claim"):
-        assert await repo.claim_due(clock.now(), LEASE) == []
+        assert await repo.claim_due(clock.now().timestamp(), LEASE) == []

@@ -59,7 +59,7 @@ async def test_a_dead_workers_question_is_taken_over_after_its_lease_and_answere
     clock.advance(seconds=2)
     repo = services.pending_results.repo
     async with services.db.unit("test/dead worker"):  # claimed, then its process died: never settled
-        assert [q.number for q in await repo.claim_due(clock.now(), 30)] == [number]
+        assert [q.number for q in await repo.claim_due(clock.now().timestamp(), 30)] == [number]
     asked, _ = await services.pending_results.process_due()
     assert asked == 0 and await repo.status(number) == "asking"  # its lease still holds
     clock.advance(seconds=31)
