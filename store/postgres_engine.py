@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.domain.retry import backoff
 from store.db import Database, Held, Params, Row, UnitOfWork, _refuse_newer, migrations
 
 log = logging.getLogger(__name__)
@@ -167,16 +168,16 @@ class PostgresDatabase(Database):
         self._relistening = asyncio.get_running_loop().create_task(self._listen_again(), name="pg-relisten")
 
     async def _listen_again(self) -> None:
-        wait = RELISTEN_FIRST_SECONDS
+        tries = 1
         try:
             while not self._closing:
-                await asyncio.sleep(wait)
+                await asyncio.sleep(backoff(tries, RELISTEN_FIRST_SECONDS, RELISTEN_MAX_SECONDS))
                 try:
                     await self._open_listener()
                 except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("listening for wake-ups again failed (%s); next try in %.1f s",
-                                type(exc).__name__, min(wait * 2, RELISTEN_MAX_SECONDS))
-                    wait = min(wait * 2, RELISTEN_MAX_SECONDS)
+                                type(exc).__name__, backoff(tries + 1, RELISTEN_FIRST_SECONDS, RELISTEN_MAX_SECONDS))
+                    tries += 1
                     continue
                 log.info("listening for wake-ups again")
                 for wakes in self._wakes.values():  # what was notified while nobody listened

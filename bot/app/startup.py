@@ -19,6 +19,7 @@ from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.config import ConfigError, Settings, url_password, url_without_password
 from bot.domain.calendar import WorkingCalendar
+from bot.domain.retry import backoff
 from bot.gateways.sms_gateway import SmsGateway
 from bot.gateways.telegram_http import AiohttpRequest
 from bot.gateways.telegram_rate_limit import retry_after_seconds
@@ -193,7 +194,7 @@ async def wait_for_telegram(settings: Settings, stopping: asyncio.Event) -> bool
               get_updates_request=AiohttpRequest(connection_pool_size=1))
     loop = asyncio.get_running_loop()
     started = loop.time()
-    delay = RETRY_FIRST
+    tries = 1
     limit = settings.telegram_start_wait_seconds
     where = "QYZMET_TELEGRAM_API_URL" if settings.telegram_api_url else "Telegram"
     try:
@@ -209,10 +210,10 @@ async def wait_for_telegram(settings: Settings, stopping: asyncio.Event) -> bool
                 raise ConfigError(*lines) from None
             except RetryAfter as exc:
                 reason = "Telegram asks to wait"
-                pause = max(retry_after_seconds(exc), delay)
+                pause = max(retry_after_seconds(exc), backoff(tries, RETRY_FIRST, RETRY_MAX))
             except NetworkError as exc:  # no connection, timeouts, 5xx
                 reason = _one_line(exc)
-                pause = delay
+                pause = backoff(tries, RETRY_FIRST, RETRY_MAX)
             except TelegramError as exc:
                 raise ConfigError(f"QYZMET_TELEGRAM_TOKEN: Telegram refused getMe: {_one_line(exc)}",
                                   "  Check the token with @BotFather.") from None
@@ -229,7 +230,7 @@ async def wait_for_telegram(settings: Settings, stopping: asyncio.Event) -> bool
                 return False
             except TimeoutError:
                 pass
-            delay = min(delay * 2, RETRY_MAX)
+            tries += 1
     finally:
         await bot.shutdown()
 

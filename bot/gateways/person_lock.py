@@ -23,6 +23,8 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from bot.domain.retry import backoff
+
 log = logging.getLogger(__name__)
 
 LOCK_TTL_SECONDS = 30.0   # extended every third of it while held; a dead holder's lock is free after it
@@ -87,7 +89,7 @@ class RedisPersonLocks:
         """True once held; False when Redis fails; LockTimeout when another holder keeps it too long."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
-        pause = 0.005
+        tries = 0
         while True:
             try:
                 if await self._client.set(key, token, nx=True, px=self._ttl_ms):
@@ -98,8 +100,8 @@ class RedisPersonLocks:
                 return False
             if loop.time() >= deadline:
                 raise LockTimeout(key)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
+            tries += 1
+            await asyncio.sleep(backoff(tries, 0.005, 0.05))
 
     async def _keep(self, key: str, token: str) -> None:
         """Extend the lock while its update is handled, so that a slow update keeps it."""

@@ -85,3 +85,34 @@ def test_the_core_keeps_no_markup_and_no_buttons():
     found = subprocess.run(["grep", "-rnE", r"<b>|<i>|</|callback_data|parse_mode|InlineKeyboard", "bot/core",
                             "bot/domain"], cwd=ROOT, capture_output=True, text=True).stdout
     assert found == "", found
+
+
+def _lines_matching(pattern: str, *folders: str, besides: tuple[str, ...] = ()) -> list[str]:
+    """The source lines of ``folders`` matching ``pattern`` (a Python regular expression), but in ``besides``."""
+    import re
+    found = []
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            name = str(path.relative_to(ROOT))
+            if name in besides:
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if re.search(pattern, line):
+                    found.append(f"{name}:{number}: {line.strip()}")
+    return found
+
+
+def test_every_queue_leases_through_the_one_queue_module():
+    """A lease is taken, renewed, given back and ended in store/leased_queue.py only: no other module writes
+    ``lease_until`` in an UPDATE or locks a claim's rows (a row inserted already claimed — a turn's own envelope —
+    is an INSERT, not a claim)."""
+    lease_sql = r"lease_until\s*=\s*(\?|NULL)|SKIP LOCKED[\"']"  # in SQL text: a lease written, a claim's lock
+    found = _lines_matching(lease_sql, "store", "bot", "handlers", besides=("store/leased_queue.py",))
+    assert found == [], "\n".join(found)
+
+
+def test_every_pause_that_grows_is_the_one_backoff():
+    """A pause that doubles up to a bound is bot/domain/retry.py's ``backoff``: no other formula."""
+    formula = r"min\(.*\*\s*2(\.0)?\b|\*=\s*2\b|2(\.0)?\s*\*\*\s*[a-z_(]"  # min(x * 2, cap); x *= 2; 2 ** n
+    found = _lines_matching(formula, "store", "bot", "handlers", besides=("bot/domain/retry.py",))
+    assert found == [], "\n".join(found)
