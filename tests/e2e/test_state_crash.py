@@ -80,8 +80,11 @@ async def test_a_stage_posted_when_the_process_died_is_posted_again_and_is_one_s
     first = server.stage_posts[0]["key"]
 
     await bot.start()
-    await eventually(lambda: sum(p["key"] == first for p in server.stage_posts) == 2, 20)
+    await eventually(lambda: sum(p["key"] == first for p in server.stage_posts) >= 2, 20)
     await eventually(lambda: any(k.endswith(":result_ready") for k in server.stages), 20)
-    assert list(server.stages).count(first) == 1 and len(server.stages) == 2
-    await asyncio.sleep(0.5)
-    assert sum(p["key"] == first for p in server.stage_posts) == 2  # and no more
+    assert list(server.stages).count(first) == 1 and len(server.stages) == 2  # the key made it one stage
+    # And then no more posts: the row was settled. (A post whose answer came later than the 0.5 s timeout, on a
+    # loaded machine, is posted once more — at least once is the contract, and the key keeps it one stage.)
+    posts = sum(p["key"] == first for p in server.stage_posts)
+    await asyncio.sleep(2.0)  # longer than a retry's pause (1 s at most here) and its timeout together
+    assert sum(p["key"] == first for p in server.stage_posts) == posts
