@@ -119,7 +119,7 @@ class ShareService:
 
     async def revoke(self, identity: Identity, share_id: str) -> bool:
         """The holder withdraws a link of theirs at once; False when it is not theirs, or was withdrawn already."""
-        async with self._db.unit("certificates/share-revoke", one_statement=True):
+        async with self._db.unit("certificates/share-revoke"):
             done = await self._repo.revoke_share(share_id, identity.iin, self._clock.now())
         if done:
             log.info("share link %s revoked by its holder", share_id)

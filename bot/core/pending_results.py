@@ -62,7 +62,7 @@ class PendingResults(WorkerLoop):
             outcome = await self._info.answer_pending(question.number)
         except StateSystemUnavailable as exc:
             delay = self.backoff(question.attempts + 1)
-            async with self._db.unit("registry/retry", one_statement=True):
+            async with self._db.unit("registry/retry"):
                 await self.repo.retry_later(question.number, self._clock.now(), delay, exc.reason)
             log.info("registry question %s still unanswered (%s); next try in %.0f s", question.number,
                      exc.reason, delay)

@@ -278,7 +278,7 @@ class RegistryInfoService:
         app = await self._apps.get(number)
         register = get_service(app.service).register if app is not None else None
         if app is None or app.status != "accepted" or register is None:
-            async with self._db.unit("registry/closed", one_statement=True):
+            async with self._db.unit("registry/closed"):
                 await self._questions.settle(number, "closed", self._clock.now())
             return "closed"
         source = await self._source(app.iin, register)  # outside the unit: no lock held while it is asked

@@ -189,7 +189,7 @@ class SmsService(WorkerLoop):
 
     async def _mark(self, message_id: str, status: str, error: str | None, gateway_id: str | None = None,
                     next_attempt_at: float | None = None) -> None:
-        async with self._db.unit("sms/settle", one_statement=True):
+        async with self._db.unit("sms/settle"):
             await self._outbox.mark(message_id, status, self._clock.now(), error, gateway_id, next_attempt_at)
             if status != "queued":  # sent or failed; back in the queue is not an outcome
                 on_commit(self._db, lambda: self._metrics.sms_reached(status))
