@@ -21,7 +21,8 @@ from typing import Literal
 from bot.clock import Clock
 from bot.core.certificates import CertificateService, Channel, Checked, PdfExpired, PdfNotFound
 from bot.core.notices import NoticeService
-from bot.core.registry_info import Certificate, RegistryInfoService
+from bot.core.registry_info import Certificate
+from bot.core.registry_results import ResultDelivery
 from bot.domain.model import Identity
 from store.applications import ApplicationRepository
 from store.certificates import CertificateRepository, IssuedCertificate, Opening, Share
@@ -83,13 +84,13 @@ class MyCertificates:
 
 class ShareService:
     def __init__(self, db: Database, repo: CertificateRepository, apps: ApplicationRepository,
-                 certificates: CertificateService, registry_info: RegistryInfoService, notices: NoticeService,
+                 certificates: CertificateService, results: ResultDelivery, notices: NoticeService,
                  clock: Clock, key: bytes) -> None:
         self._db = db
         self._repo = repo
         self._apps = apps
         self._certificates = certificates
-        self._registry_info = registry_info
+        self._results = results
         self._notices = notices
         self._clock = clock
         self._key = key
@@ -134,7 +135,7 @@ class ShareService:
         if closed is not None:
             return closed
         assert share is not None
-        certificate = await self._registry_info.certificate_for(share.number)  # outside the unit: no lock held
+        certificate = await self._results.certificate_for(share.number)  # outside the unit: no lock held
         if certificate is None:
             return ShareClosed("unknown")
         async with self._db.unit("certificates/share-open"):

@@ -126,7 +126,7 @@ class CertificateService:
 
     async def record(self, number: str, iin: str, service: str, source_system: str, full_name: str,
                      issued_at: datetime) -> None:
-        """Record an issued certificate, in the issuing unit of work (RegistryInfoService)."""
+        """Record an issued certificate, in the issuing unit of work (ResultDelivery.give)."""
         await self._repo.add(IssuedCertificate(number, iin, service, source_system, mask_name(full_name),
                                                issued_at, valid_until(issued_at)))
 

@@ -116,6 +116,11 @@ class IdentityService:
                                  expires_at=issued.expires_at.timestamp())
         return CodeSent(iin, mask_phone(phone))
 
+    async def code_matches(self, user_id: int, attempt: str, code: str) -> bool:
+        """Whether ``confirm`` would take ``code`` now, read only (OtpService.matches): what follows the
+        identification in the same update may then ask outside systems before the update writes anything."""
+        return await self._otps.matches(PURPOSE, otp_ref(user_id, attempt), code)
+
     async def confirm(self, user_id: int, attempt: str, phone: str, iin: str, code: str
                       ) -> Identity | otp_.WrongCode | otp_.NoValidCode:
         async with self._db.unit("identity/confirm"):

@@ -170,7 +170,7 @@ async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Periodic work that must survive restarts: expired consents (each refusal and what it owes the requester
     is one unit of work; the Telegram outbox delivers it)."""
     services: Services = context.application.bot_data["services"]
-    await services.registry_info.expire_due()
+    await services.consents.expire_due()
     await services.conversation.forget_old_updates()
 
 

@@ -328,7 +328,7 @@ class TelegramDelivery:
         the message: the holder saves, prints and forwards it to whoever asked for it, and its signature and QR
         code, not Telegram, are what keep it from being altered."""
         assert reply.pdf is not None
-        certificate = await self._services.registry_info.certificate_for(reply.pdf)
+        certificate = await self._services.results.certificate_for(reply.pdf)
         if certificate is None:  # its result is no longer given: nothing to send
             log.warning("a PDF was owed for an application without a result")
             return
@@ -339,14 +339,14 @@ class TelegramDelivery:
                                       parse_mode=ParseMode.HTML)
 
     def _signed_pdf(self, lang: Lang, certificate: Certificate) -> bytes:
-        """Rendered (its QR code the seal the certificate was made with: RegistryInfoService) and signed."""
+        """Rendered (its QR code the seal the certificate was made with: ResultDelivery) and signed."""
         services = self._services
         return services.issuer.sign_pdf(render_pdf(services.texts, lang, certificate))
 
     async def _certificate_html(self, reply: Reply) -> str:
         assert reply.certificate is not None
         lang = as_lang(reply.lang)
-        certificate = await self._services.registry_info.certificate_for(reply.certificate)
+        certificate = await self._services.results.certificate_for(reply.certificate)
         body = render.certificate(self._services.texts, lang, certificate) if certificate else ""
         return "\n\n".join(part for part in (reply.html, body) if part)
 
@@ -372,7 +372,7 @@ class TelegramDelivery:
             text = t(lang, "cabinet.request", number=payload["number"],
                      service=t(lang, f"service.{payload['service']}.short"),
                      name=payload.get("requester_name", ""), iin=payload.get("requester_iin", ""))
-            tag = services.registry_info.offer_tag(payload["number"], envelope.chat_id)
+            tag = services.consents.offer_tag(payload["number"], envelope.chat_id)
             return [Reply(escape(text), markup_json(keyboards.consent_decision(t, lang, payload["number"], tag)))]
         if envelope.kind == outbox.CERTIFICATE_PDF:
             return [Reply(escape(t(lang, "cert.pdf_caption", number=payload["number"])), protect=True, lang=lang,

@@ -1,13 +1,13 @@
 """One update being answered: who, in which language, and how to reply — as one unit of work.
 
 Every Telegram update runs inside an UpdateScope (see ``run_update``): a unit of work (which, as every unit,
-begins its transaction only at the update's first write), and a buffer of the replies. Nothing is sent while the unit is open. When the update's
-work is done, the replies are written to the Telegram outbox in the same transaction as everything else the
-update changed (with the update's handled mark and where the conversation now stands: one statement on
-PostgreSQL, store/turn_close.py), the unit commits, and the replies are delivered at once from that envelope. A
-crash after the commit leaves the envelope to the outbox worker; a crash or an error before it leaves nothing
-half-done. An update that wrote nothing sends its replies directly (there is nothing to lose); one that only
-moved the conversation commits that closing write alone.
+begins its transaction only at the update's first write), and a buffer of the replies. Nothing is sent while the
+unit is open. When the update's work is done, the replies are written to the Telegram outbox in the same
+transaction as everything else the update changed (with the update's handled mark and where the conversation now
+stands: one statement on PostgreSQL, store/turn_close.py), the unit commits, and the replies are delivered at
+once from that envelope. A crash after the commit leaves the envelope to the outbox worker; a crash or an error
+before it leaves nothing half-done. An update that wrote nothing sends its replies directly (there is nothing to
+lose); one that only moved the conversation commits that closing write alone.
 
 An update is acted on once: it is marked handled (``telegram_updates``) in its unit; one that comes again (a
 restart before getUpdates confirmed it, a webhook retry) is skipped, and one handled meanwhile by another
@@ -194,6 +194,9 @@ class Turn:
     notes: list[str] = field(default_factory=list)
     # What turn_for read about the sender (one query), so the handlers need not read it again.
     known: UserSnapshot | None = None
+    # What outside systems answered ahead of the update's first write, for a use case later in the same update
+    # (routes.ask_ahead: identification, then the request it was for), by what was asked.
+    ahead: dict[str, Any] = field(default_factory=dict)
     _identity: object = field(default=_UNREAD, repr=False)
     started: float = field(default_factory=time.monotonic)
 
