@@ -138,6 +138,10 @@ class ShareService:
         certificate = await self._results.certificate_for(share.number)  # outside the unit: no lock held
         if certificate is None:
             return ShareClosed("unknown")
+        assert issued is not None
+        # The notices' phones, if they go by SMS, asked of the directory before the unit begins too.
+        subject = await self._notices.reach(issued.iin) if issued.iin != share.holder_iin else None
+        holder = await self._notices.reach(share.holder_iin)
         async with self._db.unit("certificates/share-open"):
             # Openings and checks of one number take turns across replicas (the notices' quiet time reads them).
             await self._db.serialize(f"certificate-checks:number:{share.number}")
@@ -151,11 +155,11 @@ class ShareService:
             quiet = await self._repo.openings_of_share_since(share.id, now - SHARE_NOTICE_QUIET)
             await self._certificates.recorded_check(now, channel, self._certificates.client_id(channel, client),
                                                     issued, "link", share.id,
-                                                    tell_subject=issued.iin != share.holder_iin)
+                                                    tell_subject=issued.iin != share.holder_iin, reach=subject)
             if not quiet:
                 await self._notices.notify("notice.share_opened", {"number": share.number,
                                                                    "when": {"when": utc_iso(now)}},
-                                           iin=share.holder_iin)
+                                           iin=share.holder_iin, reach=holder)
         log.info("share link %s opened", share.id)
         return Shared(certificate, self._certificates.checked(issued, now), share.expires_at)
 

@@ -132,11 +132,14 @@ class ResultDelivery:
 
     async def tell_late(self, number: str) -> bool:
         """The due time passed with the question still open: the requester is told, once."""
+        known = await self._apps.get(number)
+        reach = (await self._notices.reach(known.requester_iin or known.iin, known.requester_user_id)
+                 if known is not None else None)  # before the unit begins
         async with self._db.unit("registry/late"):
             if not await self._questions.mark_late_told(number, self._clock.now()):
                 return False
             app = await self._apps.get(number)
             assert app is not None
             await self._notices.notify(LATE_NOTICE, {"number": number, "due": {"when": utc_iso(app.due_at)}},
-                                       user_id=app.requester_user_id, iin=app.requester_iin or app.iin)
+                                       user_id=app.requester_user_id, iin=app.requester_iin or app.iin, reach=reach)
             return True

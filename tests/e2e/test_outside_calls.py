@@ -33,7 +33,7 @@ async def server():
 async def watched(emu, database, server, monkeypatch):
     """The bot on the reference server, and the lookups it made: (system, whether a unit had begun)."""
     harness = SmsHarness(emu, database, directory_url=server.url, registry_url=server.url,
-                         state_token=STATE_TOKEN, **FAST)
+                         state_token=STATE_TOKEN, feed_token="feed-token", **FAST)
     await harness.start()
     calls: list[tuple[str, bool]] = []
     original = StateHttpClient.get
@@ -97,3 +97,17 @@ async def test_consent_in_the_subjects_chat_and_a_late_answer_ask_first(watched,
 
     await eventually(answered, 10.0)
     assert calls and under_a_begun_unit(calls) == []
+
+
+async def test_a_notice_by_sms_has_its_phone_asked_before_the_unit(watched):
+    """A status feed event owes a notice; with no chat to take it, it goes by SMS to the phone the directory
+    registers — asked before the event's unit begins."""
+    h, calls = watched
+    event = {"number": "QZ-261125-0000778", "iin": AIGERIM["iin"], "service": "social_services_docs",
+             "status": "accepted", "at": h.clock.now().isoformat(), "note": None}
+    posted = await h.client.post(h.base + "/api/v1/applications/events", json=event,
+                                 headers={"Authorization": "Bearer feed-token"})
+    assert posted.status_code == 200 and posted.json()["result"] == "created"
+    await h.delivered()
+    assert any("QZ-261125-0000778" in text for text in h.inbox(AIGERIM["phone"]))
+    assert ("citizen directory", False) in calls and under_a_begun_unit(calls) == []
