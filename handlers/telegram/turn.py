@@ -83,6 +83,9 @@ class UpdateScope:
         self.chat_id: int | None = None
         self.replies: list[Reply] = []
         self.after: list[Callable[[], Awaitable[Any]]] = []
+        # Writes that only record the update happened (an identity extended), run last, before the close: the
+        # outside systems the update asks are asked before its unit begins.
+        self.last: list[Callable[[], Awaitable[None]]] = []
         self.envelope: Envelope | None = None
         self.unit: Any = None
         self.errored = False
@@ -157,9 +160,12 @@ async def run_update(services: Services, application: Application, update: objec
                 if scope.chat_id is not None and error_is_told():
                     lang = as_lang(await services.conversation.language(scope.chat_id))
                     scope.replies.append(Reply(escape(services.texts(lang, "error.generic"))))
-            elif not unit.failed and (unit.begun or scope.state is not None):
-                # The update wrote something, or moved the conversation: last, in its transaction.
-                await scope.close()
+            elif not unit.failed:
+                for write in scope.last:
+                    await write()
+                if unit.begun or scope.state is not None:
+                    # The update wrote something, or moved the conversation: last, in its transaction.
+                    await scope.close()
     except HandledElsewhere:
         log.info("update %s was handled meanwhile by another attempt; this one is rolled back", scope.update_id)
         return
@@ -221,10 +227,12 @@ class Turn:
     async def identity(self) -> Identity | None:
         """The verified identity if it still holds (IdentityService.current), checked once per update."""
         if self._identity is _UNREAD:
+            scope = current_scope()
+            later = scope.last if scope is not None and not scope.closed else None
             if self.known is not None:
-                self._identity = await self.services.identity.check(self.known.identity)
+                self._identity = await self.services.identity.check(self.known.identity, later)
             else:
-                self._identity = await self.services.identity.current(self.user_id)
+                self._identity = await self.services.identity.current(self.user_id, later)
         return self._identity  # type: ignore[return-value]
 
     def identity_is(self, identity: Identity | None) -> None:

@@ -62,6 +62,12 @@ async def test_own_and_status_lookups_are_made_before_the_unit_begins(watched):
     number = next(w.strip(".,():") for w in chat.texts().replace("(", " ").split() if w.startswith("QZ-"))
     assert (await repos(h.services).apps.get(number)).status == "result_ready"
     await h.sms_in(SERGEY["phone"], f"СТАТУС {number}")  # the directory says whose phone may see it
+    asked = len(calls)
+    await chat.send("/start")
+    await chat.press("Сведения о себе")
+    h.clock.advance(minutes=2)  # still verified; this update extends the identity: written last, after the asks
+    await chat.press("фтизиатрия")
+    assert len(calls) > asked and "QZ-" in chat.texts()
     assert {system for system, _ in calls} == {"citizen directory", "registries"}
     assert under_a_begun_unit(calls) == []
 
