@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.core.application_steps import ApplicationSteps
 from bot.core.applications import TrackingService
 from bot.core.broadcast import BroadcastService
 from bot.core.certificate_shares import ShareService
 from bot.core.certificates import CertificateService
 from bot.core.complaints import ComplaintService
+from bot.core.consent import ConsentService
 from bot.core.conversation import ConversationService
 from bot.core.health import HealthService
 from bot.core.identity import IdentityService
@@ -23,7 +25,10 @@ from bot.core.otp import OtpService
 from bot.core.outbox import TelegramOutbox
 from bot.core.outbox_worker import OutboxWorker
 from bot.core.pending_results import PendingResults
-from bot.core.registry_info import RegistryInfoService
+from bot.core.registry_messages import RegistryMessages
+from bot.core.registry_own import OwnRequestService
+from bot.core.registry_results import ResultDelivery
+from bot.core.registry_sources import Sources
 from bot.core.seed import Seed, load_seed
 from bot.core.sms_inbound import SmsInboundService
 from bot.core.sms_sending import SmsService
@@ -78,7 +83,9 @@ class Services:
     telegram_worker: OutboxWorker  # the Telegram outbox's job (the channel says how to deliver)
     sms: SmsService
     identity: IdentityService
-    registry_info: RegistryInfoService
+    own_requests: OwnRequestService  # registry information: a citizen's own
+    consents: ConsentService         # ... another person's, with their consent
+    results: ResultDelivery          # ... the result given, rendered again, asked again from the queue
     tracking: TrackingService
     otps: OtpService
     sms_inbound: SmsInboundService
@@ -142,10 +149,11 @@ class Services:
         certificate_repo = CertificateRepository(db)
         certificates = CertificateService(db, certificate_repo, apps, notices, telegram, clock, key, settings, issuer)
         questions = RegistryQuestionRepository(db)
-        registry_info = RegistryInfoService(db, apps, state.directory, state.registries, users, otps, sms, telegram,
-                                            conversation, the_texts, clock, settings, calendar, questions,
-                                            StageReports(state_outbox, state.monitoring), notices, certificates,
-                                            metrics)
+        steps = ApplicationSteps(apps, StageReports(state_outbox, state.monitoring), clock, calendar)
+        sources = Sources(state.directory, state.registries)
+        messages = RegistryMessages(sms, telegram, users, conversation, the_texts)
+        results = ResultDelivery(db, apps, steps, sources, questions, certificates, notices, messages, clock, settings)
+        consents = ConsentService(db, apps, steps, sources, results, otps, messages, clock, settings, metrics)
         staff = StaffService(db, StaffRepository(db), AuditRepository(db), apps, calendar, clock)
         tracking = TrackingService(apps, calendar, clock)
         complaint_repo = ComplaintRepository(db)
@@ -154,8 +162,9 @@ class Services:
             conversation=conversation, telegram_outbox=telegram, sms=sms,
             telegram_worker=OutboxWorker(telegram, clock, settings),
             identity=IdentityService(db, users, state.directory, otps, sms, the_texts, clock, settings),
-            registry_info=registry_info, tracking=tracking, otps=otps,
-            sms_inbound=SmsInboundService(db, apps, state.directory, otps, registry_info, sms_phones,
+            own_requests=OwnRequestService(db, steps, sources, results), consents=consents, results=results,
+            tracking=tracking, otps=otps,
+            sms_inbound=SmsInboundService(db, apps, state.directory, otps, consents, sms_phones,
                                           InboundIdRepository(db), clock, complaint_repo),
             notices=notices,
             subscriptions=SubscriptionService(db, subscription_repo, users, clock),
@@ -166,13 +175,13 @@ class Services:
                                         state_outbox, state.complaints),
             feed=StatusFeed(db, apps, StatusEventRepository(db, apps), notices, calendar, clock),
             metrics=metrics, health=HealthService(db, OutboxDepthRepository(db), clock),
-            subject_requests=SubjectRequestsService(SubjectRequestRepository(db), registry_info, clock),
+            subject_requests=SubjectRequestsService(SubjectRequestRepository(db), consents, clock),
             certificates=certificates,
-            shares=ShareService(db, certificate_repo, apps, certificates, registry_info, notices, clock, key),
+            shares=ShareService(db, certificate_repo, apps, certificates, results, notices, clock, key),
             issuer=issuer,
             state=state, state_outbox=state_outbox,
-            pending_results=PendingResults(db, questions, registry_info, clock, settings),
-            sweep=Sweep(registry_info, conversation, settings),
+            pending_results=PendingResults(db, questions, results, clock, settings),
+            sweep=Sweep(consents, conversation, settings),
             _citizens=citizens, _apps=apps,
         )
 

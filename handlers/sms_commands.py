@@ -25,7 +25,9 @@ from bot.core.sms_inbound import (
     ComplaintFound,
     Decided,
     NoPending,
+    ReplyAsked,
     SmsInboundService,
+    StatusAnswer,
     StatusFound,
     WrongCode,
 )
@@ -134,33 +136,46 @@ class SmsHandler:
 
     async def handle(self, phone: str, text: str, gateway_id: str | None = None) -> bool:
         """Act on the message and owe its reply; False when ``gateway_id`` was handled already (a repeat)."""
-        async with self._inbound.received(gateway_id) as fresh:
-            if fresh:
+        async with self._inbound.received(gateway_id) as message:
+            if message.fresh:
                 await self._handle(phone, text)
-            return fresh
+        return message.fresh
 
     async def _handle(self, phone: str, text: str) -> None:
         command = parse_sms(text)
         if command.lang is not None:
-            await self._inbound.remember_language(phone, command.lang)
             lang: Lang = command.lang
         else:
             known = await self._inbound.language(phone, command.hint)
             lang = known if known in ("kk", "ru") else DEFAULT_LANG  # type: ignore[assignment]
         log.info("SMS from %s: %s", mask_phone(phone), command.action)
+        asked = await self._ask_first(phone, command)  # outside systems, before the message writes anything
+        if command.lang is not None:
+            await self._inbound.remember_language(phone, command.lang)
         may_reply = await self._sms.may_reply(phone)  # read before acting: what the reply will carry depends on it
-        reply = await self._answer(phone, command, lang, may_reply)
+        reply = await self._answer(phone, command, lang, may_reply, asked)
         if reply and may_reply:
             await self._sms.send(phone, reply, kind="interactive")
         elif reply:
             log.warning("SMS from %s acted on, not answered: the per-phone hourly cap on replies", mask_phone(phone))
 
-    async def _answer(self, phone: str, command: Command, lang: Lang, may_reply: bool) -> str | None:
+    async def _ask_first(self, phone: str, command: Command) -> StatusAnswer | ReplyAsked | None:
+        """What the message needs from outside systems: a status (whose phone may see it), or for a consenting
+        code, the result it will give."""
+        if command.action == "status":
+            return await self._inbound.status(phone, command.argument)
+        if command.action in ("yes", "no"):
+            return await self._inbound.ask_for_reply(phone, command.action, command.code)
+        return None
+
+    async def _answer(self, phone: str, command: Command, lang: Lang, may_reply: bool,
+                      asked: StatusAnswer | ReplyAsked | None) -> str | None:
         t = self._t
         if command.action in ("yes", "no"):
-            return await self._consent(phone, command, lang, may_reply)
+            return await self._consent(phone, command, lang, may_reply,
+                                       asked if isinstance(asked, ReplyAsked) else None)
         if command.action == "status":
-            found = await self._inbound.status(phone, command.argument)
+            found = asked
             if isinstance(found, ComplaintFound):
                 c = found.complaint
                 return t(lang, "smsin.complaint_status", number=c.number, status=t(lang, f"complaint.state.{c.state}"),
@@ -182,12 +197,13 @@ class SmsHandler:
             return t(lang, "smsin.started")
         return t(lang, "smsin.help")
 
-    async def _consent(self, phone: str, command: Command, lang: Lang, may_reply: bool) -> str:
+    async def _consent(self, phone: str, command: Command, lang: Lang, may_reply: bool,
+                       asked: ReplyAsked | None) -> str:
         t = self._t
         assert command.action in ("yes", "no")
         answer: Answer = "yes" if command.action == "yes" else "no"
         # When the reply goes out, it tells the subject to whom and when their data went (one SMS, not two).
-        result = await self._inbound.consent_reply(phone, answer, command.code, reply_tells=may_reply)
+        result = await self._inbound.consent_reply(phone, answer, command.code, reply_tells=may_reply, asked=asked)
         if isinstance(result, NoPending):
             return t(lang, "smsin.no_pending")
         if isinstance(result, CodeNeeded):

@@ -13,8 +13,12 @@ a read inside a unit runs on its connection and sees the unit's own writes. The 
 store/sqlite_engine.py and store/postgres_engine.py; repositories write SQL in the subset both engines share,
 with ``?`` placeholders.
 
-A lazy unit (``db.unit(name, lazy=True)``, used for a Telegram update) begins its transaction only at its
-first write, or when a use case opens a unit inside it: an update that writes nothing costs no transaction.
+Every unit begins its transaction at its first write (or ``serialize``), not when it opens: its reads before
+that see committed data, as they would inside a read-committed transaction on PostgreSQL, so a use case needs
+no say in it, and a unit that writes nothing (a Telegram update that only shows a menu) costs no transaction.
+A use case asks outside systems (the registry, the directory) before its first write, never inside a begun
+unit: with SQLite every other writer would wait for that call. Where it must read, ask, then write, it reads
+again after the ask what may have changed meanwhile (its writes are conditional ones).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import asyncio
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from importlib import resources
@@ -31,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bot import faults, write_lock
+from bot import faults
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +72,17 @@ _current: ContextVar[UnitOfWork | None] = ContextVar("qyzmet_unit", default=None
 class UnitOfWork:
     """One transaction of one use case (see the module docstring). Use ``Database.unit`` to get one."""
 
-    def __init__(self, db: Database, name: str, lazy: bool, one_statement: bool = False) -> None:
+    def __init__(self, db: Database, name: str) -> None:
         self._db = db
         self.name = name
-        # A unit of exactly one write runs it in autocommit: one trip instead of BEGIN, write, COMMIT.
-        self._one_statement = one_statement
-        self._written = False
         self.labels: list[str] = [name]  # the use cases that joined it (for fault points and logs)
-        self._lazy = lazy
         self._task: asyncio.Task[Any] | None = None
         self._outer: UnitOfWork | None = None  # set on a joined unit: the transaction it belongs to
         self._token: Any = None
         self._begun = False
         self._rollback_only = False
         self._after_commit: list[Callable[[], Any]] = []
-        self._held_token: Any = None  # bot.write_lock.HELD, set while this (root) unit holds the write lock
         self.conn: Any = None  # the connection of the begun transaction (root unit only)
-        self._before_commit: list[Callable[[], Awaitable[None]]] = []
 
     # Entering and leaving ---------------------------------------------------------------------------------
 
@@ -94,13 +92,9 @@ class UnitOfWork:
         if outer is not None and outer._db is self._db and outer._task is task:
             self._outer = outer
             outer.labels.append(self.name)
-            if not self._lazy:
-                await outer._begin()  # a use case reads and writes consistently from its first statement
             return self
         self._task = task
         self._token = _current.set(self)
-        if not self._lazy and not self._one_statement:
-            await self._begin()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -113,15 +107,8 @@ class UnitOfWork:
             if self._begun:
                 await self._end(exc_type is not None or self._rollback_only)
         finally:
-            if self._held_token is not None:
-                write_lock.HELD.reset(self._held_token)
-                self._held_token = None
             _current.reset(self._token)
-        if self._written and not self._begun:  # a one-statement unit: committed by its statement
-            self._db._one_statement_done()
-            if exc_type is None:
-                faults.point("after_commit", self.labels)
-        if (self._begun or self._written) and exc_type is None and not self._rollback_only:
+        if self._begun and exc_type is None and not self._rollback_only:
             for callback in self._after_commit:
                 try:
                     result = callback()
@@ -135,8 +122,6 @@ class UnitOfWork:
             await self._db._rollback(self)
             return
         try:
-            for hook in self._before_commit:
-                await hook()
             faults.point("before_commit", self.labels)
             await self._db._commit(self)
         except BaseException:
@@ -152,7 +137,6 @@ class UnitOfWork:
         if not root._begun:
             root.conn = await self._db._begin()
             root._begun = True
-            root._held_token = write_lock.HELD.set(True)
 
     @property
     def root(self) -> UnitOfWork:
@@ -160,15 +144,9 @@ class UnitOfWork:
 
     @property
     def begun(self) -> bool:
+        """Whether the transaction has begun (the unit wrote, or serialized): from then on it holds a
+        connection (with SQLite, the one writer), and nothing slow may happen before it ends."""
         return self.root._begun
-
-    def only_write_follows(self) -> None:
-        """Nothing was written yet, and the next write is the unit's only one: it runs in autocommit, one trip
-        instead of BEGIN, the write and COMMIT (a Telegram update that wrote nothing before its closing
-        statement). A second write would raise, as in a unit opened with ``one_statement``."""
-        root = self.root
-        if not root._begun and not root._written:
-            root._one_statement = True
 
     def fail(self) -> None:
         """Roll the whole transaction back when it ends (an error was handled further up)."""
@@ -180,12 +158,10 @@ class UnitOfWork:
 
     def after_commit(self, callback: Callable[[], Any]) -> None:
         """Run ``callback`` once the transaction has committed and its lock is released (wake the worker that
-        delivers a message; a coroutine function is awaited: an immediate first attempt at an SMS)."""
+        delivers a message, count a metric; a coroutine function is awaited: an immediate first attempt at an
+        SMS). The one hook a unit has: what must happen only if the writes stay, and after the lock, has no
+        other place. A unit that wrote nothing committed nothing, and runs none."""
         self.root._after_commit.append(callback)
-
-    def before_commit(self, hook: Callable[[], Awaitable[None]]) -> None:
-        """Run ``hook`` inside the transaction just before it commits (e.g. write what a turn owes its chat)."""
-        self.root._before_commit.append(hook)
 
 
 class Database:
@@ -207,10 +183,9 @@ class Database:
 
     # Units of work -----------------------------------------------------------------------------------------
 
-    def unit(self, name: str, lazy: bool = False, one_statement: bool = False) -> UnitOfWork:
-        """A unit of work (module docstring). ``one_statement``: the use case is a single write, run in
-        autocommit in one trip (a second write in it is a bug and raises)."""
-        return UnitOfWork(self, name, lazy, one_statement)
+    def unit(self, name: str) -> UnitOfWork:
+        """A unit of work (module docstring): ``async with db.unit("use-case/name"):``."""
+        return UnitOfWork(self, name)
 
     def current_unit(self) -> UnitOfWork | None:
         unit = _current.get()
@@ -265,13 +240,6 @@ class Database:
     async def _rollback(self, unit: UnitOfWork) -> None:
         raise NotImplementedError
 
-    async def _one_statement_conn(self) -> Any:
-        """The connection for a one-statement unit's write in autocommit (None: any connection)."""
-        raise NotImplementedError
-
-    def _one_statement_done(self) -> None:
-        """The one-statement unit has ended."""
-
     async def _fetch(self, conn: Any, sql: str, params: Params, quick: bool = False) -> list[Row]:
         """Run a statement and return its rows; ``conn`` None: a read outside any transaction. Counts the
         round trips it takes (``trips``)."""
@@ -291,18 +259,9 @@ class Database:
         unit = self.current_unit()
         if unit is None:
             raise NoUnitOfWork("a write outside a unit of work")
-        root = unit.root
-        if root._one_statement and not root._begun:
-            if root._written:
-                raise RuntimeError(f"unit {root.name} was declared one statement and writes twice")
-            conn = await self._one_statement_conn()  # released when the unit ends; the statement commits itself
-            root._written = True
-            self.commits += 1
-            faults.point("before_commit", root.labels)
-            return conn
         if not unit.begun:
             await unit._begin()
-        return root.conn
+        return unit.root.conn
 
     # Statements ------------------------------------------------------------------------------------------------
     # ``quick``: the statement reads or writes a few rows through an index (a key lookup, one row's upsert). An

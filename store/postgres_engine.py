@@ -250,9 +250,6 @@ class PostgresDatabase(Database):
             return  # the server released the lock with the session
         await self._give_back(conn)  # the reset unlocks it
 
-    async def _one_statement_conn(self) -> Any:
-        return None  # autocommit on any pooled connection
-
     async def _fetch(self, conn: Any, sql: str, params: Params, quick: bool = False) -> list[Row]:
         self.trips += 1
         try:

@@ -17,6 +17,10 @@ class InboundIdRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    async def handled(self, gateway_id: str) -> bool:
+        """Whether the id was claimed already (read before the message's unit writes anything)."""
+        return await self._db.fetchone("SELECT 1 FROM sms_inbound WHERE id = ?", (gateway_id,), quick=True) is not None
+
     async def claim(self, gateway_id: str, now: datetime) -> bool:
         """Record the id; False when it was already there (a repeat: acknowledge, do nothing)."""
         return bool(await self._db.write(

@@ -206,23 +206,6 @@ def _begin_now(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def _commit_work(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
-    """In a begun transaction: the statement, then COMMIT (ROLLBACK if it fails)."""
-    try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
-    return result
-
-
-def _autocommit(work: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
-    """A one-statement unit in one hop: begin, the statement, commit."""
-    _begin_waiting(conn)
-    return _commit_work(work, conn)
-
-
 def _wal(conn: sqlite3.Connection) -> None:
     """Switch a new file to WAL. Two processes that open a new file at once may both hold a read lock and want
     the exclusive one: SQLite answers "locked" at once instead of waiting (it would deadlock), so try again."""
@@ -261,11 +244,6 @@ def _setup_reader(conn: sqlite3.Connection) -> None:
 def _setup_quick(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout=0")  # never waits on the event loop: a busy read hops instead
     conn.execute("PRAGMA query_only=ON")
-
-
-# The autocommit connection of a one-statement unit (Database._one_statement_conn): its statement runs in one
-# hop, between its own BEGIN and COMMIT.
-_AUTOCOMMIT = object()
 
 
 class SqliteDatabase(Database):
@@ -416,13 +394,6 @@ class SqliteDatabase(Database):
             unit.conn = None
             self._write_lock.release()
 
-    async def _one_statement_conn(self) -> Any:
-        await self._write_lock.acquire()
-        return _AUTOCOMMIT
-
-    def _one_statement_done(self) -> None:
-        self._write_lock.release()
-
     # Statements ------------------------------------------------------------------------------------------------
 
     async def _run(self, conn: Any, sql: str, params: Params, quick: bool,
@@ -439,15 +410,6 @@ class SqliteDatabase(Database):
             self.trips += 1
             return await self._reader.run(work)
         writer = self._writer
-        if conn is _AUTOCOMMIT:
-            if (quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params)
-                    and _begin_now(writer.conn)):
-                result = _commit_work(work, writer.conn)
-            else:
-                self.trips += 1
-                result = await writer.run(partial(_autocommit, work))
-            self._committed()
-            return result
         if quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params):
             return work(writer.conn)
         self.trips += 1

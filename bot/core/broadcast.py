@@ -390,7 +390,7 @@ class BroadcastService:
         repo, user_id, bid = self._repo, recipient.user_id, broadcast.id
 
         async def before_send() -> bool:
-            async with self._db.unit("broadcast/claim", one_statement=True):
+            async with self._db.unit("broadcast/claim"):
                 return await repo.mark_sending(bid, user_id, self._clock.now())
 
         try:
@@ -402,7 +402,7 @@ class BroadcastService:
             outcome = Unknown(type(exc).__name__)
         # Most outcomes are one write, committed by itself (on PostgreSQL one round trip instead of three); a
         # refusal may take two (the person blocked the bot, a failure of a message that never left).
-        async with self._db.unit("broadcast/settle", one_statement=not isinstance(outcome, (Blocked, Failed))):
+        async with self._db.unit("broadcast/settle"):
             await self._settle(bid, user_id, outcome)
 
     async def _settle(self, bid: int, user_id: int, outcome: object) -> None:

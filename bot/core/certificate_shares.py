@@ -21,7 +21,8 @@ from typing import Literal
 from bot.clock import Clock
 from bot.core.certificates import CertificateService, Channel, Checked, PdfExpired, PdfNotFound
 from bot.core.notices import NoticeService
-from bot.core.registry_info import Certificate, RegistryInfoService
+from bot.core.registry_info import Certificate
+from bot.core.registry_results import ResultDelivery
 from bot.domain.model import Identity
 from store.applications import ApplicationRepository
 from store.certificates import CertificateRepository, IssuedCertificate, Opening, Share
@@ -83,13 +84,13 @@ class MyCertificates:
 
 class ShareService:
     def __init__(self, db: Database, repo: CertificateRepository, apps: ApplicationRepository,
-                 certificates: CertificateService, registry_info: RegistryInfoService, notices: NoticeService,
+                 certificates: CertificateService, results: ResultDelivery, notices: NoticeService,
                  clock: Clock, key: bytes) -> None:
         self._db = db
         self._repo = repo
         self._apps = apps
         self._certificates = certificates
-        self._registry_info = registry_info
+        self._results = results
         self._notices = notices
         self._clock = clock
         self._key = key
@@ -119,7 +120,7 @@ class ShareService:
 
     async def revoke(self, identity: Identity, share_id: str) -> bool:
         """The holder withdraws a link of theirs at once; False when it is not theirs, or was withdrawn already."""
-        async with self._db.unit("certificates/share-revoke", one_statement=True):
+        async with self._db.unit("certificates/share-revoke"):
             done = await self._repo.revoke_share(share_id, identity.iin, self._clock.now())
         if done:
             log.info("share link %s revoked by its holder", share_id)
@@ -134,9 +135,13 @@ class ShareService:
         if closed is not None:
             return closed
         assert share is not None
-        certificate = await self._registry_info.certificate_for(share.number)  # outside the unit: no lock held
+        certificate = await self._results.certificate_for(share.number)  # outside the unit: no lock held
         if certificate is None:
             return ShareClosed("unknown")
+        assert issued is not None
+        # The notices' phones, if they go by SMS, asked of the directory before the unit begins too.
+        subject = await self._notices.reach(issued.iin) if issued.iin != share.holder_iin else None
+        holder = await self._notices.reach(share.holder_iin)
         async with self._db.unit("certificates/share-open"):
             # Openings and checks of one number take turns across replicas (the notices' quiet time reads them).
             await self._db.serialize(f"certificate-checks:number:{share.number}")
@@ -150,11 +155,11 @@ class ShareService:
             quiet = await self._repo.openings_of_share_since(share.id, now - SHARE_NOTICE_QUIET)
             await self._certificates.recorded_check(now, channel, self._certificates.client_id(channel, client),
                                                     issued, "link", share.id,
-                                                    tell_subject=issued.iin != share.holder_iin)
+                                                    tell_subject=issued.iin != share.holder_iin, reach=subject)
             if not quiet:
                 await self._notices.notify("notice.share_opened", {"number": share.number,
                                                                    "when": {"when": utc_iso(now)}},
-                                           iin=share.holder_iin)
+                                           iin=share.holder_iin, reach=holder)
         log.info("share link %s opened", share.id)
         return Shared(certificate, self._certificates.checked(issued, now), share.expires_at)
 

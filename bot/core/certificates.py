@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.core.notices import NoticeService
+from bot.core.notices import NoticeService, Reach
 from bot.core.outbox import CERTIFICATE_PDF, TelegramOutbox
 from bot.core.ports import Sealer
 from bot.domain.certificate_seal import BadSeal, SealedCertificate
@@ -126,7 +126,7 @@ class CertificateService:
 
     async def record(self, number: str, iin: str, service: str, source_system: str, full_name: str,
                      issued_at: datetime) -> None:
-        """Record an issued certificate, in the issuing unit of work (RegistryInfoService)."""
+        """Record an issued certificate, in the issuing unit of work (ResultDelivery.give)."""
         await self._repo.add(IssuedCertificate(number, iin, service, source_system, mask_name(full_name),
                                                issued_at, valid_until(issued_at)))
 
@@ -170,6 +170,9 @@ class CertificateService:
         number = APPLICATIONS.parse(number_text)
         code = normalize_code(code_text)
         client_id = self.client_id(channel, client)
+        ahead = await self._repo.get(number) if number is not None and code is not None else None
+        reach = await self._notices.reach(ahead.iin) if ahead is not None and code is not None \
+            and self._genuine(ahead, code) else None  # the notice's phone, before the unit begins
         async with self._db.unit("certificates/check"):
             # The limits (and the one notice an hour) read the recent checks, then add one: checks of one client
             # and of one number take turns, across replicas too. Always client first, then number.
@@ -179,7 +182,7 @@ class CertificateService:
             now = self._clock.now()
             issued = await self._repo.get(number) if number is not None and code is not None else None
             if issued is not None and code is not None and self._genuine(issued, code):
-                await self.recorded_check(now, channel, client_id, issued, "code")
+                await self.recorded_check(now, channel, client_id, issued, "code", reach=reach)
                 log.info("certificate %s checked (%s) by its code", issued.number, channel)
                 return self.checked(issued, now)
             since = now - WINDOW
@@ -202,6 +205,8 @@ class CertificateService:
         except BadSeal:
             log.info("certificate check (%s): the payload's signature does not hold", channel)
             return Forged()
+        ahead = await self._repo.get(fields.number)
+        reach = await self._notices.reach(ahead.iin) if ahead is not None else None  # before the unit begins
         async with self._db.unit("certificates/seal"):
             # Checks of one number take turns across replicas: the one notice an hour reads them (as in check).
             await self._db.serialize(f"certificate-checks:number:{fields.number}")
@@ -209,7 +214,7 @@ class CertificateService:
             issued = await self._repo.get(fields.number)
             if issued is None or issued.issued_at != fields.issued_at:
                 return SealChecked(fields, None)
-            await self.recorded_check(now, channel, self.client_id(channel, client), issued, "seal")
+            await self.recorded_check(now, channel, self.client_id(channel, client), issued, "seal", reach=reach)
             return SealChecked(fields, self.checked(issued, now))
 
     def seal(self, fields: SealedCertificate) -> str:
@@ -220,7 +225,8 @@ class CertificateService:
                        expired=issued.valid_until <= now, revoked=issued.revoked_at is not None)
 
     async def recorded_check(self, now: datetime, channel: str, client_id: str, issued: IssuedCertificate,
-                             via: Via, share_id: str | None = None, tell_subject: bool = True) -> None:
+                             via: Via, share_id: str | None = None, tell_subject: bool = True,
+                             reach: Reach | None = None) -> None:
         """Record a successful check or opening (in the caller's unit) and tell the person the certificate is
         about — once an hour, so that a reloaded page does not send a second SMS (``tell_subject`` False: they
         are told otherwise, as the holder of the link opened)."""
@@ -228,7 +234,8 @@ class CertificateService:
         await self._repo.add_check(now, channel, client_id, issued.number, VALID, via=via, share_id=share_id)
         if not quiet and tell_subject:
             await self._notices.notify("notice.certificate_checked",
-                                       {"number": issued.number, "when": {"when": utc_iso(now)}}, iin=issued.iin)
+                                       {"number": issued.number, "when": {"when": utc_iso(now)}}, iin=issued.iin,
+                                       reach=reach)
 
     async def revoke(self, number: str) -> bool:
         """The issuer withdraws a certificate (``qyzmet certificates revoke``): every later check says so, and

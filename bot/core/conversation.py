@@ -36,11 +36,6 @@ class ConversationService:
         """Whether an update's effects are already committed (it came again: act on it once)."""
         return await self._updates.handled(update_id)
 
-    @property
-    def closes_in_one_statement(self) -> bool:
-        """Whether ``close_turn`` is one statement: an update that wrote nothing else then commits it alone."""
-        return self._closing.one_statement
-
     async def close_turn(self, update_id: int | None, state: StateWrite | None,
                          envelope: EnvelopeWrite | None) -> tuple[bool, int | None]:
         """Inside the update's unit of work, last: the update marked handled, the conversation's new state, the

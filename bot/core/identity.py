@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -62,26 +63,41 @@ class IdentityService:
         self._clock = clock
         self._s = settings
 
-    async def current(self, user_id: int) -> Identity | None:
+    async def current(self, user_id: int, later: list[Callable[[], Awaitable[None]]] | None = None
+                      ) -> Identity | None:
         """The verified identity if it still holds (30 min idle, 24 h at most); each use extends it."""
-        return await self.check(await self._users.identity(user_id))
+        return await self.check(await self._users.identity(user_id), later)
 
-    async def check(self, identity: Identity | None) -> Identity | None:
-        """`current` for an identity row already read (UserRepository.snapshot)."""
+    async def check(self, identity: Identity | None, later: list[Callable[[], Awaitable[None]]] | None = None
+                    ) -> Identity | None:
+        """`current` for an identity row already read (UserRepository.snapshot). ``later``: where to leave the
+        write that extends it, for the caller to run at the end of its unit — a Telegram update writes it last,
+        after the outside systems the update asks (handlers/telegram/turn.py); without it, it is written now. A
+        lapse is written at once: the same update may verify the person afresh, which a late delete would undo."""
         if identity is None:
             return None
         now = self._clock.now()
         idle = now - identity.last_seen_at > timedelta(seconds=self._s.identity_idle_seconds)
         too_old = now - identity.verified_at > timedelta(seconds=self._s.identity_max_seconds)
+        user_id = identity.user_id
         if idle or too_old:
-            async with self._db.unit("identity/lapse"):
-                await self._users.drop_identity(identity.user_id)
+            await self._write(None, "identity/lapse", lambda: self._users.drop_identity(user_id))
             return None
         # One write a minute is enough to keep a 30-minute idle limit: most updates then cost no commit.
         if now - identity.last_seen_at > timedelta(seconds=60):
-            async with self._db.unit("identity/touch"):
-                await self._users.touch_identity(identity.user_id, now)
+            await self._write(later, "identity/touch", lambda: self._users.touch_identity(user_id, now))
         return identity
+
+    async def _write(self, later: list[Callable[[], Awaitable[None]]] | None, name: str,
+                     write: Callable[[], Awaitable[object]]) -> None:
+        async def unit() -> None:
+            async with self._db.unit(name):
+                await write()
+
+        if later is None:
+            await unit()
+        else:
+            later.append(unit)
 
     @staticmethod
     def accept_contact(phone_number: str, contact_user_id: int | None, from_user_id: int) -> str | ContactRefused:
@@ -115,6 +131,11 @@ class IdentityService:
             await self._sms.send(phone, self._texts(lang, "sms.otp", code=issued.code), kind="interactive",
                                  expires_at=issued.expires_at.timestamp())
         return CodeSent(iin, mask_phone(phone))
+
+    async def code_matches(self, user_id: int, attempt: str, code: str) -> bool:
+        """Whether ``confirm`` would take ``code`` now, read only (OtpService.matches): what follows the
+        identification in the same update may then ask outside systems before the update writes anything."""
+        return await self._otps.matches(PURPOSE, otp_ref(user_id, attempt), code)
 
     async def confirm(self, user_id: int, attempt: str, phone: str, iin: str, code: str
                       ) -> Identity | otp_.WrongCode | otp_.NoValidCode:

@@ -124,6 +124,16 @@ class OtpService:
         on_commit(self._db, lambda: self._metrics.otp_locked(purpose))  # this wrong try locked the code
         return NoValidCode("locked")
 
+    async def matches(self, purpose: str, ref: str, code: str) -> bool:
+        """Whether ``code`` would be Verified now, read only (no try is counted, no lock taken): a caller asks
+        an outside system only for a right code, before the unit that verifies it for real begins."""
+        row = await self._repo.latest(purpose, ref)
+        if row is None or row.consumed_at is not None or row.expires_at <= self._clock.now():
+            return False
+        if await self._repo.attempts_for_ref(purpose, ref) >= self._s.otp_max_attempts:
+            return False
+        return hmac.compare_digest(row.code_hash, self._hash(purpose, ref, code))
+
     async def invalidate(self, purpose: str, ref: str) -> None:
         async with self._db.unit("otp/invalidate"):
             row = await self._repo.latest(purpose, ref)

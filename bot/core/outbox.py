@@ -66,7 +66,7 @@ class TelegramOutbox:
         the ids it still holds, and the new end of their lease. The others are settled, back in the queue, or were
         taken over by another sender after the lease ran out — that sender sends them."""
         until = self._clock.now().timestamp() + lease_seconds
-        async with self._db.unit("telegram/renew", one_statement=True):
+        async with self._db.unit("telegram/renew"):
             kept = await self.repo.renew(ids, held_until, until)
         return kept, until
 
@@ -74,14 +74,14 @@ class TelegramOutbox:
         """Put claimed envelopes that were not attempted back in the queue, due now (their sender stops)."""
         if not ids:
             return
-        async with self._db.unit("telegram/give_back", one_statement=True):
+        async with self._db.unit("telegram/give_back"):
             await self.repo.give_back(ids, held_until)
         self.wake()
 
     async def settle(self, envelope_id: int, status: str, error: str | None = None) -> bool:
         """The envelope's final outcome: sent, by_sms, failed or off (in the caller's unit, or one of its own).
         False: another sender settled it first (it took the envelope over when this one's lease ran out)."""
-        async with self._db.unit("telegram/settle", one_statement=True):
+        async with self._db.unit("telegram/settle"):
             settled = await self.repo.settle(envelope_id, status, self._clock.now(), error)
             if settled:
                 on_commit(self._db, lambda: self._metrics.telegram_envelope(status))
@@ -90,13 +90,13 @@ class TelegramOutbox:
     async def sent_part(self, envelope_id: int, left: dict[str, Any]) -> None:
         """Part of a claimed envelope has left: only ``left`` is still owed (what a sender that takes it over
         after a crash sends)."""
-        async with self._db.unit("telegram/part", one_statement=True):
+        async with self._db.unit("telegram/part"):
             await self.repo.keep_left(envelope_id, left)
 
     async def retry_later(self, envelope_id: int, delay: float, error: str,
                           left: dict[str, Any] | None = None) -> None:
         """Back to the queue for ``delay`` seconds (``left``: what has not been sent yet)."""
-        async with self._db.unit("telegram/retry", one_statement=True):
+        async with self._db.unit("telegram/retry"):
             await self.repo.retry_later(envelope_id, self._clock.now().timestamp() + delay, error, left)
             on_commit(self._db, lambda: self._metrics.telegram_envelope("retry"))
         self.wake()

@@ -1,7 +1,7 @@
 """Registry questions that could not be answered when a request was accepted, asked again until they are.
 
 A request is never lost because a state system is down: the application is accepted, its question written
-to ``registry_questions`` in the same unit (RegistryInfoService), and this worker claims due questions with
+to ``registry_questions`` in the same unit (bot/core/registry_results.py), and this worker claims due questions with
 a lease, asks again (outside any unit: no lock is held while a system is slow), and on an answer gives the
 result in one unit — status, delivery record, the subject's SMS, the envelope for the requester's chat (the
 certificate is rendered when it is delivered). A question still open when its application's due time passes
@@ -16,7 +16,7 @@ import logging
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.core.registry_info import RegistryInfoService
+from bot.core.registry_results import ResultDelivery
 from bot.core.worker import Job
 from bot.domain.retry import backoff
 from bot.gateways.state_systems import StateSystemUnavailable
@@ -27,11 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class PendingResults:
-    def __init__(self, db: Database, repo: RegistryQuestionRepository, registry_info: RegistryInfoService,
+    def __init__(self, db: Database, repo: RegistryQuestionRepository, results: ResultDelivery,
                  clock: Clock, settings: Settings) -> None:
         self._db = db
         self.repo = repo
-        self._info = registry_info
+        self._info = results
         self._clock = clock
         self._s = settings
         self.job = Job("registry_questions", self._pass, lambda: self._s.state_worker_idle_seconds)
@@ -60,7 +60,7 @@ class PendingResults:
             outcome = await self._info.answer_pending(question.number)
         except StateSystemUnavailable as exc:
             delay = self.backoff(question.attempts + 1)
-            async with self._db.unit("registry/retry", one_statement=True):
+            async with self._db.unit("registry/retry"):
                 await self.repo.retry_later(question.number, self._clock.now().timestamp() + delay, exc.reason)
             log.info("registry question %s still unanswered (%s); next try in %.0f s", question.number,
                      exc.reason, delay)

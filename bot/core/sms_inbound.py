@@ -2,8 +2,12 @@
 
 These are the same rules the Telegram channel uses, reached from another door: a consent code is checked
 only by ``OtpService.verify`` (HMAC, attempts, expiry), consent is recorded only by
-``RegistryInfoService.give_consent`` / ``decline``, application numbers are parsed by
+``ConsentService.give_consent`` / ``decline``, application numbers are parsed by
 ``normalize_number``. Nothing here knows about keywords or languages (that is handlers/sms_commands.py).
+
+One inbound SMS is one unit of work (``received``), and the outside systems it needs are asked before that unit
+writes anything: ``status`` (the directory: whose phone may see a number) and ``ask_for_reply`` (for a right
+consent code: the registry and the directory) come first, the writes after them.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from bot.clock import Clock
 from bot.core import otp as otp_
 from bot.core.applications import normalize_number, visible_to_phone
 from bot.core.complaints import normalize_number as normalize_complaint_number
+from bot.core.consent import NOT_ASKED, ConsentService
 from bot.core.otp import OtpService
-from bot.core.registry_info import CONSENT, Accepted, Delivered, Refused, RegistryInfoService
+from bot.core.registry_info import CONSENT, Accepted, Asked, Delivered, Refused
 from bot.domain.model import Application, Complaint, Consent
 from bot.gateways.state_systems import CitizenDirectory, StateSystemUnavailable
 from store.applications import ApplicationRepository
@@ -75,6 +80,20 @@ ConsentReplyResult = NoPending | CodeNeeded | Decided | WrongCode | CodeExpired
 
 
 @dataclass(frozen=True)
+class ReplyAsked:
+    """What the outside systems said for the one open request a consenting reply's code is right for."""
+    number: str
+    asked: Asked
+
+
+@dataclass
+class Received:
+    """An inbound SMS being handled: ``fresh`` is False for a repeat of one handled already (acknowledge it, do
+    nothing), and becomes False when another attempt at the same message committed while this one ran."""
+    fresh: bool
+
+
+@dataclass(frozen=True)
 class StatusFound:
     app: Application
 
@@ -89,9 +108,12 @@ class CannotCheckNow:
     """The citizen directory cannot say now whose phone may see the number: try again later."""
 
 
+StatusAnswer = StatusFound | ComplaintFound | CannotCheckNow
+
+
 class SmsInboundService:
     def __init__(self, db: Database, apps: ApplicationRepository, directory: CitizenDirectory, otps: OtpService,
-                 registry_info: RegistryInfoService, phones: SmsPhoneRepository, inbound_ids: InboundIdRepository,
+                 consents: ConsentService, phones: SmsPhoneRepository, inbound_ids: InboundIdRepository,
                  clock: Clock, complaints: ComplaintRepository) -> None:
         self._db = db
         self._ids = inbound_ids
@@ -99,17 +121,23 @@ class SmsInboundService:
         self._complaints = complaints
         self._directory = directory
         self._otps = otps
-        self._info = registry_info
+        self._consents = consents
         self._phones = phones
         self._clock = clock
 
     @asynccontextmanager
-    async def received(self, gateway_id: str | None) -> AsyncIterator[bool]:
+    async def received(self, gateway_id: str | None) -> AsyncIterator[Received]:
         """One inbound SMS as one unit of work: its gateway id is marked handled in the same transaction as
-        its effects (and the replies it owes), so a retry after a crash is handled, and a repeat is not.
-        Yields False for a repeat (acknowledge it, do nothing)."""
-        async with self._db.unit("sms/inbound"):
-            yield gateway_id is None or await self._ids.claim(gateway_id, self._clock.now())
+        its effects (and the replies it owes), so a retry after a crash is handled, and a repeat is not. The
+        mark is written last (as a Telegram update's is): what the message asks of outside systems is asked
+        before the unit writes anything. A message handled meanwhile by another attempt is rolled back."""
+        async with self._db.unit("sms/inbound") as unit:
+            message = Received(gateway_id is None or not await self._ids.handled(gateway_id))
+            yield message
+            if message.fresh and gateway_id is not None and not unit.failed \
+                    and not await self._ids.claim(gateway_id, self._clock.now()):
+                message.fresh = False
+                unit.fail()
 
     # Consent by reply -------------------------------------------------------------------------------------
 
@@ -117,15 +145,26 @@ class SmsInboundService:
         now = self._clock.now()
         return [c for c in await self._apps.pending_consents_for_phone(phone) if c.expires_at > now]
 
+    async def ask_for_reply(self, phone: str, answer: Answer, code: str | None) -> ReplyAsked | None:
+        """Before the message's unit writes anything: for a consenting reply whose code is right for an open
+        request (checked read only), what the outside systems say for it (ConsentService.ask)."""
+        if answer != "yes" or code is None:
+            return None
+        for consent in await self._open_requests(phone):
+            if await self._otps.matches(CONSENT, consent.number, code):
+                return ReplyAsked(consent.number, await self._consents.ask(consent))
+        return None
+
     async def consent_reply(self, phone: str, answer: Answer, code: str | None,
-                            reply_tells: bool = False) -> ConsentReplyResult:
+                            reply_tells: bool = False, asked: ReplyAsked | None = None) -> ConsentReplyResult:
         """A reply to a consent SMS: "482913" / "ДА 482913" (yes), "НЕТ" / "НЕТ 482913" (no).
 
         Consent must be bound to its code, so a bare yes always asks for the code. A bare no is taken
         only when exactly one request is open (declining shares nothing, so no harm if it is the one).
         ``reply_tells``: the answer to this SMS will be sent, and it says to whom and when the data was given
         (Decided.provided) — then no separate "your data was provided" notice goes to the same phone. A reply
-        to the person's own SMS is not a notice: STOP does not hold it back.
+        to the person's own SMS is not a notice: STOP does not hold it back. ``asked``: ask_for_reply's answer,
+        asked before the unit began (without it a consent given is answered from the queue).
         """
         async with self._db.unit("sms/consent_reply"):
             pending = await self._open_requests(phone)
@@ -133,13 +172,13 @@ class SmsInboundService:
                 return NoPending()
             if code is None:
                 if answer == "no" and len(pending) == 1:
-                    refused = await self._info.decline(pending[0].number, "sms")
+                    refused = await self._consents.decline(pending[0].number, "sms")
                     return Decided(refused) if refused else NoPending()
                 return CodeNeeded(len(pending))
-            return await self._by_code(pending, answer, code, reply_tells)
+            return await self._by_code(pending, answer, code, reply_tells, asked)
 
     async def _by_code(self, pending: list[Consent], answer: Answer, code: str,
-                       reply_tells: bool) -> ConsentReplyResult:
+                       reply_tells: bool, asked: ReplyAsked | None) -> ConsentReplyResult:
         # Each code is an HMAC bound to one application, so the request is found by verifying against each
         # open one. A wrong code thus counts as a wrong try on every open request of this phone — as it
         # should, since a guess has a chance against each of them.
@@ -150,19 +189,20 @@ class SmsInboundService:
             checked = await self._otps.verify(CONSENT, consent.number, code)
             if isinstance(checked, otp_.Verified):
                 if answer == "no":
-                    refused = await self._info.decline(consent.number, "sms")
+                    refused = await self._consents.decline(consent.number, "sms")
                     return Decided(refused) if refused else NoPending()
-                given = await self._info.give_consent(consent.number, "sms", tell_subject=not reply_tells)
+                told = asked.asked if asked is not None and asked.number == consent.number else NOT_ASKED
+                given = await self._consents.give_consent(consent.number, "sms", told, tell_subject=not reply_tells)
                 if given is None:
                     return NoPending()
                 if isinstance(given, Accepted) or not reply_tells:  # Accepted: the subject is told when it is given
                     return Decided(given)
-                name, iin = await self._info.requester_label(consent.requester_iin)
+                name, iin = told.requester
                 return Decided(given, Provided(name, iin, consent.service, self._clock.now()))
             if isinstance(checked, otp_.WrongCode):
                 left.append(checked.attempts_left)
             elif checked.reason == "locked":
-                refused = await self._info.end_after_wrong_codes(consent)
+                refused = await self._consents.end_after_wrong_codes(consent)
                 if refused:
                     ended.append(refused)
             elif checked.reason == "expired":

@@ -187,7 +187,7 @@ class SmsService:
         return "sent"
 
     async def _mark(self, message_id: str, status: str, error: str | None, gateway_id: str | None = None) -> None:
-        async with self._db.unit("sms/settle", one_statement=True):
+        async with self._db.unit("sms/settle"):
             await self._outbox.settle(message_id, status, self._clock.now(), error, gateway_id)
             on_commit(self._db, lambda: self._metrics.sms_reached(status))
 
@@ -207,7 +207,7 @@ class SmsService:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             delay = max(delay, retry_after)
-        async with self._db.unit("sms/retry", one_statement=True):
+        async with self._db.unit("sms/retry"):
             await self._outbox.retry_later(message.id, now.timestamp() + delay, reason, now)
         log.warning("SMS %s to %s not sent yet (%s); retry in %.2fs", message.id, mask_phone(message.to_phone),
                     reason, delay)

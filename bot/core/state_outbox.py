@@ -94,12 +94,12 @@ class StateOutbox:
         await self._settle(post, "sent")
 
     async def _settle(self, post: StatePost, status: str, error: str | None = None) -> None:
-        async with self._db.unit("state/settle", one_statement=True):
+        async with self._db.unit("state/settle"):
             await self.repo.settle(post.id, status, self._clock.now(), error)
 
     async def _retry(self, post: StatePost, reason: str) -> None:
         delay = self.backoff(post.attempts + 1)
-        async with self._db.unit("state/retry", one_statement=True):
+        async with self._db.unit("state/retry"):
             await self.repo.retry_later(post.id, self._clock.now().timestamp() + delay, reason)
         log.warning("%s not posted to %s yet (%s); next try in %.0f s", post.key, post.target, reason, delay)
 

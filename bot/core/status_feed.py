@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from bot.clock import Clock
 from bot.core.applications import normalize_number
-from bot.core.notices import NoticeService
+from bot.core.notices import NoticeService, Reach
 from bot.core.staff import StaffService
 from bot.domain.application_status import FEED_STATUSES, can_move, is_open
 from bot.domain.calendar import WorkingCalendar
@@ -206,7 +206,10 @@ class StatusFeed:
             return Decision("updated", new_status=event.status)
 
         # The decision, its writes and the notice it owes are one unit of work; a rejected or duplicate
-        # event writes nothing.
+        # event writes nothing. The notice's phone, if it goes by SMS, is asked of the directory first.
+        known = await self._apps.get(event.number)
+        reach = await self._notices.reach(known.iin if known else event.iin,
+                                          known.requester_user_id if known else None)
         async with self._db.unit("feed/event"):
             # The rule reads the application and its history, then writes: deliveries of one number take turns
             # (on PostgreSQL units run at once, and two first events would both decide "created").
@@ -216,7 +219,7 @@ class StatusFeed:
             app = await self._apps.get(event.number)
             changed = decision.new_status is not None and decision.outcome in ("created", "updated")
             if changed and app is not None:
-                await self.notify(app, event.note)
+                await self.notify(app, event.note, reach)
         if decision.outcome == "rejected":
             log.info("status event for %s (%s) rejected: %s", event.number, mask_iin(event.iin), decision.reason)
             raise Conflict(decision.reason or "conflict", decision.code or "conflict")
@@ -225,7 +228,7 @@ class StatusFeed:
                  decision.outcome, "" if changed else " (status unchanged)")
         return Recorded(decision.outcome, app, changed)  # type: ignore[arg-type]
 
-    async def notify(self, app: Application, note: str | None) -> str:
+    async def notify(self, app: Application, note: str | None, reach: Reach | None = None) -> str:
         """The applicant's notice of a status change. A refusal says how to appeal it (a complaint, filed from
         the notice's button with the application filled in; the court); a change of an application past its
         due time says that it is overdue."""
@@ -239,7 +242,7 @@ class StatusFeed:
         elif lateness(app.due_at, self._clock.now(), is_open(app.status), self._calendar) is not None:
             key = "notice.app_overdue"
             params = {**params, "_complain": f"cpf:{app.number}"}
-        return await self._notices.notify(key, params, iin=app.iin, user_id=app.requester_user_id)
+        return await self._notices.notify(key, params, iin=app.iin, user_id=app.requester_user_id, reach=reach)
 
     async def application(self, number: str) -> Application | None:
         """An application by number, for tools that report stages of it (the demo's :feed)."""

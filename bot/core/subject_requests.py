@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Literal
 
 from bot.clock import Clock
-from bot.core.registry_info import Accepted, Delivered, NotAllowed, NotPending, Refused, RegistryInfoService
+from bot.core.consent import ConsentService
+from bot.core.registry_info import Accepted, Delivered, NotAllowed, NotPending, Refused
 from bot.domain.iin import mask_iin
 from bot.domain.model import Identity
 from bot.domain.names import mask_name
@@ -62,9 +63,9 @@ def decision_of(row: SubjectRequestRow, now: datetime) -> Decision:
 
 
 class SubjectRequestsService:
-    def __init__(self, repo: SubjectRequestRepository, registry_info: RegistryInfoService, clock: Clock) -> None:
+    def __init__(self, repo: SubjectRequestRepository, consents: ConsentService, clock: Clock) -> None:
         self._repo = repo
-        self._info = registry_info
+        self._info = consents
         self._clock = clock
 
     async def about_me(self, identity: Identity) -> list[RequestAboutMe]:

@@ -6,22 +6,21 @@ every QYZMET_SWEEP_INTERVAL_SECONDS by the processes that run the workers."""
 from __future__ import annotations
 
 from bot.config import Settings
+from bot.core.consent import ConsentService
 from bot.core.conversation import ConversationService
-from bot.core.registry_info import RegistryInfoService
 from bot.core.worker import Job
 
 
 class Sweep:
-    def __init__(self, registry_info: RegistryInfoService, conversation: ConversationService,
-                 settings: Settings) -> None:
-        self._info = registry_info
+    def __init__(self, consents: ConsentService, conversation: ConversationService, settings: Settings) -> None:
+        self._consents = consents
         self._conversation = conversation
         self._s = settings
         self.job = Job("sweep", self._pass, lambda: self._s.sweep_interval_seconds)
 
     async def run(self) -> None:
         """One sweep."""
-        await self._info.expire_due()
+        await self._consents.expire_due()
         await self._conversation.forget_old_updates()
 
     async def _pass(self) -> float:

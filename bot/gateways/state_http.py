@@ -21,7 +21,6 @@ from typing import Any
 
 import aiohttp
 
-from bot import write_lock
 from bot.clock import Clock
 from bot.config import ConfigError, Settings
 from bot.domain.iin import mask_iin
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024  # one person's record is a few hundred bytes
 RETRY_PAUSE = 0.1     # seconds before the second try of a call; doubled after each
 RETRY_PAUSE_MAX = 2.0  # within one call: its tries are few, and the caller waits on them
-SHORT_CALL_SECONDS = write_lock.SHORT_CALL_SECONDS
 
 
 class NotAsked(ValueError):
@@ -85,11 +83,8 @@ class StateHttpClient:
         return self.breaker.reachable()
 
     async def get(self, path: str) -> Answer:
-        """A GET, tried up to QYZMET_STATE_ATTEMPTS times (it changes nothing, so trying again is safe) — or once,
-        for at most bot.write_lock.SHORT_CALL_SECONDS, while the caller holds the database's write lock."""
-        if write_lock.held():
-            return await self._call("GET", path, None, 1,
-                                    min(self._timeout.total or SHORT_CALL_SECONDS, SHORT_CALL_SECONDS))
+        """A GET, tried up to QYZMET_STATE_ATTEMPTS times (it changes nothing, so trying again is safe). Callers
+        ask before their unit of work begins (store/db.py), so the tries hold no database lock."""
         return await self._call("GET", path, None, self._attempts)
 
     async def post(self, path: str, body: dict[str, Any]) -> Answer:
@@ -109,8 +104,7 @@ class StateHttpClient:
                     f" ({what})" if what else "", mismatch)
         return self.malformed("not the question asked")
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None, attempts: int,
-                    timeout: float | None = None) -> Answer:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None, attempts: int) -> Answer:
         reason = ""
         for attempt in range(attempts):
             if attempt:
@@ -118,7 +112,7 @@ class StateHttpClient:
             if not self.breaker.allow():
                 raise StateSystemUnavailable(self.system, "circuit open (the system keeps failing)")
             try:
-                answer = await self._once(method, path, body, timeout)
+                answer = await self._once(method, path, body)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 reason = type(exc).__name__
             except BaseException:  # cancelled: neither an answer nor a failure of the system
@@ -133,12 +127,10 @@ class StateHttpClient:
             log.warning("%s did not answer (%s), try %d of %d", self.system, reason, attempt + 1, attempts)
         raise StateSystemUnavailable(self.system, reason)
 
-    async def _once(self, method: str, path: str, body: dict[str, Any] | None, timeout: float | None) -> Answer:
+    async def _once(self, method: str, path: str, body: dict[str, Any] | None) -> Answer:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
-        limit = aiohttp.ClientTimeout(total=timeout) if timeout is not None else self._timeout
-        async with self._session.request(method, self._base + path, json=body, ssl=self._tls or True,
-                                         timeout=limit) as response:
+        async with self._session.request(method, self._base + path, json=body, ssl=self._tls or True) as response:
             chunks, size = [], 0
             async for chunk in response.content.iter_chunked(16 * 1024):
                 size += len(chunk)

@@ -131,7 +131,7 @@ class TelegramDelivery:
         the message: the holder saves, prints and forwards it to whoever asked for it, and its signature and QR
         code, not Telegram, are what keep it from being altered."""
         assert reply.pdf is not None
-        certificate = await self._services.registry_info.certificate_for(reply.pdf)
+        certificate = await self._services.results.certificate_for(reply.pdf)
         if certificate is None:  # its result is no longer given: nothing to send
             log.warning("a PDF was owed for an application without a result")
             return
@@ -141,13 +141,13 @@ class TelegramDelivery:
         await telegram_send.send_document(self._bot, chat_id, data, f"{certificate.number}.pdf", reply.html)
 
     def _signed_pdf(self, lang: Lang, certificate: Certificate) -> bytes:
-        """Rendered (its QR code the seal the certificate was made with: RegistryInfoService) and signed."""
+        """Rendered (its QR code the seal the certificate was made with: ResultDelivery) and signed."""
         services = self._services
         return services.issuer.sign_pdf(render_pdf(services.texts, lang, certificate))
 
     async def _certificate_html(self, reply: Reply) -> str:
         assert reply.certificate is not None
-        certificate = await self._services.registry_info.certificate_for(reply.certificate)
+        certificate = await self._services.results.certificate_for(reply.certificate)
         return envelope_render.with_certificate(self._services.texts, as_lang(reply.lang), reply.html, certificate)
 
     async def _render(self, envelope: Envelope, lang: Lang) -> list[Reply]:
@@ -159,7 +159,7 @@ class TelegramDelivery:
             params = payload.get("params", {})
             return envelope_render.notice(t, lang, services.notices.render(lang, payload["key"], params), params)
         if envelope.kind == outbox.CONSENT_OFFER:
-            tag = services.registry_info.offer_tag(payload["number"], envelope.chat_id)
+            tag = services.consents.offer_tag(payload["number"], envelope.chat_id)
             return envelope_render.consent_offer(t, lang, payload, tag)
         if envelope.kind == outbox.CERTIFICATE_PDF:
             return envelope_render.certificate_pdf(t, lang, payload["number"])

@@ -66,6 +66,10 @@ async def on_identity_code(turn: Turn, text: str, data: dict) -> None:
     if code is None:
         await turn.say("otp.format", reply_markup=keyboards.code_entry(turn.t, turn.lang))
         return
+    then = data.get("then") or {}
+    ask = routes.ASK_AHEAD.get(str(then.get("action")))
+    if ask is not None and await turn.services.identity.code_matches(turn.user_id, data["attempt"], code):
+        await ask(turn, then, data["iin"])  # before this update's first write: what follows needs outside systems
     result = await turn.services.identity.confirm(turn.user_id, data["attempt"], data["phone"], data["iin"], code)
     if isinstance(result, otp_.WrongCode):
         await turn.say("otp.wrong", left=result.attempts_left, reply_markup=keyboards.code_entry(turn.t, turn.lang))

@@ -63,7 +63,7 @@ def applications(t: Texts, lang: Lang, numbers: list[str]) -> InlineKeyboardMark
 
 
 def consent_decision(t: Texts, lang: Lang, number: str, tag: str) -> InlineKeyboardMarkup:
-    """The offer's Consent / Decline; ``tag`` proves the offer was made to this chat (RegistryInfoService)."""
+    """The offer's Consent / Decline; ``tag`` proves the offer was made to this chat (ConsentService)."""
     return InlineKeyboardMarkup([[
         InlineKeyboardButton(t(lang, "btn.consent_yes"), callback_data=f"cy:{number}:{tag}"),
         InlineKeyboardButton(t(lang, "btn.consent_no"), callback_data=f"cn:{number}:{tag}")]])

@@ -35,7 +35,8 @@ async def own_request(turn: Turn, service: str) -> None:
         return
     identity = await turn.identity()
     assert identity is not None
-    delivered = await turn.services.registry_info.request_own(identity, turn.user_id, service)
+    delivered = await turn.services.own_requests.request_own(identity, turn.user_id, service,
+                                                             turn.ahead.pop("own", None))
     if isinstance(delivered, Accepted):  # the registry cannot answer now: the result comes to this chat later
         await turn.say("request.accepted_pending", number=delivered.app.number,
                        due=render.when(delivered.app.due_at, turn.lang))
@@ -68,7 +69,7 @@ async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
     if identity is None:
         await require_identity(turn, {"action": "other", "service": data["service"]})
         return
-    result = await turn.services.registry_info.submit_third_party(identity, turn.user_id, data["service"], text,
+    result = await turn.services.consents.submit_third_party(identity, turn.user_id, data["service"], text,
                                                                  turn.lang)
     if isinstance(result, IinRefused):
         await turn.say(f"iin.{result.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
@@ -101,7 +102,7 @@ async def on_consent_code(turn: Turn, text: str, data: dict) -> None:
         await turn.say("id.expired")
         await show_menu(turn)
         return
-    result = await turn.services.registry_info.confirm_with_code(identity, turn.user_id, data["number"], code)
+    result = await turn.services.consents.confirm_with_code(identity, turn.user_id, data["number"], code)
     await answer_consent_result(turn, result)
 
 
@@ -132,7 +133,7 @@ async def resend_consent_code(turn: Turn, data: dict) -> None:
         await turn.say("id.expired")
         await show_menu(turn)
         return
-    sent = await turn.services.registry_info.resend_consent_code(identity, turn.user_id, data["number"], turn.lang)
+    sent = await turn.services.consents.resend_consent_code(identity, turn.user_id, data["number"], turn.lang)
     await answer_resend(turn, sent)
 
 
@@ -144,7 +145,7 @@ async def cabinet_decision(turn: Turn, arg: str, consents: bool) -> None:
     button, a chat verified as someone else — gets the stale-button answer, whether the request exists or not."""
     number, _, tag = arg.partition(":")
     identity = await turn.identity()
-    if identity is None and turn.services.registry_info.offered(number, turn.user_id, tag):
+    if identity is None and turn.services.consents.offered(number, turn.user_id, tag):
         query = turn.update.callback_query
         offer = query.message.message_id if query is not None and query.message is not None else None
         await require_identity(turn, {"action": "consent", "number": number, "tag": tag, "yes": consents,
@@ -155,7 +156,8 @@ async def cabinet_decision(turn: Turn, arg: str, consents: bool) -> None:
 
 async def decide_as_subject(turn: Turn, identity: Identity | None, number: str, consents: bool,
                             close: Callable[[Turn], None]) -> None:
-    result = await turn.services.registry_info.decide_as_subject(identity, number, consents)
+    result = await turn.services.consents.decide_as_subject(identity, number, consents,
+                                                            turn.ahead.pop("consent", None))
     if isinstance(result, NotAllowed):
         await show_menu(turn, "stale.button")
         return
@@ -179,7 +181,7 @@ async def consent_after_identity(turn: Turn, then: dict) -> None:
     """Back to the decision the offer's button asked for, now that the chat is verified: as the subject it is
     taken; as anyone else, the stale-button answer."""
     number, tag = str(then.get("number") or ""), str(then.get("tag") or "")
-    if not turn.services.registry_info.offered(number, turn.user_id, tag):
+    if not turn.services.consents.offered(number, turn.user_id, tag):
         await show_menu(turn, "stale.button")
         return
     offer = then.get("offer")
@@ -193,6 +195,16 @@ async def consent_after_identity(turn: Turn, then: dict) -> None:
 
 
 # Where the conversation continues once the person has identified ------------------------------------------
+
+async def own_ahead(turn: Turn, then: dict, iin: str) -> None:
+    if then.get("service") in REGISTRY_SERVICES:
+        turn.ahead["own"] = await turn.services.own_requests.ask(iin, then["service"])
+
+
+async def consent_ahead(turn: Turn, then: dict, iin: str) -> None:
+    if then.get("yes"):
+        turn.ahead["consent"] = await turn.services.consents.ask_as_subject(iin, str(then.get("number") or ""))
+
 
 async def own_after_identity(turn: Turn, then: dict) -> None:
     if then.get("service") in REGISTRY_SERVICES:
@@ -210,6 +222,8 @@ async def other_after_identity(turn: Turn, then: dict) -> None:
 
 def register() -> None:
     """A request asked before identification goes on after it."""
+    routes.ask_ahead("own", own_ahead)
+    routes.ask_ahead("consent", consent_ahead)
     routes.after_identity("own", own_after_identity)
     routes.after_identity("other", other_after_identity)
     routes.after_identity("consent", consent_after_identity)

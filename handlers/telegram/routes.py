@@ -29,6 +29,7 @@ MessageHandlerFn = Callable[[Turn, Message, dict], Awaitable[None]]
 ButtonHandlerFn = Callable[[Turn, str, ChatState], Awaitable[None]]
 # fn(turn, what was asked) — where a feature's conversation continues once the person has identified.
 AfterIdentityFn = Callable[[Turn, dict], Awaitable[None]]
+AskAheadFn = Callable[[Turn, dict, str], Awaitable[None]]
 
 
 TEXT_STATES: dict[str, MessageHandlerFn] = {}
@@ -36,6 +37,7 @@ OTHER_STATES: dict[str, MessageHandlerFn] = {}
 STATE_HINTS: dict[str, str] = {}
 BUTTONS: dict[str, ButtonHandlerFn] = {}
 AFTER_IDENTITY: dict[str, AfterIdentityFn] = {}
+ASK_AHEAD: dict[str, AskAheadFn] = {}
 
 
 def _put(table: dict, key: str, value: object, what: str) -> None:
@@ -66,5 +68,12 @@ def after_identity(action: str, fn: AfterIdentityFn) -> None:
     _put(AFTER_IDENTITY, action, fn, "after-identity action")
 
 
-__all__ = ["AFTER_IDENTITY", "BUTTONS", "MENU", "OTHER_STATES", "STATE_HINTS", "TEXT_STATES", "after_identity",
-           "button", "menu_entry", "other_state", "text_state"]
+def ask_ahead(action: str, fn: AskAheadFn) -> None:
+    """Register what an after-identity ``action`` needs from outside systems, asked with the person's IIN once
+    their code is known to be right and before the update writes anything (no unit of work has begun then);
+    ``fn`` keeps the answer in ``turn.ahead``."""
+    _put(ASK_AHEAD, action, fn, "ask-ahead action")
+
+
+__all__ = ["AFTER_IDENTITY", "ASK_AHEAD", "BUTTONS", "MENU", "OTHER_STATES", "STATE_HINTS", "TEXT_STATES",
+           "after_identity", "ask_ahead", "button", "menu_entry", "other_state", "text_state"]

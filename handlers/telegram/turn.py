@@ -1,13 +1,13 @@
 """One update being answered: who, in which language, and how to reply — as one unit of work.
 
-Every Telegram update runs inside an UpdateScope (see ``run_update``): a lazy unit of work that begins at the
-update's first write, and a buffer of the replies. Nothing is sent while the unit is open. When the update's
-work is done, the replies are written to the Telegram outbox in the same transaction as everything else the
-update changed (with the update's handled mark and where the conversation now stands: one statement on
-PostgreSQL, store/turn_close.py), the unit commits, and the replies are delivered at once from that envelope. A
-crash after the commit leaves the envelope to the outbox worker; a crash or an error before it leaves nothing
-half-done. An update that wrote nothing sends its replies directly (there is nothing to lose); one that only
-moved the conversation commits that closing statement alone.
+Every Telegram update runs inside an UpdateScope (see ``run_update``): a unit of work (which, as every unit,
+begins its transaction only at the update's first write), and a buffer of the replies. Nothing is sent while the
+unit is open. When the update's work is done, the replies are written to the Telegram outbox in the same
+transaction as everything else the update changed (with the update's handled mark and where the conversation now
+stands: one statement on PostgreSQL, store/turn_close.py), the unit commits, and the replies are delivered at
+once from that envelope. A crash after the commit leaves the envelope to the outbox worker; a crash or an error
+before it leaves nothing half-done. An update that wrote nothing sends its replies directly (there is nothing to
+lose); one that only moved the conversation commits that closing write alone.
 
 An update is acted on once: it is marked handled (``telegram_updates``) in its unit; one that comes again (a
 restart before getUpdates confirmed it, a webhook retry) is skipped, and one handled meanwhile by another
@@ -83,6 +83,9 @@ class UpdateScope:
         self.chat_id: int | None = None
         self.replies: list[Reply] = []
         self.after: list[Callable[[], Awaitable[Any]]] = []
+        # Writes that only record the update happened (an identity extended), run last, before the close: the
+        # outside systems the update asks are asked before its unit begins.
+        self.last: list[Callable[[], Awaitable[None]]] = []
         self.envelope: Envelope | None = None
         self.unit: Any = None
         self.errored = False
@@ -147,9 +150,8 @@ async def run_update(services: Services, application: Application, update: objec
             return
     token = _scope.set(scope)
     try:
-        async with services.db.unit("turn", lazy=True) as unit:
+        async with services.db.unit("turn") as unit:
             scope.unit = unit
-            unit.before_commit(scope.close)  # when the update wrote something: last, in its transaction
             await coroutine
             if unit.failed and not scope.errored:
                 # A use case failed and the flow went on: its replies may speak of what was rolled back.
@@ -158,11 +160,12 @@ async def run_update(services: Services, application: Application, update: objec
                 if scope.chat_id is not None and error_is_told():
                     lang = as_lang(await services.conversation.language(scope.chat_id))
                     scope.replies.append(Reply(escape(services.texts(lang, "error.generic"))))
-            elif scope.state is not None and not unit.begun and not unit.failed:
-                # Only the conversation moved: its closing statement is the update's one write.
-                if services.conversation.closes_in_one_statement:
-                    unit.only_write_follows()
-                await scope.close()
+            elif not unit.failed:
+                for write in scope.last:
+                    await write()
+                if unit.begun or scope.state is not None:
+                    # The update wrote something, or moved the conversation: last, in its transaction.
+                    await scope.close()
     except HandledElsewhere:
         log.info("update %s was handled meanwhile by another attempt; this one is rolled back", scope.update_id)
         return
@@ -197,6 +200,9 @@ class Turn:
     notes: list[str] = field(default_factory=list)
     # What turn_for read about the sender (one query), so the handlers need not read it again.
     known: UserSnapshot | None = None
+    # What outside systems answered ahead of the update's first write, for a use case later in the same update
+    # (routes.ask_ahead: identification, then the request it was for), by what was asked.
+    ahead: dict[str, Any] = field(default_factory=dict)
     _identity: object = field(default=_UNREAD, repr=False)
     started: float = field(default_factory=time.monotonic)
 
@@ -221,10 +227,12 @@ class Turn:
     async def identity(self) -> Identity | None:
         """The verified identity if it still holds (IdentityService.current), checked once per update."""
         if self._identity is _UNREAD:
+            scope = current_scope()
+            later = scope.last if scope is not None and not scope.closed else None
             if self.known is not None:
-                self._identity = await self.services.identity.check(self.known.identity)
+                self._identity = await self.services.identity.check(self.known.identity, later)
             else:
-                self._identity = await self.services.identity.current(self.user_id)
+                self._identity = await self.services.identity.current(self.user_id, later)
         return self._identity  # type: ignore[return-value]
 
     def identity_is(self, identity: Identity | None) -> None:

@@ -35,7 +35,7 @@ async def psh(emu, database):
 
 
 async def certificate_of(h: Harness, number: str):
-    certificate = await h.services.registry_info.certificate_for(number)
+    certificate = await h.services.results.certificate_for(number)
     assert certificate is not None
     return certificate
 

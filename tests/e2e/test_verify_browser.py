@@ -167,7 +167,7 @@ def reads_only_closed(driver: WebDriver, url: str, closed_text: str, name: str) 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_the_qr_link_and_a_share_link_show_the_form_in_a_real_browser(sh, browser, shots, lang):
     holder, _, number, _ = await own_certificate(sh, 6211, lang)
-    certificate = await sh.services.registry_info.certificate_for(number)
+    certificate = await sh.services.results.certificate_for(number)
     assert certificate is not None
     name, mark = "Иванов Сергей Петрович", says(sh, lang, "form.observed_yes")
     await asyncio.to_thread(reads_the_form, browser, f"{certificate.seal_url}&lang={lang}", lang, name, mark,

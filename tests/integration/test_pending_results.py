@@ -52,7 +52,7 @@ async def owed_results(services: Services, number: str) -> int:
 async def test_a_dead_workers_question_is_taken_over_after_its_lease_and_answered_once(env):
     services, server, clock = env
     server.set("registries", "fail")
-    accepted = await services.registry_info.request_own(me(clock), CHAT, "tb_info")
+    accepted = await services.own_requests.request_own(me(clock), CHAT, "tb_info")
     assert isinstance(accepted, Accepted)
     number = accepted.app.number
     server.heal()
@@ -76,7 +76,7 @@ async def test_a_dead_workers_question_is_taken_over_after_its_lease_and_answere
 async def test_an_application_decided_otherwise_closes_its_question(env):
     services, server, clock = env
     server.set("registries", "fail")
-    accepted = await services.registry_info.request_own(me(clock), CHAT, "tb_info")
+    accepted = await services.own_requests.request_own(me(clock), CHAT, "tb_info")
     assert isinstance(accepted, Accepted)
     async with services.db.unit("test/refuse"):
         await services.db.write("UPDATE applications SET status = 'refused' WHERE number = ?", (accepted.app.number,))
@@ -91,12 +91,12 @@ async def test_a_stage_is_written_with_its_decision_or_not_at_all(env):
     services, _, clock = env
     with pytest.raises(RuntimeError):
         async with services.db.unit("test/outer"):
-            delivered = await services.registry_info.request_own(me(clock), CHAT, "tb_info")
+            delivered = await services.own_requests.request_own(me(clock), CHAT, "tb_info")
             assert isinstance(delivered, Delivered)
             raise RuntimeError("the turn failed after the use case")
     assert await services.db.fetchval("SELECT count(*) FROM state_outbox") == 0
     assert await services.db.fetchval("SELECT count(*) FROM applications WHERE requester_user_id = ?", (CHAT,)) == 0
-    delivered = await services.registry_info.request_own(me(clock), CHAT, "tb_info")
+    delivered = await services.own_requests.request_own(me(clock), CHAT, "tb_info")
     rows = await services.state_outbox.repo.statuses("monitoring")
     assert [key for key, _, _ in rows] == [f"{delivered.app.number}:accepted", f"{delivered.app.number}:result_ready"]
 

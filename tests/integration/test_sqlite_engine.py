@@ -41,7 +41,7 @@ async def test_quick_statements_on_an_index_take_no_round_trip_and_others_do(db)
 
     assert await db.fetchval("SELECT count(*) FROM t") == 101  # not marked: a hop to the reader's thread
     assert db.trips == trips + 1
-    async with db.unit("one", one_statement=True):
+    async with db.unit("one"):  # a unit of one quick write: BEGIN, the write and COMMIT, all on the loop
         await db.write("DELETE FROM t WHERE id = ?", (500,), quick=True)
     assert db.trips == trips + 1 and await db.fetchval("SELECT count(*) FROM t", quick=False) == 100
 

@@ -134,13 +134,11 @@ async def test_write_count_and_write_many_in_a_unit(db):
     assert await committed(other) == [10]
 
 
-async def test_a_one_statement_unit_commits_its_write_alone_and_refuses_a_second(db):
+async def test_a_unit_of_one_write_commits_it_and_gives_the_connection_back(db):
     database, other = db
-    async with database.unit("one", one_statement=True) as unit:
+    async with database.unit("one") as unit:
         await database.write("INSERT INTO t VALUES (1)")
-        assert not unit.begun  # autocommit: no transaction around it
-        with pytest.raises(RuntimeError, match="writes twice"):
-            await database.write("INSERT INTO t VALUES (2)")
+        assert unit.begun
     assert await committed(other) == [1]
     async with database.unit("next"):  # the connection (and on SQLite the lock) was given back
         await database.write("INSERT INTO t VALUES (3)")
@@ -248,41 +246,41 @@ async def test_a_task_started_inside_a_unit_does_not_write_in_it(db):
     assert await committed(other) == [1]
 
 
-async def test_a_lazy_unit_begins_only_when_something_is_written(db):
+async def test_every_unit_begins_only_when_something_is_written(db):
+    """No unit says how it begins: its reads before its first write see committed data, its first write (or a
+    serialize) begins the transaction, and a unit joined inside it begins nothing by opening."""
     database, other = db
-    async with database.unit("turn", lazy=True) as unit:
+    async with database.unit("turn") as unit:
         await database.fetchall("SELECT x FROM t")
-        assert not unit.begun
-        await database.write("INSERT INTO t VALUES (5)")
+        async with database.unit("use-case"):
+            assert not unit.begun
+            await database.fetchall("SELECT x FROM t")
+            assert not unit.begun
+            await database.write("INSERT INTO t VALUES (5)")
         assert unit.begun
     assert await committed(other) == [5]
-    async with database.unit("quiet", lazy=True) as unit:
+    async with database.unit("quiet") as unit:
         await database.fetchall("SELECT x FROM t")
     assert not unit.begun  # nothing written: no transaction at all
+    async with database.unit("checks") as unit:
+        await database.serialize("k")
+        assert unit.begun  # a semantic lock belongs to a transaction
 
 
-async def test_a_lazy_unit_whose_only_write_follows_runs_it_in_autocommit(db):
-    """A Telegram update that wrote nothing before its closing statement: that statement commits by itself (no
-    transaction around it), its after-commit actions run, and a second write is refused. A unit that wrote
-    already stays a transaction."""
+async def test_after_commit_runs_once_the_only_write_commits_and_not_when_nothing_was_written(db):
+    """A Telegram update that wrote nothing before its closing write: that write commits, then its
+    after-commit actions run. A unit that wrote nothing committed nothing, and runs none."""
     database, other = db
     ran: list[str] = []
-    async with database.unit("turn", lazy=True) as unit:
+    async with database.unit("turn") as unit:
         await database.fetchall("SELECT x FROM t")
         unit.after_commit(lambda: ran.append("after"))
-        unit.only_write_follows()
         await database.write("INSERT INTO t VALUES (6)")
-        assert not unit.begun
-        with pytest.raises(RuntimeError, match="writes twice"):
-            await database.write("INSERT INTO t VALUES (7)")
+        assert await committed(other) == []  # nothing of it before its commit
     assert await committed(other) == [6] and ran == ["after"]
-    async with database.unit("turn", lazy=True) as unit:
-        await database.write("INSERT INTO t VALUES (8)")
-        unit.only_write_follows()  # too late: it is a transaction already
-        await database.write("INSERT INTO t VALUES (9)")
-        assert unit.begun
-        assert await committed(other) == [6]  # nothing of it before its commit
-    assert await committed(other) == [6, 8, 9]
+    async with database.unit("quiet") as unit:
+        unit.after_commit(lambda: ran.append("quiet"))
+    assert ran == ["after"]
 
 
 async def test_after_commit_runs_only_after_a_commit(db):

@@ -30,9 +30,7 @@ async def closing(database):
 async def close(db: Database, repo: TurnCloseRepository, update_id: int | None, state: StateWrite | None,
                 envelope: EnvelopeWrite | None) -> tuple[bool, int | None]:
     """As a turn that wrote nothing else closes (handlers/telegram/turn.py)."""
-    async with db.unit("turn", lazy=True) as unit:
-        if repo.one_statement:
-            unit.only_write_follows()
+    async with db.unit("turn"):
         return await repo.close(update_id, NOW, state, envelope)
 
 

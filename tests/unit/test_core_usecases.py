@@ -58,7 +58,7 @@ def identity(citizen: dict, clock: ShiftedClock, user_id: int = REQUESTER_CHAT) 
 
 
 async def request(services: Services, clock: ShiftedClock) -> ConsentRequested:
-    result = await services.registry_info.submit_third_party(identity(SERGEI, clock), REQUESTER_CHAT, "tb_info",
+    result = await services.consents.submit_third_party(identity(SERGEI, clock), REQUESTER_CHAT, "tb_info",
                                                               AIGERIM["iin"], "ru")
     assert isinstance(result, ConsentRequested)
     return result
@@ -78,7 +78,7 @@ async def test_the_right_code_gives_the_result_and_tells_the_subject(core):
     services, sent, clock = core
     requested = await request(services, clock)
     code = sent.code_to(AIGERIM["phone"])
-    result = await services.registry_info.confirm_with_code(identity(SERGEI, clock), REQUESTER_CHAT,
+    result = await services.consents.confirm_with_code(identity(SERGEI, clock), REQUESTER_CHAT,
                                                             requested.app.number, code)
     assert isinstance(result, Delivered) and result.certificate.full_name == AIGERIM["full_name"]
     app = await repos(services).apps.get(requested.app.number)
@@ -93,7 +93,7 @@ async def test_a_consent_given_by_sms_owes_the_requester_the_result_in_their_cha
     services, _, clock = core
     requested = await request(services, clock)
     await services.conversation.set_state(REQUESTER_CHAT, AWAITING_CONSENT_CODE, {"number": requested.app.number})
-    result = await services.registry_info.give_consent(requested.app.number, "sms")
+    result = await services.consents.give_consent(requested.app.number, "sms")
     assert isinstance(result, Delivered)
     assert await repos(services).telegram.statuses(REQUESTER_CHAT) == [("consent_given", "queued")]
     assert (await services.conversation.state(REQUESTER_CHAT)).state == MENU  # no longer waits for a code
@@ -105,7 +105,7 @@ async def test_the_decision_and_what_it_owes_commit_together_or_not_at_all(core)
     before = len(sent.sms)
     with pytest.raises(RuntimeError):
         async with services.db.unit("caller"):
-            assert await services.registry_info.give_consent(requested.app.number, "sms") is not None
+            assert await services.consents.give_consent(requested.app.number, "sms") is not None
             raise RuntimeError("the process failed before its commit")
     consent = await repos(services).apps.consent(requested.app.number)
     assert consent is not None and consent.status == "pending"  # nothing of it stayed
@@ -118,7 +118,7 @@ async def test_five_wrong_codes_refuse_the_request_with_the_rules_ground(core):
     services, _, clock = core
     requested = await request(services, clock)
     me = identity(SERGEI, clock)
-    results = [await services.registry_info.confirm_with_code(me, REQUESTER_CHAT, requested.app.number, "000000")
+    results = [await services.consents.confirm_with_code(me, REQUESTER_CHAT, requested.app.number, "000000")
                for _ in range(5)]
     assert [r.attempts_left for r in results[:4]] == [4, 3, 2, 1]  # type: ignore[union-attr]
     assert isinstance(results[4], Refused) and results[4].note == "wrong_code"
@@ -130,21 +130,21 @@ async def test_only_the_identified_subject_may_decide(core):
     services, _, clock = core
     requested = await request(services, clock)
     someone = identity(SERGEI, clock, user_id=777)
-    assert isinstance(await services.registry_info.decide_as_subject(None, requested.app.number, True), NotAllowed)
-    assert isinstance(await services.registry_info.decide_as_subject(someone, requested.app.number, True),
+    assert isinstance(await services.consents.decide_as_subject(None, requested.app.number, True), NotAllowed)
+    assert isinstance(await services.consents.decide_as_subject(someone, requested.app.number, True),
                       NotAllowed)
-    assert isinstance(await services.registry_info.decide_as_subject(someone, "QZ-000000-0000000", True),
+    assert isinstance(await services.consents.decide_as_subject(someone, "QZ-000000-0000000", True),
                       NotAllowed)
     subject = identity(AIGERIM, clock, user_id=778)
-    assert isinstance(await services.registry_info.decide_as_subject(subject, requested.app.number, False), Refused)
+    assert isinstance(await services.consents.decide_as_subject(subject, requested.app.number, False), Refused)
 
 
 async def test_an_expired_consent_is_refused_once_and_the_requester_is_told(core):
     services, _, clock = core
     requested = await request(services, clock)
     clock.advance(minutes=11)
-    assert [r.app.number for r in await services.registry_info.expire_due()] == [requested.app.number]
-    assert await services.registry_info.expire_due() == []
+    assert [r.app.number for r in await services.consents.expire_due()] == [requested.app.number]
+    assert await services.consents.expire_due() == []
     assert await repos(services).telegram.statuses(REQUESTER_CHAT) == [("consent_expired", "queued")]
 
 
