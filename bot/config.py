@@ -35,8 +35,21 @@ class Settings(BaseSettings):
     http_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: any free port (tests)
     sms_gateway_url: str | None = None  # the HTTP gateway of DESIGN.md
     # "print": no gateway, every SMS is printed on stdout (the demo, a trial run). `run` refuses to start with
-    # neither this nor a gateway URL: codes and notices would silently go nowhere.
-    sms_gateway: Literal["http", "print"] | None = None
+    # neither this nor a gateway URL: codes and notices would silently go nowhere. "smpp": SMPP 3.4 to an
+    # operator's or aggregator's SMSC (bot/gateways/smpp_gateway.py) with the smpp_* settings below.
+    sms_gateway: Literal["http", "print", "smpp"] | None = None
+    # SMPP 3.4: every process that sends SMS binds once as a transceiver (SMSCs allow several binds per
+    # system id); the password is a secret (masked in every log line, never printed).
+    smpp_host: str | None = None
+    smpp_port: Annotated[int, Field(ge=1, le=65535)] = 2775
+    smpp_system_id: str | None = None
+    smpp_password: str | None = None
+    smpp_system_type: str = ""
+    # The sender shown on the phone: an alphanumeric name (≤ 11 characters, e.g. "Qyzmet") or a number.
+    smpp_source: str | None = None
+    # Reconnecting after a lost or refused bind: base · 2^n seconds, capped.
+    smpp_reconnect_base_seconds: Positive = 1.0
+    smpp_reconnect_max_seconds: Positive = 60.0
     sms_secret: str | None = None
     secret_key: str | None = None
     operators: str = ""
@@ -137,7 +150,7 @@ class Settings(BaseSettings):
                      "feed_token", "calendar_overrides", "sms_gateway", "public_url", "signing_key", "signing_cert",
                      "directory_url", "registry_url", "monitoring_url", "complaints_url", "state_token",
                      "state_client_cert", "state_client_key", "telegram_webhook_url", "telegram_webhook_secret",
-                     "redis_url", mode="before")
+                     "redis_url", "smpp_host", "smpp_system_id", "smpp_password", "smpp_source", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``QYZMET_X=`` (set but empty, as .env templates and compose files leave them) means "not set"."""
@@ -210,6 +223,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("smpp_system_id", "smpp_password", "smpp_system_type", "smpp_source")
+    @classmethod
+    def _smpp_lengths(cls, value: str | None, info: Any) -> str | None:
+        """SMPP 3.4's field sizes (C-octet strings, the NUL included): the bind would be refused, or never sent."""
+        most = {"smpp_system_id": 15, "smpp_password": 8, "smpp_system_type": 12, "smpp_source": 20}[info.field_name]
+        if value is not None and (len(value.encode()) > most or not value.isascii() or not value.isprintable()):
+            raise ValueError(f"SMPP 3.4 allows at most {most} printable ASCII characters here")
+        if info.field_name == "smpp_source" and value and not value.lstrip("+").isdigit() and len(value) > 11:
+            raise ValueError("an alphanumeric sender name is at most 11 characters")
+        return value
+
     @field_validator("http_host", "database")
     @classmethod
     def _not_empty(cls, value: str) -> str:
@@ -234,6 +258,16 @@ class Settings(BaseSettings):
             # Without it anyone who finds the URL could write to the bot as any person.
             raise ValueError("QYZMET_TELEGRAM_WEBHOOK_SECRET is required with QYZMET_TELEGRAM_WEBHOOK_URL "
                              "(e.g. the output of: openssl rand -hex 32)")
+        if self.sms_gateway == "smpp":
+            missing = [f"QYZMET_{name.upper()}" for name in ("smpp_host", "smpp_system_id", "smpp_password",
+                                                               "smpp_source") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"QYZMET_SMS_GATEWAY=smpp needs {', '.join(missing)} (the SMSC's address, the "
+                                 "account it gave you, and the sender name or number)")
+            if self.sms_gateway_url:
+                raise ValueError("QYZMET_SMS_GATEWAY=smpp and QYZMET_SMS_GATEWAY_URL are both set: unset one")
+        if self.smpp_reconnect_max_seconds < self.smpp_reconnect_base_seconds:
+            raise ValueError("QYZMET_SMPP_RECONNECT_MAX_SECONDS must be at least QYZMET_SMPP_RECONNECT_BASE_SECONDS")
         if self.uses_postgres() and not self.secret_key:
             # A key generated per machine would make a code issued by one replica fail on another.
             raise ValueError("QYZMET_SECRET_KEY is required when QYZMET_DATABASE is a postgresql:// URL: every "
@@ -268,11 +302,12 @@ class Settings(BaseSettings):
         # The signing key given as PEM text is a secret; given as a path, the path is not.
         signing_key = self.signing_key if self.signing_key and "-----BEGIN" in self.signing_key else None
         return [v for v in (self.telegram_token, self.sms_secret, self.secret_key, self.feed_token, self.state_token,
-                            self.telegram_webhook_secret, redis_password, database_password, signing_key) if v]
+                            self.telegram_webhook_secret, redis_password, database_password, signing_key,
+                            self.smpp_password) if v]
 
 
 # Fields whose value may be shown back in an error message: numbers and choices, never a token, key or URL.
-_SHOWN = {"http_port", "sms_gateway", "log_format", "http_host"} | {
+_SHOWN = {"http_port", "sms_gateway", "log_format", "http_host", "smpp_port"} | {
     name for name, f in Settings.model_fields.items() if f.annotation in (int, float)}
 
 

@@ -31,6 +31,7 @@ from bot.core.registry_results import ResultDelivery
 from bot.core.registry_sources import Sources
 from bot.core.seed import Seed, load_seed
 from bot.core.sms_inbound import SmsInboundService
+from bot.core.sms_parts import SmsParts
 from bot.core.sms_sending import SmsService
 from bot.core.staff import StaffService
 from bot.core.stages import StageReports
@@ -42,6 +43,7 @@ from bot.core.sweep import Sweep
 from bot.core.worker import Job
 from bot.domain.calendar import WorkingCalendar
 from bot.gateways.issuer import Issuer
+from bot.gateways.smpp_gateway import smpp_gateway
 from bot.gateways.sms_gateway import HttpSmsGateway, PrintingSmsGateway, SmsGateway
 from bot.gateways.state_selection import StateSystems, state_systems
 from bot.i18n import Texts, texts
@@ -59,6 +61,7 @@ from store.outbox_depth import OutboxDepthRepository
 from store.registry_questions import RegistryQuestionRepository
 from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 from store.sms_outbox import SmsOutboxRepository
+from store.sms_parts import SmsPartRepository
 from store.staff import StaffRepository
 from store.state_outbox import StateOutboxRepository
 from store.status_feed import StatusEventRepository
@@ -82,6 +85,7 @@ class Services:
     telegram_outbox: TelegramOutbox
     telegram_worker: OutboxWorker  # the Telegram outbox's job (the channel says how to deliver)
     sms: SmsService
+    sms_parts: SmsParts            # receipts that name an SMSC's id of a part (SMPP)
     identity: IdentityService
     own_requests: OwnRequestService  # registry information: a citizen's own
     consents: ConsentService         # ... another person's, with their consent
@@ -123,7 +127,9 @@ class Services:
 
     @classmethod
     def _wire(cls, settings: Settings, clock: Clock, db: Database, sms_gateway: SmsGateway | None) -> Services:
-        if sms_gateway is None:
+        if sms_gateway is None and settings.sms_gateway == "smpp":
+            sms_gateway = smpp_gateway(settings)
+        elif sms_gateway is None:
             sms_gateway = (HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_timeout_seconds)
                            if settings.sms_gateway_url else PrintingSmsGateway())
         calendar = WorkingCalendar.from_file(settings.calendar_overrides)
@@ -138,7 +144,8 @@ class Services:
         key = settings.resolved_secret_key()  # once: for an in-memory database each call makes a new one
         otps = OtpService(db, OtpRepository(db), key, clock, settings, metrics)
         sms_phones = SmsPhoneRepository(db)
-        sms = SmsService(db, SmsOutboxRepository(db), sms_gateway, clock, settings, sms_phones, users, metrics)
+        outbox = SmsOutboxRepository(db)
+        sms = SmsService(db, outbox, sms_gateway, clock, settings, sms_phones, users, metrics)
         telegram_repo = TelegramOutboxRepository(db)
         telegram = TelegramOutbox(db, telegram_repo, clock, metrics)
         handled = HandledUpdateRepository(db)
@@ -161,6 +168,7 @@ class Services:
             settings=settings, db=db, clock=clock, texts=the_texts, calendar=calendar, sms_gateway=sms_gateway,
             conversation=conversation, telegram_outbox=telegram, sms=sms,
             telegram_worker=OutboxWorker(telegram, clock, settings),
+            sms_parts=SmsParts(db, SmsPartRepository(db), outbox, sms),
             identity=IdentityService(db, users, state.directory, otps, sms, the_texts, clock, settings),
             own_requests=OwnRequestService(db, steps, sources, results), consents=consents, results=results,
             tracking=tracking, otps=otps,

@@ -26,6 +26,7 @@ from bot.core import broadcast, outbox, sms_sending
 from bot.core.health import Check
 from bot.core.worker import Worker
 from bot.gateways.person_lock import InProcessLocks, PersonLocks, RedisPersonLocks
+from bot.gateways.smpp_gateway import SmppSinks, SmppSmsGateway
 from bot.gateways.update_ledger import LocalUpdateLedger, RedisUpdateLedger, UpdateLedger
 from bot.services import Services
 from handlers.http.issuer_keys import IssuerKeys
@@ -93,6 +94,7 @@ class RunningBot:
     async def _start(self, poll_timeout: int, poll_interval: float, http: bool, http_port: int | None,
                      receive_updates: bool, run_workers: bool) -> None:
         application, settings = self.application, self.services.settings
+        self._bind_smpp()
         webhook = receive_updates and bool(settings.telegram_webhook_url)
         self.updates_by = ("webhook" if webhook else "polling") if receive_updates else None
         self.workers = run_workers
@@ -112,6 +114,17 @@ class RunningBot:
             await self._start_http(http_port, receive_updates, webhook)
         if webhook:
             await self._set_webhook()  # once the route listens: Telegram posts at once
+
+    def _bind_smpp(self) -> None:
+        """With QYZMET_SMS_GATEWAY=smpp every process binds (web replicas send a code's first attempt, workers
+        the rest): the SMSC may send each bind receipts and messages from phones, which go to the same use cases
+        as ``POST /sms/receipts`` and ``POST /sms/inbound``."""
+        services = self.services
+        gateway = services.sms_gateway
+        if isinstance(gateway, SmppSmsGateway):
+            handler = SmsHandler(services.sms_inbound, services.sms, services.texts)
+            gateway.start(SmppSinks(parts=services.sms_parts.record_send, receipt=services.sms_parts.receipt,
+                                    inbound=handler.handle))
 
     async def _hear_other_processes(self) -> None:
         """A web replica's notices, SMS and broadcasts wake this process's workers at once (PostgreSQL
