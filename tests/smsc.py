@@ -40,7 +40,9 @@ async def serve(host: str, port: int, control: int, journal: Path) -> None:
     await server.start()
     sessions: dict[str, Any] = {}
     held: list[Any] = []  # submits left unanswered on purpose (kept alive: a dropped event would NAK)
-    mode = {"hold": False, "throttle": 0}
+    # hold: leave submits unanswered; throttle: answer the next N with ESME_RTHROTTLED, once throttle_after more
+    # were accepted; receipts: send a DELIVRD receipt right after each submit_sm_resp.
+    mode: dict[str, Any] = {"hold": False, "throttle": 0, "throttle_after": 0, "receipts": False}
     prefix = f"{os.getpid():x}{int(time.time()) % 100000:x}-"
     counter = 0
     out = journal.open("a", encoding="utf-8")
@@ -63,7 +65,7 @@ async def serve(host: str, port: int, control: int, journal: Path) -> None:
                          "dc": event.data_coding, "sm": event.short_message.hex(),
                          "src_ton": event.source_addr_ton, "dest_ton": event.dest_addr_ton,
                          "registered": event.registered_delivery}
-                if mode["throttle"] > 0:
+                if mode["throttle"] > 0 and mode["throttle_after"] <= 0:
                     mode["throttle"] -= 1
                     write({**entry, "status": "throttled"})
                     event.reject(smpp34.ESME_RTHROTTLED)
@@ -75,6 +77,12 @@ async def serve(host: str, port: int, control: int, journal: Path) -> None:
                     message_id = f"{prefix}{counter}"
                     write({**entry, "status": "accepted", "id": message_id})
                     event.accept(message_id=message_id)
+                    mode["throttle_after"] -= 1
+                    if mode["receipts"] and event.session_id in sessions:
+                        text = f"id:{message_id} sub:001 dlvrd:001 stat:DELIVRD err:000".encode()
+                        await sessions[event.session_id].deliver_sm(
+                            event.source_addr, text, source_addr=event.destination_addr, esm_class=0x04,
+                            tlvs=[smpp34.Tlv(0x001E, message_id.encode() + b"\0")])
 
     async def deliver(request: web.Request) -> web.Response:
         body = await request.json()

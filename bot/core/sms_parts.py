@@ -8,7 +8,6 @@ message (a failed part, or every part of one send delivered) it goes through the
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Literal
 
@@ -16,8 +15,6 @@ from bot.core.sms_sending import SmsService
 from store.db import Database
 from store.sms_outbox import SmsOutboxRepository
 from store.sms_parts import SmsPartRepository
-
-log = logging.getLogger(__name__)
 
 PartOutcome = Literal["unknown", "early", "pending", "applied", "final"]
 
@@ -37,11 +34,11 @@ class SmsParts:
 
     async def receipt(self, gateway_id: str, status: str, reason: str | None) -> PartOutcome:
         """A part's final receipt. "early": its message's sender has not recorded the acceptance yet (the
-        message is still 'sending'): try again in a moment, or the sender's 'sent' would overwrite it."""
+        message is still 'sending'): try again in a moment, or the sender's 'sent' would overwrite it. "unknown":
+        no part has this id yet — its sender (in this process or another bind's) may still be recording it."""
         async with self._db.unit("sms/part-receipt"):
             found = await self._parts.message_of(gateway_id)
             if found is None:
-                log.warning("SMPP receipt for an id this bot never sent")
                 return "unknown"
             message_id, send_ref = found
             message = await self._outbox.get(message_id)

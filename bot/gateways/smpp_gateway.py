@@ -68,9 +68,11 @@ _NAMES = {0x01: "ESME_RINVMSGLEN", 0x0A: "ESME_RINVSRCADR", 0x0B: "ESME_RINVDSTA
           0x48: "ESME_RINVSRCTON", 0x50: "ESME_RINVDSTTON", 0x61: "ESME_RINVSCHED", 0x62: "ESME_RINVEXPIRY",
           0x66: "ESME_RX_R_APPN", **_TEMPORARY}
 
-# "Early": the message's sender has not recorded the acceptance yet; the receipt is applied a moment later.
+# What the core says of a receipt. "early": the message's sender has not recorded the acceptance yet;
+# "unknown": no part has that id yet (its sender, here or on another bind, may be recording it). Both are tried
+# again for a while, then dropped.
 ReceiptOutcome = str
-EARLY: ReceiptOutcome = "early"
+LATER = frozenset({"early", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,10 @@ class SmppSmsGateway:
     # The parts of a long message from a phone wait this long for the rest; at most this many such messages.
     PARTS_WAIT_SECONDS = 600.0
     MAX_PENDING = 1000
-    # A receipt that came before its sender recorded the acceptance is tried again for this long.
+    # A receipt that came before its sender recorded the acceptance is tried again for this long; at most this
+    # many wait at once.
     EARLY_RECEIPT_SECONDS = 60.0
+    MAX_WAITING_RECEIPTS = 10000
 
     def __init__(self, host: str, port: int, system_id: str, password: str, source: str, *,
                  system_type: str = "", timeout: float = 10.0, reconnect_base: float = 1.0,
@@ -315,9 +319,9 @@ class SmppSmsGateway:
     async def _apply_receipt(self, gateway_id: str, status: str, reason: str | None, first: bool) -> None:
         assert self._sinks is not None
         outcome = await self._sinks.receipt(gateway_id, status, reason)
-        if outcome == EARLY and first:
-            # Its sender is between the SMSC's answer and recording it: apply the receipt once it has, without
-            # holding up what comes after it on the connection.
+        if outcome in LATER and first and len(self._later) < self.MAX_WAITING_RECEIPTS:
+            # Its sender is between the SMSC's answer and recording it (a receipt may overtake the answer to the
+            # message's last part): apply it once it has, without holding up what comes after it.
             task = asyncio.create_task(self._receipt_later(gateway_id, status, reason))
             self._later.add(task)
             task.add_done_callback(self._later.discard)
@@ -330,9 +334,10 @@ class SmppSmsGateway:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
             try:
-                if await self._sinks.receipt(gateway_id, status, reason) != EARLY:
-                    return
+                outcome = await self._sinks.receipt(gateway_id, status, reason)
             except Exception:
                 log.exception("SMPP receipt could not be applied")
                 return
-        log.warning("SMPP receipt for a message whose sender never recorded it: dropped")
+            if outcome not in LATER:
+                return
+        log.warning("SMPP receipt for an id this bot never recorded as sent: dropped")

@@ -11,8 +11,9 @@ import pytest
 
 from bot.app.runner import RunningBot
 from bot.core.seed import Seed
-from bot.gateways.smpp_gateway import SmppSmsGateway
+from bot.gateways.smpp_gateway import SmppSinks, SmppSmsGateway
 from bot.services import Services
+from handlers.sms_commands import SmsHandler
 from tests.harness import SEED, TOKEN, Phone
 from tests.repos import repos, send_sms
 from tests.sms_harness import CITIZENS, Chat, SmsHarness, W, ask_about, eventually, pushed_text
@@ -177,7 +178,26 @@ async def test_throttled_submits_are_sent_later(sh, smsc):
     assert [m["text"] for m in smsc.messages()] == ["Qyzmet: сынақ"]
 
 
-async def test_smsc_killed_mid_send_loses_nothing(sh, smsc):
+async def test_a_throttled_second_part_is_waited_for_not_sent_again(sh, smsc):
+    await smsc.mode(throttle=2, throttle_after=1)  # the first part goes, the second is throttled twice
+    message_id = await send_sms(sh.services, SERGEI, LONG["kk"], kind="notice")
+    await until_status(sh, message_id, "sent")
+    assert [s["status"] for s in smsc.submits()] == ["accepted", "throttled", "throttled", "accepted"]
+    assert [m["text"] for m in smsc.messages()] == [LONG["kk"]]
+    stored = await repos(sh.services).outbox.get(message_id)
+    assert stored is not None and stored.attempts == 1
+
+
+async def test_a_receipt_sent_at_once_is_not_lost_to_the_sender(sh, smsc):
+    """The SMSC sends the receipts right behind its answers: they reach the bot before the sender has marked the
+    message sent, and must not be overwritten by that mark."""
+    await smsc.mode(receipts=True)
+    ids = [await send_sms(sh.services, SERGEI, text, kind="notice") for text in (LONG["ru"], "Qyzmet: қысқа")]
+    for message_id in ids:
+        await until_status(sh, message_id, "delivered")
+
+
+async def test_smsc_killed_mid_send_loses_nothing(sh, smsc, caplog):
     """The SMSC holds the first submit unanswered and is killed: the connection is cut under the send. The
     bot binds again with backoff once the SMSC is back, and every message is accepted exactly once."""
     await smsc.mode(hold=True)
@@ -199,6 +219,7 @@ async def test_smsc_killed_mid_send_loses_nothing(sh, smsc):
     # might have, and then the resend is the phone's second copy (README, "SMPP").
     assert sum(1 for s in smsc.submits() if s["status"] == "held") >= 1
     assert sh.gateway_.binds >= 2
+    assert "lost" in caplog.text and PASSWORD not in caplog.text
     stored = await repos(sh.services).outbox.get(ids[0])
     assert stored is not None and stored.attempts >= 2
 
@@ -210,3 +231,24 @@ async def test_receipt_for_an_unknown_id_changes_nothing(sh, smsc):
     [message] = smsc.messages()
     await smsc.receipt(message["ids"][0])
     await until_status(sh, message_id, "delivered")
+
+
+async def test_each_process_binds_and_a_receipt_on_another_bind_counts(sh, smsc):
+    """Two processes (here: a second Services on the same database, as a second worker) each bind. The SMSC
+    sends a receipt to whichever bind it likes; the one that did not send the message still settles it."""
+    other = await Services.open(sh.settings.model_copy(), migrate=False)
+    gateway = other.sms_gateway
+    assert isinstance(gateway, SmppSmsGateway) and gateway is not sh.gateway_
+    handler = SmsHandler(other.sms_inbound, other.sms, other.texts)
+    gateway.start(SmppSinks(parts=other.sms_parts.record_send, receipt=other.sms_parts.receipt,
+                            inbound=handler.handle))
+    try:
+        assert await gateway.wait_bound(10)
+        assert (await smsc.state())["bound"] == 2
+        message_id = await send_sms(sh.services, SERGEI, "Qyzmet: екі байланыс", kind="notice")
+        await until_status(sh, message_id, "sent")
+        [message] = smsc.messages()
+        await smsc.receipt(message["ids"][0])  # goes to the bind made last: the other process's
+        await until_status(sh, message_id, "delivered")
+    finally:
+        await other.close()

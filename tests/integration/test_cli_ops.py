@@ -147,7 +147,7 @@ async def test_run_with_print_prints_every_sms_on_stdout_and_names_the_database(
     ("QYZMET_CONSENT_TTL_SECONDS", "-1"), ("QYZMET_TELEGRAM_RATE", "0"), ("QYZMET_BROADCAST_RATE", "-5"),
     ("QYZMET_SMS_GLOBAL_PER_MINUTE", "0"), ("QYZMET_SMS_MAX_ATTEMPTS", "0"), ("QYZMET_SWEEP_INTERVAL_SECONDS", "0"),
     ("QYZMET_SMS_GATEWAY_TIMEOUT_SECONDS", "0"), ("QYZMET_BROADCAST_CONCURRENCY", "0"),
-    ("QYZMET_LOG_FORMAT", "xml"), ("QYZMET_SMS_GATEWAY", "smpp"), ("QYZMET_SMS_GATEWAY_URL", "gateway.example"),
+    ("QYZMET_LOG_FORMAT", "xml"), ("QYZMET_SMS_GATEWAY", "smtp"), ("QYZMET_SMS_GATEWAY_URL", "gateway.example"),
     ("QYZMET_TELEGRAM_START_WAIT_SECONDS", "-1"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_variable(tmp_path, database, variable, value):
