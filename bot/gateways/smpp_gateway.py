@@ -179,7 +179,7 @@ class SmppSmsGateway:
                                    system_type=self._system_type, connect_timeout_ms=int(self._timeout * 1000))
             try:
                 smsc = await client.connect()
-            except (smpp34.SmppError, OSError) as exc:
+            except Exception as exc:  # refused, timed out, or the library's surprise: never stop binding
                 failures += 1
                 delay = backoff(failures, *self._reconnect)
                 log.warning("SMPP bind to %s:%d failed (%s); trying again in %.1fs", self._host, self._port,
