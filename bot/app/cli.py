@@ -64,7 +64,7 @@ def _serve(command: str, receive_updates: bool, run_workers: bool) -> int:
               "address.\n  Set it to the address people reach the verification page at, e.g. "
               "https://qyzmet.example.kz (certificates, QR codes and share links carry it).", file=sys.stderr)
         return 2
-    from bot.gateways.sms_gateway import gateway_for
+    from bot.gateways.sms_gateway import SmsGateway, gateway_for
     if receive_updates:
         try:
             check_http_config(settings.http_host, settings.sms_secret)  # SMS webhooks: signed, or loopback only
@@ -76,7 +76,11 @@ def _serve(command: str, receive_updates: bool, run_workers: bool) -> int:
     except ValueError as exc:
         print(f"QYZMET_OPERATORS: {exc} (expected comma-separated Telegram user ids)", file=sys.stderr)
         return 2
-    gateway = gateway_for(settings, sys.stdout)  # an SMS printed on stdout, or sent; never lost in silence
+    if settings.sms_gateway == "smpp":  # Settings checked its host, account and sender
+        from bot.gateways.smpp_gateway import smpp_gateway
+        gateway: SmsGateway = smpp_gateway(settings)
+    else:
+        gateway = gateway_for(settings, sys.stdout)  # an SMS printed on stdout, or sent; never lost in silence
     check_files(settings)
     setup_logging(fmt=settings.log_format, secrets=settings.secret_values())
     log = logging.getLogger("qyzmet")

@@ -55,11 +55,9 @@ class PrintingSmsGateway:
 
 
 def gateway_for(settings: Settings, out: TextIO) -> SmsGateway:
-    """The outbound gateway ``qyzmet run`` uses: the HTTP gateway, SMPP, or printing on ``out`` when the deployer
-    chose it. Never silently neither: an SMS that goes nowhere is a code nobody receives."""
-    if settings.sms_gateway == "smpp":  # Settings checked its host, account and sender
-        from bot.gateways.smpp_gateway import smpp_gateway
-        return smpp_gateway(settings)
+    """The outbound gateway ``qyzmet run`` uses: the HTTP gateway, or printing on ``out`` when the deployer
+    chose it (SMPP: bot/gateways/smpp_gateway.py). Never silently neither: an SMS that goes nowhere is a code
+    nobody receives."""
     if settings.sms_gateway == "print":
         if settings.sms_gateway_url:
             raise ConfigError("QYZMET_SMS_GATEWAY=print and QYZMET_SMS_GATEWAY_URL are both set: SMS would "

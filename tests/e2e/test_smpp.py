@@ -12,9 +12,14 @@ import pytest
 from bot.app.runner import RunningBot
 from bot.core.seed import Seed
 from bot.gateways.smpp_gateway import SmppSinks, SmppSmsGateway
+from bot.sandbox.emulator import BotApiEmulator
 from bot.services import Services
 from handlers.sms_commands import SmsHandler
 from tests.harness import SEED, TOKEN, Phone
+from tests.integration.test_cli import SEED as CLI_SEED
+from tests.integration.test_cli import qyzmet
+from tests.integration.test_cli_ops import TOKEN as CLI_TOKEN
+from tests.integration.test_cli_ops import Proc, env_for, no_traceback
 from tests.repos import repos, send_sms
 from tests.sms_harness import CITIZENS, Chat, SmsHarness, W, ask_about, eventually, pushed_text
 from tests.smsc import Smsc
@@ -252,3 +257,33 @@ async def test_each_process_binds_and_a_receipt_on_another_bind_counts(sh, smsc)
         await until_status(sh, message_id, "delivered")
     finally:
         await other.close()
+
+
+async def test_qyzmet_run_binds_answers_over_smpp_and_unbinds(tmp_path, database, smsc):
+    """The command line as a deployer runs it: `qyzmet run` with QYZMET_SMS_GATEWAY=smpp binds at start, a
+    message from a phone by deliver_sm is answered over SMPP, SIGTERM unbinds; the password is never printed."""
+    seeded = qyzmet("seed", str(CLI_SEED), cwd=tmp_path, env=env_for(database))
+    assert seeded.returncode == 0, seeded.stderr
+    emu = BotApiEmulator(token=CLI_TOKEN)
+    await emu.start()
+    run = await Proc.start("run", cwd=tmp_path, env=env_for(
+        database, QYZMET_TELEGRAM_TOKEN=CLI_TOKEN, QYZMET_TELEGRAM_API_URL=emu.base_url, QYZMET_HTTP_PORT="0",
+        QYZMET_SMS_GATEWAY="smpp", QYZMET_SMPP_HOST="127.0.0.1", QYZMET_SMPP_PORT=str(smsc.port),
+        QYZMET_SMPP_SYSTEM_ID="qyzmet", QYZMET_SMPP_PASSWORD=PASSWORD, QYZMET_SMPP_SOURCE="1414"))
+    try:
+        await run.wait_for("bot is running")
+        await run.wait_for("SMPP bound")
+        assert await smsc.mo("+77011234567", "ПОМОЩЬ") == 0
+
+        def answered() -> bool:
+            return any(m["to"] == "77011234567" and "1414" in m["text"] for m in smsc.messages())
+        await eventually(answered, 20)
+        assert {s["src_ton"] for s in smsc.submits()} == {3}  # a short code as the sender
+    finally:
+        code = await run.terminate()
+        await emu.stop()
+    assert code == 0, run.stderr
+    assert (await smsc.state())["bound"] == 0  # unbound on the way out
+    output = run.stdout + run.stderr
+    no_traceback(output)
+    assert PASSWORD not in output and "+77011234567" not in output

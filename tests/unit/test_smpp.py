@@ -84,11 +84,3 @@ def test_bad_smpp_settings_are_named_without_the_password(change, named):
     assert named in text
     assert "pw-Sec9x" not in text
 
-
-def test_the_command_line_picks_the_smpp_gateway():
-    import io
-
-    from bot.gateways.smpp_gateway import SmppSmsGateway
-    from bot.gateways.sms_gateway import gateway_for
-    gateway = gateway_for(load_settings(**SMPP), io.StringIO())
-    assert isinstance(gateway, SmppSmsGateway) and not gateway.bound  # binds when the bot starts
