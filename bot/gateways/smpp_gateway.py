@@ -329,10 +329,10 @@ class SmppSmsGateway:
     async def _receipt_later(self, gateway_id: str, status: str, reason: str | None) -> None:
         assert self._sinks is not None
         deadline = time.monotonic() + self.EARLY_RECEIPT_SECONDS
-        pause = 0.05
+        tries = 0
         while time.monotonic() < deadline:
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 2.0)
+            tries += 1
+            await asyncio.sleep(backoff(tries, 0.05, 2.0))
             try:
                 outcome = await self._sinks.receipt(gateway_id, status, reason)
             except Exception:
