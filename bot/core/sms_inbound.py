@@ -34,6 +34,10 @@ from store.sms_inbound import InboundIdRepository, SmsPhoneRepository
 
 Answer = Literal["yes", "no"]
 
+# The IIN asked of the directory for a number that does not exist: no person has it (its birth date, 00.00.00,
+# is no date), so the directory answers "unknown", or that it cannot answer now.
+NOBODY = "000000000000"
+
 
 @dataclass(frozen=True)
 class NoPending:
@@ -218,8 +222,8 @@ class SmsInboundService:
         complaint's state, only to the phone of its filer (the one on the complaint, or the registered one).
 
         "Not yours" and "no such number" give the same None, so the SMS channel cannot be used to probe
-        which numbers exist. While the directory is down, "try later" is the answer for a number that exists
-        and, as long as its circuit breaker is open, for one that does not — the same answer for both.
+        which numbers exist. The directory is asked for every number, one that exists or not (``_not_found``):
+        while it cannot answer, "try later" is the answer for both, from the first message on.
         """
         try:
             return await self._status(phone, text)
@@ -231,7 +235,7 @@ class SmsInboundService:
         if complaint_number is not None:
             complaint = await self._complaints.get(complaint_number)
             if complaint is None:
-                return self._not_found()
+                return await self._not_found()
             if phone == complaint.phone:
                 return ComplaintFound(complaint)
             filer = await self._directory.person(complaint.iin)
@@ -243,14 +247,17 @@ class SmsInboundService:
             return None
         app = await self._apps.get(number)
         if app is None:
-            return self._not_found()
+            return await self._not_found()
         applicant = await self._directory.person(app.requester_iin or app.iin)
         if not visible_to_phone(app, applicant.phone if applicant else None, phone):
             return None
         return StatusFound(app)
 
-    def _not_found(self) -> CannotCheckNow | None:
-        return CannotCheckNow() if not self._directory.reachable() else None
+    async def _not_found(self) -> None:
+        """No such number: the directory is asked all the same, about nobody (``NOBODY``), as it is asked about
+        the applicant of a number that exists — so that while it cannot answer, an unknown number gets "try
+        later" too (StateSystemUnavailable), and the answer takes as long either way."""
+        await self._directory.person(NOBODY)
 
     # Notices on / off, and the phone's language ------------------------------------------------------------
 

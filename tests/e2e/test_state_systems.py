@@ -341,6 +341,18 @@ async def test_sms_status_while_the_directory_is_down_says_try_later(hs, server)
     assert hs.inbox(AIGERIM["phone"])[-1] == hs.services.texts("ru", "smsin.try_later")
 
 
+@pytest.mark.parametrize("hs", [{"state_breaker_seconds": 600}], indirect=True)
+@pytest.mark.parametrize("number", ["QZ-261124-0000102", "QZ-261124-0009999", "QZ-261124-0000101"])
+async def test_sms_status_from_the_first_message_of_an_outage_is_alike_for_any_number(hs, server, number):
+    """Before the breaker has opened (the first failed lookup), from a phone that owns nothing: a number that
+    exists and one that does not both get "try later", never "not found" for the one that does not."""
+    server.set("directory", "fail")
+    stranger = "+77019998877"
+    await hs.sms_in(stranger, f"СТАТУС {number}")
+    assert hs.inbox(stranger)[-1] == hs.services.texts("ru", "smsin.try_later")
+    assert server.requests["directory"] >= 1  # the directory was asked, whatever the number
+
+
 # Stages to monitoring -----------------------------------------------------------------------------------------
 
 async def test_stage_posts_are_retried_and_deduplicated(hs, server):
