@@ -235,7 +235,8 @@ class SmsInboundService:
         if complaint_number is not None:
             complaint = await self._complaints.get(complaint_number)
             if complaint is None:
-                return await self._not_found()
+                await self._not_found()
+            return None
             if phone == complaint.phone:
                 return ComplaintFound(complaint)
             filer = await self._directory.person(complaint.iin)
@@ -247,7 +248,8 @@ class SmsInboundService:
             return None
         app = await self._apps.get(number)
         if app is None:
-            return await self._not_found()
+            await self._not_found()
+            return None
         applicant = await self._directory.person(app.requester_iin or app.iin)
         if not visible_to_phone(app, applicant.phone if applicant else None, phone):
             return None
