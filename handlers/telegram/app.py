@@ -174,7 +174,7 @@ async def _sweep(context: ContextTypes.DEFAULT_TYPE) -> None:
     await services.conversation.forget_old_updates()
 
 
-async def _post_init(application: Application) -> None:
+async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     services: Services = application.bot_data["services"]
     for lang in LANGS:
         commands = [BotCommand(name, services.texts(lang, f"command.{name}")) for name in citizen_commands.COMMANDS]
@@ -205,7 +205,7 @@ def rate_limiter(settings: Settings) -> PriorityRateLimiter:
 
 
 def build_application(services: Services, token: str, base_url: str | None = None,
-                      base_file_url: str | None = None) -> Application:
+                      base_file_url: str | None = None) -> Application[Any, Any, Any, Any, Any, Any]:
     register_routes()
     processor = PerChatUpdateProcessor(CONCURRENT_UPDATES)
     metrics = services.metrics
@@ -247,7 +247,7 @@ def build_application(services: Services, token: str, base_url: str | None = Non
     return application
 
 
-def schedule_sweep(application: Application) -> None:
+def schedule_sweep(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """The periodic sweep on the Application's JobQueue: a background loop, run by the processes that run the
     workers (``qyzmet run``, ``qyzmet worker``), not by the web replicas."""
     services: Services = application.bot_data["services"]

@@ -3,6 +3,8 @@ may write to a person (my_chat_member: the person blocked the bot, or came back)
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import ChatMember, Update
 from telegram.ext import Application, ChatMemberHandler, CommandHandler, ContextTypes
 
@@ -42,7 +44,7 @@ async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await services.subscriptions.clear_blocked(change.chat.id)
 
 
-def add_handlers(application: Application) -> None:
+def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Before the catch-all unknown-command handler."""
     application.add_handler(CommandHandler("subscribe", _subscribe))
     application.add_handler(CommandHandler("unsubscribe", _unsubscribe))

@@ -129,7 +129,7 @@ def current_scope() -> UpdateScope | None:
     return _scope.get()
 
 
-async def run_update(services: Services, application: Application, update: object,
+async def run_update(services: Services, application: Application[Any, Any, Any, Any, Any, Any], update: object,
                      coroutine: Coroutine[Any, Any, Any]) -> None:
     """Handle one update as one unit of work, then deliver its replies (see the module docstring)."""
     scope = UpdateScope(services)
@@ -279,7 +279,7 @@ class Turn:
         if self.notes:
             await self.send("")
 
-    async def set_state(self, state: str, data: dict | None = None) -> None:
+    async def set_state(self, state: str, data: dict[str, Any] | None = None) -> None:
         new = ChatState(state, data or {})
         if self.known is not None and self.known.state == new:
             return  # already there: an update that only shows a menu writes nothing
