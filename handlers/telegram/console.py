@@ -33,7 +33,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.core.staff import ROLES
 from bot.domain.model import UserSnapshot
-from bot.services import Services
+from bot.services import TelegramServices
 from handlers.telegram import routes, steps
 from handlers.telegram.menu import show_menu
 from handlers.telegram.steps import Menu, Step
@@ -65,13 +65,13 @@ def add_action(name: str, fn: ConsoleFn, *, label_key: str | None = None, comman
     assert present == action, f"console action {name} registered twice"
 
 
-async def allowed(services: Services, user_id: int, action: ConsoleAction | None = None) -> bool:
+async def allowed(services: TelegramServices, user_id: int, action: ConsoleAction | None = None) -> bool:
     if action is not None and action.admin_only:
         return await services.staff.is_admin(user_id)
     return await services.staff.is_operator(user_id)
 
 
-async def _visible(services: Services, user_id: int, identified: bool, known: UserSnapshot | None) -> bool:
+async def _visible(services: TelegramServices, user_id: int, identified: bool, known: UserSnapshot | None) -> bool:
     if known is not None:  # the turn read the role with everything else (actions check it again when run)
         return known.role in ROLES
     return await services.staff.is_operator(user_id)
@@ -112,7 +112,7 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any], unknown
     staff gets ``unknown_command``'s answer, exactly."""
     def guarded(action: ConsoleAction | None) -> CommandFn:
         async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            services: Services = context.application.bot_data["services"]
+            services: TelegramServices = context.application.bot_data["services"]
             assert update.effective_user is not None
             if not await allowed(services, update.effective_user.id, action):
                 await unknown_command(update, context)

@@ -43,7 +43,7 @@ from bot.gateways import telegram_raw_api as raw_api
 from bot.gateways.state_systems import StateSystemUnavailable
 from bot.gateways.telegram_rate_limit import retry_after_seconds
 from bot.i18n import Lang, as_lang
-from bot.services import Services
+from bot.services import TelegramServices
 from handlers.certificate_pdf import render_pdf
 from handlers.telegram import keyboards, render
 from handlers.telegram.main_menu import menu_keyboard
@@ -154,7 +154,7 @@ class _BatchLease:
 
 
 class TelegramDelivery:
-    def __init__(self, services: Services, bot: Bot) -> None:
+    def __init__(self, services: TelegramServices, bot: Bot) -> None:
         self._services = services
         self._bot = bot
         self._task: asyncio.Task[None] | None = None

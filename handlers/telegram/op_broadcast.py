@@ -38,7 +38,7 @@ from bot.gateways import telegram_raw_api as raw_api
 from bot.gateways.telegram_http import RequestNotSent
 from bot.gateways.telegram_rate_limit import BULK, SendAborted
 from bot.i18n import Lang, as_lang
-from bot.services import Services
+from bot.services import TelegramServices
 from handlers.telegram import console, routes, steps
 from handlers.telegram.console import allowed, back_to_console
 from handlers.telegram.menu import show_menu
@@ -224,7 +224,7 @@ class TelegramDeliverer:
 class TelegramReporter:
     """The operator's progress message, edited in place, with a Stop button; a final report when done."""
 
-    def __init__(self, services: Services, bot: Bot, chat_id: int) -> None:
+    def __init__(self, services: TelegramServices, bot: Bot, chat_id: int) -> None:
         self._services = services
         self._bot = bot
         self._chat_id = chat_id
@@ -267,7 +267,7 @@ class TelegramReporter:
                 await self._bot.send_message(self._chat_id, escape(text), parse_mode=ParseMode.HTML)
 
 
-def reporter_for(services: Services, bot: Bot) -> Callable[[Broadcast], Reporter]:
+def reporter_for(services: TelegramServices, bot: Bot) -> Callable[[Broadcast], Reporter]:
 
     def make(broadcast: Broadcast) -> Reporter:
         if broadcast.report_chat_id is None:

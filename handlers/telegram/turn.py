@@ -33,7 +33,7 @@ from telegram.ext import Application, ContextTypes
 from bot.core.outbox import MESSAGES
 from bot.domain.model import ChatState, Identity, UserSnapshot
 from bot.i18n import Lang, Texts, as_lang
-from bot.services import Services
+from bot.services import Services, TelegramServices
 from handlers.telegram.delivery import Markup, Reply, TelegramDelivery, markup_json
 from store.telegram_outbox import Envelope
 from store.turn_close import EnvelopeWrite, StateWrite
@@ -188,7 +188,7 @@ async def run_update(services: Services, application: Application[Any, Any, Any,
 
 @dataclass
 class Turn:
-    services: Services
+    services: TelegramServices
     update: Update
     context: ContextTypes.DEFAULT_TYPE
     user_id: int
@@ -293,7 +293,7 @@ class Turn:
 
 
 async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
-    services: Services = context.application.bot_data["services"]
+    services: TelegramServices = context.application.bot_data["services"]
     user = update.effective_user
     assert user is not None
     scope = current_scope()
