@@ -73,12 +73,14 @@ class Applicant:
 
 PROVIDER_NAME_MIN: Final = 3
 ADDRESS_MIN: Final = 5
+ANSWER_MIN: Final = 5
 ATTACHMENT_KINDS: Final = ("photo", "document")
 
 
 class InputRefused(ValueError):
-    """A complaint's input breaks a rule: ``field`` (addressee, subject, provider, address, text, attachment),
-    ``reason`` (unknown, missing, both, too_short, too_long) and the ``limit`` it broke, if any."""
+    """A complaint's input breaks a rule: ``field`` (addressee, subject, provider, address, text, attachment;
+    answer: an operator's), ``reason`` (unknown, missing, both, too_short, too_long) and the ``limit`` it broke,
+    if any."""
 
     def __init__(self, field: str, reason: str, limit: int | None = None) -> None:
         super().__init__(f"complaint {field}: {reason}")
@@ -112,6 +114,12 @@ def postal_address(text: str) -> str:
 def complaint_text(text: str) -> str:
     """The complaint itself: 10 to 3000 characters, without the blanks around it."""
     return _bounded("text", text.strip(), TEXT_MIN, TEXT_LIMIT)
+
+
+def answer_text(text: str) -> str:
+    """An operator's answer or reason for a refusal, as typed: 5 to 2000 characters, without the blanks around
+    it. (The addressee's system is not refused: its text is cut to the limit, see ``addressee_event``.)"""
+    return _bounded("answer", text.strip(), ANSWER_MIN, ANSWER_LIMIT)
 
 
 def addressee(code: str) -> str:

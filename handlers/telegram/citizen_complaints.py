@@ -1,8 +1,10 @@
 """Complaints in Telegram: file one (addressee, subject, the filer's details, text, an optional photo or
 document) and follow one's own complaints (the card with the marks, the due date, the answer).
 
-Each step is a chat state kept in the database with the draft in its data, so a restart continues where the
-person was; every button checks that the conversation still stands where the button was shown.
+Each step is a typed step (steps.py) kept in the database with the draft so far, so a restart continues where
+the person was; every button checks that the conversation still stands where the button was shown. What a
+complaint may be (the provider's name, the address, the text, the attachment) is the core's rule
+(bot/core/complaints.py): each answer is checked with it as it is typed.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The citizen's conversation in Telegram, dispatched: a text, another kind of message or a button goes to the
-handler of the state the chat is in (the state is kept in the database) — the core conversation's states here,
-the states and buttons features registered in routes.py after them.
+handler of the step the conversation is in (steps.py; kept in the database) — the core conversation's steps
+here, the steps and buttons features registered in routes.py after them.
 
 Handlers only translate: a message or a button becomes a core call, the result a localized reply.
 """

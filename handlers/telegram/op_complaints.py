@@ -8,7 +8,7 @@ from html import escape
 
 from telegram import InlineKeyboardButton, Message
 
-from bot.core.complaints import ANSWER_LIMIT, Moved, normalize_number
+from bot.core.complaints import ANSWER_LIMIT, InputRefused, Moved, answer_text, normalize_number
 from bot.domain import complaint_status as cs
 from handlers.telegram import console, render, routes, steps
 from handlers.telegram.citizen_complaints import card
@@ -127,12 +127,12 @@ async def on_answer_text(turn: Turn, message: Message, step: OpCpText) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):
         await show_menu(turn, "menu.hint")
         return
-    text = (message.text or "").strip()
-    if len(text) > ANSWER_LIMIT:
-        await turn.say("op.cp.text_too_long", limit=ANSWER_LIMIT, length=len(text), reply_markup=back_to_console(turn))
-        return
-    if len(text) < 5:
-        await turn.say("op.cp.text_too_short", reply_markup=back_to_console(turn))
+    raw = message.text or ""
+    try:
+        text = answer_text(raw)
+    except InputRefused as refused:
+        await turn.say(f"op.cp.text_{refused.reason}", limit=refused.limit, length=len(raw.strip()),
+                       reply_markup=back_to_console(turn))
         return
     await _move(turn, step.number, step.to, text)
 

@@ -39,8 +39,8 @@ class Step(BaseModel):
     NAME: ClassVar[str] = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The step's data as stored (a field left at its default is not written)."""
-        return self.model_dump(mode="json", exclude_defaults=True)
+        """The step's data as stored: every field, so that the previous version reads it too (a rollback)."""
+        return self.model_dump(mode="json")
 
 
 class Then(BaseModel):
@@ -54,7 +54,7 @@ class Then(BaseModel):
         return {"action": self.ACTION, **fields}
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_defaults=True)
+        return self.model_dump(mode="json")
 
 
 STEPS: dict[str, type[Step]] = {}

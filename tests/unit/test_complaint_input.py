@@ -8,10 +8,12 @@ import pytest
 
 from bot.core.complaints import (
     ADDRESS_LIMIT,
+    ANSWER_LIMIT,
     PROVIDER_NAME_LIMIT,
     TEXT_LIMIT,
     Draft,
     InputRefused,
+    answer_text,
     complaint_text,
     postal_address,
     provider_name,
@@ -27,7 +29,8 @@ def test_what_is_typed_is_taken_as_one_line_within_its_bounds():
     assert complaint_text("\n  Жалоба по существу.\n\nВторой абзац.  ") == "Жалоба по существу.\n\nВторой абзац."
     for rule, short, long, limit in ((provider_name, "ab", "x" * (PROVIDER_NAME_LIMIT + 1), PROVIDER_NAME_LIMIT),
                                      (postal_address, "ул 1", "x" * (ADDRESS_LIMIT + 1), ADDRESS_LIMIT),
-                                     (complaint_text, "  коротко  ", "ә" * (TEXT_LIMIT + 1), TEXT_LIMIT)):
+                                     (complaint_text, "  коротко  ", "ә" * (TEXT_LIMIT + 1), TEXT_LIMIT),
+                                     (answer_text, " Да. ", "ә" * (ANSWER_LIMIT + 1), ANSWER_LIMIT)):
         with pytest.raises(InputRefused) as refused:
             rule(short)
         assert refused.value.reason == "too_short"
