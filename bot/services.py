@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -213,3 +214,37 @@ class Services:
         if close is not None:
             await close()
         await self.db.close()
+
+
+class TelegramServices(Protocol):
+    """What the Telegram channel's handlers may call (handlers/telegram/: Turn.services, the menus, the console,
+    delivery): the use cases they translate to and from, and the settings, clock, texts and calendar they answer
+    with. Not the database, the gateways, the SMS side or the state systems' workers: those the process shell
+    wires and runs. ``Services`` is one (structurally); only the turn machinery that opens an update's unit of
+    work (handlers/telegram/turn.py ``run_update``) and the Application's builder hold the whole container.
+
+    The SMS commands handler and the HTTP routes need no such facade: they are given the two or three services
+    they use, one by one (bot/app/http_server.py)."""
+    settings: Settings
+    clock: Clock
+    texts: Texts
+    calendar: WorkingCalendar
+    metrics: Metrics
+    conversation: ConversationService
+    telegram_outbox: TelegramOutbox
+    telegram_worker: OutboxWorker  # a turn's own envelope is delivered under the outbox job's lease
+    identity: IdentityService
+    own_requests: OwnRequestService
+    consents: ConsentService
+    results: ResultDelivery
+    tracking: TrackingService
+    notices: NoticeService
+    subscriptions: SubscriptionService
+    staff: StaffService
+    broadcasts: BroadcastService
+    complaints: ComplaintService
+    feed: StatusFeed
+    subject_requests: SubjectRequestsService
+    certificates: CertificateService
+    shares: ShareService
+    issuer: Issuer

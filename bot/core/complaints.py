@@ -67,8 +67,72 @@ class Applicant:
     phone: str | None
 
 
+# What a complaint may be -----------------------------------------------------------------------------------
+# The rules of a complaint's input, whichever channel takes it: the Telegram flow checks each answer with them as
+# it is typed (handlers/telegram/citizen_complaints.py), and a Draft cannot be made that breaks one.
+
+PROVIDER_NAME_MIN: Final = 3
+ADDRESS_MIN: Final = 5
+ANSWER_MIN: Final = 5
+ATTACHMENT_KINDS: Final = ("photo", "document")
+
+
+class InputRefused(ValueError):
+    """A complaint's input breaks a rule: ``field`` (addressee, subject, provider, address, text, attachment;
+    answer: an operator's), ``reason`` (unknown, missing, both, too_short, too_long) and the ``limit`` it broke,
+    if any."""
+
+    def __init__(self, field: str, reason: str, limit: int | None = None) -> None:
+        super().__init__(f"complaint {field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.limit = limit
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _bounded(field: str, text: str, least: int, most: int) -> str:
+    if len(text) < least:
+        raise InputRefused(field, "too_short", least)
+    if len(text) > most:
+        raise InputRefused(field, "too_long", most)
+    return text
+
+
+def provider_name(text: str) -> str:
+    """The provider a complaint is about when no application is: one line, 3 to 200 characters."""
+    return _bounded("provider", _one_line(text), PROVIDER_NAME_MIN, PROVIDER_NAME_LIMIT)
+
+
+def postal_address(text: str) -> str:
+    """The filer's postal address as they type it: one line, 5 to 300 characters."""
+    return _bounded("address", _one_line(text), ADDRESS_MIN, ADDRESS_LIMIT)
+
+
+def complaint_text(text: str) -> str:
+    """The complaint itself: 10 to 3000 characters, without the blanks around it."""
+    return _bounded("text", text.strip(), TEXT_MIN, TEXT_LIMIT)
+
+
+def answer_text(text: str) -> str:
+    """An operator's answer or reason for a refusal, as typed: 5 to 2000 characters, without the blanks around
+    it. (The addressee's system is not refused: its text is cut to the limit, see ``addressee_event``.)"""
+    return _bounded("answer", text.strip(), ANSWER_MIN, ANSWER_LIMIT)
+
+
+def addressee(code: str) -> str:
+    if code not in cs.ADDRESSEES:
+        raise InputRefused("addressee", "unknown")
+    return code
+
+
 @dataclass(frozen=True)
 class Draft:
+    """A complaint as it is filed; made only within the rules above (InputRefused otherwise): a known
+    addressee, about one application or one provider, the filer's address, the text, and at most one photo or
+    document. The filer's name and phone come from the directory as they are."""
     addressee: str
     app_number: str | None
     provider_name: str | None
@@ -78,6 +142,19 @@ class Draft:
     body: str
     file_id: str | None = None
     file_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        addressee(self.addressee)
+        if (self.app_number is None) == (self.provider_name is None):
+            raise InputRefused("subject", "missing" if self.app_number is None else "both")
+        if self.provider_name is not None:
+            object.__setattr__(self, "provider_name", provider_name(self.provider_name))
+        if not self.address.strip():
+            raise InputRefused("address", "missing")
+        object.__setattr__(self, "body", complaint_text(self.body))
+        if (self.file_id is None) != (self.file_kind is None) or (
+                self.file_kind is not None and self.file_kind not in ATTACHMENT_KINDS):
+            raise InputRefused("attachment", "unknown")
 
 
 @dataclass(frozen=True)
@@ -148,10 +225,7 @@ class ComplaintService:
         return complaint_due_at(addressee, self._clock.now(), self._calendar)  # type: ignore[arg-type]
 
     async def file(self, identity: Identity, user_id: int, draft: Draft) -> Complaint:
-        if draft.addressee not in cs.ADDRESSEES:
-            raise ValueError(f"unknown addressee {draft.addressee!r}")
-        if not 0 < len(draft.body) <= TEXT_LIMIT:
-            raise ValueError("complaint text out of bounds")
+        """File a complaint (a Draft keeps the input rules: see above)."""
         async with self._db.unit("complaint/file"):
             return await self._file(identity, user_id, draft)
 

@@ -7,12 +7,15 @@ secret, a header a token. The route is named by its pattern (``/s/{token}``), no
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def route_of(request: web.Request) -> str:
@@ -35,7 +38,7 @@ def refusal(request: web.Request, status: int, reason: str, headers: dict[str, s
 
 
 @web.middleware
-async def refusals(request: web.Request, handler: Any) -> web.StreamResponse:
+async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The 4xx a route raises instead of returning (a bad signature, a body over the server's size limit) get
     their one WARNING line too; a body aiohttp cannot read (broken chunking, a wrong Content-Length) is a 400
     with a warning, not a 500 with a traceback. Unknown paths (404) and wrong methods (405) are the background

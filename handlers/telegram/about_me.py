@@ -11,26 +11,30 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.core.certificate_shares import MyCertificates
 from bot.core.registry_info import NotAllowed, NotPending
 from bot.core.subject_requests import RequestAboutMe
-from bot.domain.model import ChatState
-from handlers.telegram import render, routes
+from handlers.telegram import render, routes, steps
 from handlers.telegram.certificates import SHARE, SHARE_REVOKE
 from handlers.telegram.identification import require_identity
 from handlers.telegram.menu import show_menu
-from handlers.telegram.states import MENU
+from handlers.telegram.steps import Menu, Step, Then
 from handlers.telegram.turn import Turn
 
 BUTTON = "abm"  # "abm" shows the list, "abm:no:<number>" declines one request
 
 
+@steps.then
+class AboutMe(Then):
+    ACTION = "about_me"
+
+
 async def show(turn: Turn) -> None:
     """The list, once the person is verified (otherwise the identity step first, then the list)."""
-    if not await require_identity(turn, {"action": "about_me"}, "about.identify"):
+    if not await require_identity(turn, AboutMe(), "about.identify"):
         return
     identity = await turn.identity()
     assert identity is not None
     requests = await turn.services.subject_requests.about_me(identity)
     mine = await turn.services.shares.mine(identity)
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     menu_row = [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")]
     if not requests and not mine.in_force and not mine.shares and not mine.openings:
         await turn.say("about.none", reply_markup=InlineKeyboardMarkup([menu_row]))
@@ -96,7 +100,7 @@ def describe(turn: Turn, r: RequestAboutMe) -> str:
     return "\n".join(lines)
 
 
-async def on_button(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_button(turn: Turn, arg: str, step: Step) -> None:
     what, _, number = arg.partition(":")
     if not what:
         await show(turn)
@@ -106,7 +110,7 @@ async def on_button(turn: Turn, arg: str, state: ChatState) -> None:
         await show_menu(turn, "stale.button")
         return
     if identity is None:  # the identity lapsed since the list was shown: verify, then see the list again
-        await require_identity(turn, {"action": "about_me"}, "about.identify")
+        await require_identity(turn, AboutMe(), "about.identify")
         return
     result = await turn.services.subject_requests.decline(identity, number)
     if isinstance(result, NotAllowed):
@@ -119,7 +123,7 @@ async def on_button(turn: Turn, arg: str, state: ChatState) -> None:
     await show(turn)
 
 
-async def after_identity(turn: Turn, then: dict) -> None:
+async def after_identity(turn: Turn, then: AboutMe) -> None:
     await show(turn)
 
 
@@ -127,4 +131,4 @@ def register() -> None:
     """The "Requests about me" row of the main menu, its buttons, and the list after identification."""
     routes.menu_entry("about.btn.menu", BUTTON, order=35)
     routes.button(BUTTON, on_button)
-    routes.after_identity("about_me", after_identity)
+    routes.after_identity(AboutMe, after_identity)

@@ -172,7 +172,7 @@ async def _error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("could not tell the user about the error")
 
 
-async def _post_init(application: Application) -> None:
+async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     services: Services = application.bot_data["services"]
     for lang in LANGS:
         commands = [BotCommand(name, services.texts(lang, f"command.{name}")) for name in citizen_commands.COMMANDS]
@@ -203,7 +203,7 @@ def rate_limiter(settings: Settings) -> PriorityRateLimiter:
 
 
 def build_application(services: Services, token: str, base_url: str | None = None,
-                      base_file_url: str | None = None) -> Application:
+                      base_file_url: str | None = None) -> Application[Any, Any, Any, Any, Any, Any]:
     register_routes()
     processor = PerChatUpdateProcessor(CONCURRENT_UPDATES)
     metrics = services.metrics

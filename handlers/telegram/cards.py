@@ -11,14 +11,21 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.applications import normalize_number
 from bot.core.complaints import normalize_number as complaint_number
-from bot.domain.model import ChatState
-from handlers.telegram import citizen_complaints, routes, status
+from handlers.telegram import citizen_complaints, routes, status, steps
 from handlers.telegram.identification import continue_after_identity, require_identity
 from handlers.telegram.menu import ask_language, show_menu, start
-from handlers.telegram.states import MENU
+from handlers.telegram.status import StatusList
+from handlers.telegram.steps import Menu, Step, Then
 from handlers.telegram.turn import Turn
 
 IDENTIFY = "idn"  # "idn:status": then the status list; "idn:card:<number>": then that card
+
+
+@steps.then
+class Card(Then):
+    """The card of an application or a complaint, opened before identification."""
+    ACTION = "card"
+    number: str = ""
 
 
 async def deep_link(turn: Turn, payload: str) -> None:
@@ -54,12 +61,13 @@ async def open_card(turn: Turn, text: str) -> None:
         await citizen_complaints.show_card(turn, number)
 
 
-async def on_identify(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_identify(turn: Turn, arg: str, step: Step) -> None:
     what, _, number = arg.partition(":")
+    then: Then
     if what == "status" and not number:
-        then: dict = {"action": "status"}
+        then = StatusList()
     elif what == "card" and (normalize_number(number) or complaint_number(number)):
-        then = {"action": "card", "number": number}
+        then = Card(number=number)
     else:
         await show_menu(turn, "stale.button")
         return
@@ -67,12 +75,12 @@ async def on_identify(turn: Turn, arg: str, state: ChatState) -> None:
         await continue_after_identity(turn, then)
 
 
-async def card_after_identity(turn: Turn, then: dict) -> None:
-    await turn.set_state(MENU)  # identification is over: what is typed next is read from the menu
-    await open_card(turn, str(then.get("number") or ""))
+async def card_after_identity(turn: Turn, then: Card) -> None:
+    await steps.go(turn, Menu())  # identification is over: what is typed next is read from the menu
+    await open_card(turn, then.number)
 
 
 def register() -> None:
     """The identity step offered by the status list and the cards, and where it leads back to."""
     routes.button(IDENTIFY, on_identify)
-    routes.after_identity("card", card_after_identity)
+    routes.after_identity(Card, card_after_identity)

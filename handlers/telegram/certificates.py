@@ -9,44 +9,75 @@ result a localized reply.
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.core.certificate_shares import LIFETIMES
 from bot.core.certificates import PdfExpired, PdfNotFound
-from bot.domain.model import ChatState
 from bot.domain.numbers import APPLICATIONS
 from bot.domain.verification import normalize_code
 from bot.i18n import Lang, Texts, format_when
 from handlers.check_answer import check_lines
-from handlers.telegram import keyboards, routes
+from handlers.telegram import keyboards, routes, steps
 from handlers.telegram.identification import require_identity
 from handlers.telegram.menu import ask_language, show_menu
+from handlers.telegram.steps import Step, Then
 from handlers.telegram.turn import Turn, turn_for
 
-VERIFY_NUMBER = "verify_number"
-VERIFY_CODE = "verify_code"
 SHARE = "shr"          # "shr:<number>" asks for how long, "shr:<number>:<lifetime>" makes the link
 SHARE_REVOKE = "shx"   # "shx:<share id>" withdraws a link
 
 
+@steps.step
+class VerifyNumber(Step):
+    """/verify: the certificate's number, typed."""
+    NAME = "verify_number"
+
+
+@steps.step
+class VerifyCode(Step):
+    """/verify: its verification code, typed."""
+    NAME = "verify_code"
+    number: str = ""
+
+
+@steps.then
+class Pdf(Then):
+    ACTION = "pdf"
+    number: str = ""
+
+
+@steps.then
+class Share(Then):
+    ACTION = "share"
+    number: str = ""
+    lifetime: str = ""
+
+
+@steps.then
+class RevokeShare(Then):
+    ACTION = "share_revoke"
+    share: str = ""
+
+
 # The PDF -------------------------------------------------------------------------------------------------------
 
-async def on_pdf(turn: Turn, number: str, state: ChatState) -> None:
+async def on_pdf(turn: Turn, number: str, step: Step) -> None:
     """Only the holder or the requester, identified, within the validity; anyone else — a forwarded screenshot's
     button does not exist, but a forged callback might — gets the stale-button answer."""
     if not APPLICATIONS.parse(number):
         await show_menu(turn, "stale.button")
         return
-    if not await require_identity(turn, {"action": "pdf", "number": number}):
+    if not await require_identity(turn, Pdf(number=number)):
         return
-    await pdf_after_identity(turn, {"number": number})
+    await pdf_after_identity(turn, Pdf(number=number))
 
 
-async def pdf_after_identity(turn: Turn, then: dict) -> None:
+async def pdf_after_identity(turn: Turn, then: Pdf) -> None:
     identity = await turn.identity()
-    number = str(then.get("number", ""))
+    number = then.number
     if identity is None or not APPLICATIONS.parse(number):
         await show_menu(turn)
         return
@@ -65,31 +96,30 @@ async def start_verify(turn: Turn) -> None:
     if await turn.chosen_lang() is None:
         await ask_language(turn)
         return
-    await turn.set_state(VERIFY_NUMBER)
+    await steps.go(turn, VerifyNumber())
     await turn.say("verify.ask_number", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
 
 
-async def on_number(turn: Turn, message: Message, data: dict) -> None:
+async def on_number(turn: Turn, message: Message, step: VerifyNumber) -> None:
     number = APPLICATIONS.parse(message.text or "")
     if number is None:
         await turn.say("verify.bad_number", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
         return
-    await turn.set_state(VERIFY_CODE, {"number": number})
+    await steps.go(turn, VerifyCode(number=number))
     await turn.say("verify.ask_code", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
 
 
-async def on_code(turn: Turn, message: Message, data: dict) -> None:
+async def on_code(turn: Turn, message: Message, step: VerifyCode) -> None:
     code = normalize_code(message.text or "")
     if code is None:  # not the shape of a code: a typing slip, not a wrong try
         await turn.say("verify.bad_code", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
         return
-    result = await turn.services.certificates.check("telegram", str(turn.user_id), str(data.get("number", "")),
-                                                    code)
+    result = await turn.services.certificates.check("telegram", str(turn.user_id), step.number, code)
     await turn.send(escape("\n\n".join(check_lines(turn.t, turn.lang, result))))
     await show_menu(turn)
 
 
-async def on_verify_button(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_verify_button(turn: Turn, arg: str, step: Step) -> None:
     """``vfy`` (the menu row) starts a check; anything else is a button of an older version of the check."""
     if arg:
         await show_menu(turn, "stale.button")
@@ -99,7 +129,7 @@ async def on_verify_button(turn: Turn, arg: str, state: ChatState) -> None:
 
 # Share links ---------------------------------------------------------------------------------------------------
 
-async def on_share(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_share(turn: Turn, arg: str, step: Step) -> None:
     """``shr:<number>``: for how long; ``shr:<number>:<lifetime>``: the link, once the holder is identified."""
     number, _, lifetime = arg.partition(":")
     if not APPLICATIONS.parse(number) or (lifetime and lifetime not in LIFETIMES):
@@ -108,14 +138,14 @@ async def on_share(turn: Turn, arg: str, state: ChatState) -> None:
     if not lifetime:
         await turn.say("share.ask_lifetime", number=number, reply_markup=lifetimes(turn.t, turn.lang, number))
         return
-    if not await require_identity(turn, {"action": "share", "number": number, "lifetime": lifetime}):
+    if not await require_identity(turn, Share(number=number, lifetime=lifetime)):
         return
-    await share_after_identity(turn, {"number": number, "lifetime": lifetime})
+    await share_after_identity(turn, Share(number=number, lifetime=lifetime))
 
 
-async def share_after_identity(turn: Turn, then: dict) -> None:
+async def share_after_identity(turn: Turn, then: Share) -> None:
     identity = await turn.identity()
-    number, lifetime = str(then.get("number", "")), str(then.get("lifetime", ""))
+    number, lifetime = then.number, then.lifetime
     if identity is None or not APPLICATIONS.parse(number):
         await show_menu(turn)
         return
@@ -135,23 +165,23 @@ async def share_after_identity(turn: Turn, then: dict) -> None:
                         revoke, qr=result.url)
 
 
-async def on_share_revoke(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_share_revoke(turn: Turn, arg: str, step: Step) -> None:
     if not arg:
         await show_menu(turn, "stale.button")
         return
     identity = await turn.identity()
     if identity is None:
-        await require_identity(turn, {"action": "share_revoke", "share": arg})
+        await require_identity(turn, RevokeShare(share=arg))
         return
-    await revoke_after_identity(turn, {"share": arg})
+    await revoke_after_identity(turn, RevokeShare(share=arg))
 
 
-async def revoke_after_identity(turn: Turn, then: dict) -> None:
+async def revoke_after_identity(turn: Turn, then: RevokeShare) -> None:
     identity = await turn.identity()
     if identity is None:
         await show_menu(turn)
         return
-    if await turn.services.shares.revoke(identity, str(then.get("share", ""))):
+    if await turn.services.shares.revoke(identity, then.share):
         await turn.say("share.revoked")
     else:
         await turn.say("share.not_active")
@@ -169,7 +199,7 @@ async def _verify_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await start_verify(await turn_for(update, context))
 
 
-def add_handlers(application: Application) -> None:
+def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Before the catch-all unknown-command handler."""
     application.add_handler(CommandHandler("verify", _verify_command))
 
@@ -180,9 +210,9 @@ def register() -> None:
     routes.button("vfy", on_verify_button)
     routes.button(SHARE, on_share)
     routes.button(SHARE_REVOKE, on_share_revoke)
-    routes.text_state(VERIFY_NUMBER, on_number, hint="verify.ask_number")
-    routes.text_state(VERIFY_CODE, on_code, hint="verify.ask_code")
+    routes.text_state(VerifyNumber, on_number, hint="verify.ask_number")
+    routes.text_state(VerifyCode, on_code, hint="verify.ask_code")
     routes.menu_entry("btn.verify", "vfy", 45)
-    routes.after_identity("pdf", pdf_after_identity)
-    routes.after_identity("share", share_after_identity)
-    routes.after_identity("share_revoke", revoke_after_identity)
+    routes.after_identity(Pdf, pdf_after_identity)
+    routes.after_identity(Share, share_after_identity)
+    routes.after_identity(RevokeShare, revoke_after_identity)

@@ -11,7 +11,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from handlers.telegram import about_me, citizen_complaints
+from handlers.telegram import about_me, citizen_complaints, steps
 from handlers.telegram.menu import ask_language
 from handlers.telegram.turn import Turn, turn_for
 
@@ -32,14 +32,14 @@ def _command(open_feature: Callable[[Turn], Awaitable[None]]
 
 
 async def _file_complaint(turn: Turn) -> None:
-    await citizen_complaints.start_filing(turn, "", await turn.chat_state())
+    await citizen_complaints.start_filing(turn, "", await steps.current(turn))
 
 
 async def _my_complaints(turn: Turn) -> None:
-    await citizen_complaints.list_mine(turn, "", await turn.chat_state())
+    await citizen_complaints.list_mine(turn, "", await steps.current(turn))
 
 
-def add_handlers(application: Application) -> None:
+def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Before the catch-all unknown-command handler."""
     application.add_handler(CommandHandler(["about_me", "aboutme"], _command(about_me.show)))
     application.add_handler(CommandHandler("new_complaint", _command(_file_complaint)))

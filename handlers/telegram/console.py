@@ -32,11 +32,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot.core.staff import ROLES
-from bot.domain.model import ChatState, UserSnapshot
-from bot.services import Services
-from handlers.telegram import routes
+from bot.domain.model import UserSnapshot
+from bot.services import TelegramServices
+from handlers.telegram import routes, steps
 from handlers.telegram.menu import show_menu
-from handlers.telegram.states import MENU
+from handlers.telegram.steps import Menu, Step
 from handlers.telegram.turn import Turn, turn_for
 
 ConsoleFn = Callable[[Turn, str], Awaitable[None]]
@@ -65,13 +65,13 @@ def add_action(name: str, fn: ConsoleFn, *, label_key: str | None = None, comman
     assert present == action, f"console action {name} registered twice"
 
 
-async def allowed(services: Services, user_id: int, action: ConsoleAction | None = None) -> bool:
+async def allowed(services: TelegramServices, user_id: int, action: ConsoleAction | None = None) -> bool:
     if action is not None and action.admin_only:
         return await services.staff.is_admin(user_id)
     return await services.staff.is_operator(user_id)
 
 
-async def _visible(services: Services, user_id: int, identified: bool, known: UserSnapshot | None) -> bool:
+async def _visible(services: TelegramServices, user_id: int, identified: bool, known: UserSnapshot | None) -> bool:
     if known is not None:  # the turn read the role with everything else (actions check it again when run)
         return known.role in ROLES
     return await services.staff.is_operator(user_id)
@@ -91,11 +91,11 @@ def back_to_console(turn: Turn, extra: list[list[InlineKeyboardButton]] | None =
 
 async def show_console(turn: Turn) -> None:
     mine = [a for a in ACTIONS.values() if await allowed(turn.services, turn.user_id, a)]
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     await turn.say("op.console.title", reply_markup=console_keyboard(turn, mine))
 
 
-async def on_console_button(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_console_button(turn: Turn, arg: str, step: Step) -> None:
     name, _, rest = arg.partition(":")
     action = ACTIONS.get(name) if name else None
     if (name and action is None) or not await allowed(turn.services, turn.user_id, action):
@@ -107,12 +107,12 @@ async def on_console_button(turn: Turn, arg: str, state: ChatState) -> None:
         await action.fn(turn, rest)
 
 
-def add_handlers(application: Application, unknown_command: CommandFn) -> None:
+def add_handlers(application: Application[Any, Any, Any, Any, Any, Any], unknown_command: CommandFn) -> None:
     """The console's commands; must be added before the catch-all unknown-command handler. Anyone who is not
     staff gets ``unknown_command``'s answer, exactly."""
     def guarded(action: ConsoleAction | None) -> CommandFn:
         async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            services: Services = context.application.bot_data["services"]
+            services: TelegramServices = context.application.bot_data["services"]
             assert update.effective_user is not None
             if not await allowed(services, update.effective_user.id, action):
                 await unknown_command(update, context)

@@ -27,7 +27,7 @@ from bot.core.registry_info import Certificate
 from bot.gateways import telegram_send
 from bot.gateways.state_systems import StateSystemUnavailable
 from bot.i18n import Lang, as_lang
-from bot.services import Services
+from bot.services import TelegramServices
 from handlers.certificate_pdf import render_pdf
 from handlers.telegram import envelope_render
 from handlers.telegram.main_menu import menu_keyboard
@@ -48,7 +48,7 @@ class _NotDelivered(Exception):
 
 
 class TelegramDelivery:
-    def __init__(self, services: Services, bot: Bot) -> None:
+    def __init__(self, services: TelegramServices, bot: Bot) -> None:
         self._services = services
         self._bot = bot
 

@@ -1,6 +1,6 @@
 """The citizen's conversation in Telegram, dispatched: a text, another kind of message or a button goes to the
-handler of the state the chat is in (the state is kept in the database) — the core conversation's states here,
-the states and buttons features registered in routes.py after them.
+handler of the step the conversation is in (steps.py; kept in the database) — the core conversation's steps
+here, the steps and buttons features registered in routes.py after them.
 
 Handlers only translate: a message or a button becomes a core call, the result a localized reply.
 """
@@ -11,7 +11,7 @@ from telegram import Message
 
 from bot.core.applications import looks_like_number
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
-from handlers.telegram import keyboards, routes
+from handlers.telegram import keyboards, routes, steps
 from handlers.telegram.guide import service_guide, services_menu_labels
 from handlers.telegram.identification import logout, on_contact, on_identity_code, on_iin, resend_identity_code
 from handlers.telegram.menu import ask_language, choose_language, help_text, show_menu
@@ -23,31 +23,39 @@ from handlers.telegram.registry_requests import (
     own_request,
     resend_consent_code,
 )
-from handlers.telegram.states import ID_CODE, ID_CONTACT, ID_IIN, LANG, MENU, TP_CODE, TP_IIN
 from handlers.telegram.status import status_list, status_of
+from handlers.telegram.steps import (
+    ChoosingLanguage,
+    Menu,
+    SharingContact,
+    TypingConsentCode,
+    TypingIdentityCode,
+    TypingIin,
+    TypingSubjectIin,
+)
 from handlers.telegram.turn import Turn
 
 
 async def on_text(turn: Turn, message: Message) -> None:
-    state = await turn.chat_state()
+    step = await steps.current(turn)
     text = message.text or ""
     if text.strip() in {turn.services.texts(lang, "btn.cancel") for lang in ("kk", "ru")}:
         await show_menu(turn, "flow.cancelled")
         return
-    if state.state == LANG or await turn.chosen_lang() is None:
+    if isinstance(step, ChoosingLanguage) or await turn.chosen_lang() is None:
         await ask_language(turn)
-    elif state.state == ID_CONTACT:
+    elif isinstance(step, SharingContact):
         await turn.say("id.press_button", reply_markup=keyboards.share_contact(turn.t, turn.lang))
-    elif state.state == ID_IIN:
-        await on_iin(turn, text, state.data)
-    elif state.state == ID_CODE:
-        await on_identity_code(turn, text, state.data)
-    elif state.state == TP_IIN:
-        await on_subject_iin(turn, text, state.data)
-    elif state.state == TP_CODE:
-        await on_consent_code(turn, text, state.data)
-    elif state.state in routes.TEXT_STATES:
-        await routes.TEXT_STATES[state.state](turn, message, state.data)
+    elif isinstance(step, TypingIin):
+        await on_iin(turn, text, step)
+    elif isinstance(step, TypingIdentityCode):
+        await on_identity_code(turn, text, step)
+    elif isinstance(step, TypingSubjectIin):
+        await on_subject_iin(turn, text, step)
+    elif isinstance(step, TypingConsentCode):
+        await on_consent_code(turn, text, step)
+    elif step.NAME in routes.TEXT_STATES:
+        await routes.TEXT_STATES[step.NAME](turn, message, step)
     elif looks_like_number(text):
         await status_of(turn, text)
     else:
@@ -56,37 +64,37 @@ async def on_text(turn: Turn, message: Message) -> None:
 
 async def on_other_message(turn: Turn, message: Message) -> None:
     """A photo, a sticker, a file, a contact where none is expected: a hint for where the person stands."""
-    state = await turn.chat_state()
-    if message.contact is not None and state.state == ID_CONTACT:
-        await on_contact(turn, message, state.data)
+    step = await steps.current(turn)
+    if message.contact is not None and isinstance(step, SharingContact):
+        await on_contact(turn, message, step)
         return
-    if state.state in routes.OTHER_STATES:
-        await routes.OTHER_STATES[state.state](turn, message, state.data)
+    if step.NAME in routes.OTHER_STATES:
+        await routes.OTHER_STATES[step.NAME](turn, message, step)
         return
-    if state.state == LANG or await turn.chosen_lang() is None:
+    if isinstance(step, ChoosingLanguage) or await turn.chosen_lang() is None:
         await ask_language(turn)
         return
     hint = {
-        ID_CONTACT: "id.press_button", ID_IIN: "id.ask_iin", ID_CODE: "otp.format", TP_IIN: "tp.ask_iin_again",
-        TP_CODE: "otp.format", **routes.STATE_HINTS,
-    }.get(state.state)
+        SharingContact.NAME: "id.press_button", TypingIin.NAME: "id.ask_iin", TypingIdentityCode.NAME: "otp.format",
+        TypingSubjectIin.NAME: "tp.ask_iin_again", TypingConsentCode.NAME: "otp.format", **routes.STATE_HINTS,
+    }.get(step.NAME)
     if hint:
         await turn.say("input.text_only")
-        markup = keyboards.share_contact(turn.t, turn.lang) if state.state == ID_CONTACT else None
+        markup = keyboards.share_contact(turn.t, turn.lang) if isinstance(step, SharingContact) else None
         await turn.say(hint, reply_markup=markup)
     else:
         await show_menu(turn, "input.text_only")
 
 
 async def on_button(turn: Turn, data: str) -> None:
-    state = await turn.chat_state()
+    step = await steps.current(turn)
     action, _, arg = data.partition(":")
     if action == "lang" and arg in ("kk", "ru"):
         await choose_language(turn, arg)
     elif await turn.chosen_lang() is None:
         await ask_language(turn)
     elif action in ("menu", "cancel"):
-        await show_menu(turn, "flow.cancelled" if action == "cancel" and state.state != MENU else "menu.title")
+        await show_menu(turn, "flow.cancelled" if action == "cancel" and not isinstance(step, Menu) else "menu.title")
     elif action == "language":
         await ask_language(turn)
     elif action == "help":
@@ -109,13 +117,13 @@ async def on_button(turn: Turn, data: str) -> None:
         await own_request(turn, arg)
     elif action == "other" and arg in REGISTRY_SERVICES:
         await ask_subject_iin(turn, arg)
-    elif action == "resend" and state.state == ID_CODE:
-        await resend_identity_code(turn, state.data)
-    elif action == "resend" and state.state == TP_CODE:
-        await resend_consent_code(turn, state.data)
+    elif action == "resend" and isinstance(step, TypingIdentityCode):
+        await resend_identity_code(turn, step)
+    elif action == "resend" and isinstance(step, TypingConsentCode):
+        await resend_consent_code(turn, step)
     elif action in ("cy", "cn") and arg:
         await cabinet_decision(turn, arg, action == "cy")
     elif action in routes.BUTTONS:
-        await routes.BUTTONS[action](turn, arg, state)
+        await routes.BUTTONS[action](turn, arg, step)
     else:
         await show_menu(turn, "stale.button")

@@ -13,36 +13,36 @@ from bot.core import otp as otp_
 from bot.core.identity import CodeSent, ContactRefused, DirectoryDown, IinRefused
 from bot.core.otp import parse_code
 from bot.core.registry_info import ConsentRequested
-from handlers.telegram import keyboards, routes
+from handlers.telegram import keyboards, routes, steps
 from handlers.telegram.menu import show_menu
-from handlers.telegram.states import ID_CODE, ID_CONTACT, ID_IIN
+from handlers.telegram.steps import SharingContact, Then, TypingIdentityCode, TypingIin
 from handlers.telegram.turn import Turn
 
 
-async def require_identity(turn: Turn, then: dict, intro: str = "id.intro", **params: object) -> bool:
+async def require_identity(turn: Turn, then: Then, intro: str = "id.intro", **params: object) -> bool:
     """True when the citizen is identified; otherwise starts identification and remembers what was asked.
     ``intro`` (with ``params``) says why identification is asked for."""
     if await turn.identity() is not None:
         return True
-    await turn.set_state(ID_CONTACT, {"then": then})
+    await steps.go(turn, SharingContact(then=then))
     await turn.send(escape(turn.text(intro, **params)), keyboards.share_contact(turn.t, turn.lang))
     return False
 
 
-async def on_contact(turn: Turn, message: Message, data: dict) -> None:
+async def on_contact(turn: Turn, message: Message, step: SharingContact) -> None:
     contact = message.contact
     assert contact is not None
     phone = turn.services.identity.accept_contact(contact.phone_number, contact.user_id, turn.user_id)
     if isinstance(phone, ContactRefused):
         await turn.say(f"id.contact_{phone.reason}", reply_markup=keyboards.share_contact(turn.t, turn.lang))
         return
-    await turn.set_state(ID_IIN, {**data, "phone": phone})
+    await steps.go(turn, TypingIin(then=step.then, phone=phone))
     await turn.say("id.ask_iin", reply_markup=ReplyKeyboardRemove())
 
 
-async def on_iin(turn: Turn, text: str, data: dict) -> None:
+async def on_iin(turn: Turn, text: str, step: TypingIin) -> None:
     attempt = secrets.token_hex(4)
-    sent = await turn.services.identity.send_code(turn.user_id, attempt, data["phone"], text, turn.lang)
+    sent = await turn.services.identity.send_code(turn.user_id, attempt, step.phone, text, turn.lang)
     if isinstance(sent, IinRefused):
         await turn.say(f"iin.{sent.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
         return
@@ -57,20 +57,19 @@ async def on_iin(turn: Turn, text: str, data: dict) -> None:
         await turn.say("otp.too_soon", seconds=sent.wait_seconds)
         return
     assert isinstance(sent, CodeSent)
-    await turn.set_state(ID_CODE, {**data, "iin": sent.iin, "attempt": attempt})
+    await steps.go(turn, TypingIdentityCode(then=step.then, phone=step.phone, iin=sent.iin, attempt=attempt))
     await turn.say("id.code_sent", phone=sent.masked_phone, reply_markup=keyboards.code_entry(turn.t, turn.lang))
 
 
-async def on_identity_code(turn: Turn, text: str, data: dict) -> None:
+async def on_identity_code(turn: Turn, text: str, step: TypingIdentityCode) -> None:
     code = parse_code(text)
     if code is None:
         await turn.say("otp.format", reply_markup=keyboards.code_entry(turn.t, turn.lang))
         return
-    then = data.get("then") or {}
-    ask = routes.ASK_AHEAD.get(str(then.get("action")))
-    if ask is not None and await turn.services.identity.code_matches(turn.user_id, data["attempt"], code):
-        await ask(turn, then, data["iin"])  # before this update's first write: what follows needs outside systems
-    result = await turn.services.identity.confirm(turn.user_id, data["attempt"], data["phone"], data["iin"], code)
+    ask = routes.ASK_AHEAD.get(step.then.ACTION) if step.then is not None else None
+    if ask is not None and await turn.services.identity.code_matches(turn.user_id, step.attempt, code):
+        await ask(turn, step.then, step.iin)  # before this update's first write: what follows needs outside systems
+    result = await turn.services.identity.confirm(turn.user_id, step.attempt, step.phone, step.iin, code)
     if isinstance(result, otp_.WrongCode):
         await turn.say("otp.wrong", left=result.attempts_left, reply_markup=keyboards.code_entry(turn.t, turn.lang))
         return
@@ -83,13 +82,12 @@ async def on_identity_code(turn: Turn, text: str, data: dict) -> None:
         return
     turn.identity_is(result)
     turn.note("id.done")  # leads whatever comes next (the request's result, the next question)
-    await continue_after_identity(turn, data.get("then") or {})
+    await continue_after_identity(turn, step.then)
     await turn.flush_notes()
 
 
-async def resend_identity_code(turn: Turn, data: dict) -> None:
-    sent = await turn.services.identity.send_code(turn.user_id, data["attempt"], data["phone"], data["iin"],
-                                                   turn.lang)
+async def resend_identity_code(turn: Turn, step: TypingIdentityCode) -> None:
+    sent = await turn.services.identity.send_code(turn.user_id, step.attempt, step.phone, step.iin, turn.lang)
     await answer_resend(turn, sent)
 
 
@@ -106,11 +104,12 @@ async def answer_resend(turn: Turn, sent: object) -> None:
         await show_menu(turn, "stale.button")
 
 
-async def continue_after_identity(turn: Turn, then: dict) -> None:
+async def continue_after_identity(turn: Turn, then: Then | None) -> None:
     """Go on with what was asked before identification (registered with routes.after_identity: own and another
     person's request, the status list, complaints), or show the menu."""
-    if then.get("action") in routes.AFTER_IDENTITY:
-        await routes.AFTER_IDENTITY[then["action"]](turn, then)
+    fn = routes.AFTER_IDENTITY.get(then.ACTION) if then is not None else None
+    if fn is not None:
+        await fn(turn, then)
     else:
         await show_menu(turn)
 

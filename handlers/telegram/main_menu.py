@@ -11,12 +11,12 @@ from telegram import InlineKeyboardMarkup
 
 from bot.domain.model import UserSnapshot
 from bot.i18n import Lang, as_lang
-from bot.services import Services
+from bot.services import TelegramServices
 from handlers.telegram import keyboards
 
 # fn(services, user_id, identified, known) -> whether the menu shows the entry to this person (e.g. operators
 # only); ``known`` is what the turn already read about the person (None outside a turn: read it yourself).
-VisibleFn = Callable[[Services, int, bool, UserSnapshot | None], Awaitable[bool]]
+VisibleFn = Callable[[TelegramServices, int, bool, UserSnapshot | None], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def menu_entry(label_key: str, callback_data: str, order: int, visible: VisibleF
     MENU.sort(key=lambda e: e.order)
 
 
-async def menu_keyboard(services: Services, user_id: int, lang: Lang, identified: bool,
+async def menu_keyboard(services: TelegramServices, user_id: int, lang: Lang, identified: bool,
                         known: UserSnapshot | None = None) -> InlineKeyboardMarkup:
     """The main menu with the rows registered by feature modules that this person may see."""
     extra = [(entry.order, services.texts(lang, entry.label_key), entry.callback_data) for entry in MENU

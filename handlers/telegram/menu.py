@@ -16,32 +16,31 @@ from typing import Any, Literal
 from telegram import Update
 
 from bot.i18n import as_lang
-from handlers.telegram import keyboards
+from handlers.telegram import keyboards, steps
 from handlers.telegram.main_menu import menu_keyboard
-from handlers.telegram.states import LANG, MENU
+from handlers.telegram.steps import ChoosingLanguage, Menu
 from handlers.telegram.turn import Turn
 
 
 async def show_menu(turn: Turn, intro_key: str = "menu.title") -> None:
     identified = await turn.identity() is not None
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     await turn.say(intro_key, reply_markup=await menu_keyboard(turn.services, turn.user_id, turn.lang, identified,
                                                                turn.known))
 
 
 async def ask_language(turn: Turn) -> None:
-    state = await turn.chat_state()
+    now = await steps.current(turn)
     # Where the conversation stood before the prompt (the prompt may be asked again while it is shown).
-    before, before_data = ((str(state.data.get("state") or MENU), state.data.get("data") or {})
-                           if state.state == LANG else (state.state, state.data))
-    what = _interruption(turn.update, before) if await turn.chosen_lang() is None else "drop"
+    before = now.interrupted() if isinstance(now, ChoosingLanguage) else now
+    what = _interruption(turn.update, before.NAME) if await turn.chosen_lang() is None else "drop"
     if what == "resume":  # this update is handled again once the language is chosen
-        data = {"resume": turn.update.to_dict(), "state": before, "data": before_data}
-    elif what == "keep" and state.state == LANG:
-        data = state.data  # something typed at the prompt: what it interrupted stays remembered
+        prompt = ChoosingLanguage(resume=turn.update.to_dict(), state=before.NAME, data=before.to_json())
+    elif what == "keep" and isinstance(now, ChoosingLanguage):
+        prompt = now  # something typed at the prompt: what it interrupted stays remembered
     else:
-        data = {}
-    await turn.set_state(LANG, data)
+        prompt = ChoosingLanguage()
+    await steps.go(turn, prompt)
     await turn.send(escape(turn.services.texts("kk", "lang.choose") + "\n" + turn.services.texts("ru", "lang.choose")),
                     keyboards.language())
 
@@ -61,7 +60,7 @@ def _interruption(update: Update, state: str) -> Literal["resume", "keep", "drop
         name = command[1:].split("@")[0].lower()
         bare = name in ("start", "language", "lang", "til", "yazyk") and not payload.strip()
         return "drop" if bare else "resume"
-    return "keep" if state in (MENU, LANG) else "resume"
+    return "keep" if state in (Menu.NAME, ChoosingLanguage.NAME) else "resume"
 
 
 async def start(turn: Turn) -> None:
@@ -74,13 +73,12 @@ async def start(turn: Turn) -> None:
 
 
 async def choose_language(turn: Turn, lang: str) -> None:
-    state = await turn.chat_state()
-    interrupted = state.data if state.state == LANG else {}
+    prompt = await steps.current(turn)
     await turn.set_language(as_lang(lang))
-    if interrupted.get("resume"):
-        await turn.set_state(str(interrupted.get("state") or MENU), interrupted.get("data") or {})
+    if isinstance(prompt, ChoosingLanguage) and prompt.resume:
+        await steps.go(turn, prompt.interrupted())
         await turn.say("lang.set")
-        await _handle_again(turn, interrupted["resume"])
+        await _handle_again(turn, prompt.resume)
         return
     turn.note("lang.set")
     await show_menu(turn, "menu.welcome")

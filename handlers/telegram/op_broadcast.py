@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from html import escape
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -22,6 +23,7 @@ from bot.core.broadcast import (
     BeforeSend,
     Blocked,
     Failed,
+    LogReporter,
     NotSent,
     Outcome,
     Progress,
@@ -32,25 +34,50 @@ from bot.core.broadcast import (
     parse_audience,
 )
 from bot.domain.catalog import SERVICES
-from bot.domain.model import ChatState
 from bot.gateways import telegram_raw_api as raw_api
 from bot.gateways.telegram_http import RequestNotSent
 from bot.gateways.telegram_rate_limit import BULK, SendAborted
 from bot.i18n import Lang, as_lang
-from bot.services import Services
-from handlers.telegram import console, routes
+from bot.services import TelegramServices
+from handlers.telegram import console, routes, steps
 from handlers.telegram.console import allowed, back_to_console
 from handlers.telegram.menu import show_menu
 from handlers.telegram.registry_requests import close_offer
+from handlers.telegram.steps import Step
 from handlers.telegram.turn import Turn
 from store.broadcasts import Broadcast
 
 log = logging.getLogger(__name__)
 
-BC_KK = "op_bc_kk"
-BC_RU = "op_bc_ru"
-BC_AUDIENCE = "op_bc_aud"
-BC_CONFIRM = "op_bc_confirm"
+
+
+# The steps of composing (``None``: that language skipped) -------------------------------------------------
+
+@steps.step
+class BcKk(Step):
+    NAME = "op_bc_kk"
+
+
+@steps.step
+class BcRu(Step):
+    NAME = "op_bc_ru"
+    kk: str | None = None
+
+
+@steps.step
+class BcAudience(Step):
+    NAME = "op_bc_aud"
+    kk: str | None = None
+    ru: str | None = None
+
+
+@steps.step
+class BcConfirm(Step):
+    NAME = "op_bc_confirm"
+    kk: str | None = None
+    ru: str | None = None
+    audience: str
+    count: int
 
 
 # Composing -----------------------------------------------------------------------------------------------
@@ -61,7 +88,7 @@ def _skip(turn: Turn) -> InlineKeyboardMarkup:
 
 
 async def start_broadcast(turn: Turn, arg: str) -> None:
-    await turn.set_state(BC_KK, {})
+    await steps.go(turn, BcKk())
     await turn.say("op.bc.ask_kk", reply_markup=_skip(turn))
 
 
@@ -77,19 +104,19 @@ async def _take_text(turn: Turn, message: Message) -> str | None:
     return text
 
 
-async def on_kk_text(turn: Turn, message: Message, data: dict) -> None:
+async def on_kk_text(turn: Turn, message: Message, step: BcKk) -> None:
     if (text := await _take_text(turn, message)) is not None:
-        await _ask_ru(turn, {"kk": text})
+        await _ask_ru(turn, BcRu(kk=text))
 
 
-async def _ask_ru(turn: Turn, data: dict) -> None:
-    await turn.set_state(BC_RU, data)
+async def _ask_ru(turn: Turn, step: BcRu) -> None:
+    await steps.go(turn, step)
     await turn.say("op.bc.ask_ru", reply_markup=_skip(turn))
 
 
-async def on_ru_text(turn: Turn, message: Message, data: dict) -> None:
+async def on_ru_text(turn: Turn, message: Message, step: BcRu) -> None:
     if (text := await _take_text(turn, message)) is not None:
-        await _ask_audience(turn, {**data, "ru": text})
+        await _ask_audience(turn, BcAudience(kk=step.kk, ru=text))
 
 
 def _audiences() -> list[Audience]:
@@ -97,64 +124,63 @@ def _audiences() -> list[Audience]:
             *(Audience("service", code) for code in SERVICES)]
 
 
-def audience_name(turn_text, audience: Audience) -> str:
+def audience_name(turn_text: Callable[..., str], audience: Audience) -> str:
     if audience.kind == "service":
         return turn_text("op.aud.service", service=turn_text(f"service.{audience.value}.short"))
     return turn_text("op.aud.all" if audience.kind == "all" else f"op.aud.lang_{audience.value}")
 
 
-async def _ask_audience(turn: Turn, data: dict) -> None:
-    if not data.get("kk") and not data.get("ru"):
+async def _ask_audience(turn: Turn, step: BcAudience) -> None:
+    if not step.kk and not step.ru:
         await turn.say("op.bc.need_text")
-        await _ask_ru(turn, data) if "kk" in data else await start_broadcast(turn, "")
+        await _ask_ru(turn, BcRu(kk=step.kk))
         return
-    await turn.set_state(BC_AUDIENCE, data)
+    await steps.go(turn, step)
     rows = [[InlineKeyboardButton(audience_name(turn.text, a), callback_data=f"opbc:aud:{a.code}")]
             for a in _audiences()]
     rows.append([InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")])
     await turn.say("op.bc.ask_audience", reply_markup=InlineKeyboardMarkup(rows))
 
 
-async def _preview(turn: Turn, data: dict, audience: Audience) -> None:
+async def _preview(turn: Turn, step: BcAudience, audience: Audience) -> None:
     count = await turn.services.broadcasts.preview(audience)
     await turn.services.staff.audit(turn.user_id, "broadcast_preview",
                                     details={"audience": audience.code, "recipients": count})
     missing = turn.text("op.bc.missing")
     text = turn.text("op.bc.preview", count=count, audience=audience_name(turn.text, audience),
-                     kk=data.get("kk") or missing, ru=data.get("ru") or missing)
+                     kk=step.kk or missing, ru=step.ru or missing)
     if await turn.services.broadcasts.includes(audience, turn.user_id):
         text += "\n\n" + turn.text("op.bc.you_included")  # the count is no surprise: the sender is in it
     if count == 0:
-        await turn.set_state(BC_AUDIENCE, data)
+        await steps.go(turn, BcAudience(kk=step.kk, ru=step.ru))
         await turn.say("op.bc.empty", reply_markup=back_to_console(turn))
         return
-    await turn.set_state(BC_CONFIRM, {**data, "audience": audience.code, "count": count})
+    await steps.go(turn, BcConfirm(kk=step.kk, ru=step.ru, audience=audience.code, count=count))
     await turn.send(escape(text), InlineKeyboardMarkup([
         [InlineKeyboardButton(turn.text("op.btn.bc_send", count=count), callback_data="opbc:go")],
         [InlineKeyboardButton(turn.text("btn.cancel"), callback_data="cancel")]]))
 
 
-async def on_broadcast_button(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_broadcast_button(turn: Turn, arg: str, step: Step) -> None:
     if not await allowed(turn.services, turn.user_id):
         await show_menu(turn, "stale.button")
         return
     action, _, rest = arg.partition(":")
-    data = state.data
-    if action == "skip" and state.state == BC_KK:
-        await _ask_ru(turn, {"kk": None})
-    elif action == "skip" and state.state == BC_RU:
-        await _ask_audience(turn, {**data, "ru": None})
-    elif action == "aud" and state.state == BC_AUDIENCE:
+    if action == "skip" and isinstance(step, BcKk):
+        await _ask_ru(turn, BcRu(kk=None))
+    elif action == "skip" and isinstance(step, BcRu):
+        await _ask_audience(turn, BcAudience(kk=step.kk, ru=None))
+    elif action == "aud" and isinstance(step, BcAudience):
         try:
             audience = parse_audience(rest)
         except ValueError:
             await show_menu(turn, "stale.button")
             return
-        await _preview(turn, data, audience)
-    elif action == "go" and state.state == BC_CONFIRM:
+        await _preview(turn, step, audience)
+    elif action == "go" and isinstance(step, BcConfirm):
         close_offer(turn)  # the Send button must not be pressed twice
-        broadcast = await turn.services.broadcasts.create(turn.user_id, data.get("kk"), data.get("ru"),
-                                                          parse_audience(data["audience"]), turn.user_id)
+        broadcast = await turn.services.broadcasts.create(turn.user_id, step.kk, step.ru,
+                                                          parse_audience(step.audience), turn.user_id)
         await show_menu(turn, "op.bc.queued")
         log.info("broadcast %s queued by an operator for %s recipients", broadcast.id, broadcast.total)
     elif action == "stop" and rest.isdigit():
@@ -198,7 +224,7 @@ class TelegramDeliverer:
 class TelegramReporter:
     """The operator's progress message, edited in place, with a Stop button; a final report when done."""
 
-    def __init__(self, services: Services, bot: Bot, chat_id: int) -> None:
+    def __init__(self, services: TelegramServices, bot: Bot, chat_id: int) -> None:
         self._services = services
         self._bot = bot
         self._chat_id = chat_id
@@ -257,8 +283,7 @@ class TelegramReporter:
             await self._bot.send_message(self._chat_id, text, parse_mode=ParseMode.HTML)
 
 
-def reporter_for(services: Services, bot: Bot):
-    from bot.core.broadcast import LogReporter
+def reporter_for(services: TelegramServices, bot: Bot) -> Callable[[Broadcast], Reporter]:
 
     def make(broadcast: Broadcast) -> Reporter:
         if broadcast.report_chat_id is None:
@@ -270,6 +295,6 @@ def reporter_for(services: Services, bot: Bot):
 def register() -> None:
     """The broadcast console action, its composing steps and its buttons (after console.register())."""
     console.add_action("broadcast", start_broadcast, label_key="op.btn.broadcast", command="broadcast", order=30)
-    routes.text_state(BC_KK, on_kk_text, hint="op.bc.ask_kk")
-    routes.text_state(BC_RU, on_ru_text, hint="op.bc.ask_ru")
+    routes.text_state(BcKk, on_kk_text, hint="op.bc.ask_kk")
+    routes.text_state(BcRu, on_ru_text, hint="op.bc.ask_ru")
     routes.button("opbc", on_broadcast_button)

@@ -8,18 +8,30 @@ from html import escape
 
 from telegram import InlineKeyboardButton, Message
 
-from bot.core.complaints import ANSWER_LIMIT, Moved, normalize_number
+from bot.core.complaints import ANSWER_LIMIT, InputRefused, Moved, answer_text, normalize_number
 from bot.domain import complaint_status as cs
-from handlers.telegram import console, render, routes
+from handlers.telegram import console, render, routes, steps
 from handlers.telegram.citizen_complaints import card
 from handlers.telegram.console import back_to_console
 from handlers.telegram.menu import show_menu
-from handlers.telegram.states import MENU
+from handlers.telegram.steps import Menu, Step
 from handlers.telegram.turn import Turn
 
-OP_CP_FIND = "op_cp_find"
-OP_CP_TEXT = "op_cp_text"
 PAGE = 10
+
+
+@steps.step
+class OpCpFind(Step):
+    """A complaint's number, typed by an operator."""
+    NAME = "op_cp_find"
+
+
+@steps.step
+class OpCpText(Step):
+    """The answer (or the refusal's reason) an operator types for the move of ``number`` to ``to``."""
+    NAME = "op_cp_text"
+    number: str
+    to: str
 
 
 def _card_buttons(turn: Turn, number: str, addressee: str, state: str, attached: bool
@@ -34,10 +46,10 @@ def _card_buttons(turn: Turn, number: str, addressee: str, state: str, attached:
 async def _show(turn: Turn, number: str) -> None:
     view = await turn.services.complaints.view_for_operator(turn.user_id, number)
     if view is None:
-        await turn.set_state(OP_CP_FIND)
+        await steps.go(turn, OpCpFind())
         await turn.say("op.cp.not_found", number=number.strip()[:40], reply_markup=back_to_console(turn))
         return
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     c = view.complaint
     await turn.send(card(turn, view, for_operator=True),
                     back_to_console(turn, _card_buttons(turn, c.number, c.addressee, c.state, c.file_id is not None)))
@@ -45,13 +57,13 @@ async def _show(turn: Turn, number: str) -> None:
 
 async def find(turn: Turn, arg: str) -> None:
     if not arg.strip():
-        await turn.set_state(OP_CP_FIND)
+        await steps.go(turn, OpCpFind())
         await turn.say("op.cp.ask", reply_markup=back_to_console(turn))
         return
     await _show(turn, arg)
 
 
-async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
+async def on_find_text(turn: Turn, message: Message, step: OpCpFind) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
         await show_menu(turn, "menu.hint")
         return
@@ -73,7 +85,7 @@ async def attachment(turn: Turn, arg: str) -> None:
 async def open_list(turn: Turn, arg: str) -> None:
     offset = int(arg) if arg.strip().isdigit() else 0
     total, views = await turn.services.complaints.open_list(turn.user_id, offset, PAGE)
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     if not views:
         await turn.say("op.cp.none_open", reply_markup=back_to_console(turn))
         return
@@ -105,29 +117,29 @@ async def move(turn: Turn, arg: str) -> None:
         await turn.say("op.cp.bad_move", reply_markup=back_to_console(turn))
         return
     if to in cs.NEEDS_TEXT:
-        await turn.set_state(OP_CP_TEXT, {"number": number, "to": to})
+        await steps.go(turn, OpCpText(number=number, to=to))
         await turn.say(f"op.cp.ask_{to}", number=number, limit=ANSWER_LIMIT, reply_markup=back_to_console(turn))
         return
     await _move(turn, number, to, None)
 
 
-async def on_answer_text(turn: Turn, message: Message, data: dict) -> None:
+async def on_answer_text(turn: Turn, message: Message, step: OpCpText) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):
         await show_menu(turn, "menu.hint")
         return
-    text = (message.text or "").strip()
-    if len(text) > ANSWER_LIMIT:
-        await turn.say("op.cp.text_too_long", limit=ANSWER_LIMIT, length=len(text), reply_markup=back_to_console(turn))
+    raw = message.text or ""
+    try:
+        text = answer_text(raw)
+    except InputRefused as refused:
+        await turn.say(f"op.cp.text_{refused.reason}", limit=refused.limit, length=len(raw.strip()),
+                       reply_markup=back_to_console(turn))
         return
-    if len(text) < 5:
-        await turn.say("op.cp.text_too_short", reply_markup=back_to_console(turn))
-        return
-    await _move(turn, data["number"], data["to"], text)
+    await _move(turn, step.number, step.to, text)
 
 
 async def _move(turn: Turn, number: str, to: str, text: str | None) -> None:
     result = await turn.services.complaints.move(turn.user_id, number, to, text)
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     if isinstance(result, Moved):
         turn.note("op.cp.moved", number=number, state=turn.text(f"complaint.state.{to}"))
         await _show(turn, number)
@@ -138,8 +150,8 @@ async def _move(turn: Turn, number: str, to: str, text: str | None) -> None:
 def register() -> None:
     """The console actions on complaints (after console.register())."""
     console.add_action("cpfind", find, label_key="op.btn.cpfind", command="complaint", order=30)
-    routes.text_state(OP_CP_FIND, on_find_text, hint="op.cp.ask")
+    routes.text_state(OpCpFind, on_find_text, hint="op.cp.ask")
     console.add_action("cpfile", attachment)
     console.add_action("cpopen", open_list, label_key="op.btn.cpopen", command="complaints", order=35)
     console.add_action("cpmove", move)
-    routes.text_state(OP_CP_TEXT, on_answer_text, hint="op.cp.ask_text")
+    routes.text_state(OpCpText, on_answer_text, hint="op.cp.ask_text")

@@ -8,22 +8,29 @@ from html import escape
 
 from telegram import InlineKeyboardButton, Message
 
+from bot.core.staff import OverdueItem
 from bot.core.status_feed import MAX_NOTE
 from bot.domain.application_status import FEED_STATUSES, can_move
 from bot.domain.iin import mask_iin
-from handlers.telegram import console, render, routes
+from bot.domain.model import Application, Event
+from handlers.telegram import console, render, routes, steps
 from handlers.telegram.console import back_to_console
 from handlers.telegram.menu import show_menu
-from handlers.telegram.states import MENU
+from handlers.telegram.steps import Menu, Step
 from handlers.telegram.turn import Turn
 
-OP_FIND = "op_find"
 OVERDUE_PAGE = 10
+
+
+@steps.step
+class OpFind(Step):
+    """An application's number, typed by an operator."""
+    NAME = "op_find"
 
 
 # Find an application -------------------------------------------------------------------------------------
 
-def operator_card(turn: Turn, app, events) -> str:
+def operator_card(turn: Turn, app: Application, events: list[Event]) -> str:
     lines = [render.application_card(turn.t, turn.lang, app, events, whom=False), "",
              escape(turn.text("op.card.applicant", iin=mask_iin(app.iin)))]
     if app.third_party and app.requester_iin:
@@ -36,20 +43,20 @@ def operator_card(turn: Turn, app, events) -> str:
 
 async def find(turn: Turn, arg: str) -> None:
     if not arg.strip():
-        await turn.set_state(OP_FIND)
+        await steps.go(turn, OpFind())
         await turn.say("op.find.ask", reply_markup=back_to_console(turn))
         return
     found = await turn.services.staff.view_application(turn.user_id, arg)
     if found is None:
-        await turn.set_state(OP_FIND)
+        await steps.go(turn, OpFind())
         await turn.say("op.find.not_found", number=arg.strip()[:40], reply_markup=back_to_console(turn))
         return
     app, events = found
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     await turn.send(operator_card(turn, app, events), back_to_console(turn, status_buttons(turn, app)))
 
 
-async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
+async def on_find_text(turn: Turn, message: Message, step: OpFind) -> None:
     if not await turn.services.staff.is_operator(turn.user_id):  # the role was taken away meanwhile
         await show_menu(turn, "menu.hint")
         return
@@ -58,7 +65,7 @@ async def on_find_text(turn: Turn, message: Message, data: dict) -> None:
 
 # What is overdue ------------------------------------------------------------------------------------------
 
-def overdue_line(turn: Turn, item) -> str:
+def overdue_line(turn: Turn, item: OverdueItem) -> str:
     app = item.app
     late = (turn.t.plural(turn.lang, "op.overdue.days", item.working_days) if item.working_days
             else turn.text("op.overdue.today"))
@@ -70,7 +77,7 @@ def overdue_line(turn: Turn, item) -> str:
 async def overdue(turn: Turn, arg: str) -> None:
     offset = int(arg) if arg.strip().isdigit() else 0
     page = await turn.services.staff.overdue(turn.user_id, offset, OVERDUE_PAGE)
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     if not page.items:
         await turn.say("op.overdue.none", reply_markup=back_to_console(turn))
         return
@@ -92,7 +99,7 @@ async def overdue(turn: Turn, arg: str) -> None:
 
 # Set the status of an application -------------------------------------------------------------------------
 
-def status_buttons(turn: Turn, app) -> list[list[InlineKeyboardButton]]:
+def status_buttons(turn: Turn, app: Application) -> list[list[InlineKeyboardButton]]:
     """One button per status the application may move to (none once it is final)."""
     rows = []
     for status in FEED_STATUSES:
@@ -110,7 +117,7 @@ async def set_status(turn: Turn, arg: str) -> None:
         parts = [number, rest]
     else:
         parts = arg.split(maxsplit=2)
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     if len(parts) < 2:
         await turn.say("op.setstatus.usage", reply_markup=back_to_console(turn))
         return
@@ -136,6 +143,6 @@ async def set_status(turn: Turn, arg: str) -> None:
 def register() -> None:
     """The console actions on applications (after console.register())."""
     console.add_action("find", find, label_key="op.btn.find", command="find", order=10)
-    routes.text_state(OP_FIND, on_find_text, hint="op.find.ask")
+    routes.text_state(OpFind, on_find_text, hint="op.find.ask")
     console.add_action("overdue", overdue, label_key="op.btn.overdue", command="overdue", order=20)
     console.add_action("setstatus", set_status, label_key="op.btn.setstatus", command="setstatus", order=40)

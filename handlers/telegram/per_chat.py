@@ -46,7 +46,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self.answered: list[Callable[[object], None]] = []
         self.timed: list[Callable[[object, float], None]] = []
 
-    async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         arrived = time.monotonic()
         try:
             await self._process(update, coroutine)
@@ -57,7 +57,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             for listener in self.answered:
                 listener(update)
 
-    async def _process(self, update: object, coroutine: Awaitable) -> None:
+    async def _process(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = sender_of(update)
         if key is None:
             await self.around(update, coroutine)

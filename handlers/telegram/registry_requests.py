@@ -22,16 +22,41 @@ from bot.core.registry_info import (
 from bot.domain.catalog import REGISTRY_SERVICES
 from bot.domain.model import Identity
 from bot.gateways import telegram_raw_api as raw_api
-from handlers.telegram import keyboards, render, routes
+from handlers.telegram import keyboards, render, routes, steps
 from handlers.telegram.identification import answer_resend, require_identity
 from handlers.telegram.menu import show_menu
-from handlers.telegram.states import TP_CODE, TP_IIN
+from handlers.telegram.steps import Then, TypingConsentCode, TypingSubjectIin
 from handlers.telegram.turn import Turn
+
+
+@steps.then
+class OwnRequest(Then):
+    """One's own registry information, asked before identification."""
+    ACTION = "own"
+    service: str = ""
+
+
+@steps.then
+class OtherRequest(Then):
+    """Another person's registry information, asked before identification."""
+    ACTION = "other"
+    service: str = ""
+
+
+@steps.then
+class ConsentDecision(Then):
+    """The data subject's Consent / Decline on an offer (``offer``: its message), pressed while not verified."""
+    ACTION = "consent"
+    number: str = ""
+    tag: str = ""
+    yes: bool = False
+    offer: int | None = None
+
 
 # Own request --------------------------------------------------------------------------------------------
 
 async def own_request(turn: Turn, service: str) -> None:
-    if not await require_identity(turn, {"action": "own", "service": service}):
+    if not await require_identity(turn, OwnRequest(service=service)):
         return
     identity = await turn.identity()
     assert identity is not None
@@ -57,19 +82,19 @@ async def deliver(turn: Turn, certificate: Certificate) -> None:
 # Another person's information ---------------------------------------------------------------------------
 
 async def ask_subject_iin(turn: Turn, service: str) -> None:
-    if not await require_identity(turn, {"action": "other", "service": service}):
+    if not await require_identity(turn, OtherRequest(service=service)):
         return
-    await turn.set_state(TP_IIN, {"service": service})
+    await steps.go(turn, TypingSubjectIin(service=service))
     await turn.say("tp.ask_iin", service=turn.text(f"service.{service}.short"),
                    reply_markup=keyboards.cancel_only(turn.t, turn.lang))
 
 
-async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
+async def on_subject_iin(turn: Turn, text: str, step: TypingSubjectIin) -> None:
     identity = await turn.identity()
     if identity is None:
-        await require_identity(turn, {"action": "other", "service": data["service"]})
+        await require_identity(turn, OtherRequest(service=step.service))
         return
-    result = await turn.services.consents.submit_third_party(identity, turn.user_id, data["service"], text,
+    result = await turn.services.consents.submit_third_party(identity, turn.user_id, step.service, text,
                                                                  turn.lang)
     if isinstance(result, IinRefused):
         await turn.say(f"iin.{result.reason}", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
@@ -77,7 +102,7 @@ async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
         await turn.say("state.directory_down", reply_markup=keyboards.cancel_only(turn.t, turn.lang))
     elif isinstance(result, OwnIin):
         await turn.say("tp.own_iin")
-        await own_request(turn, data["service"])
+        await own_request(turn, step.service)
     elif isinstance(result, otp_.TooMany):
         await turn.say("tp.too_many")
         await show_menu(turn)
@@ -86,13 +111,13 @@ async def on_subject_iin(turn: Turn, text: str, data: dict) -> None:
         await show_menu(turn)
     else:
         assert isinstance(result, ConsentRequested)
-        await turn.set_state(TP_CODE, {"number": result.app.number})
+        await steps.go(turn, TypingConsentCode(number=result.app.number))
         await turn.say("tp.code_sent", number=result.app.number, phone=result.masked_phone,
                        due=render.when(result.expires_at, turn.lang),
                        reply_markup=keyboards.code_entry(turn.t, turn.lang))
 
 
-async def on_consent_code(turn: Turn, text: str, data: dict) -> None:
+async def on_consent_code(turn: Turn, text: str, step: TypingConsentCode) -> None:
     code = parse_code(text)
     if code is None:
         await turn.say("otp.format", reply_markup=keyboards.code_entry(turn.t, turn.lang))
@@ -102,7 +127,7 @@ async def on_consent_code(turn: Turn, text: str, data: dict) -> None:
         await turn.say("id.expired")
         await show_menu(turn)
         return
-    result = await turn.services.consents.confirm_with_code(identity, turn.user_id, data["number"], code)
+    result = await turn.services.consents.confirm_with_code(identity, turn.user_id, step.number, code)
     await answer_consent_result(turn, result)
 
 
@@ -127,13 +152,13 @@ async def answer_consent_result(turn: Turn, result: object) -> None:
         await show_menu(turn, "tp.not_pending")
 
 
-async def resend_consent_code(turn: Turn, data: dict) -> None:
+async def resend_consent_code(turn: Turn, step: TypingConsentCode) -> None:
     identity = await turn.identity()
     if identity is None:
         await turn.say("id.expired")
         await show_menu(turn)
         return
-    sent = await turn.services.consents.resend_consent_code(identity, turn.user_id, data["number"], turn.lang)
+    sent = await turn.services.consents.resend_consent_code(identity, turn.user_id, step.number, turn.lang)
     await answer_resend(turn, sent)
 
 
@@ -148,8 +173,8 @@ async def cabinet_decision(turn: Turn, arg: str, consents: bool) -> None:
     if identity is None and turn.services.consents.offered(number, turn.user_id, tag):
         query = turn.update.callback_query
         offer = query.message.message_id if query is not None and query.message is not None else None
-        await require_identity(turn, {"action": "consent", "number": number, "tag": tag, "yes": consents,
-                                      "offer": offer}, "consent.identify", number=number)
+        await require_identity(turn, ConsentDecision(number=number, tag=tag, yes=consents, offer=offer),
+                               "consent.identify", number=number)
         return
     await decide_as_subject(turn, identity, number, consents, close_offer)
 
@@ -177,53 +202,53 @@ def close_offer(turn: Turn) -> None:
         turn.after_commit(lambda: raw_api.remove_inline_keyboard(bot, chat_id, message_id))
 
 
-async def consent_after_identity(turn: Turn, then: dict) -> None:
+async def consent_after_identity(turn: Turn, then: ConsentDecision) -> None:
     """Back to the decision the offer's button asked for, now that the chat is verified: as the subject it is
     taken; as anyone else, the stale-button answer."""
-    number, tag = str(then.get("number") or ""), str(then.get("tag") or "")
-    if not turn.services.consents.offered(number, turn.user_id, tag):
+    number = then.number
+    if not turn.services.consents.offered(number, turn.user_id, then.tag):
         await show_menu(turn, "stale.button")
         return
-    offer = then.get("offer")
+    offer = then.offer
 
     def close(turn: Turn) -> None:
-        if isinstance(offer, int):  # the offer is an earlier message of this chat
+        if offer is not None:  # the offer is an earlier message of this chat
             bot = turn.context.bot
             turn.after_commit(lambda: raw_api.remove_inline_keyboard(bot, turn.user_id, offer))
 
-    await decide_as_subject(turn, await turn.identity(), number, bool(then.get("yes")), close)
+    await decide_as_subject(turn, await turn.identity(), number, then.yes, close)
 
 
 # Where the conversation continues once the person has identified ------------------------------------------
 
-async def own_ahead(turn: Turn, then: dict, iin: str) -> None:
-    if then.get("service") in REGISTRY_SERVICES:
-        turn.ahead["own"] = await turn.services.own_requests.ask(iin, then["service"])
+async def own_ahead(turn: Turn, then: OwnRequest, iin: str) -> None:
+    if then.service in REGISTRY_SERVICES:
+        turn.ahead["own"] = await turn.services.own_requests.ask(iin, then.service)
 
 
-async def consent_ahead(turn: Turn, then: dict, iin: str) -> None:
-    if then.get("yes"):
-        turn.ahead["consent"] = await turn.services.consents.ask_as_subject(iin, str(then.get("number") or ""))
+async def consent_ahead(turn: Turn, then: ConsentDecision, iin: str) -> None:
+    if then.yes:
+        turn.ahead["consent"] = await turn.services.consents.ask_as_subject(iin, then.number)
 
 
-async def own_after_identity(turn: Turn, then: dict) -> None:
-    if then.get("service") in REGISTRY_SERVICES:
-        await own_request(turn, then["service"])
+async def own_after_identity(turn: Turn, then: OwnRequest) -> None:
+    if then.service in REGISTRY_SERVICES:
+        await own_request(turn, then.service)
     else:
         await show_menu(turn)
 
 
-async def other_after_identity(turn: Turn, then: dict) -> None:
-    if then.get("service") in REGISTRY_SERVICES:
-        await ask_subject_iin(turn, then["service"])
+async def other_after_identity(turn: Turn, then: OtherRequest) -> None:
+    if then.service in REGISTRY_SERVICES:
+        await ask_subject_iin(turn, then.service)
     else:
         await show_menu(turn)
 
 
 def register() -> None:
     """A request asked before identification goes on after it."""
-    routes.ask_ahead("own", own_ahead)
-    routes.ask_ahead("consent", consent_ahead)
-    routes.after_identity("own", own_after_identity)
-    routes.after_identity("other", other_after_identity)
-    routes.after_identity("consent", consent_after_identity)
+    routes.ask_ahead(OwnRequest, own_ahead)
+    routes.ask_ahead(ConsentDecision, consent_ahead)
+    routes.after_identity(OwnRequest, own_after_identity)
+    routes.after_identity(OtherRequest, other_after_identity)
+    routes.after_identity(ConsentDecision, consent_after_identity)

@@ -8,10 +8,9 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.domain.model import ChatState
-from handlers.telegram import routes
+from handlers.telegram import routes, steps
 from handlers.telegram.menu import show_menu
-from handlers.telegram.states import MENU
+from handlers.telegram.steps import Menu, Step
 from handlers.telegram.turn import Turn
 
 
@@ -30,11 +29,11 @@ async def show_settings(turn: Turn, note: str | None = None) -> None:
                               callback_data=f"set:news:{'off' if news_on else 'on'}")],
         [InlineKeyboardButton(turn.text("btn.menu"), callback_data="menu")],
     ])
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     await turn.send(escape(text), markup)
 
 
-async def on_settings_button(turn: Turn, arg: str, state: ChatState) -> None:
+async def on_settings_button(turn: Turn, arg: str, step: Step) -> None:
     what, _, value = arg.partition(":")
     if what not in ("status", "news", "") or value not in ("on", "off", ""):
         await show_menu(turn, "stale.button")

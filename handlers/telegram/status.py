@@ -15,9 +15,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.core.applications import normalize_number
 from bot.domain.application_status import is_open
 from bot.domain.deadlines import overdue_working_days
-from handlers.telegram import keyboards, render, routes
-from handlers.telegram.states import MENU
+from handlers.telegram import keyboards, render, routes, steps
+from handlers.telegram.steps import Menu, Then
 from handlers.telegram.turn import Turn
+
+
+@steps.then
+class StatusList(Then):
+    """The status list, asked before identification."""
+    ACTION = "status"
 
 
 def identify_button(turn: Turn, what: str) -> InlineKeyboardButton:
@@ -32,7 +38,7 @@ def _menu_row(turn: Turn) -> list[InlineKeyboardButton]:
 async def status_list(turn: Turn) -> None:
     identity = await turn.identity()
     apps = await turn.services.tracking.mine(identity, turn.user_id)
-    await turn.set_state(MENU)
+    await steps.go(turn, Menu())
     identify = [] if identity else [[identify_button(turn, "status")]]
     if not apps:
         key = "status.none" if identity else "status.none_identify"
@@ -71,10 +77,10 @@ async def status_of(turn: Turn, text: str) -> None:
     await turn.send(card, InlineKeyboardMarkup(rows))
 
 
-async def status_after_identity(turn: Turn, then: dict) -> None:
+async def status_after_identity(turn: Turn, then: StatusList) -> None:
     await status_list(turn)
 
 
 def register() -> None:
     """The status list asked before identification is shown after it."""
-    routes.after_identity("status", status_after_identity)
+    routes.after_identity(StatusList, status_after_identity)

@@ -3,10 +3,12 @@ may write to a person (my_chat_member: the person blocked the bot, or came back)
 
 from __future__ import annotations
 
+from typing import Any
+
 from telegram import ChatMember, Update
 from telegram.ext import Application, ChatMemberHandler, CommandHandler, ContextTypes
 
-from bot.services import Services
+from bot.services import TelegramServices
 from handlers.telegram.menu import ask_language, show_menu
 from handlers.telegram.turn import turn_for
 
@@ -34,7 +36,7 @@ async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     change = update.my_chat_member
     if change is None or change.chat.type != "private":
         return
-    services: Services = context.application.bot_data["services"]
+    services: TelegramServices = context.application.bot_data["services"]
     status = change.new_chat_member.status
     if status in (ChatMember.BANNED, ChatMember.LEFT):
         await services.subscriptions.mark_blocked(change.chat.id)
@@ -42,7 +44,7 @@ async def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await services.subscriptions.clear_blocked(change.chat.id)
 
 
-def add_handlers(application: Application) -> None:
+def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Before the catch-all unknown-command handler."""
     application.add_handler(CommandHandler("subscribe", _subscribe))
     application.add_handler(CommandHandler("unsubscribe", _unsubscribe))

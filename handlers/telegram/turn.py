@@ -33,7 +33,7 @@ from telegram.ext import Application, ContextTypes
 from bot.core.outbox import MESSAGES
 from bot.domain.model import ChatState, Identity, UserSnapshot
 from bot.i18n import Lang, Texts, as_lang
-from bot.services import Services
+from bot.services import Services, TelegramServices
 from handlers.telegram.delivery import Markup, Reply, TelegramDelivery, markup_json
 from store.telegram_outbox import Envelope
 from store.turn_close import EnvelopeWrite, StateWrite
@@ -132,7 +132,7 @@ def current_scope() -> UpdateScope | None:
     return _scope.get()
 
 
-async def run_update(services: Services, application: Application, update: object,
+async def run_update(services: Services, application: Application[Any, Any, Any, Any, Any, Any], update: object,
                      coroutine: Coroutine[Any, Any, Any]) -> None:
     """Handle one update as one unit of work, then deliver its replies (see the module docstring)."""
     scope = UpdateScope(services)
@@ -191,7 +191,7 @@ async def run_update(services: Services, application: Application, update: objec
 
 @dataclass
 class Turn:
-    services: Services
+    services: TelegramServices
     update: Update
     context: ContextTypes.DEFAULT_TYPE
     user_id: int
@@ -287,7 +287,7 @@ class Turn:
         if self.notes:
             await self.send("")
 
-    async def set_state(self, state: str, data: dict | None = None) -> None:
+    async def set_state(self, state: str, data: dict[str, Any] | None = None) -> None:
         new = ChatState(state, data or {})
         if self.known is not None and self.known.state == new:
             return  # already there: an update that only shows a menu writes nothing
@@ -301,7 +301,7 @@ class Turn:
 
 
 async def turn_for(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Turn:
-    services: Services = context.application.bot_data["services"]
+    services: TelegramServices = context.application.bot_data["services"]
     user = update.effective_user
     assert user is not None
     scope = current_scope()

@@ -41,7 +41,7 @@ class MalformedUpdate(ValueError):
 
 
 class WebhookUpdates:
-    def __init__(self, application: Application, locks: PersonLocks, ledger: UpdateLedger,
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], locks: PersonLocks, ledger: UpdateLedger,
                  attempts: int = ATTEMPTS) -> None:
         self._application = application
         self._locks = locks
