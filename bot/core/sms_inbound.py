@@ -236,7 +236,7 @@ class SmsInboundService:
             complaint = await self._complaints.get(complaint_number)
             if complaint is None:
                 await self._not_found()
-            return None
+                return None
             if phone == complaint.phone:
                 return ComplaintFound(complaint)
             filer = await self._directory.person(complaint.iin)
