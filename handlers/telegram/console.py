@@ -35,7 +35,7 @@ from bot.core.staff import ROLES
 from bot.domain.model import UserSnapshot
 from bot.services import TelegramServices
 from handlers.telegram import routes, steps
-from handlers.telegram.menu import show_menu
+from handlers.telegram.menu import ask_language, show_menu
 from handlers.telegram.steps import Menu, Step
 from handlers.telegram.turn import Turn, turn_for
 
@@ -118,6 +118,10 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any], unknown
                 await unknown_command(update, context)
                 return
             turn = await turn_for(update, context)
+            if await turn.chosen_lang() is None:
+                # The console speaks the operator's language: asked first, then this command is taken up again.
+                await ask_language(turn)
+                return
             if action is None:
                 await show_console(turn)
             else:

@@ -7,13 +7,22 @@ Handlers only translate: a message or a button becomes a core call, the result a
 
 from __future__ import annotations
 
+import re
+
 from telegram import Message
 
 from bot.core.applications import looks_like_number
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
 from handlers.telegram import keyboards, routes, steps
 from handlers.telegram.guide import service_guide, services_menu_labels
-from handlers.telegram.identification import logout, on_contact, on_identity_code, on_iin, resend_identity_code
+from handlers.telegram.identification import (
+    logout,
+    on_contact,
+    on_identity_code,
+    on_iin,
+    require_identity,
+    resend_identity_code,
+)
 from handlers.telegram.menu import ask_language, choose_language, help_text, show_menu
 from handlers.telegram.registry_requests import (
     ask_subject_iin,
@@ -34,6 +43,8 @@ from handlers.telegram.steps import (
     TypingSubjectIin,
 )
 from handlers.telegram.turn import Turn
+
+_IIN = re.compile(r"[0-9]{12}")
 
 
 async def on_text(turn: Turn, message: Message) -> None:
@@ -58,6 +69,9 @@ async def on_text(turn: Turn, message: Message) -> None:
         await routes.TEXT_STATES[step.NAME](turn, message, step)
     elif looks_like_number(text):
         await status_of(turn, text)
+    elif _IIN.fullmatch(text.replace(" ", "")) and await turn.identity() is None:
+        # An IIN typed at the menu: the person means to prove who they are, which starts with their phone.
+        await require_identity(turn, None, "id.iin_at_menu")
     else:
         await show_menu(turn, "menu.hint")
 
@@ -67,6 +81,13 @@ async def on_other_message(turn: Turn, message: Message) -> None:
     step = await steps.current(turn)
     if message.contact is not None and isinstance(step, SharingContact):
         await on_contact(turn, message, step)
+        return
+    if message.contact is not None and isinstance(step, Menu) and await turn.chosen_lang() is not None:
+        # Sharing one's contact at the menu, as Telegram offers anywhere: it is the first step of identification.
+        if await turn.identity() is None:
+            await on_contact(turn, message, SharingContact())
+        else:
+            await show_menu(turn, "id.contact_not_needed")
         return
     if step.NAME in routes.OTHER_STATES:
         await routes.OTHER_STATES[step.NAME](turn, message, step)
@@ -79,7 +100,8 @@ async def on_other_message(turn: Turn, message: Message) -> None:
         TypingSubjectIin.NAME: "tp.ask_iin_again", TypingConsentCode.NAME: "otp.format", **routes.STATE_HINTS,
     }.get(step.NAME)
     if hint:
-        await turn.say("input.text_only")
+        if message.contact is None:  # a contact is neither a file nor an image: only the step's own hint
+            await turn.say("input.text_only")
         markup = keyboards.share_contact(turn.t, turn.lang) if isinstance(step, SharingContact) else None
         await turn.say(hint, reply_markup=markup)
     else:

@@ -19,7 +19,7 @@ from handlers.telegram.steps import SharingContact, Then, TypingIdentityCode, Ty
 from handlers.telegram.turn import Turn
 
 
-async def require_identity(turn: Turn, then: Then, intro: str = "id.intro", **params: object) -> bool:
+async def require_identity(turn: Turn, then: Then | None, intro: str = "id.intro", **params: object) -> bool:
     """True when the citizen is identified; otherwise starts identification and remembers what was asked.
     ``intro`` (with ``params``) says why identification is asked for."""
     if await turn.identity() is not None:

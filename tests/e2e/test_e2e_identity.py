@@ -194,3 +194,32 @@ async def test_identity_ends_after_24_hours_even_when_active(h):
         assert await h.services.identity.current(3014) is not None
     h.clock.advance(minutes=29)
     assert await h.services.identity.current(3014) is None
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_a_contact_shared_at_the_menu_starts_identification(h, lang):
+    """Telegram lets a person share their contact anywhere: at the menu it is the first step of identification
+    (not "files and images are not kept"), and a verified person is told it is not needed."""
+    t = h.services.texts
+    chat = Chat(h, 3061, lang)
+    await chat.start_in(lang)
+    await chat.contact(CITIZENS["Сергей"]["phone"])
+    assert t(lang, "id.ask_iin") in chat.texts()
+    assert t(lang, "input.text_only") not in chat.texts()
+    await chat.send(CITIZENS["Сергей"]["iin"])
+    await chat.send(h.phone.code(CITIZENS["Сергей"]["phone"]))
+    assert t(lang, "id.done") in chat.texts()
+    await chat.contact(CITIZENS["Сергей"]["phone"])
+    assert t(lang, "id.contact_not_needed") in chat.texts()
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_an_iin_typed_at_the_menu_is_pointed_to_the_contact_first(h, lang):
+    t = h.services.texts
+    chat = Chat(h, 3062, lang)
+    await chat.start_in(lang)
+    await chat.send(CITIZENS["Сергей"]["iin"])
+    assert t(lang, "id.iin_at_menu") in chat.texts()
+    assert t(lang, "menu.hint") not in chat.texts()
+    await chat.contact(CITIZENS["Сергей"]["phone"])  # and identification goes on from there
+    assert t(lang, "id.ask_iin") in chat.texts()

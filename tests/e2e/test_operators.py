@@ -201,3 +201,21 @@ async def test_cli_broadcast_needs_a_confirmation_then_can_be_listed_and_cancell
     assert "cancelled" in listed.stdout and "skipped 2" in listed.stdout
     again = qyzmet("broadcasts", "--cancel", "1", db=db, cwd=tmp_path)
     assert again.returncode == 1 and "not being sent" in again.stderr
+
+
+async def test_op_before_any_language_asks_for_it_then_opens_the_console_in_it(emu, database):
+    """An operator's first /op: the language prompt first (not a Kazakh console whose buttons would then ask
+    for it), and the console right after, in the language chosen."""
+    h = await harness(emu, database, operators=str(OPERATOR))
+    try:
+        chat = Chat(h, OPERATOR, "ru")
+        await chat.send("/op")
+        assert "Қазақша" in chat.buttons() and "Русский" in chat.buttons()
+        assert "Пульт оператора" not in chat.texts() and "Оператор пульті" not in chat.texts()
+        await chat.press("Русский")
+        assert "Пульт оператора. Выберите действие." in chat.texts()
+        assert "Найти заявку по номеру" in chat.buttons()
+        await chat.press("Найти заявку по номеру")  # the console's buttons now act at once
+        assert "Выберите язык" not in chat.texts()
+    finally:
+        await h.stop()
