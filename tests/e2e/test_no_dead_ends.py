@@ -111,17 +111,18 @@ async def test_a_deep_link_to_a_complaint_opens_its_card_for_its_filer_only(h):
 # The language prompt does not lose the flow -----------------------------------------------------------
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
-async def test_an_operators_broadcast_interrupted_by_the_language_prompt_goes_on(h, lang):
+async def test_an_operators_first_op_waits_for_the_language_then_the_console_and_a_broadcast_go_on(h, lang):
     await h.services.staff.add("cli", 9101, "operator")
     op = Chat(h, 9101, "ru")  # a new operator: no language chosen in the bot yet
-    await op.send("/op")  # the console answers in Telegram's language meanwhile
-    await op.press(h.services.texts("ru", "op.btn.broadcast"))
+    await op.send("/op")  # the console speaks the operator's language: asked first
     assert "Тілді таңдаңыз" in op.texts() and "Выберите язык" in op.texts()
     await op.send("Ертең 1414 байланыс орталығы жұмыс істемейді.")  # typed at the prompt: it asks again
     assert "Тілді таңдаңыз" in op.texts()
     await op.press("Қазақша" if lang == "kk" else "Русский")
     t = tx(h, lang)
-    assert t("lang.set") in op.texts() and t("op.bc.ask_kk") in op.texts()  # the broadcast, not the main menu
+    assert t("lang.set") in op.texts() and t("op.console.title") in op.texts()  # /op, not the main menu
+    await op.press(t("op.btn.broadcast"))
+    assert t("op.bc.ask_kk") in op.texts()
     await op.send("Ертең 1414 байланыс орталығы жұмыс істемейді.")
     assert t("op.bc.ask_ru") in op.texts()
     await op.send("Завтра контакт-центр 1414 не работает.")
