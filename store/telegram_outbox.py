@@ -52,7 +52,7 @@ class TelegramOutboxRepository:
             "INSERT INTO telegram_outbox (chat_id, kind, label, payload, status, lease_until, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (chat_id, kind, label, json.dumps(payload, ensure_ascii=False), "sending" if lease_until else "queued",
-             lease_until, utc_iso(now)), quick=True,
+             lease_until, utc_iso(now)),
         )
         return int(rows[0][0])
 
@@ -83,7 +83,7 @@ class TelegramOutboxRepository:
         rows = await self._db.write(
             f"UPDATE telegram_outbox AS t SET status = 'sending', lease_until = ? WHERE id IN ({marks}) "
             f"AND {_DUE} AND {_HEAD} RETURNING id, chat_id, kind, payload, attempts",
-            (until, *ids, now_ts, now_ts), quick=True)
+            (until, *ids, now_ts, now_ts))
         return sorted((Envelope(r[0], r[1], r[2], json.loads(r[3] or "{}"), r[4], until) for r in rows),
                       key=lambda e: e.id)
 
@@ -118,14 +118,14 @@ class TelegramOutboxRepository:
         return await self._db.write_count(
             "UPDATE telegram_outbox SET status = ?, settled_at = ?, last_error = ?, attempts = attempts + 1, "
             "payload = NULL, lease_until = NULL WHERE id = ? AND status = 'sending'",
-            (status, utc_iso(now), error, envelope_id), quick=True,
+            (status, utc_iso(now), error, envelope_id),
         ) > 0
 
     async def keep_left(self, envelope_id: int, payload: dict[str, Any]) -> None:
         """An envelope being sent keeps only what has not left yet (``payload``)."""
         await self._db.write(
             "UPDATE telegram_outbox SET payload = ? WHERE id = ? AND status = 'sending'",
-            (json.dumps(payload, ensure_ascii=False), envelope_id), quick=True,
+            (json.dumps(payload, ensure_ascii=False), envelope_id),
         )
 
     async def retry_later(self, envelope_id: int, at_ts: float, error: str, payload: dict[str, Any] | None = None
@@ -136,7 +136,6 @@ class TelegramOutboxRepository:
             "UPDATE telegram_outbox SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
             "last_error = ?, lease_until = NULL, payload = coalesce(?, payload) WHERE id = ? AND status = 'sending'",
             (at_ts, error, json.dumps(payload, ensure_ascii=False) if payload is not None else None, envelope_id),
-            quick=True,
         )
 
     async def next_due_at(self) -> float | None:
