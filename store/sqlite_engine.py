@@ -289,7 +289,8 @@ class SqliteDatabase(Database):
         process writes, SQLite answers "busy" at once, and the loop awaits a pause before the next try (1 ms,
         doubling up to 50 ms, as SQLite's busy handler sleeps), for up to BUSY_TIMEOUT_MS in all."""
         writer = self._writer
-        await writer.drain()  # a statement its caller gave up on may still run in the thread
+        if not writer.idle:
+            await writer.drain()  # a statement its caller gave up on may still run in the thread
         deadline = None
         pause = 0.001
         while True:
