@@ -99,7 +99,8 @@ class AioConnection:
         thread = getattr(self.conn, "_thread", None)
         if thread is not None:
             thread.daemon, thread.name = True, name
-        self._running: set[asyncio.Future[Any]] = set()  # calls handed to the thread and not finished there
+        self._waiting = 0  # calls of ours awaited now
+        self._fences: set[asyncio.Future[Any]] = set()  # calls queued behind one whose caller gave up on it
 
     @classmethod
     async def open(cls, path: str, name: str, setup: Callable[[sqlite3.Connection], None]) -> AioConnection:
@@ -115,25 +116,35 @@ class AioConnection:
 
     @property
     def idle(self) -> bool:
-        return not self._running
+        return not self._waiting and not self._fences
 
     async def run(self, call: Awaitable[T]) -> T:
-        """Await ``call`` (an aiosqlite call: one hop to the thread). Cancelling the caller leaves the call
-        counted until the thread has run it."""
-        task = asyncio.ensure_future(call)
-        self._running.add(task)
-        task.add_done_callback(self._settled)
-        return await asyncio.shield(task)
+        """Await ``call`` (an aiosqlite call: one hop to the thread). A caller cancelled while its call is
+        queued or running leaves a fence behind it: a call of nothing, queued after it, so that the connection
+        counts as busy until the thread has run both (calls run in order)."""
+        self._waiting += 1
+        try:
+            return await call
+        except asyncio.CancelledError:
+            fence = asyncio.ensure_future(self.conn.execute_fetchall("SELECT 1"))
+            self._fences.add(fence)
+            fence.add_done_callback(self._fenced)
+            raise
+        finally:
+            self._waiting -= 1
 
-    def _settled(self, task: asyncio.Future[Any]) -> None:
-        self._running.discard(task)
-        if not task.cancelled():
-            task.exception()  # seen: its caller has it, or gave up on it
+    def _fenced(self, fence: asyncio.Future[Any]) -> None:
+        self._fences.discard(fence)
+        if not fence.cancelled():
+            fence.exception()  # seen: nobody waits for it
 
     async def drain(self) -> None:
-        """Wait until the thread has run what was handed to it."""
-        while self._running:
-            await asyncio.wait(list(self._running))
+        """Wait until the thread has run what was handed to it (a waiting caller of ours ends first)."""
+        while not self.idle:
+            if self._fences:
+                await asyncio.wait(list(self._fences))
+            else:
+                await asyncio.sleep(0)  # another task awaits its call: it ends before anything else of ours runs
 
     async def rows(self, sql: str, params: Params) -> list[Row]:
         return list(await self.run(self.conn.execute_fetchall(sql, params)))
@@ -557,7 +568,7 @@ def _bounded(conn: sqlite3.Connection, sql: str, details: list[str]) -> bool:
     verb = text.split(None, 1)[0].upper() if text else ""
     if verb not in {"SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE", "WITH", "VALUES"}:
         return False  # CREATE INDEX, DROP TABLE, PRAGMA, VACUUM…: their plan is empty, their work is not
-    target = _TARGET.search(text)
+    target = _TARGET.search(text) if verb not in {"SELECT", "VALUES"} else None
     if target is not None and _fans_out(conn, target.group(1), verb, text):
         return False
     if verb in {"INSERT", "REPLACE"} and not _SELECT.search(text):
@@ -616,7 +627,8 @@ def _sets_any(text: str, columns: list[str], conn: sqlite3.Connection, table: st
     if "" in columns:
         columns = [c for c in columns if c] + [row[1] for row in conn.execute(
             "SELECT pk, name FROM pragma_table_info(?)", (table,)) if row[0]]
-    clause = re.split(r"\bWHERE\b|\bRETURNING\b", text.split("SET", 1)[-1], flags=re.IGNORECASE)[0]
+    clause = re.split(r"\bWHERE\b|\bRETURNING\b", re.split(r"\bSET\b", text, maxsplit=1, flags=re.IGNORECASE)[-1],
+                      flags=re.IGNORECASE)[0]
     return any(re.search(rf"\b{re.escape(column)}\s*=", clause, re.IGNORECASE) for column in columns)
 
 
