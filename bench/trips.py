@@ -137,7 +137,7 @@ async def count(n: int, database: str) -> None:
 
             print(f"{db.engine}: own-request flow, {n} citizens × 7 updates:")
             print(f"  database round trips per update: {own_trips / own_updates:.2f}")
-            print(f"  statements per update: {own_statements / own_updates:.2f} (on SQLite the quick ones run "
+            print(f"  statements per update: {own_statements / own_updates:.2f} (on SQLite the bounded ones run "
                   "without a round trip)")
             print(f"  commits per update: {own_commits / own_updates:.2f}")
             print(f"third-party request (subject's IIN typed): {ask_trips / n:.1f} trips, "

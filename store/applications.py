@@ -30,7 +30,7 @@ class ApplicationRepository:
         self._db = db
 
     async def exists(self, number: str) -> bool:
-        return await self._db.fetchone("SELECT 1 FROM applications WHERE number = ?", (number,), quick=True) is not None
+        return await self._db.fetchone("SELECT 1 FROM applications WHERE number = ?", (number,)) is not None
 
     async def add(self, app: Application, note: str | None = None) -> None:
         """The application and its first stage."""
@@ -38,12 +38,12 @@ class ApplicationRepository:
         await self._db.write(
             f"INSERT INTO applications ({APP_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (app.number, app.service, app.iin, app.requester_iin, app.requester_user_id, app.channel, now,
-             utc_iso(app.due_at), app.status, app.refusal_ground, now), quick=True,
+             utc_iso(app.due_at), app.status, app.refusal_ground, now),
         )
         await self.add_event(app.number, app.status, app.submitted_at, note)
 
     async def get(self, number: str) -> Application | None:
-        row = await self._db.fetchone(f"SELECT {APP_COLUMNS} FROM applications WHERE number = ?", (number,), quick=True)
+        row = await self._db.fetchone(f"SELECT {APP_COLUMNS} FROM applications WHERE number = ?", (number,))
         return app_from_row(row) if row else None
 
     async def set_status(self, number: str, status: str, at: datetime, note: str | None = None,
@@ -52,14 +52,14 @@ class ApplicationRepository:
         await self._db.write(
             "UPDATE applications SET status = ?, refusal_ground = coalesce(?, refusal_ground), updated_at = ? "
             "WHERE number = ?",
-            (status, refusal_ground, utc_iso(at), number), quick=True,
+            (status, refusal_ground, utc_iso(at), number),
         )
         await self.add_event(number, status, at, note)
 
     async def add_event(self, number: str, status: str, at: datetime, note: str | None) -> None:
         await self._db.write(
             "INSERT INTO application_events (number, status, at, note) VALUES (?, ?, ?, ?)",
-            (number, status, utc_iso(at), note), quick=True,
+            (number, status, utc_iso(at), note),
         )
 
     async def events(self, number: str) -> list[Event]:
@@ -102,12 +102,11 @@ class ApplicationRepository:
         await self._db.write(
             f"INSERT INTO consents ({_CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (consent.number, consent.requester_iin, consent.subject_iin, consent.subject_phone, consent.service,
-             consent.status, utc_iso(consent.created_at), utc_iso(consent.expires_at)), quick=True,
+             consent.status, utc_iso(consent.created_at), utc_iso(consent.expires_at)),
         )
 
     async def consent(self, number: str) -> Consent | None:
-        row = await self._db.fetchone(f"SELECT {_CONSENT_COLUMNS} FROM consents WHERE number = ?", (number,),
-                                      quick=True)
+        row = await self._db.fetchone(f"SELECT {_CONSENT_COLUMNS} FROM consents WHERE number = ?", (number,))
         return _consent(row) if row else None
 
     async def decide_consent(self, number: str, status: str, method: str | None, now: datetime) -> bool:
@@ -115,7 +114,7 @@ class ApplicationRepository:
         return bool(await self._db.write(
             "UPDATE consents SET status = ?, method = ?, decided_at = ? WHERE number = ? AND status = 'pending' "
             "RETURNING 1",
-            (status, method, utc_iso(now), number), quick=True,
+            (status, method, utc_iso(now), number),
         ))
 
     async def expired_consents(self, now: datetime, limit: int = 100) -> list[Consent]:
@@ -130,7 +129,7 @@ class ApplicationRepository:
         rows = await self._db.fetchall(
             f"SELECT {_CONSENT_COLUMNS} FROM consents WHERE subject_phone = ? AND status = 'pending' "
             "ORDER BY created_at LIMIT ?",
-            (phone, MAX_PENDING_FOR_PHONE), quick=True,
+            (phone, MAX_PENDING_FOR_PHONE),
         )
         return [_consent(r) for r in rows]
 
@@ -139,5 +138,5 @@ class ApplicationRepository:
     async def record_delivery(self, number: str, recipient_iin: str, user_id: int | None, now: datetime) -> None:
         await self._db.write(
             "INSERT INTO deliveries (number, recipient_iin, user_id, delivered_at) VALUES (?, ?, ?, ?)",
-            (number, recipient_iin, user_id, utc_iso(now)), quick=True,
+            (number, recipient_iin, user_id, utc_iso(now)),
         )

@@ -130,7 +130,7 @@ class BroadcastRepository:
             "UPDATE broadcast_recipients SET status = 'sending', attempts = attempts + 1, updated_at = ? "
             "WHERE broadcast_id = ? AND user_id = ? AND status = 'queued' AND EXISTS ("
             "SELECT 1 FROM users u WHERE u.user_id = ? AND u.subscribed = 1 AND u.blocked_at IS NULL) RETURNING 1",
-            (utc_iso(now), broadcast_id, user_id, user_id), quick=True,
+            (utc_iso(now), broadcast_id, user_id, user_id),
         ))
 
     async def settle(self, broadcast_id: int, user_id: int, status: str, now: datetime,
@@ -139,7 +139,7 @@ class BroadcastRepository:
         return bool(await self._db.write(
             "UPDATE broadcast_recipients SET status = ?, message_id = coalesce(?, message_id), error = ?, "
             "updated_at = ? WHERE broadcast_id = ? AND user_id = ? AND status = ? RETURNING 1",
-            (status, message_id, error, utc_iso(now), broadcast_id, user_id, only_from), quick=True,
+            (status, message_id, error, utc_iso(now), broadcast_id, user_id, only_from),
         ))
 
     async def requeue(self, broadcast_id: int, user_id: int, now: datetime, error: str, max_attempts: int) -> None:
@@ -147,7 +147,7 @@ class BroadcastRepository:
         await self._db.write(
             "UPDATE broadcast_recipients SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'queued' END, "
             "error = ?, updated_at = ? WHERE broadcast_id = ? AND user_id = ? AND status = 'sending'",
-            (max_attempts, error, utc_iso(now), broadcast_id, user_id), quick=True,
+            (max_attempts, error, utc_iso(now), broadcast_id, user_id),
         )
 
     async def counts(self, broadcast_id: int) -> dict[str, int]:

@@ -66,11 +66,11 @@ class CertificateRepository:
             f"INSERT INTO certificates ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (number) DO NOTHING RETURNING 1",
             (c.number, c.iin, c.service, c.source_system, c.holder_name, utc_iso(c.issued_at),
-             utc_iso(c.valid_until), None), quick=True,
+             utc_iso(c.valid_until), None),
         ))
 
     async def get(self, number: str) -> IssuedCertificate | None:
-        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM certificates WHERE number = ?", (number,), quick=True)
+        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM certificates WHERE number = ?", (number,))
         if row is None:
             return None
         return IssuedCertificate(row[0], row[1], row[2], row[3], row[4], from_iso(row[5]), from_iso(row[6]),
@@ -80,7 +80,7 @@ class CertificateRepository:
         """Withdraw a certificate; False when there is none, or it was withdrawn already."""
         return await self._db.write_count(
             "UPDATE certificates SET revoked_at = ? WHERE number = ? AND revoked_at IS NULL",
-            (utc_iso(at), number), quick=True) > 0
+            (utc_iso(at), number)) > 0
 
     # Checks ------------------------------------------------------------------------------------------------
 
@@ -121,12 +121,10 @@ class CertificateRepository:
         s = share
         await self._db.write(
             f"INSERT INTO certificate_shares ({_SHARE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (s.id, s.number, s.holder_iin, s.secret_hash, utc_iso(s.created_at), utc_iso(s.expires_at), None),
-            quick=True)
+            (s.id, s.number, s.holder_iin, s.secret_hash, utc_iso(s.created_at), utc_iso(s.expires_at), None))
 
     async def share(self, share_id: str) -> Share | None:
-        row = await self._db.fetchone(f"SELECT {_SHARE_COLUMNS} FROM certificate_shares WHERE id = ?", (share_id,),
-                                      quick=True)
+        row = await self._db.fetchone(f"SELECT {_SHARE_COLUMNS} FROM certificate_shares WHERE id = ?", (share_id,))
         return _share(row) if row is not None else None
 
     async def shares_of(self, holder_iin: str, since: datetime, limit: int = 20) -> list[tuple[Share, int]]:
@@ -142,7 +140,7 @@ class CertificateRepository:
         """Withdraw a link of ``holder_iin``'s; False when it is not theirs or was withdrawn already."""
         return await self._db.write_count(
             "UPDATE certificate_shares SET revoked_at = ? WHERE id = ? AND holder_iin = ? AND revoked_at IS NULL",
-            (utc_iso(at), share_id, holder_iin), quick=True) > 0
+            (utc_iso(at), share_id, holder_iin)) > 0
 
     async def openings_of_share_since(self, share_id: str, since: datetime) -> int:
         return int(await self._db.fetchval(

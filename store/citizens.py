@@ -12,7 +12,7 @@ class CitizenRepository:
 
     async def get(self, iin: str) -> Citizen | None:
         row = await self._db.fetchone(
-            "SELECT iin, full_name, birth_date, address, phone FROM citizens WHERE iin = ?", (iin,), quick=True)
+            "SELECT iin, full_name, birth_date, address, phone FROM citizens WHERE iin = ?", (iin,))
         return Citizen(*row) if row else None
 
     async def upsert(self, citizen: Citizen) -> None:
@@ -26,7 +26,7 @@ class CitizenRepository:
     async def record(self, iin: str, register: str) -> RegistryRecord | None:
         row = await self._db.fetchone(
             "SELECT iin, register, observed, source_system FROM registry_records WHERE iin = ? AND register = ?",
-            (iin, register), quick=True)
+            (iin, register))
         return RegistryRecord(row[0], row[1], bool(row[2]), row[3]) if row else None
 
     async def upsert_record(self, record: RegistryRecord) -> None:

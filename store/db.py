@@ -240,12 +240,12 @@ class Database:
     async def _rollback(self, unit: UnitOfWork) -> None:
         raise NotImplementedError
 
-    async def _fetch(self, conn: Any, sql: str, params: Params, quick: bool = False) -> list[Row]:
+    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
         """Run a statement and return its rows; ``conn`` None: a read outside any transaction. Counts the
         round trips it takes (``trips``)."""
         raise NotImplementedError
 
-    async def _count(self, conn: Any, sql: str, params: Params, quick: bool = False) -> int:
+    async def _count(self, conn: Any, sql: str, params: Params) -> int:
         raise NotImplementedError
 
     async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
@@ -264,35 +264,34 @@ class Database:
         return unit.root.conn
 
     # Statements ------------------------------------------------------------------------------------------------
-    # ``quick``: the statement reads or writes a few rows through an index (a key lookup, one row's upsert). An
-    # engine may then run it without a round trip (SQLite: on the event loop, store/sqlite_engine.py); the other
-    # engines ignore it.
+    # Where a statement runs is the engine's affair: SQLite runs one that is bounded (a few rows through an index)
+    # on the event loop and any other in its connection's thread, store/sqlite_engine.py.
 
-    async def fetchall(self, sql: str, params: Params = (), quick: bool = False) -> list[Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         self.statements += 1
-        return await self._fetch(self._read_conn(), sql, params, quick)
+        return await self._fetch(self._read_conn(), sql, params)
 
-    async def fetchone(self, sql: str, params: Params = (), quick: bool = False) -> Row | None:
-        rows = await self.fetchall(sql, params, quick)
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def fetchval(self, sql: str, params: Params = (), default: Any = None, quick: bool = False) -> Any:
-        row = await self.fetchone(sql, params, quick)
+    async def fetchval(self, sql: str, params: Params = (), default: Any = None) -> Any:
+        row = await self.fetchone(sql, params)
         return default if row is None or row[0] is None else row[0]
 
-    async def write(self, sql: str, params: Params = (), quick: bool = False) -> list[Row]:
+    async def write(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one write in the current unit; returns the rows of its RETURNING clause, if it has one
         (``UPDATE … RETURNING 1`` tells in the same trip whether a row changed)."""
         conn = await self._write_conn()
         self.statements += 1
-        return await self._fetch(conn, sql, params, quick)
+        return await self._fetch(conn, sql, params)
 
-    async def write_count(self, sql: str, params: Params = (), quick: bool = False) -> int:
+    async def write_count(self, sql: str, params: Params = ()) -> int:
         """Run one write in the current unit and return how many rows it changed (for bulk statements,
         where RETURNING would bring every row back)."""
         conn = await self._write_conn()
         self.statements += 1
-        return await self._count(conn, sql, params, quick)
+        return await self._count(conn, sql, params)
 
     async def write_many(self, sql: str, rows: Iterable[Params]) -> None:
         conn = await self._write_conn()

@@ -78,7 +78,7 @@ class LeasedQueue:
         rows = await self._db.write(
             f"UPDATE {self.table}{alias} SET status = '{self.claimed}', lease_until = ?{also} "
             f"WHERE {self.key} IN ({marks}) AND {self.due}{self._and(where)} RETURNING {returning}",
-            (until, *also_params, *keys, now_ts, now_ts, *where_params), quick=True)
+            (until, *also_params, *keys, now_ts, now_ts, *where_params))
         return until, rows
 
     # Holding ----------------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ class LeasedQueue:
         return await self._db.write_count(
             f"UPDATE {self.table} SET status = ?{count}, last_error = ?, lease_until = NULL"
             f"{also} WHERE {self.key} = ? AND status IN {states}",
-            (status, error, *also_params, key), quick=True) > 0
+            (status, error, *also_params, key)) > 0
 
     async def retry_later(self, key: Any, at_ts: float, error: str, *, also: str = "",
                           also_params: Sequence[Any] = ()) -> bool:
@@ -125,7 +125,7 @@ class LeasedQueue:
         return await self._db.write_count(
             f"UPDATE {self.table} SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
             f"last_error = ?, lease_until = NULL{also} WHERE {self.key} = ? AND status = '{self.claimed}'",
-            (at_ts, error[:200], *also_params, key), quick=True) > 0
+            (at_ts, error[:200], *also_params, key)) > 0
 
     async def next_due_at(self) -> float | None:
         """When the earliest open row becomes due (its next attempt, or its sender's lease), or None."""

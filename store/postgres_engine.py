@@ -250,7 +250,7 @@ class PostgresDatabase(Database):
             return  # the server released the lock with the session
         await self._give_back(conn)  # the reset unlocks it
 
-    async def _fetch(self, conn: Any, sql: str, params: Params, quick: bool = False) -> list[Row]:
+    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
         self.trips += 1
         try:
             return list(await (conn or self._pool).fetch(self._numbered(sql), *params))
@@ -258,7 +258,7 @@ class PostgresDatabase(Database):
             exc.add_note(f"statement: {sql}")  # the statement only: its parameters may be personal data
             raise
 
-    async def _count(self, conn: Any, sql: str, params: Params, quick: bool = False) -> int:
+    async def _count(self, conn: Any, sql: str, params: Params) -> int:
         self.trips += 1
         try:
             status = await (conn or self._pool).execute(self._numbered(sql), *params)

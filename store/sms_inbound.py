@@ -19,13 +19,13 @@ class InboundIdRepository:
 
     async def handled(self, gateway_id: str) -> bool:
         """Whether the id was claimed already (read before the message's unit writes anything)."""
-        return await self._db.fetchone("SELECT 1 FROM sms_inbound WHERE id = ?", (gateway_id,), quick=True) is not None
+        return await self._db.fetchone("SELECT 1 FROM sms_inbound WHERE id = ?", (gateway_id,)) is not None
 
     async def claim(self, gateway_id: str, now: datetime) -> bool:
         """Record the id; False when it was already there (a repeat: acknowledge, do nothing)."""
         return bool(await self._db.write(
             "INSERT INTO sms_inbound (id, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-            (gateway_id, utc_iso(now)), quick=True))
+            (gateway_id, utc_iso(now))))
 
 
 class SmsPhoneRepository:
@@ -43,20 +43,18 @@ class SmsPhoneRepository:
         )
 
     async def opted_out(self, phone: str) -> bool:
-        return await self._db.fetchval("SELECT opted_out_at FROM sms_phones WHERE phone = ?", (phone,),
-                                       quick=True) is not None
+        return await self._db.fetchval("SELECT opted_out_at FROM sms_phones WHERE phone = ?", (phone,)) is not None
 
     async def set_language(self, phone: str, lang: str, now: datetime) -> None:
         await self._db.write(
             "INSERT INTO sms_phones (phone, lang, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (phone) DO UPDATE SET lang = excluded.lang, updated_at = excluded.updated_at",
-            (phone, lang, utc_iso(now)), quick=True,
+            (phone, lang, utc_iso(now)),
         )
 
     async def language(self, phone: str) -> str | None:
         # fetchval() gives the driver's value, typed Any; the column's type is known from the schema.
-        return cast("str | None", await self._db.fetchval("SELECT lang FROM sms_phones WHERE phone = ?", (phone,),
-                                                        quick=True))
+        return cast("str | None", await self._db.fetchval("SELECT lang FROM sms_phones WHERE phone = ?", (phone,)))
 
     async def telegram_language(self, phone: str) -> str | None:
         """The bot language of the Telegram account linked to a person whose registered phone this is (the

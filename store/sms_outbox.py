@@ -46,7 +46,7 @@ class SmsOutboxRepository:
         await self._db.write(
             "INSERT INTO sms_outbox (id, to_phone, text, kind, status, created_at, updated_at, last_error, "
             "expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (message_id, to_phone, text, kind, status, utc_iso(now), utc_iso(now), error, expires_at), quick=True,
+            (message_id, to_phone, text, kind, status, utc_iso(now), utc_iso(now), error, expires_at),
         )
 
     async def claim(self, message_id: str, now_ts: float, lease_seconds: float) -> bool:
@@ -77,14 +77,14 @@ class SmsOutboxRepository:
         changed = await self._db.write(
             "UPDATE sms_outbox SET status = ?, last_error = coalesce(?, last_error), receipt_at = ?, updated_at = ? "
             "WHERE id = ? AND status IN ('queued', 'sending', 'sent') RETURNING 1",
-            (status, reason, utc_iso(now), utc_iso(now), message_id), quick=True,
+            (status, reason, utc_iso(now), utc_iso(now), message_id),
         )
         if changed:
             return True
         return False if await self.get(message_id) else None
 
     async def get(self, message_id: str) -> OutboxMessage | None:
-        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM sms_outbox WHERE id = ?", (message_id,), quick=True)
+        row = await self._db.fetchone(f"SELECT {_COLUMNS} FROM sms_outbox WHERE id = ?", (message_id,))
         return OutboxMessage(*row) if row else None
 
     async def to_phone(self, phone: str) -> list[OutboxMessage]:
@@ -108,7 +108,7 @@ class SmsOutboxRepository:
         """Interactive messages (codes, replies) written for one phone since ``since``, counted up to ``cap``."""
         return int(await self._db.fetchval(
             "SELECT count(*) FROM (SELECT 1 FROM sms_outbox WHERE to_phone = ? AND created_at >= ? "
-            "AND kind != 'notice' LIMIT ?) AS s", (phone, utc_iso(since), cap), 0, quick=True))
+            "AND kind != 'notice' LIMIT ?) AS s", (phone, utc_iso(since), cap), 0))
 
     async def next_due_at(self) -> float | None:
         """When the earliest message becomes due (0 = now), or None when nothing is waiting."""
@@ -118,6 +118,6 @@ class SmsOutboxRepository:
         """How many messages had an attempt since `since_ts`, counted up to ``cap``, and the oldest such attempt."""
         row = await self._db.fetchone(
             "SELECT count(*), min(t) FROM (SELECT last_attempt_at AS t FROM sms_outbox WHERE last_attempt_at >= ? "
-            "ORDER BY last_attempt_at LIMIT ?) AS a", (since_ts, cap), quick=True)
+            "ORDER BY last_attempt_at LIMIT ?) AS a", (since_ts, cap))
         assert row is not None
         return int(row[0]), (float(row[1]) if row[1] is not None else None)

@@ -1,22 +1,29 @@
-"""SQLite (WAL): the embedded engine, on the standard sqlite3 module.
+"""SQLite (WAL): the embedded engine, on the standard sqlite3 module and aiosqlite.
 
 Three connections. The writer, which only units of work use (one at a time: SQLite has one writer, so units take
 turns on an asyncio lock); the reader, for reads outside any unit (committed data only, never waiting for the
-writer); and the quick reader, for small reads outside any unit that run on the event loop itself.
+writer); and the loop reader, for reads outside any unit that run on the event loop itself.
 
-Why threads, and why not always: a statement that may wait (a lock another process holds, the disk, a scan of a
-large table) runs in its connection's own thread, and the event loop awaits it — one hop, the cost of a round trip
-to a server (a future, a queue, a thread switch and back: tens of microseconds of CPU). A statement that reads or
-writes a few rows through an index takes a few microseconds in SQLite itself, less than the hop: a repository
-marks such a statement ``quick`` and it runs on the event loop directly, once its query plan has been checked to
-be bounded whatever the tables' size — one row by a key, or a LIMIT over an index that needs no sort (any other
-statement hops, and a warning says so). BEGIN and COMMIT run there
-too: BEGIN IMMEDIATE fails at once instead of waiting when another process holds the database (then it hops and
-waits), and a COMMIT in WAL mode at synchronous=NORMAL appends the transaction's pages to the WAL file without
-syncing it. What could make a COMMIT slow, the checkpoint that copies the WAL back into the database and syncs
-it, is taken off the event loop and off the writer: it runs in the reader's thread once the WAL has grown
-(``CHECKPOINT_BYTES``; see ``SqliteDatabase._checkpoint``). An
-update's work is then no hop at all when its statements are quick.
+Where a statement runs is the engine's decision, from the statement alone. Work that may take long — a scan of a
+large table, a search that may match any number of rows, a sort, a lock another process holds — leaves the event
+loop: the writer and the reader are aiosqlite connections, each with its own thread, and the loop awaits the
+statement there (one hop: a future, a queue, a thread switch and back, 60–150 µs of CPU). A statement that reads
+or writes a few rows through an index takes a few microseconds in SQLite itself (17 µs measured, with the
+Python around it), less than the hop: such a statement runs on the event loop directly, on the sqlite3
+connection beneath the aiosqlite one, when nothing of ours is queued in its thread. "A few rows" is read from the
+statement's query plan, asked once per statement text (``EXPLAIN QUERY PLAN``) and remembered: every table it
+touches is reached by an equality on a whole key (primary or unique: one row), or it ends in a ``LIMIT`` over an
+index search that needs no sort; an INSERT of VALUES is bounded by its text. Anything else — a statement that is
+not a SELECT, INSERT, UPDATE or DELETE, a write that would check or change rows of other tables through an
+unindexed foreign key or a trigger — hops. No caller can put an unbounded statement on the loop.
+
+BEGIN and COMMIT run on the loop too. The writer's busy timeout is 0, so BEGIN IMMEDIATE answers at once when
+another process holds the database; the engine then tries again after a pause, as SQLite's own busy handler
+would, but awaiting instead of sleeping (up to ``BUSY_TIMEOUT_MS``). A COMMIT in WAL mode at
+synchronous=NORMAL appends the transaction's pages to the WAL file without syncing it. What could make a COMMIT
+slow, the checkpoint that copies the WAL back into the database and syncs it, is taken off the event loop and off
+the writer: it runs in the reader's thread once the WAL has grown (``CHECKPOINT_BYTES``; see
+``SqliteDatabase._checkpoint``). An update's work is then no hop at all when its statements are bounded.
 
 A singleton job (``try_hold``) is an exclusive ``flock`` on a file beside the database: one process of those
 sharing the file holds it, and the system releases it when that process dies, as PostgreSQL does with a
@@ -28,16 +35,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import queue
 import re
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import aiosqlite
+
+from bot.domain.retry import backoff
 from store.db import Database, Held, Params, Row, UnitOfWork, _refuse_newer, migrations
 
 try:
@@ -49,12 +56,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# How long a statement that hops waits for a lock another process holds (``qyzmet seed`` on the same file).
+# How long BEGIN, a read in the reader's thread, or a migration waits for a lock another process holds
+# (``qyzmet seed`` on the same file).
 BUSY_TIMEOUT_MS = 5000
-# What the engine logs when a statement marked quick could read any number of rows — a scan, a search on part of
-# an index, a sort — so it runs in the database thread instead (the test suite fails on it).
-QUICK_SCANS = "a statement marked quick is not bounded by a key or a LIMIT"
-
 # Prepared statements kept per connection (the sqlite3 module's cache; its default of 128 is less than the
 # project's distinct statements).
 CACHED_STATEMENTS = 512
@@ -70,24 +74,16 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-class ThreadedConnection:
-    """A sqlite3 connection and the thread that runs its statements, one at a time. ``run(fn)`` runs
-    ``fn(connection)`` there and awaits the result (one hop). ``idle``: nothing is running or queued there, so
-    the event loop may use ``conn`` directly without the two ever overlapping."""
+class AioConnection:
+    """An aiosqlite connection (its own thread runs the statements handed to it, one at a time, in order) and the
+    sqlite3 connection beneath it. ``idle``: nothing of ours is queued or running in the thread, so the event
+    loop may use ``raw`` directly without the two ever overlapping — also after a caller gave up waiting for a
+    statement that still runs there (``run`` counts a call until the thread has finished it)."""
 
-    def __init__(self, name: str) -> None:
-        self.conn: sqlite3.Connection | None = None
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._pending = 0
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
+    def __init__(self, name: str, path: str, setup: Callable[[sqlite3.Connection], None]) -> None:
+        self._raw: sqlite3.Connection | None = None
 
-    @classmethod
-    async def open(cls, path: str, name: str, setup: Callable[[sqlite3.Connection], None]) -> ThreadedConnection:
-        """Open ``path`` in the connection's thread and run ``setup`` on it there (pragmas)."""
-        self = cls(name)
-
-        def connect(_: Any) -> None:
+        def connect() -> sqlite3.Connection:  # in the thread
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    cached_statements=CACHED_STATEMENTS)
             try:
@@ -96,114 +92,75 @@ class ThreadedConnection:
             except BaseException:
                 conn.close()
                 raise
-            self.conn = conn
+            self._raw = conn
+            return conn
 
-        try:
-            await self.run(connect)
-        except BaseException:
-            self._queue.put(None)
-            raise
+        self.conn = aiosqlite.Connection(connect, iter_chunk_size=64)
+        # A daemon thread, named for a profiler's eyes: a database left open never keeps the process alive.
+        thread = getattr(self.conn, "_thread", None)
+        if thread is not None:
+            thread.daemon, thread.name = True, name
+        self._waiting = 0  # calls of ours awaited now
+        self._fences: set[asyncio.Future[Any]] = set()  # calls queued behind one whose caller gave up on it
+
+    @classmethod
+    async def open(cls, path: str, name: str, setup: Callable[[sqlite3.Connection], None]) -> AioConnection:
+        """Open ``path`` in the connection's thread and run ``setup`` on it there (pragmas)."""
+        self = cls(name, path, setup)
+        await self.conn
         return self
 
     @property
+    def raw(self) -> sqlite3.Connection:
+        assert self._raw is not None
+        return self._raw
+
+    @property
     def idle(self) -> bool:
-        return self._pending == 0
+        return not self._waiting and not self._fences
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self.post(fn)
+    async def run(self, call: Awaitable[T]) -> T:
+        """Await ``call`` (an aiosqlite call: one hop to the thread). A caller cancelled while its call is
+        queued or running leaves a fence behind it: a call of nothing, queued after it, so that the connection
+        counts as busy until the thread has run both (calls run in order)."""
+        self._waiting += 1
+        try:
+            return await call
+        except asyncio.CancelledError:
+            fence = asyncio.ensure_future(self.conn.execute_fetchall("SELECT 1"))
+            self._fences.add(fence)
+            fence.add_done_callback(self._fenced)
+            raise
+        finally:
+            self._waiting -= 1
 
-    def post(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Queue ``fn`` behind what is queued already; its future may be left unawaited."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        future.add_done_callback(_retrieved)
-        self._pending += 1
-        self._queue.put((fn, loop, future))
-        return future
+    def _fenced(self, fence: asyncio.Future[Any]) -> None:
+        self._fences.discard(fence)
+        if not fence.cancelled():
+            fence.exception()  # seen: nobody waits for it
 
-    def _serve(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            fn, loop, future = item
-            try:
-                result, error = fn(self.conn), None
-            except BaseException as exc:  # handed to the caller, whatever it is
-                result, error = None, exc
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-                loop.call_soon_threadsafe(self._done, future, result, error)
-        if self.conn is not None:
-            self.conn.close()
+    async def drain(self) -> None:
+        """Wait until the thread has run what was handed to it (a waiting caller of ours ends first)."""
+        while not self.idle:
+            if self._fences:
+                await asyncio.wait(list(self._fences))
+            else:
+                await asyncio.sleep(0)  # another task awaits its call: it ends before anything else of ours runs
 
-    def _done(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-        self._pending -= 1
-        if future.cancelled():  # the caller stopped waiting; the statement ran all the same
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
+    async def rows(self, sql: str, params: Params) -> list[Row]:
+        return list(await self.run(self.conn.execute_fetchall(sql, params)))
+
+    async def rowcount(self, sql: str, params: Params) -> int:
+        cursor = await self.run(self.conn.execute(sql, params))
+        return int(cursor.rowcount)
+
+    async def many(self, sql: str, rows: list[Params]) -> None:
+        await self.run(self.conn.executemany(sql, rows))
 
     async def close(self) -> None:
         """Close the connection once what is queued has run, and end the thread."""
-        loop = asyncio.get_running_loop()
-        ended = loop.create_future()
-        self._queue.put((lambda _: None, loop, ended))
-        self._pending += 1
-        self._queue.put(None)
-        await ended
-        await loop.run_in_executor(None, self._thread.join)
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    """Mark the error of a call nobody awaits (``post``) as seen: its caller, if any, has it."""
-    if not future.cancelled():
-        future.exception()
-
-
-# What the threads run ------------------------------------------------------------------------------------------
-
-def _rows(sql: str, params: Params, conn: sqlite3.Connection) -> list[Row]:
-    return conn.execute(sql, params).fetchall()
-
-
-def _rowcount(sql: str, params: Params, conn: sqlite3.Connection) -> int:
-    return int(conn.execute(sql, params).rowcount)
-
-
-def _executemany(sql: str, rows: list[Params], conn: sqlite3.Connection) -> None:
-    conn.executemany(sql, rows)
-
-
-def _begin_waiting(conn: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, waiting up to BUSY_TIMEOUT_MS for another process's write to end (the writer's own busy
-    timeout is 0, so that a statement on the event loop never waits)."""
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    finally:
-        conn.execute("PRAGMA busy_timeout=0")
-
-
-def _commit(conn: sqlite3.Connection) -> None:
-    conn.execute("COMMIT")
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-
-
-def _begin_now(conn: sqlite3.Connection) -> bool:
-    """BEGIN IMMEDIATE without waiting (on the event loop); False when another process holds the database."""
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if not _locked(exc):
-            raise
-        return False
-    return True
+        await self.drain()
+        await self.conn.close()
 
 
 def _wal(conn: sqlite3.Connection) -> None:
@@ -224,16 +181,7 @@ def _setup_writer(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA {pragma}")
     _wal(conn)
     conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in the reader's thread (SqliteDatabase._grown)
-    conn.execute("PRAGMA busy_timeout=0")  # see _begin_waiting
-
-
-def _checkpoint(conn: sqlite3.Connection) -> int:
-    """Copy the WAL's pages into the database, without waiting for anyone (the writer goes on meanwhile). Returns
-    the size of the WAL's content, in bytes."""
-    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    # sqlite3's fetchone() is typed Any; both PRAGMAs answer integers.
-    return cast(int, max(frames, 0) * page_size)
+    conn.execute("PRAGMA busy_timeout=0")  # a statement on the event loop never waits (see SqliteDatabase._start)
 
 
 def _setup_reader(conn: sqlite3.Connection) -> None:
@@ -241,23 +189,36 @@ def _setup_reader(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA query_only=ON")  # a write outside a unit fails loudly
 
 
-def _setup_quick(conn: sqlite3.Connection) -> None:
+def _setup_loop_reader(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout=0")  # never waits on the event loop: a busy read hops instead
     conn.execute("PRAGMA query_only=ON")
+
+
+async def _checkpoint(conn: AioConnection) -> int:
+    """Copy the WAL's pages into the database, without waiting for anyone (the writer goes on meanwhile). Returns
+    the size of the WAL's content, in bytes."""
+    _, frames, _ = (await conn.rows("PRAGMA wal_checkpoint(PASSIVE)", ()))[0]
+    page_size = (await conn.rows("PRAGMA page_size", ()))[0][0]
+    # sqlite3's rows are typed Any; both PRAGMAs answer integers.
+    return cast(int, max(frames, 0) * page_size)
+
+
+# How a statement's result is taken: its rows, or how many rows it changed.
+_ROWS, _COUNT = "rows", "count"
 
 
 class SqliteDatabase(Database):
     engine = "sqlite"
 
-    def __init__(self, writer: ThreadedConnection, reader: ThreadedConnection,
-                 quick: sqlite3.Connection | None, path: str) -> None:
+    def __init__(self, writer: AioConnection, reader: AioConnection,
+                 loop_reader: sqlite3.Connection | None, path: str) -> None:
         super().__init__()
         self._writer = writer
         self._reader = reader
-        self._quick = quick
+        self._loop_reader = loop_reader
         self.path = path
         self._write_lock = asyncio.Lock()
-        self._plans: dict[str, bool] = {}  # statement → whether its plan uses indexes only (may run on the loop)
+        self._plans: dict[str, bool] = {}  # statement → whether it is bounded (may run on the loop)
         self._uncounted = 0  # commits since the WAL's size was last looked at
         self._checkpointing: asyncio.Task[None] | None = None
 
@@ -267,32 +228,32 @@ class SqliteDatabase(Database):
         if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             create_private(Path(path))
-        writer = await ThreadedConnection.open(path, "sqlite-writer", _setup_writer)
+        writer = await AioConnection.open(path, "sqlite-writer", _setup_writer)
         if in_memory:
             # A private in-memory database has one connection: its reads outside a unit may see a unit's writes
             # in flight (a throwaway database for tools, never the bot's).
             return cls(writer, writer, None, path)
         try:
-            reader = await ThreadedConnection.open(path, "sqlite-reader", _setup_reader)
+            reader = await AioConnection.open(path, "sqlite-reader", _setup_reader)
         except BaseException:
             await writer.close()
             raise
         try:
-            quick = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                    cached_statements=CACHED_STATEMENTS)
-            quick.row_factory = sqlite3.Row
-            _setup_quick(quick)
+            loop_reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                          cached_statements=CACHED_STATEMENTS)
+            loop_reader.row_factory = sqlite3.Row
+            _setup_loop_reader(loop_reader)
         except BaseException:
             await reader.close()
             await writer.close()
             raise
-        return cls(writer, reader, quick, path)
+        return cls(writer, reader, loop_reader, path)
 
     async def close(self) -> None:
         if self._checkpointing is not None:
             await asyncio.wait([self._checkpointing])
-        if self._quick is not None:
-            self._quick.close()
+        if self._loop_reader is not None:
+            self._loop_reader.close()
         if self._reader is not self._writer:
             await self._reader.close()
         await self._writer.close()
@@ -325,29 +286,52 @@ class SqliteDatabase(Database):
     async def _begin(self) -> Any:
         await self._write_lock.acquire()
         try:
-            writer = self._writer
-            if writer.idle and writer.conn is not None and _begin_now(writer.conn):
-                return writer  # no other process writes: begun at once, on the loop
-            self.trips += 1
-            begun = writer.post(_begin_waiting)
-            try:
-                await begun
-            except asyncio.CancelledError:
-                writer.post(_rollback)  # it may still begin in the thread: end it there, right after
-                raise
+            await self._start()
         except BaseException:
             self._write_lock.release()
             raise
-        return writer
+        return self._writer
+
+    async def _start(self) -> None:
+        """BEGIN IMMEDIATE on the event loop (the write lock held). The writer's busy timeout is 0: while another
+        process writes, SQLite answers "busy" at once, and the loop awaits a pause before the next try (1 ms,
+        doubling up to 50 ms, as SQLite's busy handler sleeps), for up to BUSY_TIMEOUT_MS in all."""
+        writer = self._writer
+        if not writer.idle:
+            await writer.drain()  # a statement its caller gave up on may still run in the thread
+        deadline = None
+        tries = 0
+        while True:
+            try:
+                writer.raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + BUSY_TIMEOUT_MS / 1000
+                elif now >= deadline:
+                    raise
+            tries += 1
+            await asyncio.sleep(backoff(tries, 0.001, 0.05))
+
+    async def _end(self, commit: bool) -> None:
+        """COMMIT or ROLLBACK on the writer: on the loop when nothing of ours runs in its thread, else queued
+        there behind it (one hop, which runs even if its caller is cancelled meanwhile)."""
+        writer = self._writer
+        if writer.idle:
+            if commit:
+                writer.raw.execute("COMMIT")
+            else:
+                writer.raw.rollback()  # nothing when no transaction is open
+            return
+        self.trips += 1
+        await writer.run(writer.conn.commit() if commit else writer.conn.rollback())
 
     async def _commit(self, unit: UnitOfWork) -> None:
         self.commits += 1
-        writer = self._writer
-        if writer.idle and writer.conn is not None:
-            writer.conn.execute("COMMIT")
-        else:
-            self.trips += 1
-            await writer.run(_commit)
+        await self._end(commit=True)
         unit.conn = None
         self._write_lock.release()
         self._committed()
@@ -373,21 +357,17 @@ class SqliteDatabase(Database):
         gives that. Under writes that never pause the WAL would grow without end, so once it holds TAIL_BYTES
         the rest is copied in the writer's thread between two units (which then wait for its disk sync)."""
         try:
-            left = await self._reader.run(_checkpoint)
+            left = await _checkpoint(self._reader)
             if left >= TAIL_BYTES:
                 async with self._write_lock:
                     self.trips += 1
-                    await self._writer.run(_checkpoint)
+                    await _checkpoint(self._writer)
         except sqlite3.Error:  # the next one will do it
             log.warning("WAL checkpoint failed", exc_info=True)
 
     async def _rollback(self, unit: UnitOfWork) -> None:
         try:
-            if self._writer.idle and self._writer.conn is not None:
-                _rollback(self._writer.conn)
-            else:
-                self.trips += 1
-                await self._writer.run(_rollback)
+            await self._end(commit=False)
         except sqlite3.Error:  # e.g. the connection is broken
             log.warning("rollback failed", exc_info=True)
         finally:
@@ -396,79 +376,104 @@ class SqliteDatabase(Database):
 
     # Statements ------------------------------------------------------------------------------------------------
 
-    async def _run(self, conn: Any, sql: str, params: Params, quick: bool,
-                   work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` (one statement) where it belongs: outside a unit on a reader, in a unit on the writer,
-        on the event loop when ``quick`` and its plan allow it, else in the connection's thread."""
+    async def _run(self, conn: Any, sql: str, params: Params, result: str) -> Any:
+        """Run one statement where it belongs: outside a unit on a reader, in a unit on the writer; on the event
+        loop when it is bounded (``_plan_ok``) and nothing of ours runs in the connection's thread, else there."""
         if conn is None:
-            if quick and self._quick is not None and self._plan_ok(sql, params):
+            loop_reader = self._loop_reader
+            if loop_reader is not None and self._plan_ok(sql, params, loop_reader):
                 try:
-                    return work(self._quick)
+                    return _on_loop(loop_reader, sql, params, result)
                 except sqlite3.OperationalError as exc:  # the file is being recovered, say: hop and wait
                     if not _locked(exc):
                         raise
             self.trips += 1
-            return await self._reader.run(work)
-        writer = self._writer
-        if quick and writer.idle and writer.conn is not None and self._plan_ok(sql, params):
-            return work(writer.conn)
-        self.trips += 1
-        return await writer.run(work)
+            return await _hop(self._reader, sql, params, result)
+        return await self._on_writer(sql, params, result)
 
-    def _plan_ok(self, sql: str, params: Params) -> bool:
-        """Whether ``sql`` is bounded, whatever the tables' size: every table it touches is reached by a key (an
-        equality on every column of its primary key or of a unique index: one row), or it ends in a LIMIT over
-        an index search that needs no sort. Only such a statement runs on the event loop; any other one hops to
-        the database thread, and a warning says so (the test suite fails on it). Asked once per statement."""
+    async def _on_writer(self, sql: str, params: Params, result: str) -> Any:
+        writer = self._writer
+        if writer.idle and self._plan_ok(sql, params, writer.raw):
+            return _on_loop(writer.raw, sql, params, result)
+        self.trips += 1
+        return await _hop(writer, sql, params, result)
+
+    def _plan_ok(self, sql: str, params: Params, conn: sqlite3.Connection) -> bool:
+        """Whether ``sql`` is bounded, whatever the tables' size (module docstring; ``_bounded``). Asked once per
+        statement text, on the connection that would run it (in a unit, the writer sees the unit's own tables);
+        a statement SQLite cannot plan there is not bounded, and asked again next time."""
         known = self._plans.get(sql)
         if known is None:
-            plan_conn = self._quick if self._quick is not None else self._writer.conn
-            assert plan_conn is not None
-            details = [row[3] for row in plan_conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
-            known = _bounded(plan_conn, sql, details)
+            try:
+                details = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
+            except sqlite3.Error:  # a table this connection cannot see yet, say: the thread will tell
+                return False
+            known = _bounded(conn, sql, details)
             if not known:
-                log.warning("%s; it runs in the database thread: %s | %s", QUICK_SCANS,
-                            " ".join(sql.split())[:200], "; ".join(details))
+                log.debug("not bounded, runs in the database's thread: %s | %s", " ".join(sql.split())[:200],
+                          "; ".join(details))
             self._plans[sql] = known
         return known
 
-    async def _fetch(self, conn: Any, sql: str, params: Params, quick: bool = False) -> list[Row]:
-        return await self._run(conn, sql, params, quick, partial(_rows, sql, params))
+    async def _fetch(self, conn: Any, sql: str, params: Params) -> list[Row]:
+        return cast(list[Row], await self._run(conn, sql, params, _ROWS))
 
-    async def _count(self, conn: Any, sql: str, params: Params, quick: bool = False) -> int:
-        return await self._run(conn, sql, params, quick, partial(_rowcount, sql, params))
+    async def _count(self, conn: Any, sql: str, params: Params) -> int:
+        return cast(int, await self._run(conn, sql, params, _COUNT))
 
     async def _many(self, conn: Any, sql: str, rows: Iterable[Params]) -> None:
-        await self._run(conn, sql, (), False, partial(_executemany, sql, list(rows)))
+        # Any number of rows: in the writer's thread.
+        batch = list(rows)
+        self.trips += 1
+        await self._writer.many(sql, batch)
 
     # Schema ------------------------------------------------------------------------------------------------------
 
     async def applied_versions(self) -> set[int]:
-        def read(conn: sqlite3.Connection) -> set[int]:
-            exists = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchall()
-            if not exists:
-                return set()
-            return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        return await self._reader.run(read)
+        exists = await self._reader.rows(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'", ())
+        if not exists:
+            return set()
+        return {row[0] for row in await self._reader.rows("SELECT version FROM schema_migrations", ())}
 
     async def migrate(self) -> list[int]:
         # The write lock keeps this process's units out; BEGIN IMMEDIATE keeps other processes out. Each script
         # records its version first: another process that migrated the same version meanwhile (it read the
         # versions before this one committed) fails there, before any of the script runs, and skips it.
         async with self._write_lock:
-            return await self._writer.run(_migrate)
+            await self._writer.drain()
+            return await _migrate(self._writer)
 
 
-def _migrate(conn: sqlite3.Connection) -> list[int]:
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+def _on_loop(conn: sqlite3.Connection, sql: str, params: Params, result: str) -> Any:
+    cursor = conn.execute(sql, params)
+    return cursor.fetchall() if result == _ROWS else int(cursor.rowcount)
+
+
+def _hop(conn: AioConnection, sql: str, params: Params, result: str) -> Awaitable[Any]:
+    return conn.rows(sql, params) if result == _ROWS else conn.rowcount(sql, params)
+
+
+async def _migrate(writer: AioConnection) -> list[int]:
+    conn = writer.conn
+
+    async def script(sql: str) -> None:
+        await writer.run(conn.executescript(sql))
+
+    async def rows(sql: str, params: Params = ()) -> list[Row]:
+        return await writer.rows(sql, params)
+
+    async def rollback() -> None:
+        if writer.raw.in_transaction:
+            await writer.run(conn.execute("ROLLBACK"))
+
+    await writer.run(conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}"))
     try:
         # In a write transaction from the start: a process that read the schema before another one created
         # the table would be refused at once ("locked"), not made to wait.
-        conn.executescript(
-            "BEGIN IMMEDIATE;\nCREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);\nCOMMIT;")
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        await script("BEGIN IMMEDIATE;\nCREATE TABLE IF NOT EXISTS schema_migrations "
+                     "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);\nCOMMIT;")
+        done = {row[0] for row in await rows("SELECT version FROM schema_migrations")}
         known = migrations("sqlite")
         _refuse_newer(done, {version for version, _ in known})
         applied = []
@@ -476,28 +481,32 @@ def _migrate(conn: sqlite3.Connection) -> list[int]:
             if version in done:
                 continue
             try:
-                conn.executescript(
-                    f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\n"
-                    + sql + "\nCOMMIT;")
+                await script(f"BEGIN IMMEDIATE;\nINSERT INTO schema_migrations VALUES ({version}, datetime('now'));\n"
+                             + sql + "\nCOMMIT;")
             except sqlite3.IntegrityError:
-                conn.execute("ROLLBACK")
-                if not conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchall():
+                await rollback()
+                if not await rows("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)):
                     raise
                 continue  # applied by another process
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                await rollback()
                 raise
             applied.append(version)
         return applied
     finally:
-        conn.execute("PRAGMA busy_timeout=0")
+        await writer.run(conn.execute("PRAGMA busy_timeout=0"))
 
 
 _SEARCH = re.compile(r"SEARCH (\S+)(?: AS \S+)? USING (?:(INTEGER PRIMARY KEY)|(PRIMARY KEY)|(?:COVERING )?INDEX (\S+))"
                      r" \((.*)\)(?: LEFT-JOIN| RIGHT-JOIN)?$")
 _EQUALITY = re.compile(r"\w+=\?")
 _LIMIT = re.compile(r"\bLIMIT\b", re.IGNORECASE)
+_OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
+_SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+# The table a write changes (after any WITH clause).
+_TARGET = re.compile(r"\b(?:(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+"
+                     r"[\"`\[]?(\w+)", re.IGNORECASE)
 
 
 def _one_row(conn: sqlite3.Connection, detail: str) -> bool:
@@ -525,6 +534,21 @@ def _one_row(conn: sqlite3.Connection, detail: str) -> bool:
 
 def _bounded(conn: sqlite3.Connection, sql: str, details: list[str]) -> bool:
     """Whether a statement's work is bounded whatever the size of its tables (``_plan_ok``)."""
+    text = _COMMENT.sub(" ", sql).strip()
+    verb = text.split(None, 1)[0].upper() if text else ""
+    if verb not in {"SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE", "WITH", "VALUES"}:
+        return False  # CREATE INDEX, DROP TABLE, PRAGMA, VACUUM…: their plan is empty, their work is not
+    target = _TARGET.search(text) if verb not in {"SELECT", "VALUES"} else None
+    if target is not None and _fans_out(conn, target.group(1), verb, text):
+        return False
+    if verb in {"INSERT", "REPLACE"} and not _SELECT.search(text):
+        # An INSERT of VALUES: as many rows as its text holds. What its plan may show besides is the check of
+        # foreign keys: a parent looked up by its key, and the search for rows of other tables that a new
+        # parent row would mend, which SQLite skips unless a violation is pending (none, outside a deferred
+        # constraint: the statement would have failed).
+        return True
+    if not details:
+        return False  # a DELETE or UPDATE without a plan is one of a whole table (SQLite's truncate)
     # A subquery of constants (FROM (SELECT ? AS id) AS k) is "scanned" too: one row, not a table.
     inner = {d.split()[1] for d in details if d.startswith(("CO-ROUTINE ", "MATERIALIZE "))}
     searches = []
@@ -541,7 +565,54 @@ def _bounded(conn: sqlite3.Connection, sql: str, details: list[str]) -> bool:
             continue
         if detail.startswith("SEARCH "):
             searches.append(detail)
-    return all(_one_row(conn, d) for d in searches) or (bool(searches) and bool(_LIMIT.search(sql)))
+    if all(_one_row(conn, d) for d in searches):
+        return True
+    return bool(searches) and bool(_LIMIT.search(text)) and not _OFFSET.search(text)
+
+
+def _fans_out(conn: sqlite3.Connection, table: str, verb: str, text: str) -> bool:
+    """Whether a write to ``table`` does work its plan does not show: a trigger, or the check of a foreign key
+    that refers to it (a deleted row, a changed key) where the referring table has no index to find its rows
+    by (SQLite would scan it). An INSERT only looks its parents up, by their keys."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)).fetchone():
+        return True
+    if verb == "INSERT" and not re.search(r"\bOR\s+REPLACE\b", text, re.IGNORECASE):
+        return False
+    children = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for child in children:
+        keys: dict[int, list[tuple[str, str | None]]] = {}
+        for row in conn.execute("SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?)", (child,)):
+            if row[1].lower() == table.lower():
+                keys.setdefault(row[0], []).append((row[2], row[3]))
+        for columns in keys.values():
+            if verb == "UPDATE" and not _sets_any(text, [to or "" for _, to in columns], conn, table):
+                continue  # the referred key is not changed: SQLite checks nothing
+            if not _indexed(conn, child, [col for col, _ in columns]):
+                return True
+    return False
+
+
+def _sets_any(text: str, columns: list[str], conn: sqlite3.Connection, table: str) -> bool:
+    """Whether an UPDATE assigns one of ``columns`` (an empty name: the table's primary key)."""
+    if "" in columns:
+        columns = [c for c in columns if c] + [row[1] for row in conn.execute(
+            "SELECT pk, name FROM pragma_table_info(?)", (table,)) if row[0]]
+    clause = re.split(r"\bWHERE\b|\bRETURNING\b", re.split(r"\bSET\b", text, maxsplit=1, flags=re.IGNORECASE)[-1],
+                      flags=re.IGNORECASE)[0]
+    return any(re.search(rf"\b{re.escape(column)}\s*=", clause, re.IGNORECASE) for column in columns)
+
+
+def _indexed(conn: sqlite3.Connection, table: str, columns: list[str]) -> bool:
+    """Whether an index of ``table`` (or its primary key) begins with ``columns``."""
+    wanted = [c.lower() for c in columns]
+    for index in conn.execute("SELECT name FROM pragma_index_list(?)", (table,)).fetchall():
+        cols = [row[0].lower() for row in conn.execute(
+            "SELECT name FROM pragma_index_info(?) ORDER BY seqno", (index[0],)) if row[0] is not None]
+        if cols[:len(wanted)] == wanted:
+            return True
+    key = [row[0].lower() for row in conn.execute(
+        "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,))]
+    return key[:len(wanted)] == wanted
 
 
 def create_private(path: Path) -> None:

@@ -23,8 +23,7 @@ class StaffRepository:
 
     async def role(self, user_id: int) -> str | None:
         # fetchval() gives the driver's value, typed Any; the column's type is known from the schema.
-        return cast("str | None", await self._db.fetchval("SELECT role FROM staff WHERE user_id = ?", (user_id,),
-                                                        quick=True))
+        return cast("str | None", await self._db.fetchval("SELECT role FROM staff WHERE user_id = ?", (user_id,)))
 
     async def put(self, user_id: int, role: str, added_by: str, now: datetime) -> None:
         """Add the person or change their role (added_at/added_by stay those of the first addition)."""

@@ -24,11 +24,11 @@ class SubscriptionRepository:
 
     async def mark_blocked(self, user_id: int, now: datetime) -> None:
         await self._db.write("UPDATE users SET blocked_at = coalesce(blocked_at, ?) WHERE user_id = ?",
-                             (utc_iso(now), user_id), quick=True)
+                             (utc_iso(now), user_id))
 
     async def clear_blocked(self, user_id: int) -> None:
         await self._db.write("UPDATE users SET blocked_at = NULL WHERE user_id = ? AND blocked_at IS NOT NULL",
-                             (user_id,), quick=True)
+                             (user_id,))
 
     async def blocked(self, user_id: int) -> bool:
         return bool(await self._db.fetchval("SELECT blocked_at FROM users WHERE user_id = ?", (user_id,)))

@@ -56,7 +56,7 @@ class TelegramOutboxRepository:
             "INSERT INTO telegram_outbox (chat_id, kind, label, payload, status, lease_until, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (chat_id, kind, label, json.dumps(payload, ensure_ascii=False), "sending" if lease_until else "queued",
-             lease_until, utc_iso(now)), quick=True,
+             lease_until, utc_iso(now)),
         )
         return int(rows[0][0])
 
@@ -95,7 +95,7 @@ class TelegramOutboxRepository:
         """An envelope being sent keeps only what has not left yet (``payload``)."""
         await self._db.write(
             "UPDATE telegram_outbox SET payload = ? WHERE id = ? AND status = 'sending'",
-            (json.dumps(payload, ensure_ascii=False), envelope_id), quick=True,
+            (json.dumps(payload, ensure_ascii=False), envelope_id),
         )
 
     async def retry_later(self, envelope_id: int, at_ts: float, error: str, payload: dict[str, Any] | None = None

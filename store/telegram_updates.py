@@ -12,14 +12,13 @@ class HandledUpdateRepository:
         self._db = db
 
     async def handled(self, update_id: int) -> bool:
-        return await self._db.fetchone("SELECT 1 FROM telegram_updates WHERE update_id = ?", (update_id,),
-                                       quick=True) is not None
+        return await self._db.fetchone("SELECT 1 FROM telegram_updates WHERE update_id = ?", (update_id,)) is not None
 
     async def mark(self, update_id: int, now: datetime) -> bool:
         """Mark the update handled (in its unit of work); False when it already was."""
         return bool(await self._db.write(
             "INSERT INTO telegram_updates (update_id, handled_at) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-            (update_id, utc_iso(now)), quick=True))
+            (update_id, utc_iso(now))))
 
     async def forget_before(self, moment: datetime) -> int:
         return await self._db.write_count("DELETE FROM telegram_updates WHERE handled_at < ?", (utc_iso(moment),))

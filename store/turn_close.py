@@ -4,7 +4,7 @@ the person's conversation now stands, and the envelope of its replies.
 On PostgreSQL the three are one statement (inserts in a WITH), so a turn that changed nothing else is one round
 trip in autocommit, instead of BEGIN, three writes and COMMIT, and one that did saves two. The conversation's
 state and the envelope are written only if the mark is (``SELECT … FROM marked``): when another attempt at the
-same update (another replica) marked it first, the statement writes nothing. On SQLite, whose quick statements
+same update (another replica) marked it first, the statement writes nothing. On SQLite, whose bounded statements
 cost no round trip, they are the three statements of their repositories, in a unit.
 """
 
@@ -89,7 +89,7 @@ class TurnCloseRepository:
             return True, None
         marked = "(SELECT count(*) FROM marked)" if update_id is not None else "1"
         envelope_id = "(SELECT id FROM envelope)" if envelope is not None else "NULL"
-        rows = await self._db.write(f"WITH {', '.join(parts)} SELECT {marked}, {envelope_id}", params, quick=True)
+        rows = await self._db.write(f"WITH {', '.join(parts)} SELECT {marked}, {envelope_id}", params)
         if not rows[0][0]:
             return False, None
         return True, None if rows[0][1] is None else int(rows[0][1])

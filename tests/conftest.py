@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from bot.sandbox.emulator import BotApiEmulator
 from bot.sandbox.state_systems import StateSystemsServer
-from store.sqlite_engine import QUICK_SCANS
 from tests import browser as real_browser
 from tests import engines
 from tests.harness import SEED, TOKEN, Harness
@@ -28,32 +25,6 @@ def pytest_collection_modifyitems(config, items):
         kept_ids = {id(item) for item in kept}
         config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept_ids])
         items[:] = kept
-
-
-class _QuickScans(logging.Handler):
-    """The SQLite engine's warning that a statement marked quick would scan a table (store/sqlite_engine.py)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if QUICK_SCANS in record.getMessage():
-            self.seen.append(record.getMessage())
-
-
-@pytest.fixture(autouse=True)
-def quick_statements_use_indexes(request):
-    """A statement a repository marks quick runs on the event loop, so it must find its rows through an index: the
-    engine checks its plan once, runs it in the database thread instead and warns when it would scan. That warning
-    fails the test that caused it (unless the test is about it: ``@pytest.mark.scans_on_purpose``)."""
-    handler = _QuickScans()
-    logger = logging.getLogger("store.sqlite_engine")
-    logger.addHandler(handler)
-    yield
-    logger.removeHandler(handler)
-    if handler.seen and request.node.get_closest_marker("scans_on_purpose") is None:
-        pytest.fail("a statement marked quick scans a table:\n" + "\n".join(handler.seen))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.broadcast import Audience
-from store.sqlite_engine import ThreadedConnection
+from store.sqlite_engine import AioConnection
 from tests import engines
 from tests.ophelp import add_subscribers, finished, until
 from tests.repos import repos
@@ -185,7 +185,7 @@ async def test_readiness_while_the_database_is_broken_or_hangs(sh, tmp_path, cap
     # A broken file: the database answers with an error.
     broken_path = tmp_path / "broken.sqlite3"
     broken_path.write_bytes(b"this is not a database" * 200)
-    broken = await ThreadedConnection.open(str(broken_path), "broken", lambda conn: None)
+    broken = await AioConnection.open(str(broken_path), "broken", lambda conn: None)
     db._reader = broken
     try:
         status, body = await ready(sh)
@@ -204,8 +204,8 @@ async def test_readiness_while_the_database_is_broken_or_hangs(sh, tmp_path, cap
     holder = sqlite3.connect(locked_path, isolation_level=None)
     holder.execute("CREATE TABLE schema_migrations (version INTEGER)")
     holder.execute("BEGIN EXCLUSIVE")
-    waiting = await ThreadedConnection.open(str(locked_path), "waiting",
-                                            lambda conn: conn.execute("PRAGMA busy_timeout=3000") and None)
+    waiting = await AioConnection.open(str(locked_path), "waiting",
+                                       lambda conn: conn.execute("PRAGMA busy_timeout=3000") and None)
     db._reader = waiting
     try:
         status, body = await ready(sh)
