@@ -366,7 +366,7 @@ class ComplaintService:
         after = await self.repo.get(number)
         assert after is not None
         await self._notices.notify(NOTICE_KEY, {"number": number, "state": {"text": f"complaint.state.{to}"},
-                                                "_open": f"cpv:{number}"},
+                                                "_open": {"complaint": number}},
                                    user_id=after.user_id, iin=after.iin)
         return Moved(after)
 

@@ -234,14 +234,14 @@ class StatusFeed:
         due time says that it is overdue."""
         params: dict[str, Any] = {"number": app.number, "status": {"text": f"status.{app.status}"},
                         "service": {"text": f"service.{app.service}.short"}, "due": {"when": app.due_at.isoformat()},
-                        "_open": f"app:{app.number}"}
+                        "_open": {"application": app.number}}
         key = "notice.app_status"
         if app.status == "refused":
             key = "notice.app_refused"
-            params = {**params, "note": note or "—", "_complain": f"cpf:{app.number}"}
+            params = {**params, "note": note or "—", "_complain": {"application": app.number}}
         elif lateness(app.due_at, self._clock.now(), is_open(app.status), self._calendar) is not None:
             key = "notice.app_overdue"
-            params = {**params, "_complain": f"cpf:{app.number}"}
+            params = {**params, "_complain": {"application": app.number}}
         return await self._notices.notify(key, params, iin=app.iin, user_id=app.requester_user_id, reach=reach)
 
     async def application(self, number: str) -> Application | None:

@@ -20,11 +20,30 @@ def notice(t: Texts, lang: Lang, text: str, params: dict[str, Any]) -> list[Repl
     """A status notice (``text`` rendered by the core), with a button to open the matter it is about and, under
     a refusal, one to complain about it (the application filled in)."""
     rows = []
-    if "_open" in params:
-        rows.append([InlineKeyboardButton(t(lang, "btn.open"), callback_data=str(params["_open"]))])
-    if "_complain" in params:
-        rows.append([InlineKeyboardButton(t(lang, "cp.btn.file"), callback_data=str(params["_complain"])[:64])])
+    opened = _button_data(params.get("_open"), _OPEN)
+    if opened:
+        rows.append([InlineKeyboardButton(t(lang, "btn.open"), callback_data=opened)])
+    complain = _button_data(params.get("_complain"), _COMPLAIN)
+    if complain:
+        rows.append([InlineKeyboardButton(t(lang, "cp.btn.file"), callback_data=complain)])
     return [Reply(escape(text), markup_json(InlineKeyboardMarkup(rows)) if rows else None)]
+
+
+# What a notice is about, as the core names it ({"application": number}), and the button that opens it here: the
+# card (status.py, cards.py), a complaint's card (citizen_complaints.py), a complaint about the application.
+_OPEN = {"application": "app", "complaint": "cpv"}
+_COMPLAIN = {"application": "cpf"}
+
+
+def _button_data(about: object, prefixes: dict[str, str]) -> str | None:
+    """The callback data for ``about``; a notice owed before the core named it so carries the data itself."""
+    if isinstance(about, str):
+        return about[:64]
+    if isinstance(about, dict) and len(about) == 1:
+        ((what, number),) = about.items()
+        if what in prefixes:
+            return f"{prefixes[what]}:{number}"[:64]
+    return None
 
 
 def consent_offer(t: Texts, lang: Lang, payload: dict[str, Any], tag: str) -> list[Reply]:

@@ -127,6 +127,7 @@ def test_demo_provider_feed_notifies_the_citizen_and_the_operator_has_a_console(
 :feed {mine["number"]} teleported
 :as 9001
 /op
+2
 :quit
 """
     result = _run_demo(tmp_path, script)

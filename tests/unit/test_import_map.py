@@ -85,6 +85,10 @@ def test_the_core_keeps_no_markup_and_no_buttons():
     found = subprocess.run(["grep", "-rnE", r"<b>|<i>|</|callback_data|parse_mode|InlineKeyboard", "bot/core",
                             "bot/domain"], cwd=ROOT, capture_output=True, text=True).stdout
     assert found == "", found
+    # Nor a button's data: a notice names what it is about ({"application": number}), the channel its button.
+    buttons = subprocess.run(["grep", "-rnE", r"f\"(app|cpv|cpf|card|idn|op|opbc):\{", "bot/core", "bot/domain"],
+                             cwd=ROOT, capture_output=True, text=True).stdout
+    assert buttons == "", buttons
 
 
 def _lines_matching(pattern: str, *folders: str, besides: tuple[str, ...] = ()) -> list[str]:
