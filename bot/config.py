@@ -187,10 +187,12 @@ class Settings(BaseSettings):
     def _token(cls, value: str | None) -> str | None:
         # The form @BotFather gives: the bot's numeric id, a colon, the secret part. Checked here so that a
         # mistyped token is a configuration error at start, not "Telegram is not reachable" retried for ever.
-        if value is not None and not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", value.strip()):
+        if value is None:
+            return None
+        if not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", value.strip()):
             raise ValueError("is not a bot token: it looks like 123456789:AAE… (the bot's id, a colon, then the "
                              "secret @BotFather gave)")
-        return value
+        return value.strip()  # a line break pasted with it would otherwise end up in every Bot API URL
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -1,8 +1,8 @@
 """How much the outboxes still owe: rows by state, and the oldest row that is due (for GET /metrics).
 
 A read outside any unit of work, on the read-only connection: a scrape never waits for a writer. Due means
-what the workers mean by it (store/sms_outbox.py, store/telegram_outbox.py): a queued row whose backoff has
-run out, or a row being sent whose sender's lease ran out.
+what the workers mean by it, the one rule of store/leased_queue.py: a queued row whose backoff has run out, or a
+row being sent whose sender's lease ran out.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from store.db import Database, from_iso
+from store.leased_queue import LeasedQueue
 
 _TABLES = {"sms": "sms_outbox", "telegram": "telegram_outbox"}
-_DUE = ("(status = 'queued' AND coalesce(next_attempt_at, 0) <= ?) "
-        "OR (status = 'sending' AND coalesce(lease_until, 0) <= ?)")
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,14 @@ class OutboxRows:
 class OutboxDepthRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._due = {outbox: LeasedQueue(db, table, "id").due for outbox, table in _TABLES.items()}
 
     async def pending(self, now_ts: float) -> list[OutboxRows]:
         """Rows still owed (queued or sending) in each outbox, by state; states with none are left out."""
         found: list[OutboxRows] = []
         for outbox, table in _TABLES.items():
             rows = await self._db.fetchall(
-                f"SELECT status, count(*), min(CASE WHEN {_DUE} THEN created_at END) FROM {table} "
+                f"SELECT status, count(*), min(CASE WHEN {self._due[outbox]} THEN created_at END) FROM {table} "
                 "WHERE status IN ('queued', 'sending') GROUP BY status",
                 (now_ts, now_ts))
             found.extend(OutboxRows(outbox, r[0], int(r[1]), from_iso(r[2]) if r[2] else None) for r in rows)
