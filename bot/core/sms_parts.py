@@ -35,7 +35,9 @@ class SmsParts:
     async def receipt(self, gateway_id: str, status: str, reason: str | None) -> PartOutcome:
         """A part's final receipt. "early": its message's sender has not recorded the acceptance yet (the
         message is still 'sending'): try again in a moment, or the sender's 'sent' would overwrite it. "unknown":
-        no part has this id yet — its sender (in this process or another bind's) may still be recording it."""
+        no part has this id yet — its sender (in this process or another bind's) may still be recording it.
+        The part's receipt and the message's outcome it settles are one unit of work: a process killed between
+        the two would otherwise leave the last part recorded and the message never settled."""
         async with self._db.unit("sms/part-receipt"):
             found = await self._parts.message_of(gateway_id)
             if found is None:
@@ -46,7 +48,7 @@ class SmsParts:
                 return "early"
             await self._parts.set_receipt(gateway_id, status)
             settled = status == "failed" or await self._parts.delivered_send(message_id, send_ref)
-        if not settled:
-            return "pending"
-        applied = await self._sms.apply_receipt(message_id, status, reason)
+            if not settled:
+                return "pending"
+            applied = await self._sms.apply_receipt(message_id, status, reason)  # joins this unit
         return "applied" if applied else "final"
