@@ -7,12 +7,11 @@ Handlers only translate: a message or a button becomes a core call, the result a
 
 from __future__ import annotations
 
-import re
-
 from telegram import Message
 
 from bot.core.applications import looks_like_number
 from bot.domain.catalog import REGISTRY_SERVICES, SERVICES
+from bot.domain.iin import InvalidIIN, parse_iin
 from handlers.telegram import keyboards, routes, steps
 from handlers.telegram.guide import service_guide, services_menu_labels
 from handlers.telegram.identification import (
@@ -44,7 +43,14 @@ from handlers.telegram.steps import (
 )
 from handlers.telegram.turn import Turn
 
-_IIN = re.compile(r"[0-9]{12}")
+
+def _is_iin(text: str) -> bool:
+    """Typed as an IIN is (spaces and hyphens between groups allowed: the domain's one reading of it)."""
+    try:
+        parse_iin(text)
+    except InvalidIIN:
+        return False
+    return True
 
 
 async def on_text(turn: Turn, message: Message) -> None:
@@ -69,7 +75,7 @@ async def on_text(turn: Turn, message: Message) -> None:
         await routes.TEXT_STATES[step.NAME](turn, message, step)
     elif looks_like_number(text):
         await status_of(turn, text)
-    elif _IIN.fullmatch(text.replace(" ", "")) and await turn.identity() is None:
+    elif _is_iin(text) and await turn.identity() is None:
         # An IIN typed at the menu: the person means to prove who they are, which starts with their phone.
         await require_identity(turn, None, "id.iin_at_menu")
     else:
